@@ -1,0 +1,95 @@
+"""Who is calling: `CurrentUser`, `OptionalUser` and role checks for routers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from app.accounts.kit import AuthKit
+from app.accounts.models import STAFF_ROLES, Role, User
+from app.accounts.service import token_still_valid
+from app.core.deps import SessionDep
+from app.core.errors import Forbidden, Unauthorized
+from app.core.security import AccessClaims, InvalidToken
+
+
+def get_kit(request: Request) -> AuthKit:
+    """Give back the app's AuthKit (settings, token codec, hasher)."""
+    kit: AuthKit = request.app.state.auth
+    return kit
+
+
+KitDep = Annotated[AuthKit, Depends(get_kit)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Use 'Authorization: Bearer <access token>'.", code="token_invalid")
+    return token.strip()
+
+
+async def _authenticate(request: Request, session: SessionDep, kit: AuthKit) -> User | None:
+    token = _bearer(request)
+    if token is None:
+        return None
+    try:
+        claims = kit.codec.verify(token)
+    except InvalidToken as exc:
+        raise Unauthorized("The access token is invalid or expired.", code="token_invalid") from exc
+    user = await session.get(User, claims.user_id)
+    if (
+        user is None
+        or user.disabled
+        or user.deleted_at is not None
+        or not token_still_valid(user, claims.issued_at)
+    ):
+        raise Unauthorized("The access token is no longer valid.", code="token_invalid")
+    request.state.claims = claims
+    return user
+
+
+async def optional_user(request: Request, session: SessionDep, kit: KitDep) -> User | None:
+    """Give back the signed-in user, or None for an anonymous request; a bad token is still 401."""
+    return await _authenticate(request, session, kit)
+
+
+async def current_user(request: Request, session: SessionDep, kit: KitDep) -> User:
+    """Give back the signed-in user or answer 401."""
+    user = await _authenticate(request, session, kit)
+    if user is None:
+        raise Unauthorized("Sign in to do this.", code="authentication_required")
+    return user
+
+
+def current_claims(request: Request) -> AccessClaims:
+    """Give back the verified claims of the request's access token (after current_user)."""
+    claims: AccessClaims = request.state.claims
+    return claims
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+CurrentUser = Annotated[User, Depends(current_user)]
+ClaimsDep = Annotated[AccessClaims, Depends(current_claims)]
+
+
+def require_role(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
+    """Give back a dependency that lets only users with one of `roles` through (else 403)."""
+    allowed = frozenset(role.value for role in roles)
+
+    async def check(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise Forbidden("Your role does not allow this.", code="role_forbidden")
+        return user
+
+    return check
+
+
+StaffUser = Annotated[User, Depends(require_role(*STAFF_ROLES))]
+EditorUser = Annotated[User, Depends(require_role(Role.editor, Role.admin))]
+AdminUser = Annotated[User, Depends(require_role(Role.admin))]

@@ -1,0 +1,137 @@
+"""The reader's own account: profile changes, data export and deletion."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.accounts import emails, links
+from app.accounts import service as accounts
+from app.accounts.errors import EmailTaken, ReauthRequired, TokenRejected
+from app.accounts.kit import AuthKit
+from app.accounts.models import Consent, EmailToken, RefreshToken, TokenPurpose, User
+from app.core.db import utcnow
+
+
+async def reauthenticate(
+    session: AsyncSession,
+    kit: AuthKit,
+    user: User,
+    *,
+    password: str | None,
+    reauth_token: str | None,
+) -> None:
+    """Raise ReauthRequired unless the current password or a fresh magic link is given."""
+    if password is not None:
+        ok, _ = await kit.hasher.verify(password, user.password_hash)
+        if ok:
+            return
+        raise ReauthRequired("The current password is wrong.")
+    if reauth_token is not None:
+        try:
+            row = await links.consume(session, reauth_token, TokenPurpose.magic_link)
+        except TokenRejected as exc:
+            raise ReauthRequired("The sign-in link is not valid for this.") from exc
+        if row.user_id == user.id:
+            return
+    raise ReauthRequired("Give the current password or a fresh sign-in link token.")
+
+
+async def update_profile(
+    session: AsyncSession,
+    kit: AuthKit,
+    user: User,
+    *,
+    display_name: str | None,
+    email: str | None,
+    new_password: str | None,
+    current_password: str | None,
+    reauth_token: str | None,
+) -> EmailMessage | None:
+    """Apply a profile change; give back the confirmation email to send for an email change."""
+    sensitive = (email is not None and email != user.email) or new_password is not None
+    if sensitive:
+        await reauthenticate(
+            session, kit, user, password=current_password, reauth_token=reauth_token
+        )
+    if display_name is not None:
+        user.display_name = display_name.strip()
+    if new_password is not None:
+        accounts.check_password_rules(kit, new_password)
+        user.password_hash = await kit.hasher.hash(new_password)
+        # Other devices must sign in again with the new password.
+        await accounts.revoke_all_sessions(session, user)
+    session.add(user)
+    if email is None or email == user.email:
+        return None
+    if await accounts.user_by_email(session, email) is not None:
+        raise EmailTaken("That address cannot be used.")
+    raw = links.new_token(session, kit, TokenPurpose.email_change, email=email, user_id=user.id)
+    return emails.email_change(kit.settings, email, raw)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def export_data(session: AsyncSession, user: User) -> dict[str, Any]:
+    """Give back everything stored about the user, as plain JSON-ready data."""
+    consents = (await session.exec(select(Consent).where(Consent.user_id == user.id))).all()
+    sessions = (
+        await session.exec(select(RefreshToken).where(RefreshToken.user_id == user.id))
+    ).all()
+    families: dict[str, dict[str, Any]] = {}
+    for row in sessions:
+        family = families.setdefault(
+            row.family_id, {"started_at": _iso(row.created_at), "revoked": False}
+        )
+        family["last_used_at"] = _iso(row.created_at)
+        family["revoked"] = family["revoked"] or row.revoked_at is not None
+    return {
+        "exported_at": utcnow(),
+        "profile": {
+            "id": user.id,
+            "email": user.email,
+            "display_name": user.display_name,
+            "role": user.role,
+            "email_verified": user.email_verified,
+            "created_at": _iso(user.created_at),
+            "last_login_at": _iso(user.last_login_at),
+            "has_password": user.password_hash is not None,
+        },
+        "consents": [
+            {
+                "document": c.document,
+                "version": c.version,
+                "accepted_at": _iso(c.accepted_at),
+                "ip": c.ip,
+                "source": c.source,
+            }
+            for c in consents
+        ],
+        "sessions": list(families.values()),
+        "subscriptions": [],
+        "comments": [],
+        "newsletters": [],
+    }
+
+
+async def delete_account(session: AsyncSession, user: User) -> None:
+    """Erase personal data and close every session; keep an anonymous row for payments."""
+    await accounts.revoke_all_sessions(session, user)
+    await session.execute(delete(EmailToken).where(col(EmailToken.user_id) == user.id))
+    await session.execute(delete(RefreshToken).where(col(RefreshToken.user_id) == user.id))
+    # Consent records prove what a person agreed to; with the person gone they are personal data.
+    await session.execute(delete(Consent).where(col(Consent.user_id) == user.id))
+    user.email = f"deleted-{user.id}@deleted.invalid"
+    user.display_name = ""
+    user.password_hash = None
+    user.email_verified = False
+    user.disabled = True
+    user.deleted_at = utcnow()
+    session.add(user)

@@ -1,0 +1,314 @@
+"""HTTP for accounts: /api/v1/auth/* (sessions, links) and /api/v1/me (the reader's own data)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from email.message import EmailMessage
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Body, Request, Response, status
+
+from app.accounts import links, profile
+from app.accounts import service as accounts
+from app.accounts.deps import ClaimsDep, CurrentUser, KitDep
+from app.accounts.errors import CsrfFailed, InvalidCredentials, RefreshRejected
+from app.accounts.kit import AuthKit
+from app.accounts.models import User
+from app.accounts.schemas import (
+    Accepted,
+    ExportOut,
+    LoginIn,
+    LogoutIn,
+    MagicLinkIn,
+    MagicLinkVerifyIn,
+    MeDeleteIn,
+    MeOut,
+    MePatch,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    RefreshIn,
+    SignupIn,
+    TokenIn,
+    TokenPair,
+)
+from app.billing.entitlements import access_level
+from app.core.config import API_PREFIX
+from app.core.deps import SessionDep
+from app.core.ratelimit import RateLimiter
+from app.newsletter.mailer import Mailer, send_quietly
+
+auth_router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
+me_router = APIRouter(prefix=f"{API_PREFIX}/me", tags=["me"])
+
+REFRESH_COOKIE = "broadsheet_refresh"
+CSRF_COOKIE = "broadsheet_csrf"
+CSRF_HEADER = "x-csrf-token"
+REFRESH_PATH = f"{API_PREFIX}/auth/refresh"
+_SENT = "If the address can receive it, an email is on its way."
+
+
+def _limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
+def _send_later(request: Request, tasks: BackgroundTasks, message: EmailMessage | None) -> None:
+    # Sent after the response, so the reply takes the same time whether or not mail goes out.
+    if message is not None:
+        mailer: Mailer = request.app.state.mailer
+        tasks.add_task(send_quietly, mailer, message)
+
+
+def _token_response(
+    response: Response, kit: AuthKit, issued: accounts.IssuedTokens, *, cookie: bool
+) -> TokenPair:
+    if not cookie:
+        return TokenPair(
+            access_token=issued.access_token,
+            expires_in=issued.expires_in,
+            refresh_token=issued.refresh_token,
+        )
+    csrf = secrets.token_urlsafe(24)
+    max_age = kit.settings.refresh_token_days * 86400
+    secure = kit.settings.refresh_cookie_secure
+    response.set_cookie(
+        REFRESH_COOKIE,
+        issued.refresh_token,
+        max_age=max_age,
+        path=REFRESH_PATH,
+        httponly=True,
+        secure=secure,
+        samesite="lax",
+    )
+    # Double-submit CSRF: script on the frontend's origin reads this and echoes it in a header.
+    response.set_cookie(
+        CSRF_COOKIE, csrf, max_age=max_age, path="/", httponly=False, secure=secure, samesite="lax"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return TokenPair(
+        access_token=issued.access_token, expires_in=issued.expires_in, csrf_token=csrf
+    )
+
+
+def _clear_cookies(response: Response, kit: AuthKit) -> None:
+    secure = kit.settings.refresh_cookie_secure
+    response.delete_cookie(
+        REFRESH_COOKIE, path=REFRESH_PATH, httponly=True, secure=secure, samesite="lax"
+    )
+    response.delete_cookie(CSRF_COOKIE, path="/", secure=secure, samesite="lax")
+
+
+@auth_router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=TokenPair)
+async def signup(
+    body: SignupIn,
+    request: Request,
+    response: Response,
+    tasks: BackgroundTasks,
+    session: SessionDep,
+    kit: KitDep,
+) -> TokenPair:
+    """Create a reader account (needs `accept_terms: true`) and sign it in."""
+    limiter = _limiter(request)
+    ip = limiter.client_ip(request)
+    await limiter.hit(kit.settings.signup_rate_limit, f"signup:ip:{ip}")
+    user = await accounts.signup(
+        session,
+        kit,
+        email=body.email,
+        password=body.password,
+        display_name=body.display_name,
+        accept_terms=body.accept_terms,
+        ip=ip,
+    )
+    _send_later(request, tasks, links.verification_email(session, kit, user))
+    issued = await accounts.open_session(session, kit, user)
+    return _token_response(response, kit, issued, cookie=body.refresh_in_cookie)
+
+
+@auth_router.post("/login", response_model=TokenPair)
+async def login(
+    body: LoginIn, request: Request, response: Response, session: SessionDep, kit: KitDep
+) -> TokenPair:
+    """Sign in with email and password. Failures are limited per IP and per account."""
+    limiter = _limiter(request)
+    keys = (f"login:ip:{limiter.client_ip(request)}", f"login:account:{body.email}")
+    spec = kit.settings.login_rate_limit
+    await limiter.check(spec, *keys)
+    try:
+        issued = await accounts.login(session, kit, email=body.email, password=body.password)
+    except InvalidCredentials:
+        await limiter.hit(spec, *keys)
+        raise
+    return _token_response(response, kit, issued, cookie=body.refresh_in_cookie)
+
+
+@auth_router.post("/refresh", response_model=TokenPair)
+async def refresh(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    kit: KitDep,
+    body: Annotated[RefreshIn | None, Body()] = None,
+) -> TokenPair:
+    """Trade a refresh token (body, or cookie plus X-CSRF-Token) for a new pair; each works once."""
+    token = body.refresh_token if body else None
+    from_cookie = token is None
+    if token is None:
+        token = request.cookies.get(REFRESH_COOKIE)
+        if not token:
+            raise RefreshRejected("No refresh token given.")
+        _check_csrf(request)
+    issued = await accounts.refresh(session, kit, refresh_token=token)
+    cookie = from_cookie or bool(body and body.refresh_in_cookie)
+    return _token_response(response, kit, issued, cookie=cookie)
+
+
+def _check_csrf(request: Request) -> None:
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    given = request.headers.get(CSRF_HEADER, "")
+    if not expected or not given or not hmac.compare_digest(expected, given):
+        raise CsrfFailed("Send the CSRF token in the X-CSRF-Token header.")
+
+
+@auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(
+    user: CurrentUser,
+    claims: ClaimsDep,
+    session: SessionDep,
+    kit: KitDep,
+    body: Annotated[LogoutIn | None, Body()] = None,
+) -> Response:
+    """Close this session: its refresh tokens stop working and the cookies are cleared."""
+    await accounts.logout(
+        session,
+        user=user,
+        session_id=claims.session_id,
+        refresh_token=body.refresh_token if body else None,
+    )
+    out = Response(status_code=status.HTTP_204_NO_CONTENT)
+    _clear_cookies(out, kit)
+    return out
+
+
+@auth_router.post("/magic-link", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
+async def magic_link(
+    body: MagicLinkIn, request: Request, tasks: BackgroundTasks, session: SessionDep, kit: KitDep
+) -> Accepted:
+    """Email a single-use sign-in link; for a new address with `accept_terms`, a sign-up link."""
+    limiter = _limiter(request)
+    ip = limiter.client_ip(request)
+    await limiter.hit(kit.settings.email_rate_limit, f"magic:ip:{ip}", f"magic:email:{body.email}")
+    message = await links.request_magic_link(
+        session, kit, email=body.email, accept_terms=body.accept_terms, ip=ip
+    )
+    _send_later(request, tasks, message)
+    return Accepted(detail=_SENT)
+
+
+@auth_router.post("/magic-link/verify", response_model=TokenPair)
+async def magic_link_verify(
+    body: MagicLinkVerifyIn, response: Response, session: SessionDep, kit: KitDep
+) -> TokenPair:
+    """Consume a magic-link token and sign in (creating the account on a sign-up link)."""
+    issued = await links.sign_in_with_magic_link(session, kit, token=body.token)
+    return _token_response(response, kit, issued, cookie=body.refresh_in_cookie)
+
+
+@auth_router.post("/verify-email", response_model=Accepted)
+async def verify_email(body: TokenIn, session: SessionDep) -> Accepted:
+    """Confirm an email address (a new account's, or the new one of an email change)."""
+    await links.verify_email(session, token=body.token)
+    return Accepted(status="verified", detail="Your email address is confirmed.")
+
+
+@auth_router.post("/password-reset", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
+async def password_reset(
+    body: PasswordResetIn,
+    request: Request,
+    tasks: BackgroundTasks,
+    session: SessionDep,
+    kit: KitDep,
+) -> Accepted:
+    """Email a password-reset link; the answer is the same whether or not the account exists."""
+    limiter = _limiter(request)
+    ip = limiter.client_ip(request)
+    await limiter.hit(kit.settings.email_rate_limit, f"reset:ip:{ip}", f"reset:email:{body.email}")
+    _send_later(request, tasks, await links.request_password_reset(session, kit, email=body.email))
+    return Accepted(detail=_SENT)
+
+
+@auth_router.post("/password-reset/confirm", response_model=Accepted)
+async def password_reset_confirm(
+    body: PasswordResetConfirmIn, session: SessionDep, kit: KitDep
+) -> Accepted:
+    """Set a new password with a reset token; every session of the account is closed."""
+    await links.reset_password(session, kit, token=body.token, new_password=body.new_password)
+    return Accepted(status="reset", detail="Your password is changed; sign in again.")
+
+
+async def me_out(session: SessionDep, user: User) -> MeOut:
+    level = await access_level(session, user)
+    return MeOut(
+        id=user.id or 0,
+        email=user.email,
+        display_name=user.display_name,
+        role=user.role,
+        email_verified=user.email_verified,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+        access_level=level.label,
+    )
+
+
+@me_router.get("", response_model=MeOut)
+async def get_me(user: CurrentUser, session: SessionDep, response: Response) -> MeOut:
+    """The signed-in reader's profile and access level."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return await me_out(session, user)
+
+
+@me_router.patch("", response_model=MeOut)
+async def patch_me(
+    body: MePatch,
+    user: CurrentUser,
+    request: Request,
+    tasks: BackgroundTasks,
+    session: SessionDep,
+    kit: KitDep,
+) -> MeOut:
+    """Change name, email (confirmed by a link to the new address) or password (needs re-auth)."""
+    message = await profile.update_profile(
+        session,
+        kit,
+        user,
+        display_name=body.display_name,
+        email=body.email,
+        new_password=body.new_password,
+        current_password=body.current_password,
+        reauth_token=body.reauth_token,
+    )
+    _send_later(request, tasks, message)
+    return await me_out(session, user)
+
+
+@me_router.get("/export", response_model=ExportOut)
+async def export_me(user: CurrentUser, session: SessionDep, response: Response) -> dict[str, Any]:
+    """Everything Broadsheet stores about the signed-in reader, as JSON."""
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Disposition"] = 'attachment; filename="broadsheet-export.json"'
+    return await profile.export_data(session, user)
+
+
+@me_router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_me(
+    body: MeDeleteIn, user: CurrentUser, session: SessionDep, kit: KitDep
+) -> Response:
+    """Delete the account: personal data erased, sessions closed; payment records kept (README)."""
+    await profile.reauthenticate(
+        session, kit, user, password=body.password, reauth_token=body.reauth_token
+    )
+    await profile.delete_account(session, user)
+    out = Response(status_code=status.HTTP_204_NO_CONTENT)
+    _clear_cookies(out, kit)
+    return out

@@ -1,0 +1,243 @@
+"""Credentials and sessions: sign-up, login, rotating refresh tokens, logout."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.accounts.errors import (
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    RefreshRejected,
+    RefreshReused,
+    TermsNotAccepted,
+    WeakPassword,
+)
+from app.accounts.kit import AuthKit
+from app.accounts.models import Consent, ConsentDocument, RefreshToken, Role, User
+from app.core.db import utcnow
+from app.core.security import hash_opaque_token, new_opaque_token
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    user: User
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    """Give back the live (not deleted) user with this normalised email, if any."""
+    result = await session.exec(select(User).where(User.email == email))
+    return result.first()
+
+
+def check_password_rules(kit: AuthKit, password: str) -> None:
+    """Raise WeakPassword unless the password fits the length rules."""
+    settings = kit.settings
+    if len(password) < settings.password_min_length:
+        raise WeakPassword(f"Use at least {settings.password_min_length} characters.")
+    if len(password.encode("utf-8", "surrogatepass")) > settings.password_max_bytes:
+        raise WeakPassword(f"Use at most {settings.password_max_bytes} bytes.")
+
+
+def record_consents(
+    session: AsyncSession,
+    kit: AuthKit,
+    *,
+    user_id: int | None,
+    email: str,
+    ip: str | None,
+    source: str,
+) -> None:
+    """Record acceptance of the current terms and privacy policy."""
+    versions = {
+        ConsentDocument.terms: kit.settings.terms_version,
+        ConsentDocument.privacy: kit.settings.privacy_version,
+    }
+    for document, version in versions.items():
+        session.add(
+            Consent(
+                user_id=user_id,
+                email=email,
+                document=document.value,
+                version=version,
+                ip=ip,
+                source=source,
+            )
+        )
+
+
+async def create_user(
+    session: AsyncSession,
+    kit: AuthKit,
+    *,
+    email: str,
+    password: str | None,
+    display_name: str = "",
+    role: Role = Role.reader,
+    email_verified: bool = False,
+) -> User:
+    """Create a user; raise EmailTaken if the address is in use."""
+    if password is not None:
+        check_password_rules(kit, password)
+    if await user_by_email(session, email) is not None:
+        raise EmailTaken("This email cannot be used to sign up.")
+    user = User(
+        email=email,
+        password_hash=await kit.hasher.hash(password) if password is not None else None,
+        display_name=display_name.strip(),
+        role=role.value,
+        email_verified=email_verified,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def signup(
+    session: AsyncSession,
+    kit: AuthKit,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    accept_terms: bool,
+    ip: str | None,
+) -> User:
+    """Create a reader account with recorded consent."""
+    if not accept_terms:
+        raise TermsNotAccepted("Sign-up needs accept_terms: true.")
+    user = await create_user(
+        session, kit, email=email, password=password, display_name=display_name
+    )
+    record_consents(session, kit, user_id=user.id, email=email, ip=ip, source="signup")
+    return user
+
+
+async def login(session: AsyncSession, kit: AuthKit, *, email: str, password: str) -> IssuedTokens:
+    """Check the password and open a session; unknown emails cost the same time as wrong ones."""
+    user = await user_by_email(session, email)
+    ok, new_hash = await kit.hasher.verify(password, user.password_hash if user else None)
+    if user is None or not ok:
+        raise InvalidCredentials("Email or password is wrong.")
+    if user.disabled:
+        raise AccountDisabled("This account is disabled.")
+    if new_hash:
+        user.password_hash = new_hash
+    user.last_login_at = utcnow()
+    session.add(user)
+    return await open_session(session, kit, user)
+
+
+async def open_session(
+    session: AsyncSession, kit: AuthKit, user: User, *, family_id: str | None = None
+) -> IssuedTokens:
+    """Issue an access token and a refresh token (a new family unless one is given)."""
+    if user.id is None:
+        raise ValueError("open_session needs a flushed user")
+    family = family_id or uuid.uuid4().hex
+    raw = new_opaque_token()
+    now = utcnow()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family,
+            token_hash=hash_opaque_token(raw),
+            created_at=now,
+            expires_at=now + timedelta(days=kit.settings.refresh_token_days),
+        )
+    )
+    access = kit.codec.issue(user_id=user.id, role=user.role, session_id=family, now=now)
+    return IssuedTokens(user, access, raw, kit.codec.lifetime_seconds)
+
+
+async def _exec_update(session: AsyncSession, statement: Any) -> int:
+    result = cast(CursorResult[Any], await session.execute(statement))
+    return result.rowcount
+
+
+async def refresh(session: AsyncSession, kit: AuthKit, *, refresh_token: str) -> IssuedTokens:
+    """Rotate a refresh token; a token presented twice revokes its whole family."""
+    token_hash = hash_opaque_token(refresh_token)
+    now = utcnow()
+    # One conditional UPDATE decides the race: of two concurrent refreshes, one wins.
+    claimed = await _exec_update(
+        session,
+        update(RefreshToken)
+        .where(
+            col(RefreshToken.token_hash) == token_hash,
+            col(RefreshToken.used_at).is_(None),
+            col(RefreshToken.revoked_at).is_(None),
+        )
+        .values(used_at=now),
+    )
+    row = (
+        await session.exec(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+    ).first()
+    if row is None:
+        raise RefreshRejected("Unknown refresh token.")
+    if not claimed:
+        await revoke_family(session, row.family_id)
+        raise RefreshReused("This refresh token was already used; all its sessions are closed.")
+    if row.expires_at <= now:
+        raise RefreshRejected("The refresh token has expired.")
+    user = await session.get(User, row.user_id)
+    if user is None or user.disabled or user.deleted_at is not None:
+        raise RefreshRejected("The account is not available.")
+    if user.tokens_valid_after and row.created_at < user.tokens_valid_after:
+        raise RefreshRejected("This session was closed.")
+    return await open_session(session, kit, user, family_id=row.family_id)
+
+
+async def revoke_family(session: AsyncSession, family_id: str) -> None:
+    """Revoke every refresh token of one session family."""
+    await _exec_update(
+        session,
+        update(RefreshToken)
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow()),
+    )
+
+
+async def revoke_all_sessions(session: AsyncSession, user: User) -> None:
+    """Close every session of the user: refresh tokens revoked, access tokens refused."""
+    now = utcnow()
+    await _exec_update(
+        session,
+        update(RefreshToken)
+        .where(col(RefreshToken.user_id) == user.id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=now),
+    )
+    user.tokens_valid_after = now
+    session.add(user)
+
+
+async def logout(
+    session: AsyncSession, *, user: User, session_id: str, refresh_token: str | None
+) -> None:
+    """Revoke the caller's session family, and the family of a refresh token they present."""
+    await revoke_family(session, session_id)
+    if refresh_token:
+        row = (
+            await session.exec(
+                select(RefreshToken).where(
+                    RefreshToken.token_hash == hash_opaque_token(refresh_token)
+                )
+            )
+        ).first()
+        if row is not None and row.user_id == user.id:
+            await revoke_family(session, row.family_id)
+
+
+def token_still_valid(user: User, issued_at: datetime) -> bool:
+    """Tell whether an access token issued at `issued_at` survives the user's revocations."""
+    return user.tokens_valid_after is None or issued_at > user.tokens_valid_after

@@ -1,0 +1,117 @@
+"""The `broadsheet` command: serve, worker, migrate, create-admin, seed-demo."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from app.core.config import ConfigError, Settings, get_settings
+
+app = typer.Typer(
+    help="Broadsheet: the backend of an independent publication.", no_args_is_help=True
+)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        typer.echo(f"broadsheet: refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the API with uvicorn (uvloop + httptools)."""
+    _settings()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        log_level="warning",
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the background worker (scheduled publishing, newsletter delivery) until stopped."""
+    from app.core.db import Database
+    from app.core.worker import run_forever
+    from app.jobs import all_jobs
+
+    settings = _settings()
+
+    async def main() -> None:
+        db = Database(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_forever(db, settings, all_jobs(), stop)
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply database migrations up to `revision`."""
+    from app.core.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.resolved_database_url, revision)
+    typer.echo(f"database migrated to {revision}")
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(prompt=True, help="The admin's email.")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Password.")
+    ],
+    name: Annotated[str, typer.Option(help="Display name.")] = "Administrator",
+) -> None:
+    """Create an admin account, or promote and reset an existing one."""
+    from app.seed import ensure_admin
+
+    settings = _settings()
+    try:
+        created = asyncio.run(ensure_admin(settings, email=email, password=password, name=name))
+    except ValueError as exc:
+        typer.echo(f"broadsheet: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"admin {'created' if created else 'updated'}: {email}")
+
+
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Fill the database with an original demo publication (idempotent)."""
+    from app.seed import seed_demo as run_seed
+
+    settings = _settings()
+    report = asyncio.run(run_seed(settings))
+    for line in report:
+        typer.echo(line)
+
+
+if __name__ == "__main__":
+    app()

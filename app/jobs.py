@@ -1,0 +1,10 @@
+"""The periodic jobs every worker runs, gathered from the domains in one place."""
+
+from __future__ import annotations
+
+from app.core.worker import NamedJob
+
+
+def all_jobs() -> list[NamedJob]:
+    """Give back the jobs a `broadsheet worker` (or the embedded worker) runs."""
+    return []

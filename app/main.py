@@ -1,0 +1,98 @@
+"""The application factory: settings, database, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
+
+from app import __version__
+from app.accounts.kit import AuthKit
+from app.accounts.router import auth_router, me_router
+from app.core.config import Settings, get_settings
+from app.core.db import Database
+from app.core.errors import install_error_handlers
+from app.core.jsonutil import ORJSONResponse
+from app.core.logging import configure_logging
+from app.core.metrics import Metrics
+from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.ratelimit import RateLimiter
+from app.core.worker import run_forever
+from app.jobs import all_jobs
+from app.newsletter.mailer import build_mailer
+from app.ops.router import router as ops_router
+
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "If-Match",
+    "If-None-Match",
+    "X-CSRF-Token",
+    "X-Request-ID",
+]
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    db: Database = app.state.db
+    stop = asyncio.Event()
+    worker = None
+    if settings.embedded_worker:
+        worker = asyncio.create_task(run_forever(db, settings, all_jobs(), stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        if worker is not None:
+            await worker
+        await db.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Give back a ready Broadsheet ASGI app built from `settings` (or the environment)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    docs = settings.docs_enabled
+    app = FastAPIOffline(
+        title="Broadsheet",
+        version=__version__,
+        summary="The backend of an independent publication.",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        default_response_class=ORJSONResponse,
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = Database(settings)
+    app.state.metrics = Metrics()
+    app.state.auth = AuthKit.build(settings)
+    app.state.limiter = RateLimiter(settings)
+    app.state.mailer = build_mailer(settings)
+
+    # Added innermost first: the body cap sits closest to the routes, request context outermost.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=CORS_HEADERS,
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            max_age=600,
+        )
+    app.add_middleware(
+        RequestContextMiddleware, metrics=app.state.metrics, hsts=settings.is_production
+    )
+    install_error_handlers(app)
+
+    app.include_router(ops_router)
+    for router in (auth_router, me_router):
+        app.include_router(router)
+    return app
