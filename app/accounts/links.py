@@ -61,7 +61,7 @@ async def consume(session: AsyncSession, token: str, *purposes: TokenPurpose) ->
     token_hash = hash_opaque_token(token)
     now = utcnow()
     allowed = [purpose.value for purpose in purposes]
-    result = await session.execute(
+    result = await session.exec(
         update(EmailToken)
         .where(
             col(EmailToken.token_hash) == token_hash,
@@ -76,7 +76,7 @@ async def consume(session: AsyncSession, token: str, *purposes: TokenPurpose) ->
     ).first()
     if row is None or row.purpose not in allowed:
         raise TokenRejected("This link is not valid.")
-    if result.rowcount == 1:  # type: ignore[attr-defined]
+    if result.rowcount == 1:
         return row
     if row.used_at is not None:
         raise TokenUsed("This link was already used.")

@@ -124,10 +124,10 @@ async def export_data(session: AsyncSession, user: User) -> dict[str, Any]:
 async def delete_account(session: AsyncSession, user: User) -> None:
     """Erase personal data and close every session; keep an anonymous row for payments."""
     await accounts.revoke_all_sessions(session, user)
-    await session.execute(delete(EmailToken).where(col(EmailToken.user_id) == user.id))
-    await session.execute(delete(RefreshToken).where(col(RefreshToken.user_id) == user.id))
+    await session.exec(delete(EmailToken).where(col(EmailToken.user_id) == user.id))
+    await session.exec(delete(RefreshToken).where(col(RefreshToken.user_id) == user.id))
     # Consent records prove what a person agreed to; with the person gone they are personal data.
-    await session.execute(delete(Consent).where(col(Consent.user_id) == user.id))
+    await session.exec(delete(Consent).where(col(Consent.user_id) == user.id))
     user.email = f"deleted-{user.id}@deleted.invalid"
     user.display_name = ""
     user.password_hash = None

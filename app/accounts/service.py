@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import update
+from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -160,9 +160,8 @@ async def open_session(
     return IssuedTokens(user, access, raw, kit.codec.lifetime_seconds)
 
 
-async def _exec_update(session: AsyncSession, statement: Any) -> int:
-    result = cast(CursorResult[Any], await session.execute(statement))
-    return result.rowcount
+async def _exec_update(session: AsyncSession, statement: UpdateBase) -> int:
+    return (await session.exec(statement)).rowcount
 
 
 async def refresh(session: AsyncSession, kit: AuthKit, *, refresh_token: str) -> IssuedTokens:

@@ -1,0 +1,174 @@
+"""Every forged, tampered or misused access token is refused with 401."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from httpx import AsyncClient
+from jose import jwt
+
+from app.core.config import Settings
+from tests.factories import Factory, Member
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _claims(settings: Settings, member: Member, **changes: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": str(member.id),
+        "role": "reader",
+        "sid": "s" * 32,
+        "typ": "access",
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "iat_ms": now * 1000,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": "j" * 32,
+    }
+    for key, value in changes.items():
+        if value is None:
+            claims.pop(key, None)
+        else:
+            claims[key] = value
+    return claims
+
+
+def _hs256(payload: dict[str, Any], key: str | bytes) -> str:
+    """Sign by hand, so keys jose itself refuses (PEM, SSH) can still be tried as HMAC secrets."""
+    import hashlib
+    import hmac
+
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = _b64(json.dumps(payload).encode())
+    secret = key.encode() if isinstance(key, str) else key
+    signature = hmac.new(secret, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}.{_b64(signature)}"
+
+
+def _public_keys() -> dict[str, bytes]:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    ec_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return {
+        "pem": rsa_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+        "openssh": ec_key.public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        ),
+        "der": rsa_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    }
+
+
+Forger = Callable[[Settings, Member], str]
+
+FORGERIES: dict[str, Forger] = {
+    "alg_none": lambda s, m: (
+        _b64(b'{"alg":"none","typ":"JWT"}') + "." + _b64(json.dumps(_claims(s, m)).encode()) + "."
+    ),
+    "other_key": lambda s, m: jwt.encode(_claims(s, m), "another-secret-" + "x" * 32, "HS256"),
+    "empty_secret": lambda s, m: _hs256(_claims(s, m), b""),
+    "hs512_when_hs256_pinned": lambda s, m: jwt.encode(_claims(s, m), s.jwt_secret, "HS512"),
+    "wrong_audience": lambda s, m: jwt.encode(_claims(s, m, aud="other-api"), s.jwt_secret),
+    "missing_audience": lambda s, m: jwt.encode(_claims(s, m, aud=None), s.jwt_secret),
+    "wrong_issuer": lambda s, m: jwt.encode(_claims(s, m, iss="someone-else"), s.jwt_secret),
+    "expired": lambda s, m: jwt.encode(
+        _claims(
+            s,
+            m,
+            exp=int(time.time()) - 60,
+            iat=int(time.time()) - 700,
+            iat_ms=(int(time.time()) - 700) * 1000,
+        ),
+        s.jwt_secret,
+    ),
+    "not_yet_valid": lambda s, m: jwt.encode(
+        _claims(s, m, nbf=int(time.time()) + 600), s.jwt_secret
+    ),
+    "issued_in_future": lambda s, m: jwt.encode(
+        _claims(
+            s,
+            m,
+            iat=int(time.time()) + 600,
+            iat_ms=(int(time.time()) + 600) * 1000,
+            exp=int(time.time()) + 1200,
+        ),
+        s.jwt_secret,
+    ),
+    "missing_exp": lambda s, m: jwt.encode(_claims(s, m, exp=None), s.jwt_secret),
+    "missing_jti": lambda s, m: jwt.encode(_claims(s, m, jti=None), s.jwt_secret),
+    "missing_sub": lambda s, m: jwt.encode(_claims(s, m, sub=None), s.jwt_secret),
+    "too_long_lifetime": lambda s, m: jwt.encode(
+        _claims(s, m, exp=int(time.time()) + 86400 * 30), s.jwt_secret
+    ),
+    "not_an_access_token": lambda s, m: jwt.encode(_claims(s, m, typ="refresh"), s.jwt_secret),
+    "garbage": lambda s, m: "not.a.jwt",
+    "binary_garbage": lambda s, m: "%%%%.@@@@.!!!!",
+    "refresh_token_as_access": lambda s, m: m.refresh_token,
+    "huge": lambda s, m: "a" * 10_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORGERIES))
+async def test_forged_token_is_refused(
+    name: str, client: AsyncClient, factory: Factory, settings: Settings
+) -> None:
+    member = await factory.member()
+    token = FORGERIES[name](settings, member)
+    response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] == "token_invalid"
+
+
+@pytest.mark.parametrize("kind", ["pem", "openssh", "der"])
+async def test_hs256_signed_with_public_key_is_refused(
+    kind: str, client: AsyncClient, factory: Factory, settings: Settings
+) -> None:
+    """The CVE-2024-33663 shape: a public key used as the HMAC secret."""
+    member = await factory.member()
+    key = _public_keys()[kind]
+    token = _hs256(_claims(settings, member), key)
+    response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+async def test_tampered_payload_is_refused(client: AsyncClient, factory: Factory) -> None:
+    member = await factory.member()
+    header, payload, signature = member.token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["role"] = "admin"
+    forged = ".".join([header, _b64(json.dumps(claims).encode()), signature])
+    response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+
+
+async def test_genuine_token_is_accepted(client: AsyncClient, factory: Factory) -> None:
+    member = await factory.member()
+    response = await client.get("/api/v1/me", headers=member.headers)
+    assert response.status_code == 200
+    assert response.json()["email"] == member.user.email
+
+
+async def test_access_token_is_not_a_refresh_token(client: AsyncClient, factory: Factory) -> None:
+    member = await factory.member()
+    response = await client.post("/api/v1/auth/refresh", json={"refresh_token": member.token})
+    assert response.status_code in (401, 422)
+
+
+@pytest.mark.parametrize("header", ["Basic abc", "Bearer", "Bearer    ", "Token xyz"])
+async def test_malformed_authorization_header_is_401(client: AsyncClient, header: str) -> None:
+    response = await client.get("/api/v1/me", headers={"Authorization": header})
+    assert response.status_code == 401
