@@ -61,5 +61,7 @@ def test_no_secret_or_database_files_are_tracked() -> None:
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    bad = [p for p in tracked if p == ".env" or p.endswith((".db", ".sqlite3")) or p.startswith("var/")]
+    bad = [
+        p for p in tracked if p == ".env" or p.endswith((".db", ".sqlite3")) or p.startswith("var/")
+    ]
     assert bad == []
