@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from alembic import context
 from app.core.config import Settings
 from app.core.db import create_engine, is_sqlite
-from app.models import metadata
+from app.models import include_object, metadata
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -30,6 +30,7 @@ def _configure(connection: Connection | None = None, url: str | None = None) -> 
         connection=connection,
         url=url,
         target_metadata=metadata,
+        include_object=include_object,
         render_as_batch=sqlite,
         compare_type=True,
         compare_server_default=False,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from app.articles.tasks import publish_scheduled
 from app.core.worker import NamedJob
 
 
 def all_jobs() -> list[NamedJob]:
     """Give back the jobs a `broadsheet worker` (or the embedded worker) runs."""
-    return []
+    return [NamedJob("articles.publish_scheduled", publish_scheduled)]

@@ -13,6 +13,10 @@ from fastapi_offline import FastAPIOffline
 from app import __version__
 from app.accounts.kit import AuthKit
 from app.accounts.router import auth_router, me_router
+from app.articles.admin_router import router as admin_articles_router
+from app.articles.feeds import router as feeds_router
+from app.articles.rendering import Renderer
+from app.articles.router import router as articles_router
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth = AuthKit.build(settings)
     app.state.limiter = RateLimiter(settings)
     app.state.mailer = build_mailer(settings)
+    app.state.renderer = Renderer(settings.public_url, settings.preview_paragraphs)
 
     # Added innermost first: the body cap sits closest to the routes, request context outermost.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -93,6 +98,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     app.include_router(ops_router)
-    for router in (auth_router, me_router):
+    for router in (
+        auth_router,
+        me_router,
+        articles_router,
+        feeds_router,
+        admin_articles_router,
+    ):
         app.include_router(router)
     return app

@@ -5,7 +5,41 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from app.accounts.models import Consent, EmailToken, RefreshToken, User
+from app.articles.models import (
+    Article,
+    ArticleAuthor,
+    ArticleRevision,
+    ArticleTag,
+    SlugRedirect,
+    Tag,
+)
 
-__all__ = ["Consent", "EmailToken", "RefreshToken", "User", "metadata"]
+__all__ = [
+    "Article",
+    "ArticleAuthor",
+    "ArticleRevision",
+    "ArticleTag",
+    "Consent",
+    "EmailToken",
+    "RefreshToken",
+    "SlugRedirect",
+    "Tag",
+    "User",
+    "include_object",
+    "metadata",
+]
+
+# Tables made by hand in migrations (search indexes differ per dialect) that the models do
+# not describe; autogenerate and the models-vs-migrations test must leave them alone.
+UNMODELLED_PREFIXES = ("article_search",)
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Tell Alembic whether to compare an object (skips the hand-made search tables)."""
+    del obj, reflected, compare_to
+    return not (type_ == "table" and name is not None and name.startswith(UNMODELLED_PREFIXES))
+
 
 metadata = SQLModel.metadata

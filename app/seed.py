@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import service as accounts
 from app.accounts.emailaddr import normalise_email
 from app.accounts.kit import AuthKit
-from app.accounts.models import Role
+from app.accounts.models import Role, User
+from app.articles import service as articles_service
+from app.articles.models import Article, Status, Visibility
+from app.articles.rendering import Renderer
+from app.articles.schemas import ArticleCreate
 from app.core.config import Settings
-from app.core.db import Database
+from app.core.db import Database, utcnow
+from app.demo_content import MEMBERS, PAID, PUBLIC, body
 
 DEMO_ADMIN_EMAIL = "admin@broadsheet.example"
 DEMO_STAFF = [
@@ -68,9 +77,11 @@ async def seed_demo(settings: Settings) -> list[str]:
     db = Database(settings)
     try:
         async with db.session() as session:
+            staff: list[User] = []
             for email, name, role in DEMO_STAFF:
-                if await accounts.user_by_email(session, email) is None:
-                    await accounts.create_user(
+                user = await accounts.user_by_email(session, email)
+                if user is None:
+                    user = await accounts.create_user(
                         session,
                         kit,
                         email=email,
@@ -79,9 +90,42 @@ async def seed_demo(settings: Settings) -> list[str]:
                         role=role,
                         email_verified=True,
                     )
+                staff.append(user)
+            created = await _seed_articles(session, settings, staff)
     finally:
         await db.dispose()
     return [
         f"demo admin: {DEMO_ADMIN_EMAIL} / {password}",
         f"demo staff ({', '.join(email for email, _, _ in DEMO_STAFF)}) share that password",
+        f"demo articles created: {created}",
     ]
+
+
+async def _seed_articles(session: AsyncSession, settings: Settings, staff: list[User]) -> int:
+    """Create the demo articles that do not exist yet (matched by title); give back how many."""
+    renderer = Renderer(settings.public_url, settings.preview_paragraphs)
+    editor = staff[0]
+    created = 0
+    start = utcnow() - timedelta(days=90)
+    sets = ((Visibility.public, PUBLIC), (Visibility.members, MEMBERS), (Visibility.paid, PAID))
+    for offset, (visibility, items) in enumerate(sets):
+        for i, (title, subtitle, tags, lead) in enumerate(items):
+            exists = (await session.exec(select(Article.id).where(Article.title == title))).first()
+            if exists is not None:
+                continue
+            author = staff[(i + offset) % len(staff)]
+            data = ArticleCreate(
+                title=title,
+                subtitle=subtitle,
+                tags=tags,
+                visibility=visibility,
+                body_md=body(lead, i, gated=visibility is not Visibility.public),
+                author_ids=[author.id] if author.id is not None else None,
+            )
+            article = await articles_service.create_article(session, renderer, editor, data)
+            when = start + timedelta(days=i * 7 + offset * 2, hours=8)
+            await articles_service.set_status(
+                session, editor, article, Status.published, published_at=when
+            )
+            created += 1
+    return created

@@ -21,7 +21,7 @@ from app.core.db import is_sqlite
 from app.core.migrate import upgrade
 from app.main import create_app
 from app.models import metadata
-from tests.factories import Factory
+from tests.factories import ArticleFactory, Factory
 from tests.smtp import SmtpSink
 
 PG_ENV = "BROADSHEET_TEST_DATABASE_URL"
@@ -106,6 +106,7 @@ async def _wipe(database_url: str) -> None:
     engine = create_async_engine(database_url)
     async with engine.begin() as conn:
         if is_sqlite(database_url):
+            await conn.execute(text("DELETE FROM article_search"))
             for name in tables:
                 await conn.execute(text(f'DELETE FROM "{name}"'))  # noqa: S608 - our table names
         elif tables:
@@ -133,6 +134,11 @@ async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
 @pytest.fixture
 def factory(app: FastAPI) -> Factory:
     return Factory(app)
+
+
+@pytest.fixture
+def articles(app: FastAPI) -> ArticleFactory:
+    return ArticleFactory(app)
 
 
 _TOKEN = re.compile(r"token=([A-Za-z0-9_\-]+)")

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI
 
 from app.accounts import service as accounts
 from app.accounts.kit import AuthKit
 from app.accounts.models import Role, User
+from app.articles import service as articles_service
+from app.articles.models import Article, Status, Visibility
+from app.articles.schemas import ArticleCreate
 from app.core.db import Database
 
 DEFAULT_PASSWORD = "correct horse battery"
@@ -60,3 +65,45 @@ class Factory:
             )
             issued = await accounts.open_session(session, self.kit, user)
         return Member(user, issued.access_token, issued.refresh_token, password)
+
+
+class ArticleFactory:
+    """Articles made through the real service code, published unless told otherwise."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.db: Database = app.state.db
+        self.renderer = app.state.renderer
+        self._n = itertools.count(1)
+
+    async def make(
+        self,
+        editor: Member,
+        *,
+        title: str | None = None,
+        body: str = "A free first paragraph.\n\n<!-- paywall -->\n\nThe rest.",
+        visibility: str = "public",
+        status: str = "published",
+        published_at: datetime | None = None,
+        tags: list[str] | None = None,
+        **fields: Any,
+    ) -> Article:
+        data = ArticleCreate(
+            title=title or f"Article number {next(self._n)}",
+            body_md=body,
+            visibility=Visibility(visibility),
+            tags=tags or [],
+            **fields,
+        )
+        async with self.db.session() as session:
+            user = await session.get(User, editor.id)
+            assert user is not None
+            article = await articles_service.create_article(session, self.renderer, user, data)
+            if status == "published":
+                await articles_service.set_status(
+                    session, user, article, Status.published, published_at=published_at
+                )
+            elif status != "draft":
+                article.status = status
+                article.published_at = published_at
+                session.add(article)
+        return article

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     var_dir: Path = Path("var")
     public_url: str = "http://127.0.0.1:8000"
+    publication_name: str = "Broadsheet"
+    publication_description: str = "An independent publication."
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     docs_enabled: bool = True
@@ -70,6 +72,7 @@ class Settings(BaseSettings):
     password_reset_minutes: int = Field(default=60, ge=5, le=24 * 60)
     email_verify_hours: int = Field(default=48, ge=1)
     signup_open: bool = True
+    preview_paragraphs: int = Field(default=3, ge=1, le=50)
     terms_version: str = "2026-01"
     privacy_version: str = "2026-01"
     refresh_cookie_secure: bool = True

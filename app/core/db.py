@@ -35,6 +35,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def pk(value: int | None) -> int:
+    """Give back a row's primary key, which exists once the row is flushed."""
+    if value is None:
+        raise RuntimeError("the row has no primary key yet; flush it first")
+    return value
+
+
 def as_utc(value: datetime) -> datetime:
     """Give back `value` as aware UTC; SQLite hands back naive datetimes that are UTC already."""
     if value.tzinfo is None:

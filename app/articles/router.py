@@ -1,0 +1,152 @@
+"""HTTP for readers: the archive, one article (gated), tags, authors, months, search."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, cast
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
+
+from app.accounts.deps import OptionalUser
+from app.articles import gating, presenter, queries, search
+from app.articles.errors import ArticleNotFound
+from app.articles.models import Visibility
+from app.articles.rendering import plain_text
+from app.articles.schemas import (
+    ArchiveMonth,
+    ArticlePublic,
+    ArticleTeaser,
+    AuthorCount,
+    SearchHit,
+    TagCount,
+)
+from app.billing.entitlements import access_level
+from app.core.caching import cached_response
+from app.core.config import API_PREFIX
+from app.core.deps import SessionDep, SettingsDep
+from app.core.jsonutil import dumps
+from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
+
+router = APIRouter(prefix=API_PREFIX, tags=["articles"])
+
+_PAGE = {"model": Page[ArticleTeaser]}
+
+
+@router.get("/articles", response_model=Page[ArticleTeaser], responses={200: _PAGE})
+@router.head("/articles", include_in_schema=False)
+async def list_articles(
+    request: Request,
+    session: SessionDep,
+    user: OptionalUser,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    author: Annotated[int | None, Query(ge=1, le=2**31)] = None,
+    visibility: Visibility | None = None,
+    year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+    month: Annotated[int | None, Query(ge=1, le=12)] = None,
+    since: Annotated[datetime | None, Query(alias="from")] = None,
+    until: Annotated[datetime | None, Query(alias="to")] = None,
+) -> Response:
+    """Published articles, newest first, with cursor pagination (teasers only, never gated text)."""
+    filters = queries.ListFilters(
+        tag=tag,
+        author=author,
+        visibility=visibility.value if visibility else None,
+        year=year,
+        month=month if year is not None else None,
+        since=since,
+        until=until,
+    )
+    articles, next_cursor = await queries.list_published(
+        session, filters, limit=clamp(limit), cursor=cursor
+    )
+    extra = await queries.extras(session, [a.id for a in articles if a.id is not None])
+    page = Page[ArticleTeaser](
+        items=[presenter.teaser(a, extra) for a in articles], next_cursor=next_cursor
+    )
+    return cached_response(request, dumps(page.model_dump(mode="json")), anonymous=user is None)
+
+
+@router.head("/articles/{slug}", include_in_schema=False)
+@router.get(
+    "/articles/{slug}",
+    response_model=ArticlePublic,
+    responses={200: {"model": ArticlePublic}, 301: {"description": "The slug changed"}},
+)
+async def get_article(
+    slug: str, request: Request, session: SessionDep, user: OptionalUser, settings: SettingsDep
+) -> Response:
+    """One article: the full text for readers with access, else the free part and a paywall."""
+    found = await queries.by_slug(session, slug)
+    if found is None:
+        raise ArticleNotFound("No such article.")
+    if isinstance(found, str):
+        return RedirectResponse(f"{API_PREFIX}/articles/{found}", status_code=301)
+    level = await access_level(session, user)
+    access = gating.decide(found.visibility, level)
+    extra = await queries.extras(session, [found.id] if found.id is not None else [])
+    body = presenter.full(found, extra, access, level, public_url=settings.public_url, plans=[])
+    return cached_response(request, dumps(body.model_dump(mode="json")), anonymous=user is None)
+
+
+@router.get("/tags", response_model=list[TagCount])
+async def list_tags(request: Request, session: SessionDep) -> Response:
+    """Tags with their number of published articles."""
+    rows = await queries.tags_with_counts(session)
+    items = [TagCount(slug=s, name=n, articles=c).model_dump() for s, n, c in rows]
+    return cached_response(request, dumps(items), anonymous=True)
+
+
+@router.get("/authors", response_model=list[AuthorCount])
+async def list_authors(request: Request, session: SessionDep) -> Response:
+    """Authors with their number of published articles."""
+    rows = await queries.authors_with_counts(session)
+    items = [AuthorCount(id=i, name=n, articles=c).model_dump() for i, n, c in rows]
+    return cached_response(request, dumps(items), anonymous=True)
+
+
+@router.get("/archive", response_model=list[ArchiveMonth])
+async def archive(request: Request, session: SessionDep) -> Response:
+    """Published article counts per year and month, newest first."""
+    rows = await queries.archive_months(session)
+    items = [ArchiveMonth(year=y, month=m, articles=c).model_dump() for y, m, c in rows]
+    return cached_response(request, dumps(items), anonymous=True)
+
+
+@router.get("/search", response_model=Page[SearchHit])
+async def search_articles(
+    request: Request,
+    session: SessionDep,
+    user: OptionalUser,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Response:
+    """Ranked search. Gated articles match and show snippets only from their public parts."""
+    words = search.terms(q)
+    size = clamp(limit)
+    offset = 0
+    if cursor:
+        (offset_value,) = decode_cursor(cursor, (int,))
+        offset = max(0, min(cast(int, offset_value), 10_000))
+    level = await access_level(session, user)
+    readable = gating.accessible_visibilities(level)
+    ids = await search.search_ids(session, words, readable, limit=size + 1, offset=offset)
+    more = len(ids) > size
+    articles = await queries.by_ids(session, ids[:size])
+    extra = await queries.extras(session, [a.id for a in articles if a.id is not None])
+    hits = []
+    for article in articles:
+        visible = " ".join([article.subtitle, article.excerpt])
+        if article.visibility in readable:
+            visible = " ".join([visible, plain_text(article.content_html)])
+        hits.append(
+            SearchHit(
+                article=presenter.teaser(article, extra),
+                snippet=search.highlight(visible, words),
+            )
+        )
+    page = Page[SearchHit](items=hits, next_cursor=encode_cursor(offset + size) if more else None)
+    return cached_response(request, dumps(page.model_dump(mode="json")), anonymous=user is None)

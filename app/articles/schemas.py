@@ -1,0 +1,196 @@
+"""Request and response bodies of the articles API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.articles.models import CommentSetting, Status, Visibility
+
+SlugStr = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+TagName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArticleBase(Strict):
+    title: str = Field(min_length=1, max_length=300)
+    subtitle: str = Field(default="", max_length=500)
+    body_md: str = Field(default="", max_length=500_000)
+    excerpt: str | None = Field(default=None, max_length=1000)
+    preview_paragraphs: int | None = Field(default=None, ge=1, le=50)
+    visibility: Visibility = Visibility.public
+    cover_image_url: AnyHttpUrl | None = None
+    cover_image_alt: str = Field(default="", max_length=500)
+    seo_title: str | None = Field(default=None, max_length=300)
+    seo_description: str | None = Field(default=None, max_length=500)
+    comments: CommentSetting = CommentSetting.everyone
+    tags: list[TagName] = Field(default_factory=list, max_length=20)
+    author_ids: list[int] | None = Field(default=None, max_length=10)
+
+    @field_validator("title", "subtitle")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return " ".join(value.split())
+
+
+class ArticleCreate(ArticleBase):
+    slug: SlugStr | None = None
+
+
+class ArticleUpdate(Strict):
+    """Only the fields sent are changed; `version` (or If-Match) guards against stale writes."""
+
+    version: int | None = None
+    slug: SlugStr | None = None
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    subtitle: str | None = Field(default=None, max_length=500)
+    body_md: str | None = Field(default=None, max_length=500_000)
+    excerpt: str | None = Field(default=None, max_length=1000)
+    preview_paragraphs: int | None = Field(default=None, ge=1, le=50)
+    visibility: Visibility | None = None
+    cover_image_url: AnyHttpUrl | None = None
+    cover_image_alt: str | None = Field(default=None, max_length=500)
+    seo_title: str | None = Field(default=None, max_length=300)
+    seo_description: str | None = Field(default=None, max_length=500)
+    comments: CommentSetting | None = None
+    tags: list[TagName] | None = Field(default=None, max_length=20)
+    author_ids: list[int] | None = Field(default=None, max_length=10)
+
+    @model_validator(mode="after")
+    def _no_null_text(self) -> ArticleUpdate:
+        for name in ("title", "subtitle", "body_md", "cover_image_alt"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class ScheduleIn(Strict):
+    published_at: datetime
+
+
+class PublishIn(Strict):
+    published_at: datetime | None = Field(
+        default=None, description="Backdate the publication; defaults to now."
+    )
+
+
+class AuthorOut(BaseModel):
+    id: int
+    name: str
+
+
+class TagOut(BaseModel):
+    slug: str
+    name: str
+
+
+class AccessOut(BaseModel):
+    granted: bool
+    required: Visibility
+    reason: str
+
+
+class PaywallOut(BaseModel):
+    required: Visibility
+    reader: str = Field(description="anonymous or member")
+    message: str
+    plans: list[dict[str, Any]]
+    checkout: dict[str, Any]
+
+
+class SeoOut(BaseModel):
+    title: str
+    description: str
+
+
+class CoverOut(BaseModel):
+    url: str
+    alt: str
+
+
+class ArticleTeaser(BaseModel):
+    slug: str
+    title: str
+    subtitle: str
+    excerpt: str
+    visibility: Visibility
+    published_at: datetime | None
+    reading_minutes: int
+    authors: list[AuthorOut]
+    tags: list[TagOut]
+    cover: CoverOut | None
+
+
+class ArticlePublic(ArticleTeaser):
+    updated_at: datetime
+    word_count: int
+    access: AccessOut
+    content_html: str | None = Field(description="The full text; null without access.")
+    excerpt_html: str = Field(description="The free part, before the paywall.")
+    paywall: PaywallOut | None
+    seo: SeoOut
+    structured_data: dict[str, Any]
+    comments: str
+
+
+class ArticleStaff(BaseModel):
+    id: int
+    slug: str
+    title: str
+    subtitle: str
+    body_md: str
+    excerpt: str
+    excerpt_override: str | None
+    preview_paragraphs: int | None
+    visibility: Visibility
+    status: Status
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    cover_image_url: str | None
+    cover_image_alt: str
+    seo_title: str | None
+    seo_description: str | None
+    comments: CommentSetting
+    word_count: int
+    reading_minutes: int
+    has_paywall_marker: bool
+    content_html: str
+    preview_html: str
+    authors: list[AuthorOut]
+    tags: list[TagOut]
+
+
+class RevisionOut(BaseModel):
+    id: int
+    version: int
+    editor_id: int | None
+    created_at: datetime
+    title: str
+    subtitle: str
+    body_md: str
+
+
+class TagCount(TagOut):
+    articles: int
+
+
+class AuthorCount(AuthorOut):
+    articles: int
+
+
+class ArchiveMonth(BaseModel):
+    year: int
+    month: int
+    articles: int
+
+
+class SearchHit(BaseModel):
+    article: ArticleTeaser
+    snippet: str = Field(description="HTML-escaped text with <mark> around matches.")

@@ -1,0 +1,34 @@
+"""HTTP caching for reader-facing GETs: shared caches may keep anonymous answers only."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import Request, Response
+
+ANONYMOUS_MAX_AGE = 60
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def cached_response(
+    request: Request, body: bytes, *, anonymous: bool, media_type: str = "application/json"
+) -> Response:
+    """Give back `body` with cache headers; anonymous ones get an ETag and may answer 304.
+
+    A signed-in reader's answer is `private, no-store` with no ETag, so a full-text answer
+    can never validate a later anonymous request into a 304.
+    """
+    headers = {"Vary": "Authorization"}
+    if not anonymous:
+        headers["Cache-Control"] = "private, no-store"
+        return Response(body, media_type=media_type, headers=headers)
+    tag = _etag(body)
+    headers["Cache-Control"] = f"public, max-age={ANONYMOUS_MAX_AGE}"
+    headers["ETag"] = tag
+    given = request.headers.get("if-none-match", "")
+    if given and tag in {t.strip() for t in given.split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)

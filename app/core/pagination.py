@@ -1,0 +1,62 @@
+"""Cursor pagination: opaque keyset cursors and the `{items, next_cursor}` page shape."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+import orjson
+from fastapi import Query
+from pydantic import BaseModel
+
+from app.core.errors import InvalidInput
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+# Limits above the maximum are clamped, not refused, so a greedy client still gets a page.
+Limit = Annotated[int, Query(ge=1, le=1_000_000, description="Page size (max 100).")]
+Cursor = Annotated[str | None, Query(max_length=200, description="From the previous page.")]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class InvalidCursor(InvalidInput):
+    status, code, title = 400, "invalid_cursor", "Invalid cursor"
+
+
+def clamp(limit: int) -> int:
+    return max(1, min(limit, MAX_LIMIT))
+
+
+def encode_cursor(*values: str | int | datetime | None) -> str:
+    """Give back an opaque cursor for a keyset position."""
+    plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    return base64.urlsafe_b64encode(orjson.dumps(plain)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> tuple[object, ...]:
+    """Give back the keyset position of a cursor, typed per `kinds`; 400 when it is not ours."""
+    try:
+        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(raw, list) or len(raw) != len(kinds):
+            raise ValueError("shape")
+        out: list[object] = []
+        for kind, value in zip(kinds, raw, strict=True):
+            if kind is datetime:
+                out.append(datetime.fromisoformat(value))
+            elif kind is int:
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ValueError("int")
+                out.append(value)
+            else:
+                out.append(str(value))
+        return tuple(out)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+        raise InvalidCursor("The cursor is not valid; start from the first page.") from exc

@@ -1,0 +1,108 @@
+"""The leak test: gated sentinels never reach a reader without access, on any surface.
+
+Keep this test growing: every new public endpoint belongs in SURFACES.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from httpx import AsyncClient, Response
+
+from app.accounts.models import Role
+from tests.factories import ArticleFactory, Factory, Member
+
+PAID_SENTINEL = f"paidsentinel{uuid.uuid4().hex[:10]}"
+MEMBERS_SENTINEL = f"membersentinel{uuid.uuid4().hex[:10]}"
+
+
+def body(sentinel: str) -> str:
+    return (
+        "## Opening\n\nA free paragraph that anyone may read about the harbour.\n\n"
+        "<!-- paywall -->\n\n"
+        f"## Behind the wall\n\nThe secret word is {sentinel} and it must not leak.\n\n"
+        f"Another gated paragraph mentioning {sentinel} twice: {sentinel}."
+    )
+
+
+def surfaces(
+    paid_slug: str, members_slug: str, sentinel: str
+) -> list[tuple[str, str, dict[str, str]]]:
+    """Every public request a reader can make, with the sentinel wherever input is taken."""
+    return [
+        ("GET", f"/api/v1/articles/{paid_slug}", {}),
+        ("GET", f"/api/v1/articles/{members_slug}", {}),
+        ("HEAD", f"/api/v1/articles/{paid_slug}", {}),
+        ("GET", f"/api/v1/articles/{paid_slug}?include=body&expand=content&format=md", {}),
+        ("GET", f"/api/v1/articles/{paid_slug}.md", {}),
+        ("GET", f"/api/v1/articles/{paid_slug}", {"If-None-Match": '"whatever"'}),
+        ("GET", "/api/v1/articles", {}),
+        ("GET", "/api/v1/articles?limit=100&include=body", {}),
+        ("GET", "/api/v1/articles?visibility=paid", {}),
+        ("GET", "/api/v1/articles?tag=harbour", {}),
+        ("GET", f"/api/v1/search?q={sentinel}", {}),
+        ("GET", f"/api/v1/search?q={PAID_SENTINEL}", {}),
+        ("GET", f"/api/v1/search?q={MEMBERS_SENTINEL}", {}),
+        ("GET", "/api/v1/search?q=harbour", {}),
+        ("GET", "/api/v1/search?q=secret+word", {}),
+        ("GET", "/api/v1/tags", {}),
+        ("GET", "/api/v1/authors", {}),
+        ("GET", "/api/v1/archive", {}),
+        ("GET", "/feed.xml", {}),
+        ("GET", "/sitemap.xml", {}),
+        ("GET", f"/api/v1/articles/{sentinel}", {}),
+        ("GET", "/api/v1/articles?cursor=bad-cursor", {}),
+        ("GET", "/openapi.json", {}),
+    ]
+
+
+def assert_clean(response: Response, *sentinels: str) -> None:
+    text = response.text + " ".join(f"{k}: {v}" for k, v in response.headers.items())
+    for sentinel in sentinels:
+        assert sentinel not in text, f"{response.request.method} {response.request.url} leaked"
+
+
+@pytest.mark.parametrize("reader", ["anonymous", "member"])
+async def test_no_gated_text_reaches_readers_without_access(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory, reader: str
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    paid = await articles.make(
+        editor,
+        title="Harbour report",
+        body=body(PAID_SENTINEL),
+        visibility="paid",
+        tags=["harbour"],
+    )
+    members = await articles.make(
+        editor,
+        title="Harbour notes",
+        body=body(MEMBERS_SENTINEL),
+        visibility="members",
+        tags=["harbour"],
+    )
+    # A free member may read the members article, so only the paid sentinel is hidden then.
+    hidden = [PAID_SENTINEL, MEMBERS_SENTINEL] if reader == "anonymous" else [PAID_SENTINEL]
+    member: Member | None = await factory.member() if reader == "member" else None
+    headers = member.headers if member else {}
+    for method, path, extra in surfaces(paid.slug, members.slug, PAID_SENTINEL):
+        response = await client.request(method, path, headers={**headers, **extra})
+        assert response.status_code < 500, path
+        assert_clean(response, *hidden)
+    # The searches above must still have found the articles by their public words.
+    found = await client.get("/api/v1/search?q=harbour", headers=headers)
+    assert {hit["article"]["slug"] for hit in found.json()["items"]} == {paid.slug, members.slug}
+
+
+async def test_entitled_reader_does_find_and_read_the_gated_text(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    """The control for the leak test: the sentinel is really there for readers with access."""
+    editor = await factory.member(role=Role.editor)
+    paid = await articles.make(editor, body=body(PAID_SENTINEL), visibility="paid")
+    article = await client.get(f"/api/v1/articles/{paid.slug}", headers=editor.headers)
+    assert PAID_SENTINEL in article.json()["content_html"]
+    found = await client.get(f"/api/v1/search?q={PAID_SENTINEL}", headers=editor.headers)
+    assert [hit["article"]["slug"] for hit in found.json()["items"]] == [paid.slug]
+    assert f"<mark>{PAID_SENTINEL}</mark>" in found.json()["items"][0]["snippet"]
