@@ -200,8 +200,15 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+_SQLITE_UNAVAILABLE = ("unable to open database", "database is locked", "disk i/o error")
+
+
 def _is_connection_error(exc: DBAPIError) -> bool:
     orig = exc.orig
+    if type(orig).__module__ == "sqlite3" and any(
+        text in str(orig).lower() for text in _SQLITE_UNAVAILABLE
+    ):
+        return True
     names = {cls.__name__ for cls in type(orig).__mro__} if orig is not None else set()
     return bool(
         names
