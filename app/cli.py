@@ -113,5 +113,65 @@ def seed_demo() -> None:
         typer.echo(line)
 
 
+billing_app = typer.Typer(help="Billing maintenance.", no_args_is_help=True)
+app.add_typer(billing_app, name="billing")
+
+
+@app.command("stripe-sync")
+def stripe_sync() -> None:
+    """Create the Stripe product and price of every plan that lacks them (idempotent)."""
+    from sqlmodel import select
+
+    from app.billing import service as billing
+    from app.billing.gateways import build_gateway
+    from app.billing.models import Plan
+    from app.core.db import Database
+
+    settings = _settings()
+
+    async def main() -> list[str]:
+        db = Database(settings)
+        gateway = build_gateway(settings)
+        lines = []
+        try:
+            async with db.session() as session:
+                for plan in (await session.exec(select(Plan))).all():
+                    had = plan.stripe_price_id
+                    await billing.sync_plan_price(session, gateway, plan)
+                    state = "kept" if had else "created"
+                    lines.append(
+                        f"plan {plan.id} {plan.name!r}: price {plan.stripe_price_id} {state}"
+                    )
+        finally:
+            await db.dispose()
+        return lines
+
+    for line in asyncio.run(main()) or ["no plans"]:
+        typer.echo(line)
+
+
+@billing_app.command("reconcile")
+def billing_reconcile() -> None:
+    """Repair drift from missed webhooks: copy every subscription from Stripe, report changes."""
+    from app.billing import service as billing
+    from app.billing.gateways import build_gateway
+    from app.core.db import Database
+
+    settings = _settings()
+
+    async def main() -> list[str]:
+        db = Database(settings)
+        try:
+            async with db.session() as session:
+                return await billing.reconcile(session, build_gateway(settings))
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(main())
+    for line in report:
+        typer.echo(line)
+    typer.echo(f"reconcile: {len(report)} change(s)")
+
+
 if __name__ == "__main__":
     app()

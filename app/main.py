@@ -17,6 +17,12 @@ from app.articles.admin_router import router as admin_articles_router
 from app.articles.feeds import router as feeds_router
 from app.articles.rendering import Renderer
 from app.articles.router import router as articles_router
+from app.billing.admin_router import router as admin_billing_router
+from app.billing.gateways import build_gateway
+from app.billing.local_router import router as local_billing_router
+from app.billing.router import me_router as me_subscription_router
+from app.billing.router import router as billing_router
+from app.billing.router import webhook_router
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers
@@ -79,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.limiter = RateLimiter(settings)
     app.state.mailer = build_mailer(settings)
     app.state.renderer = Renderer(settings.public_url, settings.preview_paragraphs)
+    app.state.gateway = build_gateway(settings)
 
     # Added innermost first: the body cap sits closest to the routes, request context outermost.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -104,6 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         articles_router,
         feeds_router,
         admin_articles_router,
+        billing_router,
+        me_subscription_router,
+        webhook_router,
+        admin_billing_router,
+        local_billing_router,
     ):
         app.include_router(router)
     return app

@@ -13,9 +13,29 @@ from app.articles.models import (
     SlugRedirect,
     Tag,
 )
+from app.billing.models import (
+    BillingCustomer,
+    BillingNotice,
+    CheckoutRecord,
+    CompGrant,
+    Payment,
+    Plan,
+    StripeEvent,
+    Subscription,
+    SubscriptionChange,
+)
 
 __all__ = [
     "Article",
+    "BillingCustomer",
+    "BillingNotice",
+    "CheckoutRecord",
+    "CompGrant",
+    "Payment",
+    "Plan",
+    "StripeEvent",
+    "Subscription",
+    "SubscriptionChange",
     "ArticleAuthor",
     "ArticleRevision",
     "ArticleTag",

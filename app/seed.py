@@ -16,6 +16,9 @@ from app.articles import service as articles_service
 from app.articles.models import Article, Status, Visibility
 from app.articles.rendering import Renderer
 from app.articles.schemas import ArticleCreate
+from app.billing import service as billing
+from app.billing.gateways import build_gateway
+from app.billing.models import Plan
 from app.core.config import Settings
 from app.core.db import Database, utcnow
 from app.demo_content import MEMBERS, PAID, PUBLIC, body
@@ -92,6 +95,7 @@ async def seed_demo(settings: Settings) -> list[str]:
                     )
                 staff.append(user)
             created = await _seed_articles(session, settings, staff)
+            await _seed_plans(session, settings)
     finally:
         await db.dispose()
     return [
@@ -129,3 +133,30 @@ async def _seed_articles(session: AsyncSession, settings: Settings, staff: list[
             )
             created += 1
     return created
+
+
+DEMO_PLANS = [
+    ("Monthly", "Every article, the full archive and the paid newsletter.", "month", 800, 0, 1),
+    ("Yearly", "Two months free, billed once a year.", "year", 8000, 14, 2),
+]
+
+
+async def _seed_plans(session: AsyncSession, settings: Settings) -> None:
+    """Create the demo plans (with prices at the configured gateway) if missing."""
+    gateway = build_gateway(settings)
+    for name, description, interval, amount, trial, order in DEMO_PLANS:
+        exists = (await session.exec(select(Plan).where(Plan.name == name))).first()
+        if exists is not None:
+            continue
+        plan = Plan(
+            name=name,
+            description=description,
+            interval=interval,
+            amount=amount,
+            currency="usd",
+            trial_days=trial,
+            sort_order=order,
+        )
+        session.add(plan)
+        await session.flush()
+        await billing.sync_plan_price(session, gateway, plan)

@@ -15,6 +15,9 @@ from app.accounts import service as accounts
 from app.accounts.errors import EmailTaken, ReauthRequired, TokenRejected
 from app.accounts.kit import AuthKit
 from app.accounts.models import Consent, EmailToken, RefreshToken, TokenPurpose, User
+from app.billing import service as billing
+from app.billing.gateway import PaymentGateway
+from app.billing.models import CompGrant, Payment, Subscription
 from app.core.db import utcnow
 
 
@@ -115,14 +118,50 @@ async def export_data(session: AsyncSession, user: User) -> dict[str, Any]:
             for c in consents
         ],
         "sessions": list(families.values()),
-        "subscriptions": [],
+        "subscriptions": [
+            {
+                "status": s.status,
+                "amount": s.amount,
+                "currency": s.currency,
+                "interval": s.interval,
+                "cancel_at_period_end": s.cancel_at_period_end,
+                "current_period_end": _iso(s.current_period_end),
+                "created_at": _iso(s.created_at),
+            }
+            for s in (
+                await session.exec(select(Subscription).where(Subscription.user_id == user.id))
+            ).all()
+        ],
+        "payments": [
+            {
+                "amount": p.amount,
+                "currency": p.currency,
+                "paid_at": _iso(p.paid_at),
+                "refunded_amount": p.refunded_amount,
+            }
+            for p in (await session.exec(select(Payment).where(Payment.user_id == user.id))).all()
+        ],
+        "complimentary_access": [
+            {
+                "starts_at": _iso(g.starts_at),
+                "ends_at": _iso(g.ends_at),
+                "revoked_at": _iso(g.revoked_at),
+            }
+            for g in (
+                await session.exec(select(CompGrant).where(CompGrant.user_id == user.id))
+            ).all()
+        ],
         "comments": [],
         "newsletters": [],
     }
 
 
-async def delete_account(session: AsyncSession, user: User) -> None:
-    """Erase personal data and close every session; keep an anonymous row for payments."""
+async def delete_account(session: AsyncSession, gateway: PaymentGateway, user: User) -> None:
+    """Erase personal data and close every session; keep an anonymous row for payments.
+
+    Live subscriptions are cancelled at the provider first, so nobody pays for a deleted account.
+    """
+    await billing.cancel_all_now(session, gateway, user)
     await accounts.revoke_all_sessions(session, user)
     await session.exec(delete(EmailToken).where(col(EmailToken.user_id) == user.id))
     await session.exec(delete(RefreshToken).where(col(RefreshToken.user_id) == user.id))

@@ -247,8 +247,8 @@ async def password_reset_confirm(
     return Accepted(status="reset", detail="Your password is changed; sign in again.")
 
 
-async def me_out(session: SessionDep, user: User) -> MeOut:
-    level = await access_level(session, user)
+async def me_out(session: SessionDep, kit: AuthKit, user: User) -> MeOut:
+    level = await access_level(session, user, grace_days=kit.settings.billing_grace_days)
     return MeOut(
         id=user.id or 0,
         email=user.email,
@@ -262,10 +262,10 @@ async def me_out(session: SessionDep, user: User) -> MeOut:
 
 
 @me_router.get("", response_model=MeOut)
-async def get_me(user: CurrentUser, session: SessionDep, response: Response) -> MeOut:
+async def get_me(user: CurrentUser, session: SessionDep, kit: KitDep, response: Response) -> MeOut:
     """The signed-in reader's profile and access level."""
     response.headers["Cache-Control"] = "private, no-store"
-    return await me_out(session, user)
+    return await me_out(session, kit, user)
 
 
 @me_router.patch("", response_model=MeOut)
@@ -289,7 +289,7 @@ async def patch_me(
         reauth_token=body.reauth_token,
     )
     _send_later(request, tasks, message)
-    return await me_out(session, user)
+    return await me_out(session, kit, user)
 
 
 @me_router.get("/export", response_model=ExportOut)
@@ -302,13 +302,13 @@ async def export_me(user: CurrentUser, session: SessionDep, response: Response) 
 
 @me_router.delete("", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_me(
-    body: MeDeleteIn, user: CurrentUser, session: SessionDep, kit: KitDep
+    body: MeDeleteIn, request: Request, user: CurrentUser, session: SessionDep, kit: KitDep
 ) -> Response:
     """Delete the account: personal data erased, sessions closed; payment records kept (README)."""
     await profile.reauthenticate(
         session, kit, user, password=body.password, reauth_token=body.reauth_token
     )
-    await profile.delete_account(session, user)
+    await profile.delete_account(session, request.app.state.gateway, user)
     out = Response(status_code=status.HTTP_204_NO_CONTENT)
     _clear_cookies(out, kit)
     return out

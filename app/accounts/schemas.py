@@ -117,5 +117,7 @@ class ExportOut(BaseModel):
     consents: list[dict[str, Any]]
     sessions: list[dict[str, Any]]
     subscriptions: list[dict[str, Any]]
+    payments: list[dict[str, Any]]
+    complimentary_access: list[dict[str, Any]]
     comments: list[dict[str, Any]]
     newsletters: list[dict[str, Any]]

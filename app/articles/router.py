@@ -21,7 +21,9 @@ from app.articles.schemas import (
     SearchHit,
     TagCount,
 )
+from app.billing import service as billing
 from app.billing.entitlements import access_level
+from app.billing.router import plan_out
 from app.core.caching import cached_response
 from app.core.config import API_PREFIX
 from app.core.deps import SessionDep, SettingsDep
@@ -84,10 +86,13 @@ async def get_article(
         raise ArticleNotFound("No such article.")
     if isinstance(found, str):
         return RedirectResponse(f"{API_PREFIX}/articles/{found}", status_code=301)
-    level = await access_level(session, user)
+    level = await access_level(session, user, grace_days=settings.billing_grace_days)
     access = gating.decide(found.visibility, level)
     extra = await queries.extras(session, [found.id] if found.id is not None else [])
-    body = presenter.full(found, extra, access, level, public_url=settings.public_url, plans=[])
+    plans: list[dict[str, object]] = []
+    if not access.granted and found.visibility == Visibility.paid.value:
+        plans = [plan_out(p).model_dump() for p in await billing.active_plans(session)]
+    body = presenter.full(found, extra, access, level, public_url=settings.public_url, plans=plans)
     return cached_response(request, dumps(body.model_dump(mode="json")), anonymous=user is None)
 
 
@@ -120,6 +125,7 @@ async def search_articles(
     request: Request,
     session: SessionDep,
     user: OptionalUser,
+    settings: SettingsDep,
     q: Annotated[str, Query(min_length=1, max_length=200)],
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -131,7 +137,7 @@ async def search_articles(
     if cursor:
         (offset_value,) = decode_cursor(cursor, (int,))
         offset = max(0, min(cast(int, offset_value), 10_000))
-    level = await access_level(session, user)
+    level = await access_level(session, user, grace_days=settings.billing_grace_days)
     readable = gating.accessible_visibilities(level)
     ids = await search.search_ids(session, words, readable, limit=size + 1, offset=offset)
     more = len(ids) > size

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     var_dir: Path = Path("var")
     public_url: str = "http://127.0.0.1:8000"
+    # Where this API itself is reached from outside (links to its own pages, e.g. local checkout).
+    api_url: str = "http://127.0.0.1:8000"
     publication_name: str = "Broadsheet"
     publication_description: str = "An independent publication."
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

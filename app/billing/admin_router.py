@@ -1,0 +1,152 @@
+"""HTTP for admins: plans, complimentary access, and the Stripe event log with replay."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
+from sqlmodel import col, select
+
+from app.accounts.deps import AdminUser
+from app.accounts.models import User
+from app.billing import service, webhooks
+from app.billing.models import EventStatus, Plan, StripeEvent
+from app.billing.router import gateway_of
+from app.billing.schemas import CompIn, CompOut, EventOut, PlanAdminOut, PlanCreate, PlanUpdate
+from app.core.config import API_PREFIX
+from app.core.db import pk
+from app.core.deps import DatabaseDep, SessionDep, SettingsDep
+from app.core.errors import NotFound
+from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
+from app.newsletter.mailer import Mailer, send_quietly
+
+router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin: billing"])
+
+
+@router.get("/plans", response_model=list[PlanAdminOut])
+async def list_plans(_admin: AdminUser, session: SessionDep) -> list[PlanAdminOut]:
+    """Every plan, on sale or not."""
+    rows = await session.exec(select(Plan).order_by(col(Plan.sort_order), col(Plan.id)))
+    return [PlanAdminOut.model_validate(p, from_attributes=True) for p in rows.all()]
+
+
+@router.post("/plans", status_code=status.HTTP_201_CREATED, response_model=PlanAdminOut)
+async def create_plan(
+    body: PlanCreate, request: Request, _admin: AdminUser, session: SessionDep
+) -> PlanAdminOut:
+    """Create a plan; without a Stripe price id one is created at the gateway."""
+    plan = Plan(**body.model_dump())
+    session.add(plan)
+    await session.flush()
+    if plan.stripe_price_id is None:
+        await service.sync_plan_price(session, gateway_of(request), plan)
+    return PlanAdminOut.model_validate(plan, from_attributes=True)
+
+
+@router.patch("/plans/{plan_id}", response_model=PlanAdminOut)
+async def update_plan(
+    plan_id: int, body: PlanUpdate, _admin: AdminUser, session: SessionDep
+) -> PlanAdminOut:
+    """Rename, describe, reorder, retire a plan (prices are immutable: make a new plan)."""
+    plan = await session.get(Plan, plan_id)
+    if plan is None:
+        raise NotFound("No such plan.", code="plan_not_found")
+    for name, value in body.model_dump(exclude_unset=True).items():
+        setattr(plan, name, value)
+    session.add(plan)
+    return PlanAdminOut.model_validate(plan, from_attributes=True)
+
+
+async def _member(session: SessionDep, member_id: int) -> User:
+    member = await session.get(User, member_id)
+    if member is None or member.deleted_at is not None:
+        raise NotFound("No such member.", code="member_not_found")
+    return member
+
+
+@router.post(
+    "/members/{member_id}/comp", status_code=status.HTTP_201_CREATED, response_model=CompOut
+)
+async def grant_comp(
+    member_id: int, body: CompIn, admin: AdminUser, session: SessionDep
+) -> CompOut:
+    """Give a member complimentary paid access, optionally until `ends_at`."""
+    member = await _member(session, member_id)
+    grant = await service.grant_comp(
+        session, admin, member, ends_at=body.ends_at, reason=body.reason
+    )
+    return CompOut(
+        id=pk(grant.id),
+        user_id=grant.user_id,
+        starts_at=grant.starts_at,
+        ends_at=grant.ends_at,
+        reason=grant.reason,
+    )
+
+
+@router.delete("/members/{member_id}/comp", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_comp(member_id: int, _admin: AdminUser, session: SessionDep) -> Response:
+    """End a member's complimentary access now."""
+    member = await _member(session, member_id)
+    if not await service.revoke_comps(session, member):
+        raise NotFound("The member has no complimentary access.", code="comp_not_found")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/billing/events", response_model=Page[EventOut])
+async def list_events(
+    _admin: AdminUser,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    status_filter: Annotated[EventStatus | None, Query(alias="status")] = None,
+    type_filter: Annotated[str | None, Query(alias="type", max_length=100)] = None,
+) -> Page[EventOut]:
+    """Stored Stripe events, newest first, with their processing status and error."""
+    query = select(StripeEvent)
+    if status_filter is not None:
+        query = query.where(StripeEvent.status == status_filter.value)
+    if type_filter:
+        query = query.where(StripeEvent.type == type_filter)
+    if cursor:
+        (last,) = decode_cursor(cursor, (int,))
+        query = query.where(col(StripeEvent.id) < last)
+    size = clamp(limit)
+    rows = list(
+        (await session.exec(query.order_by(col(StripeEvent.id).desc()).limit(size + 1))).all()
+    )
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page[EventOut](
+        items=[EventOut.model_validate(r, from_attributes=True) for r in rows],
+        next_cursor=encode_cursor(pk(rows[-1].id)) if more and rows else None,
+    )
+
+
+@router.post("/billing/events/{event_row_id}/replay", response_model=EventOut)
+async def replay_event(
+    event_row_id: int,
+    request: Request,
+    tasks: BackgroundTasks,
+    _admin: AdminUser,
+    session: SessionDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> EventOut:
+    """Apply a stored event again (failed or unmatched ones; processed events are no-ops)."""
+    row = await session.get(StripeEvent, event_row_id)
+    # The webhook pipeline runs its own transactions; end this one first, or on SQLite the
+    # request's write lock would make them wait on itself.
+    await session.commit()
+    if row is None:
+        raise NotFound("No such event.", code="event_not_found")
+    force = row.status in {EventStatus.failed.value, EventStatus.unmatched.value}
+    event = orjson.loads(row.payload)
+    _, mail = await webhooks.process(db, gateway_of(request), settings, event, force=force)
+    mailer: Mailer = request.app.state.mailer
+    for message in mail:
+        tasks.add_task(send_quietly, mailer, message)
+    async with db.session(write=False) as session:
+        fresh = await session.get(StripeEvent, event_row_id)
+    return EventOut.model_validate(fresh, from_attributes=True)

@@ -1,0 +1,37 @@
+"""Billing errors a client can tell apart by `code`."""
+
+from __future__ import annotations
+
+from app.core.errors import AppError, Conflict, InvalidInput, NotFound, ServiceUnavailable
+
+
+class PlanNotFound(NotFound):
+    code, title = "plan_not_found", "Plan not found"
+
+
+class AlreadySubscribed(Conflict):
+    code, title = "already_subscribed", "Already subscribed"
+
+
+class NoSubscription(NotFound):
+    code, title = "no_subscription", "No subscription"
+
+
+class RedirectNotAllowed(InvalidInput):
+    code, title = "redirect_not_allowed", "Redirect URL not allowed"
+
+
+class PaymentProviderUnavailable(ServiceUnavailable):
+    code, title = "payment_provider_unavailable", "Payment provider unavailable"
+
+
+class WebhookDisabled(NotFound):
+    code, title = "not_found", "Not found"
+
+
+class BadSignature(AppError):
+    status, code, title = 400, "invalid_signature", "Invalid webhook signature"
+
+
+class WebhookFailed(AppError):
+    status, code, title = 500, "webhook_failed", "Webhook could not be applied"

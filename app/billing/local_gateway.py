@@ -1,0 +1,205 @@
+"""A built-in payment gateway for development and demos: no Stripe, no network.
+
+Its checkout is a small HTML page served by Broadsheet itself; confirming it runs the same
+service code a Stripe event would (see local_router.py). State lives in one JSON file under
+`var/`. Refused in production by the settings check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from app.billing.gateway import CheckoutRequest, CheckoutSession, GatewayError, SubscriptionState
+from app.core.config import Settings
+
+PERIODS = {"month": timedelta(days=30), "year": timedelta(days=365)}
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_local_{secrets.token_hex(8)}"
+
+
+class LocalGateway:
+    name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self._path: Path = settings.var_dir / "local-gateway.json"
+        self._base = settings.api_url.rstrip("/")
+        self._lock = asyncio.Lock()
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        if not self._path.exists():
+            return {"customers": {}, "sessions": {}, "subscriptions": {}, "prices": {}, "keys": {}}
+        data: dict[str, dict[str, Any]] = json.loads(self._path.read_text())
+        return data
+
+    def _save(self, data: dict[str, dict[str, Any]]) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(self._path)
+
+    async def ensure_customer(self, *, user_id: int, email: str) -> str:
+        async with self._lock:
+            data = self._load()
+            for cid, customer in data["customers"].items():
+                if customer["user_id"] == user_id:
+                    return cid
+            cid = _new_id("cus")
+            data["customers"][cid] = {"user_id": user_id, "email": email}
+            self._save(data)
+            return cid
+
+    async def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        async with self._lock:
+            data = self._load()
+            existing = data["keys"].get(request.idempotency_key)
+            if existing:
+                return CheckoutSession(existing, f"{self._base}/billing/local/checkout/{existing}")
+            sid = _new_id("cs")
+            data["sessions"][sid] = {
+                "customer": request.customer_id,
+                "price": request.price_id,
+                "trial_days": request.trial_days,
+                "user_id": request.user_id,
+                "plan_id": request.plan_id,
+                "article_slug": request.article_slug,
+                "success_url": request.success_url,
+                "cancel_url": request.cancel_url,
+                "subscription": None,
+            }
+            data["keys"][request.idempotency_key] = sid
+            self._save(data)
+        return CheckoutSession(sid, f"{self._base}/billing/local/checkout/{sid}")
+
+    async def session(self, session_id: str) -> dict[str, Any] | None:
+        async with self._lock:
+            found: dict[str, Any] | None = self._load()["sessions"].get(session_id)
+            return found
+
+    async def complete_checkout(
+        self, session_id: str, *, amount: int, currency: str, interval: str
+    ) -> dict[str, Any]:
+        """Pay a pending checkout: create its subscription; give back the session object."""
+        async with self._lock:
+            data = self._load()
+            checkout = data["sessions"].get(session_id)
+            if checkout is None:
+                raise GatewayError("no such checkout session")
+            if checkout["subscription"] is None:
+                now = datetime.now(UTC)
+                trial = checkout["trial_days"]
+                sub_id = _new_id("sub")
+                end = now + (
+                    timedelta(days=trial) if trial else PERIODS.get(interval, PERIODS["month"])
+                )
+                data["subscriptions"][sub_id] = {
+                    "id": sub_id,
+                    "customer": checkout["customer"],
+                    "status": "trialing" if trial else "active",
+                    "price": checkout["price"],
+                    "current_period_end": int(end.timestamp()),
+                    "cancel_at_period_end": False,
+                    "trial_end": int(end.timestamp()) if trial else None,
+                    "canceled_at": None,
+                    "amount": amount,
+                    "currency": currency,
+                    "interval": interval,
+                    "metadata": {
+                        "user_id": str(checkout["user_id"]),
+                        "plan_id": str(checkout["plan_id"]),
+                    },
+                }
+                checkout["subscription"] = sub_id
+                self._save(data)
+            return {
+                "id": session_id,
+                "object": "checkout.session",
+                "customer": checkout["customer"],
+                "subscription": checkout["subscription"],
+                "client_reference_id": str(checkout["user_id"]),
+                "metadata": {"user_id": str(checkout["user_id"])},
+            }
+
+    async def create_portal(self, *, customer_id: str, return_url: str) -> str:
+        del return_url
+        return f"{self._base}/billing/local/portal/{customer_id}"
+
+    async def subscriptions_of(self, customer_id: str) -> list[SubscriptionState]:
+        async with self._lock:
+            subs = self._load()["subscriptions"].values()
+            return [_state(s) for s in subs if s["customer"] == customer_id]
+
+    async def fetch_subscription(self, subscription_id: str) -> SubscriptionState | None:
+        async with self._lock:
+            sub = self._load()["subscriptions"].get(subscription_id)
+            return _state(sub) if sub else None
+
+    async def _update(self, subscription_id: str, **changes: Any) -> SubscriptionState:
+        async with self._lock:
+            data = self._load()
+            sub = data["subscriptions"].get(subscription_id)
+            if sub is None:
+                raise GatewayError("no such subscription")
+            sub.update(changes)
+            self._save(data)
+            return _state(sub)
+
+    async def set_cancel_at_period_end(
+        self, subscription_id: str, cancel: bool
+    ) -> SubscriptionState:
+        return await self._update(subscription_id, cancel_at_period_end=cancel)
+
+    async def cancel_now(self, subscription_id: str) -> SubscriptionState:
+        now = int(datetime.now(UTC).timestamp())
+        return await self._update(subscription_id, status="canceled", canceled_at=now)
+
+    async def list_subscriptions(self) -> AsyncIterator[SubscriptionState]:
+        async with self._lock:
+            subs = list(self._load()["subscriptions"].values())
+        for sub in subs:
+            yield _state(sub)
+
+    async def ensure_price(
+        self,
+        *,
+        plan_id: int,
+        name: str,
+        amount: int,
+        currency: str,
+        interval: str,
+        product_id: str | None,
+    ) -> tuple[str, str]:
+        async with self._lock:
+            data = self._load()
+            product = product_id or f"prod_local_{plan_id}"
+            price = f"price_local_{plan_id}_{amount}_{currency}_{interval}"
+            data["prices"][price] = {"product": product, "name": name, "amount": amount}
+            self._save(data)
+            return product, price
+
+
+def _state(sub: dict[str, Any]) -> SubscriptionState:
+    def ts(value: int | None) -> datetime | None:
+        return datetime.fromtimestamp(value, UTC) if value else None
+
+    return SubscriptionState(
+        id=sub["id"],
+        customer_id=sub["customer"],
+        status=sub["status"],
+        price_id=sub["price"],
+        current_period_end=ts(sub["current_period_end"]),
+        cancel_at_period_end=sub["cancel_at_period_end"],
+        trial_end=ts(sub["trial_end"]),
+        canceled_at=ts(sub["canceled_at"]),
+        amount=sub["amount"],
+        currency=sub["currency"],
+        interval=sub["interval"],
+        metadata=sub["metadata"],
+    )

@@ -1,0 +1,301 @@
+"""Billing rules: plans, checkout, portal, cancel and resume, comps, the reader's subscription."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.accounts.models import User
+from app.billing import sync
+from app.billing.entitlements import ENTITLING, SubscriptionFacts, subscription_entitles
+from app.billing.errors import (
+    AlreadySubscribed,
+    NoSubscription,
+    PaymentProviderUnavailable,
+    PlanNotFound,
+    RedirectNotAllowed,
+)
+from app.billing.gateway import CheckoutRequest, GatewayError, PaymentGateway
+from app.billing.models import BillingCustomer, CheckoutRecord, CompGrant, Plan, Subscription
+from app.core.config import Settings
+from app.core.db import pk, utcnow
+
+CHECKOUT_WINDOW = timedelta(minutes=30)
+
+
+async def active_plans(session: AsyncSession) -> Sequence[Plan]:
+    rows = await session.exec(
+        select(Plan).where(Plan.active == True).order_by(col(Plan.sort_order), col(Plan.id))  # noqa: E712
+    )
+    return rows.all()
+
+
+def _facts(sub: Subscription) -> SubscriptionFacts:
+    return SubscriptionFacts(
+        sub.status, sub.current_period_end, sub.cancel_at_period_end, sub.past_due_since
+    )
+
+
+async def subscriptions_of(session: AsyncSession, user_id: int) -> Sequence[Subscription]:
+    rows = await session.exec(
+        select(Subscription)
+        .where(Subscription.user_id == user_id)
+        .order_by(col(Subscription.updated_at).desc())
+    )
+    return rows.all()
+
+
+async def entitling_subscription(
+    session: AsyncSession, user_id: int, settings: Settings
+) -> Subscription | None:
+    """Give back the reader's subscription that currently gives access, if any."""
+    grace = timedelta(days=settings.billing_grace_days)
+    now = utcnow()
+    for sub in await subscriptions_of(session, user_id):
+        if subscription_entitles(_facts(sub), now, grace):
+            return sub
+    return None
+
+
+def check_redirect(url: str | None, settings: Settings, default_path: str) -> str:
+    """Give back a redirect URL on an allowed frontend origin (or the default on the site)."""
+    if url is None:
+        return f"{settings.public_url}{default_path}"
+    allowed = {_origin(o) for o in [settings.public_url, *settings.cors_origins]}
+    if _origin(url) not in allowed:
+        raise RedirectNotAllowed("Redirects must go to the publication's own site.")
+    return url
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+async def customer_for(session: AsyncSession, gateway: PaymentGateway, user: User) -> str:
+    """Give back the reader's provider customer, created once and stored."""
+    user_id = pk(user.id)
+    link = await session.get(BillingCustomer, user_id)
+    if link is not None:
+        return link.customer_id
+    try:
+        customer_id = await gateway.ensure_customer(user_id=user_id, email=user.email)
+    except GatewayError as exc:
+        raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
+    await sync.link_customer(session, user_id=user_id, customer_id=customer_id)
+    return customer_id
+
+
+@dataclass(frozen=True)
+class CheckoutStart:
+    url: str
+    session_id: str
+
+
+async def start_checkout(
+    session: AsyncSession,
+    gateway: PaymentGateway,
+    settings: Settings,
+    user: User,
+    *,
+    plan_id: int,
+    success_url: str | None,
+    cancel_url: str | None,
+    article_slug: str | None,
+    idempotency_key: str | None,
+) -> CheckoutStart:
+    """Open a checkout for a plan; a repeated request (same key or double click) reuses it."""
+    user_id = pk(user.id)
+    plan = await session.get(Plan, plan_id)
+    if plan is None or not plan.active or not plan.stripe_price_id:
+        raise PlanNotFound("No such plan on sale.")
+    if await entitling_subscription(session, user_id, settings) is not None:
+        raise AlreadySubscribed(
+            "You already have a subscription; manage it in the billing portal.",
+            extra={"portal": "/api/v1/billing/portal"},
+        )
+    success = check_redirect(success_url, settings, "/account/billing?checkout=success")
+    cancel = check_redirect(cancel_url, settings, "/account/billing?checkout=cancel")
+    key = _checkout_key(user_id, plan_id, idempotency_key)
+    existing = (
+        await session.exec(select(CheckoutRecord).where(CheckoutRecord.idempotency_key == key))
+    ).first()
+    if existing is not None and existing.url and existing.session_id:
+        return CheckoutStart(existing.url, existing.session_id)
+    customer_id = await customer_for(session, gateway, user)
+    try:
+        checkout = await gateway.create_checkout(
+            CheckoutRequest(
+                customer_id=customer_id,
+                price_id=plan.stripe_price_id,
+                trial_days=plan.trial_days,
+                success_url=success,
+                cancel_url=cancel,
+                user_id=user_id,
+                plan_id=plan_id,
+                article_slug=article_slug,
+                idempotency_key=key,
+            )
+        )
+    except GatewayError as exc:
+        raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
+    await session.exec(
+        sync.insert_ignoring_duplicates(session, CheckoutRecord).values(
+            user_id=user_id,
+            plan_id=plan_id,
+            idempotency_key=key,
+            session_id=checkout.id,
+            url=checkout.url,
+            article_slug=article_slug,
+            created_at=utcnow(),
+        )
+    )
+    return CheckoutStart(checkout.url, checkout.id)
+
+
+def _checkout_key(user_id: int, plan_id: int, client_key: str | None) -> str:
+    # Without a client key, requests in the same half-hour window share one key, so a double
+    # click (or a retry of ours) opens a single session at the provider.
+    if client_key:
+        digest = hashlib.sha256(client_key.encode()).hexdigest()[:32]
+        return f"broadsheet-checkout-{user_id}-{digest}"
+    window = int(utcnow().timestamp() // CHECKOUT_WINDOW.total_seconds())
+    return f"broadsheet-checkout-{user_id}-{plan_id}-{window}"
+
+
+async def portal_url(
+    session: AsyncSession,
+    gateway: PaymentGateway,
+    settings: Settings,
+    user: User,
+    return_url: str | None,
+) -> str:
+    link = await session.get(BillingCustomer, pk(user.id))
+    if link is None:
+        raise NoSubscription("There is no billing account yet; subscribe first.")
+    target = check_redirect(return_url, settings, "/account/billing")
+    try:
+        return await gateway.create_portal(customer_id=link.customer_id, return_url=target)
+    except GatewayError as exc:
+        raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
+
+
+async def set_cancel_at_period_end(
+    session: AsyncSession, gateway: PaymentGateway, settings: Settings, user: User, cancel: bool
+) -> Subscription:
+    """Cancel at period end (or resume) the reader's subscription, at the provider and here."""
+    user_id = pk(user.id)
+    sub = await entitling_subscription(session, user_id, settings)
+    if sub is None or sub.status not in ENTITLING | {"past_due"}:
+        raise NoSubscription("There is no active subscription to change.")
+    try:
+        state = await gateway.set_cancel_at_period_end(sub.provider_subscription_id, cancel)
+    except GatewayError as exc:
+        raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
+    return await sync.apply_state(
+        session, state, user_id=user_id, provider=sub.provider, event_id=None
+    )
+
+
+async def cancel_all_now(session: AsyncSession, gateway: PaymentGateway, user: User) -> None:
+    """End every live subscription of the reader at once (account deletion)."""
+    user_id = pk(user.id)
+    for sub in await subscriptions_of(session, user_id):
+        if sub.status in {"canceled", "incomplete_expired"}:
+            continue
+        try:
+            state = await gateway.cancel_now(sub.provider_subscription_id)
+        except GatewayError as exc:
+            raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
+        await sync.apply_state(
+            session, state, user_id=user_id, provider=sub.provider, event_id=None
+        )
+
+
+async def grant_comp(
+    session: AsyncSession, admin: User, member: User, *, ends_at: datetime | None, reason: str
+) -> CompGrant:
+    grant = CompGrant(user_id=pk(member.id), granted_by_id=admin.id, ends_at=ends_at, reason=reason)
+    session.add(grant)
+    await session.flush()
+    return grant
+
+
+async def revoke_comps(session: AsyncSession, member: User) -> int:
+    grants = (
+        await session.exec(
+            select(CompGrant).where(
+                CompGrant.user_id == member.id, col(CompGrant.revoked_at).is_(None)
+            )
+        )
+    ).all()
+    now = utcnow()
+    for grant in grants:
+        grant.revoked_at = now
+        session.add(grant)
+    return len(grants)
+
+
+async def active_comp(session: AsyncSession, user_id: int) -> CompGrant | None:
+    now = utcnow()
+    rows = await session.exec(
+        select(CompGrant).where(CompGrant.user_id == user_id, col(CompGrant.revoked_at).is_(None))
+    )
+    for grant in rows.all():
+        if grant.starts_at <= now and (grant.ends_at is None or now < grant.ends_at):
+            return grant
+    return None
+
+
+async def sync_plan_price(session: AsyncSession, gateway: PaymentGateway, plan: Plan) -> Plan:
+    """Create the product and price of a plan at the gateway if it has none (idempotent)."""
+    if plan.stripe_price_id:
+        return plan
+    try:
+        product_id, price_id = await gateway.ensure_price(
+            plan_id=pk(plan.id),
+            name=plan.name,
+            amount=plan.amount,
+            currency=plan.currency,
+            interval=plan.interval,
+            product_id=plan.stripe_product_id,
+        )
+    except GatewayError as exc:
+        raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
+    plan.stripe_product_id = product_id
+    plan.stripe_price_id = price_id
+    session.add(plan)
+    return plan
+
+
+async def reconcile(session: AsyncSession, gateway: PaymentGateway) -> list[str]:
+    """Copy every subscription the provider has into our tables; give back what changed."""
+    report: list[str] = []
+    async for state in gateway.list_subscriptions():
+        user_id = await sync.user_for_customer(session, state.customer_id, state.metadata)
+        if user_id is None:
+            report.append(f"{state.id}: customer {state.customer_id} unknown, skipped")
+            continue
+        current = (
+            await session.exec(
+                select(Subscription).where(Subscription.provider_subscription_id == state.id)
+            )
+        ).first()
+        before = (
+            (current.status, current.cancel_at_period_end, current.current_period_end)
+            if current
+            else None
+        )
+        after = await sync.apply_state(
+            session, state, user_id=user_id, provider=gateway.name, event_id=None
+        )
+        if before != (after.status, after.cancel_at_period_end, after.current_period_end):
+            was = before[0] if before else "missing"
+            report.append(f"{state.id}: {was} -> {after.status} (user {user_id})")
+    return report

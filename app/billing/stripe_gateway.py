@@ -1,0 +1,189 @@
+"""The real gateway: Stripe through the official SDK (StripeClient, async over httpx)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+
+from app.billing.gateway import CheckoutRequest, CheckoutSession, GatewayError, SubscriptionState
+from app.core.config import Settings
+
+
+def _ts(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if value else None
+
+
+def subscription_state(obj: dict[str, Any]) -> SubscriptionState:
+    """Map a Stripe subscription object (any API version's shape) to our state."""
+    items = (obj.get("items") or {}).get("data") or []
+    item = items[0] if items else {}
+    price = item.get("price") or item.get("plan") or obj.get("plan") or {}
+    recurring = price.get("recurring") or {}
+    amount = price.get("unit_amount", price.get("amount")) or 0
+    # Newer API versions moved the period to the item.
+    period_end = obj.get("current_period_end") or item.get("current_period_end")
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return SubscriptionState(
+        id=str(obj["id"]),
+        customer_id=str(customer or ""),
+        status=str(obj.get("status") or "unknown"),
+        price_id=price.get("id"),
+        current_period_end=_ts(period_end),
+        cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
+        trial_end=_ts(obj.get("trial_end")),
+        canceled_at=_ts(obj.get("canceled_at")),
+        amount=int(amount),
+        currency=str(price.get("currency") or "usd"),
+        interval=str(recurring.get("interval") or price.get("interval") or "month"),
+        metadata={str(k): str(v) for k, v in (obj.get("metadata") or {}).items()},
+    )
+
+
+class StripeGateway:
+    """Talks to Stripe; every call that creates something carries an idempotency key of ours."""
+
+    name = "stripe"
+
+    def __init__(self, settings: Settings) -> None:
+        base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+        self._client = stripe.StripeClient(
+            settings.stripe_secret_key,
+            base_addresses=base,  # type: ignore[arg-type]
+            max_network_retries=2,
+            http_client=stripe.HTTPXClient(),
+        ).v1
+
+    async def _call(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise GatewayError(str(exc)) from exc
+        except stripe.StripeError as exc:
+            raise GatewayError(str(exc)) from exc
+
+    async def ensure_customer(self, *, user_id: int, email: str) -> str:
+        customer = await self._call(
+            self._client.customers.create_async(
+                params={"email": email, "metadata": {"user_id": str(user_id)}},
+                options={"idempotency_key": f"broadsheet-customer-{user_id}"},
+            )
+        )
+        if customer is None:
+            raise GatewayError("customer creation returned nothing")
+        return str(customer.id)
+
+    async def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        metadata = {"user_id": str(request.user_id), "plan_id": str(request.plan_id)}
+        if request.article_slug:
+            metadata["article_slug"] = request.article_slug
+        subscription_data: dict[str, Any] = {"metadata": metadata}
+        if request.trial_days:
+            subscription_data["trial_period_days"] = request.trial_days
+        params: Any = {
+            "mode": "subscription",
+            "customer": request.customer_id,
+            "client_reference_id": str(request.user_id),
+            "line_items": [{"price": request.price_id, "quantity": 1}],
+            "allow_promotion_codes": True,
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "metadata": metadata,
+            "subscription_data": subscription_data,
+        }
+        session = await self._call(
+            self._client.checkout.sessions.create_async(
+                params=params, options={"idempotency_key": request.idempotency_key}
+            )
+        )
+        if session is None or not session.url:
+            raise GatewayError("checkout session has no URL")
+        return CheckoutSession(id=str(session.id), url=str(session.url))
+
+    async def create_portal(self, *, customer_id: str, return_url: str) -> str:
+        portal = await self._call(
+            self._client.billing_portal.sessions.create_async(
+                params={"customer": customer_id, "return_url": return_url}
+            )
+        )
+        if portal is None:
+            raise GatewayError("portal session creation returned nothing")
+        return str(portal.url)
+
+    async def fetch_subscription(self, subscription_id: str) -> SubscriptionState | None:
+        obj = await self._call(self._client.subscriptions.retrieve_async(subscription_id))
+        return subscription_state(obj.to_dict()) if obj is not None else None
+
+    async def set_cancel_at_period_end(
+        self, subscription_id: str, cancel: bool
+    ) -> SubscriptionState:
+        obj = await self._call(
+            self._client.subscriptions.update_async(
+                subscription_id, params={"cancel_at_period_end": cancel}
+            )
+        )
+        if obj is None:
+            raise GatewayError("subscription not found at the provider")
+        return subscription_state(obj.to_dict())
+
+    async def cancel_now(self, subscription_id: str) -> SubscriptionState:
+        obj = await self._call(self._client.subscriptions.cancel_async(subscription_id))
+        if obj is None:
+            raise GatewayError("subscription not found at the provider")
+        return subscription_state(obj.to_dict())
+
+    async def list_subscriptions(self) -> AsyncIterator[SubscriptionState]:
+        params: dict[str, Any] = {"limit": 100, "status": "all"}
+        while True:
+            page = await self._call(self._client.subscriptions.list_async(params=params))  # type: ignore[arg-type]
+            if page is None:
+                return
+            for obj in page.data:
+                yield subscription_state(obj.to_dict())
+            if not page.has_more or not page.data:
+                return
+            params["starting_after"] = page.data[-1].id
+
+    async def ensure_price(
+        self,
+        *,
+        plan_id: int,
+        name: str,
+        amount: int,
+        currency: str,
+        interval: str,
+        product_id: str | None,
+    ) -> tuple[str, str]:
+        if product_id is None:
+            product = await self._call(
+                self._client.products.create_async(
+                    params={"name": name, "metadata": {"plan_id": str(plan_id)}},
+                    options={"idempotency_key": f"broadsheet-product-{plan_id}"},
+                )
+            )
+            if product is None:
+                raise GatewayError("product creation returned nothing")
+            product_id = str(product.id)
+        price = await self._call(
+            self._client.prices.create_async(
+                params={
+                    "product": product_id,
+                    "unit_amount": amount,
+                    "currency": currency,
+                    "recurring": {"interval": interval},
+                    "metadata": {"plan_id": str(plan_id)},
+                },
+                options={
+                    "idempotency_key": f"broadsheet-price-{plan_id}-{amount}-{currency}-{interval}"
+                },
+            )
+        )
+        if price is None:
+            raise GatewayError("price creation returned nothing")
+        return product_id, str(price.id)

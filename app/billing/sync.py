@@ -1,0 +1,145 @@
+"""Copying the provider's truth into our tables: subscriptions, their history, payments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.accounts.models import User
+from app.billing.gateway import SubscriptionState
+from app.billing.models import BillingCustomer, Payment, Plan, Subscription, SubscriptionChange
+from app.core.db import pk, utcnow
+
+
+def insert_ignoring_duplicates(session: AsyncSession, model: Any) -> Any:
+    """Give back a dialect INSERT for `model` that skips rows violating a unique key."""
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite_insert(model).prefix_with("OR IGNORE")
+    return pg_insert(model).on_conflict_do_nothing()
+
+
+async def user_for_customer(
+    session: AsyncSession, customer_id: str, metadata: dict[str, str] | None = None
+) -> int | None:
+    """Give back our user for a provider customer, linking it from metadata when we can."""
+    link = (
+        await session.exec(
+            select(BillingCustomer).where(BillingCustomer.customer_id == customer_id)
+        )
+    ).first()
+    if link is not None:
+        return link.user_id
+    raw = (metadata or {}).get("user_id", "")
+    if not raw.isdigit():
+        return None
+    user = await session.get(User, int(raw))
+    if user is None or user.deleted_at is not None:
+        return None
+    await link_customer(session, user_id=int(raw), customer_id=customer_id)
+    return int(raw)
+
+
+async def link_customer(session: AsyncSession, *, user_id: int, customer_id: str) -> None:
+    """Remember that `customer_id` is `user_id`'s (first link wins)."""
+    await session.exec(
+        insert_ignoring_duplicates(session, BillingCustomer).values(
+            user_id=user_id, customer_id=customer_id, created_at=utcnow()
+        )
+    )
+
+
+async def apply_state(
+    session: AsyncSession,
+    state: SubscriptionState,
+    *,
+    user_id: int,
+    provider: str,
+    event_id: str | None,
+    at: datetime | None = None,
+) -> Subscription:
+    """Make our copy of a subscription equal to the provider's state; record status changes."""
+    now = at or utcnow()
+    sub = (
+        await session.exec(
+            select(Subscription).where(Subscription.provider_subscription_id == state.id)
+        )
+    ).first()
+    plan = None
+    if state.price_id:
+        plan = (
+            await session.exec(select(Plan).where(Plan.stripe_price_id == state.price_id))
+        ).first()
+    previous = sub.status if sub is not None else None
+    if sub is None:
+        sub = Subscription(
+            user_id=user_id,
+            provider=provider,
+            provider_subscription_id=state.id,
+            customer_id=state.customer_id,
+            status=state.status,
+        )
+    sub.status = state.status
+    sub.customer_id = state.customer_id or sub.customer_id
+    sub.plan_id = plan.id if plan is not None else sub.plan_id
+    sub.cancel_at_period_end = state.cancel_at_period_end
+    sub.current_period_end = state.current_period_end
+    sub.trial_end = state.trial_end
+    sub.canceled_at = state.canceled_at
+    sub.amount = state.amount
+    sub.currency = state.currency
+    sub.interval = state.interval
+    if state.status == "past_due":
+        sub.past_due_since = sub.past_due_since or now
+    else:
+        sub.past_due_since = None
+    sub.updated_at = now
+    session.add(sub)
+    await session.flush()
+    if previous != state.status:
+        session.add(
+            SubscriptionChange(
+                subscription_id=pk(sub.id),
+                user_id=user_id,
+                from_status=previous,
+                to_status=state.status,
+                amount=state.amount,
+                currency=state.currency,
+                interval=state.interval,
+                occurred_at=now,
+                event_id=event_id,
+            )
+        )
+    return sub
+
+
+async def record_payment(
+    session: AsyncSession, invoice: dict[str, Any], *, user_id: int | None
+) -> bool:
+    """Record a paid invoice once; give back True when this call recorded it."""
+    paid_at = (invoice.get("status_transitions") or {}).get("paid_at") or invoice.get("created")
+    charge = invoice.get("charge")
+    result = await session.exec(
+        insert_ignoring_duplicates(session, Payment).values(
+            invoice_id=str(invoice["id"]),
+            charge_id=charge.get("id") if isinstance(charge, dict) else charge,
+            user_id=user_id,
+            subscription_id=_id(invoice.get("subscription")),
+            amount=int(invoice.get("amount_paid") or 0),
+            currency=str(invoice.get("currency") or "usd"),
+            paid_at=datetime.fromtimestamp(int(paid_at), utcnow().tzinfo) if paid_at else utcnow(),
+            refunded_amount=0,
+            disputed=False,
+        )
+    )
+    return bool(result.rowcount)
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return str(value.get("id")) if value.get("id") else None
+    return str(value) if value else None

@@ -1,0 +1,387 @@
+"""Stripe webhooks: verify, store, claim once, apply in one transaction, record failures.
+
+Order tolerance: we never trust an event's copy of a subscription. Every subscription or
+invoice event re-fetches the subscription from the provider, which is authoritative, and
+copies that; so an old `updated` arriving after a `deleted` cannot resurrect anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import orjson
+import stripe
+from sqlalchemy import or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.accounts.models import User
+from app.billing import emails, sync
+from app.billing.errors import BadSignature
+from app.billing.gateway import GatewayError, PaymentGateway, SubscriptionState
+from app.billing.models import (
+    BillingCustomer,
+    BillingNotice,
+    CheckoutRecord,
+    EventStatus,
+    Payment,
+    StripeEvent,
+    Subscription,
+)
+from app.core.config import Settings
+from app.core.db import Database, utcnow
+
+log = logging.getLogger("broadsheet.billing.webhooks")
+
+TOLERANCE_SECONDS = 300
+MAX_BODY_BYTES = 1_048_576
+CLAIM_TIMEOUT = timedelta(seconds=60)
+
+
+def verify(payload: bytes, header: str | None, secrets: list[str]) -> dict[str, Any]:
+    """Give back the verified event; raise BadSignature. Accepts any configured secret."""
+    if not header:
+        raise BadSignature("The Stripe-Signature header is missing.")
+    timestamp = _timestamp(header)
+    if timestamp is not None and timestamp > time.time() + TOLERANCE_SECONDS:
+        # The SDK only refuses old timestamps; a far-future one is refused here.
+        raise BadSignature("The signature timestamp is in the future.")
+    for secret in secrets:
+        try:
+            event = stripe.Webhook.construct_event(
+                payload, header, secret, tolerance=TOLERANCE_SECONDS
+            )
+        except stripe.SignatureVerificationError:
+            continue
+        except ValueError as exc:
+            raise BadSignature("The body is not valid JSON.") from exc
+        data: dict[str, Any] = event.to_dict()
+        if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
+            raise BadSignature("The event has no id or type.")
+        return data
+    raise BadSignature("No configured secret matches the signature.")
+
+
+def _timestamp(header: str) -> int | None:
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return int(value)
+    return None
+
+
+@dataclass
+class Outcome:
+    status: EventStatus
+    mail: list[EmailMessage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Context:
+    session: AsyncSession
+    gateway: PaymentGateway
+    settings: Settings
+    event: dict[str, Any]
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.event.get("data", {}).get("object", {})
+        return data
+
+    @property
+    def event_id(self) -> str:
+        return str(self.event["id"])
+
+
+def _customer_of(obj: dict[str, Any]) -> str | None:
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    if obj.get("object") == "customer":
+        customer = obj.get("id")
+    return str(customer) if customer else None
+
+
+async def store(db: Database, event: dict[str, Any]) -> None:
+    """Store the event once (a duplicate id is a no-op)."""
+    obj = event.get("data", {}).get("object", {})
+    async with db.session() as session:
+        await session.exec(
+            sync.insert_ignoring_duplicates(session, StripeEvent).values(
+                event_id=event["id"],
+                type=event["type"],
+                created=int(event.get("created") or 0),
+                payload=orjson.dumps(event).decode(),
+                customer_id=_customer_of(obj) if isinstance(obj, dict) else None,
+                status=EventStatus.received.value,
+                received_at=utcnow(),
+                attempts=0,
+            )
+        )
+
+
+async def claim(db: Database, event_id: str, *, force: bool = False) -> bool:
+    """Take the event for processing; False when it is done or another worker holds it."""
+    now = utcnow()
+    conditions = [col(StripeEvent.event_id) == event_id]
+    if not force:
+        conditions += [
+            col(StripeEvent.processed_at).is_(None),
+            or_(
+                col(StripeEvent.claimed_at).is_(None),
+                col(StripeEvent.claimed_at) < now - CLAIM_TIMEOUT,
+            ),
+        ]
+    async with db.session() as session:
+        result = await session.exec(
+            update(StripeEvent)
+            .where(*conditions)
+            .values(claimed_at=now, attempts=StripeEvent.attempts + 1)
+        )
+        return bool(result.rowcount)
+
+
+async def process(
+    db: Database,
+    gateway: PaymentGateway,
+    settings: Settings,
+    event: dict[str, Any],
+    *,
+    force: bool = False,
+) -> tuple[str, list[EmailMessage]]:
+    """Store, claim and apply an event; give back (status, mail to send after commit).
+
+    Raises on failure after recording the error, so the caller can answer 5xx and Stripe
+    retries; the database holds nothing of the failed attempt but the error.
+    """
+    await store(db, event)
+    if not await claim(db, event["id"], force=force):
+        return "duplicate", []
+    try:
+        async with db.session() as session:
+            outcome = await apply(Context(session, gateway, settings, event))
+            await session.exec(
+                update(StripeEvent)
+                .where(col(StripeEvent.event_id) == event["id"])
+                .values(status=outcome.status.value, processed_at=utcnow(), error=None)
+            )
+    except Exception as exc:
+        log.warning("webhook %s failed: %s", event["id"], exc)
+        async with db.session() as session:
+            await session.exec(
+                update(StripeEvent)
+                .where(col(StripeEvent.event_id) == event["id"])
+                .values(
+                    status=EventStatus.failed.value,
+                    claimed_at=None,
+                    error=f"{type(exc).__name__}: {exc}"[:2000],
+                )
+            )
+        raise
+    return outcome.status.value, outcome.mail
+
+
+Handler = Callable[[Context], Coroutine[Any, Any, Outcome]]
+
+
+async def apply(ctx: Context) -> Outcome:
+    """Apply one event inside the caller's transaction."""
+    handler = HANDLERS.get(ctx.event["type"])
+    if handler is None:
+        return Outcome(EventStatus.ignored)
+    return await handler(ctx)
+
+
+async def _sync_subscription(ctx: Context, subscription_id: str | None) -> Outcome:
+    if not subscription_id:
+        return Outcome(EventStatus.ignored)
+    state = await ctx.gateway.fetch_subscription(subscription_id)
+    if state is None:
+        raise GatewayError(f"subscription {subscription_id} not found at the provider")
+    user_id = await sync.user_for_customer(ctx.session, state.customer_id, state.metadata)
+    if user_id is None:
+        return Outcome(EventStatus.unmatched)
+    await sync.apply_state(
+        ctx.session, state, user_id=user_id, provider=ctx.gateway.name, event_id=ctx.event_id
+    )
+    return Outcome(EventStatus.processed)
+
+
+async def on_subscription(ctx: Context) -> Outcome:
+    return await _sync_subscription(ctx, str(ctx.obj.get("id") or ""))
+
+
+async def on_checkout_completed(ctx: Context) -> Outcome:
+    obj = ctx.obj
+    customer = _customer_of(obj)
+    reference = str(
+        obj.get("client_reference_id") or (obj.get("metadata") or {}).get("user_id") or ""
+    )
+    reader = await ctx.session.get(User, int(reference)) if reference.isdigit() else None
+    if customer and reader is not None:
+        await sync.link_customer(ctx.session, user_id=int(reference), customer_id=customer)
+    session_id = str(obj.get("id") or "")
+    record = (
+        await ctx.session.exec(
+            select(CheckoutRecord).where(CheckoutRecord.session_id == session_id)
+        )
+    ).first()
+    if record is not None and record.completed_at is None:
+        record.completed_at = utcnow()
+        ctx.session.add(record)
+    outcome = await _sync_subscription(ctx, sync._id(obj.get("subscription")))
+    if customer and outcome.status is EventStatus.processed:
+        await _replay_unmatched(ctx, customer)
+    return outcome
+
+
+async def _replay_unmatched(ctx: Context, customer_id: str) -> None:
+    """Apply events that arrived before we knew this customer (e.g. invoice.paid first)."""
+    waiting = (
+        await ctx.session.exec(
+            select(StripeEvent).where(
+                StripeEvent.customer_id == customer_id,
+                StripeEvent.status == EventStatus.unmatched.value,
+            )
+        )
+    ).all()
+    for row in waiting:
+        earlier = orjson.loads(row.payload)
+        outcome = await apply(Context(ctx.session, ctx.gateway, ctx.settings, earlier))
+        row.status = outcome.status.value
+        row.processed_at = utcnow()
+        ctx.session.add(row)
+
+
+async def on_invoice_paid(ctx: Context) -> Outcome:
+    invoice = ctx.obj
+    outcome = await _sync_subscription(ctx, sync._id(invoice.get("subscription")))
+    customer = _customer_of(invoice)
+    user_id = await sync.user_for_customer(ctx.session, customer) if customer else None
+    if user_id is None:
+        return Outcome(EventStatus.unmatched)
+    await sync.record_payment(ctx.session, invoice, user_id=user_id)
+    return outcome
+
+
+async def on_invoice_failed(ctx: Context) -> Outcome:
+    invoice = ctx.obj
+    outcome = await _sync_subscription(ctx, sync._id(invoice.get("subscription")))
+    customer = _customer_of(invoice)
+    user_id = await sync.user_for_customer(ctx.session, customer) if customer else None
+    if user_id is None:
+        return Outcome(EventStatus.unmatched)
+    key = f"payment_failed:{invoice.get('id')}:{invoice.get('attempt_count', 0)}"
+    inserted = await ctx.session.exec(
+        sync.insert_ignoring_duplicates(ctx.session, BillingNotice).values(
+            key=key, user_id=user_id, sent_at=utcnow()
+        )
+    )
+    user = await ctx.session.get(User, user_id)
+    if inserted.rowcount and user is not None and user.deleted_at is None:
+        outcome.mail.append(emails.payment_failed(ctx.settings, user.email))
+    return outcome
+
+
+async def on_charge_refunded(ctx: Context) -> Outcome:
+    charge = ctx.obj
+    payment = await _payment_for_charge(ctx.session, charge)
+    if payment is None:
+        return Outcome(EventStatus.unmatched)
+    # Policy: a refund is recorded; access follows the subscription, which Stripe cancels
+    # (and tells us about) if the refund came with a cancellation.
+    payment.refunded_amount = int(charge.get("amount_refunded") or 0)
+    ctx.session.add(payment)
+    return Outcome(EventStatus.processed)
+
+
+async def on_dispute_created(ctx: Context) -> Outcome:
+    dispute = ctx.obj
+    charge = dispute.get("charge")
+    charge_obj = charge if isinstance(charge, dict) else {"id": charge}
+    payment = await _payment_for_charge(ctx.session, charge_obj)
+    if payment is None:
+        return Outcome(EventStatus.unmatched)
+    # Policy: flagged for staff in the payment record; access is not revoked automatically.
+    payment.disputed = True
+    ctx.session.add(payment)
+    return Outcome(EventStatus.processed)
+
+
+async def _payment_for_charge(session: AsyncSession, charge: dict[str, Any]) -> Payment | None:
+    invoice_id = sync._id(charge.get("invoice"))
+    if invoice_id:
+        found = (
+            await session.exec(select(Payment).where(Payment.invoice_id == invoice_id))
+        ).first()
+        if found is not None:
+            return found
+    charge_id = charge.get("id")
+    if not charge_id:
+        return None
+    return (await session.exec(select(Payment).where(Payment.charge_id == str(charge_id)))).first()
+
+
+async def on_customer_deleted(ctx: Context) -> Outcome:
+    customer = _customer_of(ctx.obj)
+    if not customer:
+        return Outcome(EventStatus.ignored)
+    link = (
+        await ctx.session.exec(
+            select(BillingCustomer).where(BillingCustomer.customer_id == customer)
+        )
+    ).first()
+    if link is None:
+        return Outcome(EventStatus.unmatched)
+    subs = (
+        await ctx.session.exec(select(Subscription).where(Subscription.customer_id == customer))
+    ).all()
+    now = utcnow()
+    for sub in subs:
+        if sub.status != "canceled":
+            # Stripe cancels a deleted customer's subscriptions; mirror that without a fetch.
+            state = SubscriptionState(
+                id=sub.provider_subscription_id,
+                customer_id=customer,
+                status="canceled",
+                price_id=None,
+                current_period_end=sub.current_period_end,
+                cancel_at_period_end=False,
+                trial_end=sub.trial_end,
+                canceled_at=now,
+                amount=sub.amount,
+                currency=sub.currency,
+                interval=sub.interval,
+            )
+            await sync.apply_state(
+                ctx.session,
+                state,
+                user_id=sub.user_id,
+                provider=sub.provider,
+                event_id=ctx.event_id,
+            )
+    await ctx.session.delete(link)
+    return Outcome(EventStatus.processed)
+
+
+HANDLERS: dict[str, Handler] = {
+    "checkout.session.completed": on_checkout_completed,
+    "customer.subscription.created": on_subscription,
+    "customer.subscription.updated": on_subscription,
+    "customer.subscription.deleted": on_subscription,
+    "customer.subscription.paused": on_subscription,
+    "customer.subscription.resumed": on_subscription,
+    "customer.subscription.trial_will_end": on_subscription,
+    "invoice.paid": on_invoice_paid,
+    "invoice.payment_succeeded": on_invoice_paid,
+    "invoice.payment_failed": on_invoice_failed,
+    "charge.refunded": on_charge_refunded,
+    "charge.dispute.created": on_dispute_created,
+    "customer.deleted": on_customer_deleted,
+}

@@ -1,0 +1,93 @@
+"""Billing tests run the real StripeGateway over HTTP against the local Stripe stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient, Response
+
+from app.accounts.models import Role
+from app.core.config import Settings
+from tests.conftest import make_settings
+from tests.factories import Factory, Member
+from tests.smtp import SmtpSink
+from tests.stripe_standin import StandIn, StandInServer, event, sign
+
+WEBHOOK_SECRET = "whsec_test_current"
+OLD_SECRET = "whsec_test_previous"
+
+
+@pytest.fixture(scope="session")
+def standin() -> Iterator[StandIn]:
+    server = StandInServer()
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, smtp_sink: SmtpSink, standin: StandIn) -> Settings:
+    standin.reset()
+    return make_settings(
+        database_url,
+        tmp_path / "var",
+        smtp_sink.port,
+        stripe_secret_key="sk_test_standin",
+        stripe_api_base=standin.url,
+        stripe_webhook_secret=f"{WEBHOOK_SECRET},{OLD_SECRET}",
+    )
+
+
+class Billing:
+    """Test helpers: plans, checkouts, signed webhook deliveries."""
+
+    def __init__(
+        self, app: FastAPI, client: AsyncClient, factory: Factory, standin: StandIn
+    ) -> None:
+        self.app, self.client, self.factory, self.standin = app, client, factory, standin
+        self._admin: Member | None = None
+
+    async def admin(self) -> Member:
+        if self._admin is None:
+            self._admin = await self.factory.member(role=Role.admin)
+        return self._admin
+
+    async def plan(self, **fields: Any) -> dict[str, Any]:
+        body = {"name": "Monthly", "amount": 800, "currency": "usd", "interval": "month", **fields}
+        response = await self.client.post(
+            "/api/v1/admin/plans", json=body, headers=(await self.admin()).headers
+        )
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def deliver(self, evt: dict[str, Any], *, secret: str = WEBHOOK_SECRET) -> Response:
+        body = orjson.dumps(evt)
+        return await self.client.post(
+            "/api/v1/webhooks/stripe",
+            content=body,
+            headers={"Stripe-Signature": sign(body, secret), "Content-Type": "application/json"},
+        )
+
+    async def subscribe(self, member: Member, plan: dict[str, Any]) -> dict[str, Any]:
+        """Checkout, pay at the stand-in, deliver the completion event; give back the session."""
+        started = await self.client.post(
+            "/api/v1/billing/checkout", json={"plan_id": plan["id"]}, headers=member.headers
+        )
+        assert started.status_code == 200, started.text
+        session_id = started.json()["checkout_url"].rsplit("/", 1)[-1]
+        paid = self.standin.complete_checkout(session_id)
+        delivered = await self.deliver(event("checkout.session.completed", paid))
+        assert delivered.status_code == 200, delivered.text
+        return paid
+
+
+@pytest.fixture
+def billing(app: FastAPI, client: AsyncClient, factory: Factory, standin: StandIn) -> Billing:
+    return Billing(app, client, factory, standin)
+
+
+__all__ = ["Billing", "event", "sign"]

@@ -1,0 +1,69 @@
+"""The entitlement rule as a table: status x period x grace x cancellation, and comps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.billing.entitlements import AccessLevel, GrantFacts, SubscriptionFacts, level_from
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+GRACE = timedelta(days=7)
+LATER = NOW + timedelta(days=10)
+EARLIER = NOW - timedelta(days=10)
+JUST = NOW - timedelta(days=2)
+
+
+def sub(
+    status: str,
+    period_end: datetime | None = LATER,
+    *,
+    cancel: bool = False,
+    past_due_since: datetime | None = None,
+) -> SubscriptionFacts:
+    return SubscriptionFacts(status, period_end, cancel, past_due_since)
+
+
+PAID, MEMBER = AccessLevel.paid, AccessLevel.member
+
+TABLE = [
+    ("active in period", sub("active"), PAID),
+    ("trialing", sub("trialing"), PAID),
+    ("active, cancel at period end, period running", sub("active", cancel=True), PAID),
+    ("active, cancel at period end, period long over", sub("active", EARLIER, cancel=True), MEMBER),
+    ("active, renewal webhook a little late", sub("active", JUST), PAID),
+    ("past_due inside grace", sub("past_due", past_due_since=JUST), PAID),
+    ("past_due beyond grace", sub("past_due", past_due_since=EARLIER), MEMBER),
+    ("past_due without a start falls back to period end", sub("past_due", JUST), PAID),
+    ("canceled", sub("canceled"), MEMBER),
+    ("unpaid", sub("unpaid"), MEMBER),
+    ("incomplete", sub("incomplete"), MEMBER),
+    ("incomplete_expired", sub("incomplete_expired"), MEMBER),
+    ("paused", sub("paused"), MEMBER),
+    ("unknown status fails closed", sub("mystery_status"), MEMBER),
+]
+
+
+@pytest.mark.parametrize(("name", "facts", "level"), TABLE, ids=[t[0] for t in TABLE])
+def test_entitlement_table(name: str, facts: SubscriptionFacts, level: AccessLevel) -> None:
+    assert level_from([facts], [], now=NOW, grace=GRACE) is level
+
+
+@pytest.mark.parametrize(
+    ("grant", "level"),
+    [
+        (GrantFacts(EARLIER, None, None), PAID),
+        (GrantFacts(EARLIER, LATER, None), PAID),
+        (GrantFacts(EARLIER, JUST, None), MEMBER),
+        (GrantFacts(LATER, None, None), MEMBER),
+        (GrantFacts(EARLIER, None, JUST), MEMBER),
+    ],
+)
+def test_complimentary_grants(grant: GrantFacts, level: AccessLevel) -> None:
+    assert level_from([sub("canceled")], [grant], now=NOW, grace=GRACE) is level
+
+
+def test_any_entitling_subscription_wins() -> None:
+    assert level_from([sub("canceled"), sub("active")], [], now=NOW, grace=GRACE) is PAID
+    assert level_from([], [], now=NOW, grace=GRACE) is MEMBER

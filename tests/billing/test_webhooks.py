@@ -1,0 +1,319 @@
+"""Signed webhooks: refused when not Stripe's, stored before applied, applied exactly once,
+tolerant of order, and retried safely after a failure."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlmodel import func, select
+
+from app.billing.models import Payment, StripeEvent, Subscription, SubscriptionChange
+from tests.billing.conftest import OLD_SECRET, WEBHOOK_SECRET, Billing
+from tests.factories import Factory
+from tests.stripe_standin import StandIn, event, sign
+
+
+async def count(app: FastAPI, model: Any) -> int:
+    async with app.state.db.session() as session:
+        return int((await session.exec(select(func.count()).select_from(model))).one())
+
+
+def sample() -> dict[str, Any]:
+    return event("customer.subscription.updated", {"id": "sub_nothing", "object": "subscription"})
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing", "wrong_secret", "tampered", "whitespace", "too_old", "future", "garbage_header"],
+)
+async def test_bad_signatures_are_400_and_write_nothing(
+    client: AsyncClient, app: FastAPI, case: str
+) -> None:
+    body = orjson.dumps(sample())
+    now = int(time.time())
+    headers = {"Content-Type": "application/json"}
+    send = body
+    if case == "wrong_secret":
+        headers["Stripe-Signature"] = sign(body, "whsec_someone_else")
+    elif case == "tampered":
+        headers["Stripe-Signature"] = sign(body, WEBHOOK_SECRET)
+        send = body.replace(b"sub_nothing", b"sub_other00")
+    elif case == "whitespace":
+        headers["Stripe-Signature"] = sign(body, WEBHOOK_SECRET)
+        send = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2)
+    elif case == "too_old":
+        headers["Stripe-Signature"] = sign(body, WEBHOOK_SECRET, now - 301)
+    elif case == "future":
+        headers["Stripe-Signature"] = sign(body, WEBHOOK_SECRET, now + 3600)
+    elif case == "garbage_header":
+        headers["Stripe-Signature"] = "this is not a signature"
+    response = await client.post("/api/v1/webhooks/stripe", content=send, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_signature"
+    assert await count(app, StripeEvent) == 0
+
+
+async def test_recent_timestamp_is_accepted(client: AsyncClient, app: FastAPI) -> None:
+    body = orjson.dumps(event("ping.unknown", {"id": "x"}))
+    headers = {"Stripe-Signature": sign(body, WEBHOOK_SECRET, int(time.time()) - 299)}
+    response = await client.post("/api/v1/webhooks/stripe", content=body, headers=headers)
+    assert response.status_code == 200
+
+
+async def test_non_json_body_with_valid_signature_is_400(client: AsyncClient, app: FastAPI) -> None:
+    body = b"not json at all"
+    headers = {"Stripe-Signature": sign(body, WEBHOOK_SECRET)}
+    response = await client.post("/api/v1/webhooks/stripe", content=body, headers=headers)
+    assert response.status_code == 400
+    assert await count(app, StripeEvent) == 0
+
+
+async def test_oversized_body_is_413_before_verification(client: AsyncClient, app: FastAPI) -> None:
+    body = b"{" + b" " * 1_100_000 + b"}"
+    response = await client.post(
+        "/api/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": "t=1,v1=00"}
+    )
+    assert response.status_code == 413
+    assert await count(app, StripeEvent) == 0
+
+
+async def test_rotation_any_matching_v1_or_secret_is_accepted(
+    client: AsyncClient, app: FastAPI
+) -> None:
+    body = orjson.dumps(event("ping.unknown", {"id": "x"}))
+    good = sign(body, WEBHOOK_SECRET)
+    stale = sign(body, "whsec_retired").split(",")[1]
+    both = f"{good.split(',')[0]},{stale},{good.split(',')[1]}"
+    assert (
+        await client.post(
+            "/api/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": both}
+        )
+    ).status_code == 200
+    body2 = orjson.dumps(event("ping.unknown", {"id": "y"}))
+    old = await client.post(
+        "/api/v1/webhooks/stripe",
+        content=body2,
+        headers={"Stripe-Signature": sign(body2, OLD_SECRET)},
+    )
+    assert old.status_code == 200
+
+
+async def test_no_secret_configured_disables_the_endpoint(
+    database_url: str, tmp_path: Any, smtp_sink: Any
+) -> None:
+    from httpx import ASGITransport
+
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(database_url, tmp_path, smtp_sink.port))
+    body = orjson.dumps(sample())
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="https://api.test") as http:
+        response = await http.post(
+            "/api/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": sign(body, "")}
+        )
+    await app.state.db.dispose()
+    assert response.status_code == 404
+
+
+async def test_unknown_event_type_is_stored_and_ignored(
+    client: AsyncClient, app: FastAPI, billing: Billing
+) -> None:
+    response = await billing.deliver(event("radar.early_fraud_warning.created", {"id": "x"}))
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored"
+    assert await count(app, StripeEvent) == 1
+
+
+async def test_same_event_twice_and_ten_at_once_apply_once(
+    billing: Billing, factory: Factory, app: FastAPI, standin: StandIn
+) -> None:
+    plan = await billing.plan()
+    member = await factory.member()
+    paid = await billing.subscribe(member, plan)
+    changes_after_first = await count(app, SubscriptionChange)
+    evt = event(
+        "customer.subscription.updated", {"id": paid["subscription"], "object": "subscription"}
+    )
+    first = await billing.deliver(evt)
+    again = await billing.deliver(evt)
+    assert first.json()["status"] == "processed"
+    assert again.json()["status"] == "duplicate"
+    burst = event(
+        "invoice.paid",
+        {
+            "id": "in_burst_1",
+            "object": "invoice",
+            "customer": paid["customer"],
+            "subscription": paid["subscription"],
+            "amount_paid": 800,
+            "currency": "usd",
+            "created": int(time.time()),
+        },
+    )
+    responses = await asyncio.gather(*(billing.deliver(burst) for _ in range(10)))
+    assert all(r.status_code == 200 for r in responses)
+    assert sorted(r.json()["status"] for r in responses).count("processed") == 1
+    assert await count(app, Payment) == 1
+    assert await count(app, SubscriptionChange) == changes_after_first
+
+
+async def test_out_of_order_updates_never_resurrect_a_canceled_subscription(
+    billing: Billing, factory: Factory, client: AsyncClient, standin: StandIn
+) -> None:
+    plan = await billing.plan()
+    member = await factory.member()
+    paid = await billing.subscribe(member, plan)
+    sub_id = paid["subscription"]
+    old_update = event(
+        "customer.subscription.updated",
+        {"id": sub_id, "object": "subscription", "status": "active"},
+        created=int(time.time()) - 100,
+    )
+    standin.client().subscriptions.cancel(sub_id)
+    deleted = event("customer.subscription.deleted", {"id": sub_id, "status": "canceled"})
+    assert (await billing.deliver(deleted)).status_code == 200
+    assert (await billing.deliver(old_update)).status_code == 200
+    mine = (await client.get("/api/v1/me/subscription", headers=member.headers)).json()
+    assert mine["status"] == "canceled"
+    assert mine["access_level"] == "member"
+
+
+async def test_updated_before_created_ends_in_the_true_state(
+    billing: Billing, factory: Factory, client: AsyncClient, standin: StandIn
+) -> None:
+    plan = await billing.plan()
+    member = await factory.member()
+    customer = standin.client().customers.create(params={"metadata": {"user_id": str(member.id)}})
+    method = standin.client().payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"},
+        }
+    )
+    standin.client().payment_methods.attach(method.id, params={"customer": customer.id})
+    standin.client().customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": method.id}}
+    )
+    sub = standin.client().subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"plan": plan["stripe_price_id"]}],
+            "metadata": {"user_id": str(member.id)},
+        }
+    )
+    updated = event("customer.subscription.updated", {"id": sub.id})
+    created = event("customer.subscription.created", {"id": sub.id}, created=int(time.time()) - 5)
+    assert (await billing.deliver(updated)).json()["status"] == "processed"
+    assert (await billing.deliver(created)).json()["status"] == "processed"
+    mine = (await client.get("/api/v1/me/subscription", headers=member.headers)).json()
+    assert mine["status"] == "active" and mine["access_level"] == "paid"
+    assert mine["plan"]["id"] == plan["id"]
+
+
+async def test_event_for_an_unknown_customer_is_stored_flagged_and_200(
+    billing: Billing, app: FastAPI, standin: StandIn
+) -> None:
+    stranger = standin.client().customers.create(params={"email": "x@elsewhere.example"})
+    evt = event(
+        "invoice.paid",
+        {
+            "id": "in_stranger",
+            "object": "invoice",
+            "customer": stranger.id,
+            "amount_paid": 500,
+            "currency": "usd",
+        },
+    )
+    response = await billing.deliver(evt)
+    assert response.status_code == 200
+    assert response.json()["status"] == "unmatched"
+    async with app.state.db.session() as session:
+        row = (await session.exec(select(StripeEvent))).one()
+    assert row.status == "unmatched" and row.customer_id == stranger.id
+    assert await count(app, Payment) == 0
+
+
+async def test_invoice_paid_before_checkout_completed_loses_no_payment(
+    billing: Billing, factory: Factory, app: FastAPI, client: AsyncClient, standin: StandIn
+) -> None:
+    plan = await billing.plan()
+    member = await factory.member()
+    started = await client.post(
+        "/api/v1/billing/checkout", json={"plan_id": plan["id"]}, headers=member.headers
+    )
+    session_id = started.json()["checkout_url"].rsplit("/", 1)[-1]
+    paid = standin.complete_checkout(session_id)
+    invoice = event(
+        "invoice.paid",
+        {
+            "id": "in_early",
+            "object": "invoice",
+            "customer": paid["customer"],
+            "subscription": paid["subscription"],
+            "amount_paid": 800,
+            "currency": "usd",
+        },
+    )
+    assert (await billing.deliver(invoice)).status_code == 200
+    assert (await billing.deliver(event("checkout.session.completed", paid))).status_code == 200
+    async with app.state.db.session() as session:
+        payments = (await session.exec(select(Payment))).all()
+    assert [(p.invoice_id, p.user_id, p.amount) for p in payments] == [("in_early", member.id, 800)]
+
+
+async def test_failure_while_applying_is_5xx_leaves_nothing_and_retry_applies(
+    billing: Billing, factory: Factory, app: FastAPI, client: AsyncClient, standin: StandIn
+) -> None:
+    plan = await billing.plan()
+    member = await factory.member()
+    started = await client.post(
+        "/api/v1/billing/checkout", json={"plan_id": plan["id"]}, headers=member.headers
+    )
+    paid = standin.complete_checkout(started.json()["checkout_url"].rsplit("/", 1)[-1])
+    evt = event("checkout.session.completed", paid)
+    standin.faults.fail_subscription_fetches = 5  # more than the SDK's own retries
+    failed = await billing.deliver(evt)
+    assert failed.status_code == 500
+    assert failed.json()["code"] == "webhook_failed"
+    assert await count(app, Subscription) == 0
+    async with app.state.db.session() as session:
+        row = (await session.exec(select(StripeEvent))).one()
+    assert row.status == "failed" and row.error
+    standin.faults.fail_subscription_fetches = 0
+    retried = await billing.deliver(evt)
+    assert retried.status_code == 200 and retried.json()["status"] == "processed"
+    assert await count(app, Subscription) == 1
+
+
+async def test_admin_replays_a_failed_event(
+    billing: Billing, factory: Factory, app: FastAPI, client: AsyncClient, standin: StandIn
+) -> None:
+    plan = await billing.plan()
+    member = await factory.member()
+    started = await client.post(
+        "/api/v1/billing/checkout", json={"plan_id": plan["id"]}, headers=member.headers
+    )
+    paid = standin.complete_checkout(started.json()["checkout_url"].rsplit("/", 1)[-1])
+    standin.faults.fail_subscription_fetches = 5
+    assert (await billing.deliver(event("checkout.session.completed", paid))).status_code == 500
+    standin.faults.fail_subscription_fetches = 0
+    admin = await billing.admin()
+    listing = await client.get("/api/v1/admin/billing/events?status=failed", headers=admin.headers)
+    [failed] = listing.json()["items"]
+    replayed = await client.post(
+        f"/api/v1/admin/billing/events/{failed['id']}/replay", headers=admin.headers
+    )
+    assert replayed.status_code == 200
+    assert replayed.json()["status"] == "processed"
+    mine = (await client.get("/api/v1/me/subscription", headers=member.headers)).json()
+    assert mine["access_level"] == "paid"
+    assert (
+        await client.get("/api/v1/admin/billing/events", headers=member.headers)
+    ).status_code == 403
