@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from app.articles.tasks import publish_scheduled
 from app.core.worker import NamedJob
+from app.newsletter.tasks import deliver
 
 
 def all_jobs() -> list[NamedJob]:
     """Give back the jobs a `broadsheet worker` (or the embedded worker) runs."""
-    return [NamedJob("articles.publish_scheduled", publish_scheduled)]
+    return [
+        NamedJob("articles.publish_scheduled", publish_scheduled),
+        NamedJob("newsletter.deliver", deliver),
+    ]

@@ -13,6 +13,13 @@ from app.articles.models import (
     SlugRedirect,
     Tag,
 )
+from app.newsletter.models import (
+    Delivery,
+    Newsletter,
+    NewsletterIssue,
+    NewsletterSubscription,
+    Subscriber,
+)
 from app.billing.models import (
     BillingCustomer,
     BillingNotice,
@@ -40,6 +47,11 @@ __all__ = [
     "ArticleRevision",
     "ArticleTag",
     "Consent",
+    "Delivery",
+    "Newsletter",
+    "NewsletterIssue",
+    "NewsletterSubscription",
+    "Subscriber",
     "EmailToken",
     "RefreshToken",
     "SlugRedirect",

@@ -25,6 +25,7 @@ def _lifetime(kit: AuthKit, purpose: TokenPurpose) -> timedelta:
         TokenPurpose.password_reset: timedelta(minutes=s.password_reset_minutes),
         TokenPurpose.verify_email: timedelta(hours=s.email_verify_hours),
         TokenPurpose.email_change: timedelta(hours=s.email_verify_hours),
+        TokenPurpose.newsletter_confirm: timedelta(hours=s.email_verify_hours),
     }[purpose]
 
 

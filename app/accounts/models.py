@@ -32,6 +32,7 @@ class TokenPurpose(StrEnum):
     verify_email = "verify_email"
     password_reset = "password_reset"  # noqa: S105 - a purpose name, not a secret
     email_change = "email_change"
+    newsletter_confirm = "newsletter_confirm"
 
 
 class User(SQLModel, table=True):

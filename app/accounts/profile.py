@@ -16,6 +16,7 @@ from app.accounts.errors import EmailTaken, ReauthRequired, TokenRejected
 from app.accounts.kit import AuthKit
 from app.accounts.models import Consent, EmailToken, RefreshToken, TokenPurpose, User
 from app.billing import service as billing
+from app.newsletter import subscribers as newsletter_subscribers
 from app.billing.gateway import PaymentGateway
 from app.billing.models import CompGrant, Payment, Subscription
 from app.core.db import utcnow
@@ -152,7 +153,9 @@ async def export_data(session: AsyncSession, user: User) -> dict[str, Any]:
             ).all()
         ],
         "comments": [],
-        "newsletters": [],
+        "newsletters": [
+            {"newsletter": slug} for slug in await newsletter_subscribers.member_choices(session, user)
+        ],
     }
 
 
@@ -162,6 +165,7 @@ async def delete_account(session: AsyncSession, gateway: PaymentGateway, user: U
     Live subscriptions are cancelled at the provider first, so nobody pays for a deleted account.
     """
     await billing.cancel_all_now(session, gateway, user)
+    await newsletter_subscribers.forget(session, user)
     await accounts.revoke_all_sessions(session, user)
     await session.exec(delete(EmailToken).where(col(EmailToken.user_id) == user.id))
     await session.exec(delete(RefreshToken).where(col(RefreshToken.user_id) == user.id))

@@ -32,10 +32,11 @@ from app.accounts.schemas import (
     TokenIn,
     TokenPair,
 )
-from app.billing.entitlements import access_level
+from app.billing.entitlements import AccessLevel, access_level
 from app.core.config import API_PREFIX
 from app.core.deps import SessionDep
 from app.core.ratelimit import RateLimiter
+from app.newsletter import subscribers as newsletter_subscribers
 from app.newsletter.mailer import Mailer, send_quietly
 
 auth_router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
@@ -249,6 +250,7 @@ async def password_reset_confirm(
 
 async def me_out(session: SessionDep, kit: AuthKit, user: User) -> MeOut:
     level = await access_level(session, user, grace_days=kit.settings.billing_grace_days)
+    chosen = await newsletter_subscribers.member_choices(session, user)
     return MeOut(
         id=user.id or 0,
         email=user.email,
@@ -258,6 +260,7 @@ async def me_out(session: SessionDep, kit: AuthKit, user: User) -> MeOut:
         created_at=user.created_at,
         last_login_at=user.last_login_at,
         access_level=level.label,
+        newsletters=chosen,
     )
 
 
@@ -289,6 +292,11 @@ async def patch_me(
         reauth_token=body.reauth_token,
     )
     _send_later(request, tasks, message)
+    if body.newsletters is not None:
+        level = await access_level(session, user, grace_days=kit.settings.billing_grace_days)
+        await newsletter_subscribers.set_member_choices(
+            session, user, body.newsletters, paid=level is AccessLevel.paid
+        )
     return await me_out(session, kit, user)
 
 

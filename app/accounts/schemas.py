@@ -92,6 +92,7 @@ class MeOut(BaseModel):
     created_at: datetime
     last_login_at: datetime | None
     access_level: str
+    newsletters: list[str]
 
 
 class MePatch(Strict):
@@ -103,6 +104,9 @@ class MePatch(Strict):
     )
     reauth_token: OpaqueToken | None = Field(
         default=None, description="A fresh magic-link token, instead of the current password."
+    )
+    newsletters: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        default=None, max_length=20, description="Slugs of the newsletters to receive."
     )
 
 

@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     smtp_timeout: float = 30.0
     mail_from: str = "Broadsheet <newsletter@localhost>"
 
+    send_rate: float = Field(default=0, ge=0)
+    newsletter_batch_size: int = Field(default=100, ge=1, le=5000)
+    newsletter_lease_seconds: int = Field(default=300, ge=1)
+    newsletter_retry_base_seconds: float = Field(default=60, ge=0)
+    newsletter_max_attempts: int = Field(default=8, ge=1)
+    dkim_key_path: Path | None = None
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""

@@ -1,0 +1,151 @@
+"""HTTP for editors: newsletter lists and issues (create, preview, test, send, track)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from sqlmodel import col, select
+
+from app.accounts.deps import EditorUser
+from app.core.config import API_PREFIX
+from app.core.db import pk
+from app.core.deps import SessionDep, SettingsDep
+from app.newsletter import service
+from app.newsletter.errors import NewsletterNotFound
+from app.newsletter.models import Newsletter, NewsletterIssue
+from app.newsletter.schemas import (
+    IssueIn,
+    IssueOut,
+    NewsletterIn,
+    NewsletterOut,
+    PreviewOut,
+    ScheduleIn,
+    TestSendIn,
+)
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+router = APIRouter(prefix=f"{API_PREFIX}/admin/newsletters", tags=["admin: newsletters"])
+
+
+def _list_out(newsletter: Newsletter) -> NewsletterOut:
+    return NewsletterOut.model_validate(newsletter, from_attributes=True)
+
+
+async def _issue_out(session: AsyncSession, issue: NewsletterIssue) -> IssueOut:
+    return IssueOut(
+        **issue.model_dump(exclude={"body_md", "created_by_id"}),
+        progress=await service.progress(session, pk(issue.id)),
+    )
+
+
+@router.get("/lists", response_model=list[NewsletterOut])
+async def lists(_editor: EditorUser, session: SessionDep) -> list[NewsletterOut]:
+    """Every newsletter the publication runs."""
+    rows = await session.exec(select(Newsletter).order_by(col(Newsletter.id)))
+    return [_list_out(n) for n in rows.all()]
+
+
+@router.post("/lists", status_code=status.HTTP_201_CREATED, response_model=NewsletterOut)
+async def create_list(body: NewsletterIn, _editor: EditorUser, session: SessionDep) -> NewsletterOut:
+    """Start a newsletter (e.g. a daily briefing or a weekly digest)."""
+    newsletter = Newsletter(**body.model_dump(exclude={"sender_email"}), sender_email=body.sender_email or "")
+    session.add(newsletter)
+    await session.flush()
+    return _list_out(newsletter)
+
+
+@router.put("/lists/{newsletter_id}", response_model=NewsletterOut)
+async def update_list(
+    newsletter_id: int, body: NewsletterIn, _editor: EditorUser, session: SessionDep
+) -> NewsletterOut:
+    """Replace a newsletter's settings."""
+    newsletter = await session.get(Newsletter, newsletter_id)
+    if newsletter is None:
+        raise NewsletterNotFound("No such newsletter.")
+    for name, value in body.model_dump().items():
+        setattr(newsletter, name, value if value is not None or name == "reply_to" else "")
+    session.add(newsletter)
+    return _list_out(newsletter)
+
+
+@router.get("", response_model=list[IssueOut])
+async def issues(
+    _editor: EditorUser, session: SessionDep,
+    newsletter_id: Annotated[int | None, Query()] = None,
+) -> list[IssueOut]:
+    """The latest 100 issues, newest first, with progress."""
+    out = []
+    for issue_id in await service.list_issue_ids(session, newsletter_id):
+        out.append(await _issue_out(session, await service.get_issue(session, issue_id)))
+    return out
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=IssueOut)
+async def create_issue(body: IssueIn, editor: EditorUser, session: SessionDep) -> IssueOut:
+    """Draft an issue from an article and/or Markdown."""
+    issue = await service.create_issue(session, editor, body)
+    return await _issue_out(session, issue)
+
+
+@router.get("/{issue_id}", response_model=IssueOut)
+async def get_issue(issue_id: int, _editor: EditorUser, session: SessionDep) -> IssueOut:
+    """One issue with its progress (queued, sending, sent, failed, skipped) and timings."""
+    return await _issue_out(session, await service.get_issue(session, issue_id))
+
+
+@router.get("/{issue_id}/preview", response_model=PreviewOut)
+async def preview(
+    issue_id: int, _editor: EditorUser, session: SessionDep, settings: SettingsDep
+) -> PreviewOut:
+    """The issue as a paying and as a free recipient would get it (HTML and text)."""
+    issue = await service.get_issue(session, issue_id)
+    return PreviewOut(**await service.preview(session, settings, issue))
+
+
+@router.post("/{issue_id}/test", status_code=status.HTTP_202_ACCEPTED)
+async def test_send(
+    issue_id: int, body: TestSendIn, request: Request, _editor: EditorUser,
+    session: SessionDep, settings: SettingsDep,
+) -> dict[str, int]:
+    """Send the issue now to a few addresses, marked [TEST]."""
+    issue = await service.get_issue(session, issue_id)
+    sent = await service.test_send(
+        session, settings, request.app.state.mailer, issue, body.to, as_paid=body.as_paid
+    )
+    return {"sent": sent}
+
+
+@router.post("/{issue_id}/send", response_model=IssueOut, responses={409: {"description": "Already sending"}})
+async def send(issue_id: int, _editor: EditorUser, session: SessionDep, settings: SettingsDep) -> IssueOut:
+    """Send now: recipients are fixed at this moment; a second request gets 409."""
+    issue = await service.send_now(session, settings, issue_id)
+    return await _issue_out(session, issue)
+
+
+@router.post("/{issue_id}/schedule", response_model=IssueOut)
+async def schedule(issue_id: int, body: ScheduleIn, _editor: EditorUser, session: SessionDep) -> IssueOut:
+    """Send at a future time (the worker starts it; late if no worker runs, unless send_by)."""
+    issue = await service.schedule(session, await service.get_issue(session, issue_id), body.scheduled_at)
+    return await _issue_out(session, issue)
+
+
+@router.post("/{issue_id}/pause", response_model=IssueOut)
+async def pause(issue_id: int, _editor: EditorUser, session: SessionDep) -> IssueOut:
+    """Pause a send; resuming skips nobody and repeats nobody."""
+    issue = await service.pause(session, await service.get_issue(session, issue_id))
+    return await _issue_out(session, issue)
+
+
+@router.post("/{issue_id}/resume", response_model=IssueOut)
+async def resume(issue_id: int, _editor: EditorUser, session: SessionDep) -> IssueOut:
+    """Continue a paused send."""
+    issue = await service.resume(session, await service.get_issue(session, issue_id))
+    return await _issue_out(session, issue)
+
+
+@router.post("/{issue_id}/cancel", response_model=IssueOut)
+async def cancel(issue_id: int, _editor: EditorUser, session: SessionDep) -> IssueOut:
+    """Stop a send; what went out stays sent, the rest is skipped."""
+    issue = await service.cancel(session, await service.get_issue(session, issue_id))
+    return await _issue_out(session, issue)

@@ -1,0 +1,423 @@
+"""The durable send: snapshot recipients, claim batches, send over one SMTP connection,
+record every outcome. At-least-once with a bound: a worker that dies loses only the one
+message in flight, which its successor may send again (same Message-ID)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiosmtplib
+from sqlalchemy import and_, func, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.articles.models import Article
+from app.billing.entitlements import (
+    GrantFacts,
+    SubscriptionFacts,
+    grant_entitles,
+    subscription_entitles,
+)
+from app.billing.models import CompGrant, Subscription
+from app.core.config import MailerKind, Settings
+from app.core.db import Database, pk, utcnow
+from app.newsletter import rendering, subscribers
+from app.newsletter.dkim import sign_message
+from app.newsletter.mailer import FileMailer, SmtpMailer
+from app.newsletter.models import (
+    Delivery,
+    DeliveryStatus,
+    IssueStatus,
+    Newsletter,
+    NewsletterIssue,
+    NewsletterSubscription,
+    Segment,
+    Subscriber,
+    SubscriberStatus,
+)
+
+log = logging.getLogger("broadsheet.newsletter")
+
+WORKER_ID = f"{os.uname().nodename}-{os.getpid()}-{secrets.token_hex(3)}"
+OPEN = (DeliveryStatus.pending.value, DeliveryStatus.sending.value, DeliveryStatus.unknown.value)
+
+
+async def paid_user_ids(session: AsyncSession, user_ids: Sequence[int], settings: Settings) -> set[int]:
+    """Give back which of these users have paid access now (the entitlement rule, in bulk)."""
+    if not user_ids:
+        return set()
+    now, grace = utcnow(), timedelta(days=settings.billing_grace_days)
+    paid: set[int] = set()
+    subs = await session.exec(
+        select(Subscription.user_id, Subscription.status, Subscription.current_period_end,
+               Subscription.cancel_at_period_end, Subscription.past_due_since)
+        .where(col(Subscription.user_id).in_(user_ids))
+    )
+    for user_id, *facts in subs:
+        if subscription_entitles(SubscriptionFacts(*facts), now, grace):
+            paid.add(user_id)
+    grants = await session.exec(
+        select(CompGrant.user_id, CompGrant.starts_at, CompGrant.ends_at, CompGrant.revoked_at)
+        .where(col(CompGrant.user_id).in_(user_ids))
+    )
+    for user_id, *facts in grants:
+        if grant_entitles(GrantFacts(*facts), now):
+            paid.add(user_id)
+    from app.accounts.models import STAFF_ROLES, User
+
+    staff = await session.exec(
+        select(User.id).where(col(User.id).in_(user_ids), col(User.role).in_(list(STAFF_ROLES)))
+    )
+    paid.update(pk(i) for i in staff)
+    return paid
+
+
+async def snapshot(session: AsyncSession, issue: NewsletterIssue, settings: Settings) -> int:
+    """Write one delivery row per current recipient of the issue; give back how many."""
+    rows = (
+        await session.exec(
+            select(Subscriber.id, Subscriber.email, Subscriber.user_id)
+            .join(NewsletterSubscription, col(NewsletterSubscription.subscriber_id) == Subscriber.id)
+            .where(
+                NewsletterSubscription.newsletter_id == issue.newsletter_id,
+                NewsletterSubscription.active == True,  # noqa: E712
+                Subscriber.status == SubscriberStatus.active.value,
+            )
+            .order_by(col(Subscriber.id))
+        )
+    ).all()
+    user_ids = [user_id for _, _, user_id in rows if user_id is not None]
+    paid = await paid_user_ids(session, user_ids, settings)
+    now = utcnow()
+    values = []
+    for subscriber_id, email, user_id in rows:
+        is_paid = user_id in paid
+        if issue.segment == Segment.paid.value and not is_paid:
+            continue
+        if issue.segment == Segment.free.value and is_paid:
+            continue
+        values.append({
+            "issue_id": issue.id, "subscriber_id": subscriber_id, "email": email,
+            "paid": is_paid, "member": user_id is not None,
+            "status": DeliveryStatus.pending.value, "attempts": 0, "unknown_retried": False,
+            "next_attempt_at": now, "message_id": "",
+        })
+    from app.billing.sync import insert_ignoring_duplicates
+
+    for start in range(0, len(values), 1000):
+        await session.exec(insert_ignoring_duplicates(session, Delivery).values(values[start : start + 1000]))
+    issue.recipients = len(values)
+    issue.status = IssueStatus.sending.value
+    issue.started_at = issue.started_at or now
+    session.add(issue)
+    return len(values)
+
+
+async def promote_due(db: Database, settings: Settings) -> int:
+    """Start scheduled issues whose time has come."""
+    async with db.session() as session:
+        due = (
+            await session.exec(
+                select(NewsletterIssue).where(
+                    NewsletterIssue.status == IssueStatus.scheduled.value,
+                    col(NewsletterIssue.scheduled_at) <= utcnow(),
+                ).with_for_update(skip_locked=True)
+            )
+        ).all()
+        for issue in due:
+            await snapshot(session, issue, settings)
+        return len(due)
+
+
+async def expire_overdue(db: Database) -> int:
+    """Stop issues past their send-by deadline: the rest is skipped and reported, not sent late."""
+    now = utcnow()
+    async with db.session() as session:
+        overdue = (
+            await session.exec(
+                select(NewsletterIssue).where(
+                    col(NewsletterIssue.status).in_([IssueStatus.sending.value, IssueStatus.paused.value]),
+                    col(NewsletterIssue.send_by).is_not(None),
+                    col(NewsletterIssue.send_by) < now,
+                )
+            )
+        ).all()
+        for issue in overdue:
+            result = await session.exec(
+                update(Delivery)
+                .where(col(Delivery.issue_id) == issue.id,
+                       col(Delivery.status).in_([DeliveryStatus.pending.value, DeliveryStatus.unknown.value]))
+                .values(status=DeliveryStatus.skipped.value, last_reply="send-by deadline passed")
+            )
+            issue.status = IssueStatus.expired.value
+            issue.finished_at = now
+            issue.note = f"stopped at the send-by deadline; {result.rowcount} not sent"
+            session.add(issue)
+        return len(overdue)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    issue_id: int
+    subscriber_id: int
+    email: str
+    paid: bool
+    member: bool
+
+
+async def claim(db: Database, settings: Settings, *, limit: int, worker: str = WORKER_ID) -> list[Claimed]:
+    """Take up to `limit` deliveries that are due, with a lease; concurrent workers never overlap."""
+    now = utcnow()
+    lease = now + timedelta(seconds=settings.newsletter_lease_seconds)
+    due = or_(
+        and_(col(Delivery.status) == DeliveryStatus.pending.value, col(Delivery.next_attempt_at) <= now),
+        and_(col(Delivery.status) == DeliveryStatus.sending.value, col(Delivery.lease_until) < now),
+        and_(
+            col(Delivery.status) == DeliveryStatus.unknown.value,
+            col(Delivery.unknown_retried) == False,  # noqa: E712
+            col(Delivery.next_attempt_at) <= now,
+        ),
+    )
+    async with db.session() as session:
+        rows = (
+            await session.exec(
+                select(Delivery)
+                .join(NewsletterIssue, col(NewsletterIssue.id) == Delivery.issue_id)
+                .where(col(NewsletterIssue.status) == IssueStatus.sending.value, due)
+                .order_by(col(Delivery.id))
+                .limit(limit)
+                .with_for_update(of=Delivery, skip_locked=True)  # type: ignore[arg-type]
+            )
+        ).all()
+        claimed = []
+        for row in rows:
+            if row.status == DeliveryStatus.unknown.value:
+                row.unknown_retried = True
+            row.status = DeliveryStatus.sending.value
+            row.lease_until = lease
+            row.worker = worker
+            row.attempts += 1
+            row.message_id = rendering.message_id(settings, row.issue_id, pk(row.id))
+            session.add(row)
+            claimed.append(Claimed(pk(row.id), row.issue_id, row.subscriber_id, row.email, row.paid, row.member))
+        return claimed
+
+
+async def _record(db: Database, delivery_id: int, **values: object) -> None:
+    async with db.session() as session:
+        await session.exec(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values))
+
+
+def _backoff(settings: Settings, attempts: int) -> datetime:
+    delay = min(settings.newsletter_retry_base_seconds * (2 ** max(0, attempts - 1)), 3600.0)
+    return utcnow() + timedelta(seconds=delay)
+
+
+async def _still_wanted(db: Database, item: Claimed, newsletter_id: int) -> bool:
+    async with db.session(write=False) as session:
+        subscriber = await session.get(Subscriber, item.subscriber_id)
+        link = await session.get(NewsletterSubscription, (item.subscriber_id, newsletter_id))
+    return (
+        subscriber is not None
+        and subscriber.status == SubscriberStatus.active.value
+        and link is not None
+        and link.active
+    )
+
+
+async def _content(db: Database, issue_id: int, renderer_html: dict[int, rendering.IssueContent]) -> rendering.IssueContent:
+    cached = renderer_html.get(issue_id)
+    if cached is not None:
+        return cached
+    async with db.session(write=False) as session:
+        issue = await session.get(NewsletterIssue, issue_id)
+        assert issue is not None  # noqa: S101 - deliveries cascade with their issue
+        newsletter = await session.get(Newsletter, issue.newsletter_id)
+        assert newsletter is not None  # noqa: S101
+        article = await session.get(Article, issue.article_id) if issue.article_id else None
+    from app.articles.rendering import Renderer
+
+    intro = Renderer("", 3).to_html(issue.body_md) if issue.body_md else ""
+    content = rendering.IssueContent(newsletter, issue, intro, article)
+    renderer_html[issue_id] = content
+    return content
+
+
+class _Pacer:
+    """Spaces sends to at most `rate` a second (0 = no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next = time.monotonic()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        if now < self.next:
+            await asyncio.sleep(self.next - now)
+        self.next = max(now, self.next) + self.interval
+
+
+async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed]) -> int:
+    """Send claimed deliveries over one reused SMTP connection; give back how many were sent."""
+    contents: dict[int, rendering.IssueContent] = {}
+    pacer = _Pacer(settings.send_rate)
+    mailer = SmtpMailer(settings)
+    client: aiosmtplib.SMTP | None = None
+    sent = 0
+    try:
+        for item in batch:
+            content = await _content(db, item.issue_id, contents)
+            if content.issue.status not in (IssueStatus.sending.value, IssueStatus.paused.value):
+                await _record(db, item.id, status=DeliveryStatus.skipped.value, last_reply="issue stopped")
+                continue
+            if not await _still_wanted(db, item, pk(content.newsletter.id)):
+                await _record(db, item.id, status=DeliveryStatus.skipped.value, last_reply="unsubscribed or suppressed")
+                continue
+            recipient = rendering.Recipient(item.id, item.subscriber_id, item.email, item.paid, item.member)
+            message = rendering.build(content, recipient, settings, api_url=settings.api_url)
+            if settings.mailer is MailerKind.file:
+                # Development: each message becomes an .eml file under var/outbox/.
+                await FileMailer(settings).send(message)
+                await _record(db, item.id, status=DeliveryStatus.sent.value, sent_at=utcnow(), last_reply="written to outbox", lease_until=None)
+                sent += 1
+                continue
+            raw = sign_message(message, settings)
+            sender = settings.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
+            await pacer.wait()
+            if client is None:
+                client = mailer.client()
+                try:
+                    await client.connect()
+                except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                    client = None
+                    await _transient(db, settings, item, f"connect: {exc}")
+                    continue
+            outcome = await _send_one(client, sender, item.email, raw)
+            if outcome.kind == "sent":
+                await _record(db, item.id, status=DeliveryStatus.sent.value, sent_at=utcnow(), last_reply=outcome.reply, lease_until=None)
+                sent += 1
+            elif outcome.kind == "permanent":
+                await _permanent(db, item, outcome.reply)
+            elif outcome.kind == "unknown":
+                await _record(db, item.id, status=DeliveryStatus.unknown.value, last_reply=outcome.reply, next_attempt_at=_backoff(settings, 1), lease_until=None)
+            else:
+                await _transient(db, settings, item, outcome.reply)
+            if outcome.reconnect:
+                await _close(client)
+                client = None
+    finally:
+        if client is not None:
+            await _close(client)
+    return sent
+
+
+async def _close(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        client.close()
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    kind: str  # sent | transient | permanent | unknown
+    reply: str
+    reconnect: bool = False
+
+
+async def _send_one(client: aiosmtplib.SMTP, sender: str, to: str, raw: bytes) -> _Outcome:
+    stage = "envelope"
+    try:
+        await client.mail(sender)
+        await client.rcpt(to)
+        stage = "data"
+        response = await client.data(raw)
+        return _Outcome("sent", f"{response.code} {response.message}"[:500])
+    except aiosmtplib.SMTPRecipientRefused as exc:
+        await _reset(client)
+        kind = "permanent" if 500 <= exc.code < 600 else "transient"
+        return _Outcome(kind, f"{exc.code} {exc.message}"[:500])
+    except aiosmtplib.SMTPResponseException as exc:
+        await _reset(client)
+        kind = "permanent" if 500 <= exc.code < 600 else "transient"
+        return _Outcome(kind, f"{exc.code} {exc.message}"[:500], reconnect=exc.code == 421)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError, TimeoutError) as exc:
+        # Lost after the data went out: the server may have accepted it. Retry once, same Message-ID.
+        kind = "unknown" if stage == "data" else "transient"
+        return _Outcome(kind, f"{type(exc).__name__}: {exc}"[:500], reconnect=True)
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        pass
+
+
+async def _transient(db: Database, settings: Settings, item: Claimed, reply: str) -> None:
+    async with db.session() as session:
+        row = await session.get(Delivery, item.id)
+        if row is None:
+            return
+        if row.attempts >= settings.newsletter_max_attempts:
+            row.status = DeliveryStatus.failed.value
+        else:
+            row.status = DeliveryStatus.pending.value
+            row.next_attempt_at = _backoff(settings, row.attempts)
+        row.last_reply = reply
+        row.lease_until = None
+        session.add(row)
+
+
+async def _permanent(db: Database, item: Claimed, reply: str) -> None:
+    async with db.session() as session:
+        await session.exec(
+            update(Delivery).where(col(Delivery.id) == item.id).values(
+                status=DeliveryStatus.failed.value, last_reply=reply, lease_until=None
+            )
+        )
+        await subscribers.suppress(session, item.subscriber_id, reply)
+
+
+async def finish_done(db: Database) -> int:
+    """Mark sending issues with no open deliveries as sent."""
+    async with db.session() as session:
+        open_counts = (
+            select(func.count())
+            .where(col(Delivery.issue_id) == NewsletterIssue.id, col(Delivery.status).in_(OPEN))
+            .scalar_subquery()
+        )
+        done = (
+            await session.exec(
+                select(NewsletterIssue).where(
+                    NewsletterIssue.status == IssueStatus.sending.value, open_counts == 0
+                )
+            )
+        ).all()
+        for issue in done:
+            issue.status = IssueStatus.sent.value
+            issue.finished_at = utcnow()
+            session.add(issue)
+        return len(done)
+
+
+async def run_round(db: Database, settings: Settings) -> int:
+    """One worker round: start due issues, stop overdue ones, send one batch, close finished."""
+    work = await promote_due(db, settings)
+    work += await expire_overdue(db)
+    batch = await claim(db, settings, limit=settings.newsletter_batch_size)
+    if batch:
+        await send_batch(db, settings, batch)
+        work += len(batch)
+    work += await finish_done(db)
+    return work

@@ -1,0 +1,25 @@
+"""Newsletter errors a client can tell apart by `code`."""
+
+from __future__ import annotations
+
+from app.core.errors import AppError, Conflict, InvalidInput, NotFound
+
+
+class NewsletterNotFound(NotFound):
+    code, title = "newsletter_not_found", "Newsletter not found"
+
+
+class IssueNotFound(NotFound):
+    code, title = "issue_not_found", "Newsletter issue not found"
+
+
+class IssueStateConflict(Conflict):
+    code, title = "issue_state_conflict", "Not possible in the issue's current state"
+
+
+class InvalidUnsubscribeToken(AppError):
+    status, code, title = 400, "unsubscribe_token_invalid", "Unsubscribe link not valid"
+
+
+class NotAllowedToSubscribe(InvalidInput):
+    code, title = "newsletter_not_open", "This newsletter is not open to you"

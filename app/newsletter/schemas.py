@@ -1,0 +1,100 @@
+"""Request and response bodies of the newsletter API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from app.accounts.emailaddr import normalise_email
+from app.newsletter.models import IssueStatus, Segment
+
+Email = Annotated[str, Field(min_length=3, max_length=320), AfterValidator(normalise_email)]
+Slug = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubscribeIn(Strict):
+    email: Email
+    accept_terms: bool = False
+    newsletters: list[Slug] | None = Field(default=None, max_length=20)
+    source: str = Field(default="", max_length=100)
+    article_slug: str | None = Field(default=None, max_length=200)
+
+
+class ConfirmIn(Strict):
+    token: str = Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class NewsletterIn(Strict):
+    slug: Slug
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=1000)
+    sender_name: str = Field(default="", max_length=200)
+    sender_email: Email | None = None
+    reply_to: Email | None = None
+    default_for_signups: bool = True
+    visibility: str = Field(default="public", pattern=r"^(public|members|paid)$")
+    active: bool = True
+
+
+class NewsletterOut(BaseModel):
+    id: int
+    slug: str
+    name: str
+    description: str
+    sender_name: str
+    sender_email: str
+    reply_to: str | None
+    default_for_signups: bool
+    visibility: str
+    active: bool
+
+
+class IssueIn(Strict):
+    newsletter_id: int
+    subject: str | None = Field(default=None, max_length=300)
+    preheader: str = Field(default="", max_length=300)
+    article_id: int | None = None
+    body_md: str = Field(default="", max_length=200_000)
+    segment: Segment = Segment.all
+    send_by: datetime | None = None
+
+
+class ScheduleIn(Strict):
+    scheduled_at: datetime
+
+
+class TestSendIn(Strict):
+    to: list[Email] = Field(min_length=1, max_length=10)
+    as_paid: bool = True
+
+
+class PreviewOut(BaseModel):
+    subject: str
+    paid_html: str
+    paid_text: str
+    free_html: str
+    free_text: str
+
+
+class IssueOut(BaseModel):
+    id: int
+    newsletter_id: int
+    subject: str
+    preheader: str
+    article_id: int | None
+    segment: Segment
+    status: IssueStatus
+    scheduled_at: datetime | None
+    send_by: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    recipients: int
+    note: str | None
+    progress: dict[str, int]

@@ -1,0 +1,206 @@
+"""Who receives what: sign-up with double opt-in, confirmation, one-click unsubscribe,
+members' choices, and suppression after hard bounces."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from email.message import EmailMessage
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.accounts import links
+from app.accounts import service as accounts
+from app.accounts.kit import AuthKit
+from app.accounts.models import TokenPurpose, User
+from app.core.db import pk, utcnow
+from app.newsletter import emails, tokens
+from app.newsletter.errors import (
+    InvalidUnsubscribeToken,
+    NewsletterNotFound,
+    NotAllowedToSubscribe,
+)
+from app.newsletter.models import (
+    Newsletter,
+    NewsletterSubscription,
+    Subscriber,
+    SubscriberStatus,
+)
+
+
+async def newsletters_by_slug(
+    session: AsyncSession, slugs: Sequence[str] | None
+) -> list[Newsletter]:
+    """Give back the chosen active newsletters, or the sign-up defaults when none are named."""
+    query = select(Newsletter).where(Newsletter.active == True)  # noqa: E712
+    if slugs:
+        query = query.where(col(Newsletter.slug).in_(list(slugs)))
+    else:
+        query = query.where(Newsletter.default_for_signups == True)  # noqa: E712
+    found = list((await session.exec(query.order_by(col(Newsletter.id)))).all())
+    if slugs and len(found) != len(set(slugs)):
+        raise NewsletterNotFound("One of the chosen newsletters does not exist.")
+    return found
+
+
+async def subscriber_for(
+    session: AsyncSession, email: str, *, user: User | None = None, source: str = "",
+    article_slug: str | None = None,
+) -> Subscriber:
+    """Give back the subscriber row for an address, creating it (pending) if needed."""
+    found = (await session.exec(select(Subscriber).where(Subscriber.email == email))).first()
+    if found is None and user is not None:
+        found = (await session.exec(select(Subscriber).where(Subscriber.user_id == user.id))).first()
+    if found is None:
+        found = Subscriber(
+            email=email, user_id=user.id if user else None, source=source,
+            article_slug=article_slug,
+        )
+        session.add(found)
+        await session.flush()
+    elif user is not None and found.user_id is None:
+        found.user_id = user.id
+        session.add(found)
+    return found
+
+
+async def _follow(session: AsyncSession, subscriber_id: int, newsletters: Sequence[Newsletter]) -> None:
+    for newsletter in newsletters:
+        link = await session.get(NewsletterSubscription, (subscriber_id, pk(newsletter.id)))
+        if link is None:
+            session.add(
+                NewsletterSubscription(subscriber_id=subscriber_id, newsletter_id=pk(newsletter.id))
+            )
+        elif not link.active:
+            link.active = True
+            link.subscribed_at = utcnow()
+            link.unsubscribed_at = None
+            session.add(link)
+
+
+async def subscribe(
+    session: AsyncSession, kit: AuthKit, *, email: str, newsletter_slugs: Sequence[str] | None,
+    source: str, article_slug: str | None, ip: str | None,
+) -> EmailMessage | None:
+    """Record an email sign-up with consent; give back the opt-in email to send, if any."""
+    chosen = [n for n in await newsletters_by_slug(session, newsletter_slugs) if n.visibility == "public"]
+    if newsletter_slugs and len(chosen) != len(set(newsletter_slugs)):
+        raise NotAllowedToSubscribe("Members-only newsletters are chosen from your account.")
+    subscriber = await subscriber_for(session, email, source=source, article_slug=article_slug)
+    accounts.record_consents(
+        session, kit, user_id=subscriber.user_id, email=email, ip=ip, source="newsletter"
+    )
+    subscriber_id = pk(subscriber.id)
+    await _follow(session, subscriber_id, chosen)
+    if subscriber.status == SubscriberStatus.bounced.value:
+        return None
+    if subscriber.status == SubscriberStatus.active.value:
+        return None  # already confirmed: the new choices apply at once
+    raw = links.new_token(
+        session, kit, TokenPurpose.newsletter_confirm, email=email, user_id=subscriber.user_id
+    )
+    return emails.confirm(kit.settings, email, raw, [n.name for n in chosen])
+
+
+async def confirm(session: AsyncSession, *, token: str) -> Subscriber:
+    """Activate the subscriber whose opt-in link this is."""
+    row = await links.consume(session, token, TokenPurpose.newsletter_confirm)
+    subscriber = (await session.exec(select(Subscriber).where(Subscriber.email == row.email))).first()
+    if subscriber is None:
+        raise InvalidUnsubscribeToken("This confirmation link is not valid.")
+    if subscriber.status != SubscriberStatus.bounced.value:
+        subscriber.status = SubscriberStatus.active.value
+        subscriber.confirmed_at = subscriber.confirmed_at or utcnow()
+        session.add(subscriber)
+    return subscriber
+
+
+def read_token(secret: str, token: str) -> tokens.UnsubscribeToken:
+    try:
+        return tokens.read(secret, token)
+    except tokens.BadToken as exc:
+        raise InvalidUnsubscribeToken("This unsubscribe link is not valid.") from exc
+
+
+async def describe(session: AsyncSession, secret: str, token: str) -> tuple[str, str]:
+    """Give back (masked address, newsletter name) for the confirmation page; changes nothing."""
+    parsed = read_token(secret, token)
+    subscriber = await session.get(Subscriber, parsed.subscriber_id)
+    newsletter = await session.get(Newsletter, parsed.newsletter_id)
+    if subscriber is None or newsletter is None:
+        raise InvalidUnsubscribeToken("This unsubscribe link is not valid.")
+    name, _, domain = subscriber.email.partition("@")
+    return f"{name[:2]}…@{domain}", newsletter.name
+
+
+async def unsubscribe(session: AsyncSession, secret: str, token: str) -> None:
+    """Stop the newsletter for the token's subscriber; repeating it is harmless."""
+    parsed = read_token(secret, token)
+    link = await session.get(NewsletterSubscription, (parsed.subscriber_id, parsed.newsletter_id))
+    if link is None:
+        raise InvalidUnsubscribeToken("This unsubscribe link is not valid.")
+    if link.active:
+        link.active = False
+        link.unsubscribed_at = utcnow()
+        link.unsubscribed_from_issue_id = parsed.issue_id or None
+        session.add(link)
+
+
+async def member_choices(session: AsyncSession, user: User) -> list[str]:
+    """Give back the slugs of the newsletters a member receives."""
+    rows = await session.exec(
+        select(Newsletter.slug)
+        .join(NewsletterSubscription, col(NewsletterSubscription.newsletter_id) == Newsletter.id)
+        .join(Subscriber, col(Subscriber.id) == NewsletterSubscription.subscriber_id)
+        .where(Subscriber.user_id == user.id, NewsletterSubscription.active == True)  # noqa: E712
+    )
+    return list(rows.all())
+
+
+async def set_member_choices(
+    session: AsyncSession, user: User, slugs: Sequence[str], *, paid: bool
+) -> None:
+    """Make a member receive exactly the named newsletters (those open to their level)."""
+    wanted = await newsletters_by_slug(session, slugs) if slugs else []
+    for newsletter in wanted:
+        if newsletter.visibility == "paid" and not paid:
+            raise NotAllowedToSubscribe(f"{newsletter.name} is for paying subscribers.")
+    subscriber = await subscriber_for(session, user.email, user=user, source="account")
+    if user.email_verified and subscriber.status == SubscriberStatus.pending.value:
+        # A verified account has already proven the address: no second opt-in.
+        subscriber.status = SubscriberStatus.active.value
+        subscriber.confirmed_at = utcnow()
+        session.add(subscriber)
+    subscriber_id = pk(subscriber.id)
+    await _follow(session, subscriber_id, wanted)
+    keep = {pk(n.id) for n in wanted}
+    current = (
+        await session.exec(
+            select(NewsletterSubscription).where(
+                NewsletterSubscription.subscriber_id == subscriber_id,
+                NewsletterSubscription.active == True,  # noqa: E712
+            )
+        )
+    ).all()
+    for link in current:
+        if link.newsletter_id not in keep:
+            link.active = False
+            link.unsubscribed_at = utcnow()
+            session.add(link)
+
+
+async def suppress(session: AsyncSession, subscriber_id: int, reason: str) -> None:
+    """Stop all mail to an address after a permanent failure."""
+    subscriber = await session.get(Subscriber, subscriber_id)
+    if subscriber is not None and subscriber.status != SubscriberStatus.bounced.value:
+        subscriber.status = SubscriberStatus.bounced.value
+        subscriber.bounced_at = utcnow()
+        subscriber.bounce_reason = reason[:500]
+        session.add(subscriber)
+
+
+async def forget(session: AsyncSession, user: User) -> None:
+    """Remove a deleted account's subscriber row and its choices."""
+    subscriber = (await session.exec(select(Subscriber).where(Subscriber.user_id == user.id))).first()
+    if subscriber is not None:
+        await session.delete(subscriber)
