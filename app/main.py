@@ -23,8 +23,6 @@ from app.billing.local_router import router as local_billing_router
 from app.billing.router import me_router as me_subscription_router
 from app.billing.router import router as billing_router
 from app.billing.router import webhook_router
-from app.newsletter.admin_router import router as admin_newsletter_router
-from app.newsletter.router import router as newsletter_router
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers
@@ -35,7 +33,9 @@ from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddlewar
 from app.core.ratelimit import RateLimiter
 from app.core.worker import run_forever
 from app.jobs import all_jobs
+from app.newsletter.admin_router import router as admin_newsletter_router
 from app.newsletter.mailer import build_mailer
+from app.newsletter.router import router as newsletter_router
 from app.ops.router import router as ops_router
 
 CORS_HEADERS = [

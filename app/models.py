@@ -13,13 +13,6 @@ from app.articles.models import (
     SlugRedirect,
     Tag,
 )
-from app.newsletter.models import (
-    Delivery,
-    Newsletter,
-    NewsletterIssue,
-    NewsletterSubscription,
-    Subscriber,
-)
 from app.billing.models import (
     BillingCustomer,
     BillingNotice,
@@ -30,6 +23,13 @@ from app.billing.models import (
     StripeEvent,
     Subscription,
     SubscriptionChange,
+)
+from app.newsletter.models import (
+    Delivery,
+    Newsletter,
+    NewsletterIssue,
+    NewsletterSubscription,
+    Subscriber,
 )
 
 __all__ = [

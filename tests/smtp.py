@@ -35,6 +35,8 @@ class SinkHandler:
     messages: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     refuse_all: str | None = None
+    # Addresses whose message is accepted but whose connection drops before the reply.
+    drop_after_data: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
@@ -57,6 +59,12 @@ class SinkHandler:
         assert isinstance(parsed, EmailMessage)
         with self.lock:
             self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed))
+        dropping = [r for r in envelope.rcpt_tos if r.lower() in self.drop_after_data]
+        if dropping:
+            for rcpt in dropping:
+                self.drop_after_data.discard(rcpt.lower())
+            assert server.transport is not None
+            server.transport.close()
         return "250 Message accepted"
 
     def reset(self) -> None:
@@ -64,6 +72,7 @@ class SinkHandler:
             self.messages.clear()
         self.refuse.clear()
         self.refuse_all = None
+        self.drop_after_data.clear()
 
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:
@@ -83,3 +92,12 @@ class SmtpSink:
 
     def stop(self) -> None:
         self.controller.stop()
+
+    def restart(self) -> None:
+        """Start again on the same port (a Controller cannot be restarted, so make a new one)."""
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def count(self) -> int:
+        with self.handler.lock:
+            return len(self.handler.messages)

@@ -16,10 +16,10 @@ from app.accounts.errors import EmailTaken, ReauthRequired, TokenRejected
 from app.accounts.kit import AuthKit
 from app.accounts.models import Consent, EmailToken, RefreshToken, TokenPurpose, User
 from app.billing import service as billing
-from app.newsletter import subscribers as newsletter_subscribers
 from app.billing.gateway import PaymentGateway
 from app.billing.models import CompGrant, Payment, Subscription
 from app.core.db import utcnow
+from app.newsletter import subscribers as newsletter_subscribers
 
 
 async def reauthenticate(
@@ -154,7 +154,8 @@ async def export_data(session: AsyncSession, user: User) -> dict[str, Any]:
         ],
         "comments": [],
         "newsletters": [
-            {"newsletter": slug} for slug in await newsletter_subscribers.member_choices(session, user)
+            {"newsletter": slug}
+            for slug in await newsletter_subscribers.member_choices(session, user)
         ],
     }
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.deps import EditorUser
 from app.core.config import API_PREFIX
@@ -23,7 +24,6 @@ from app.newsletter.schemas import (
     ScheduleIn,
     TestSendIn,
 )
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin/newsletters", tags=["admin: newsletters"])
 
@@ -47,9 +47,13 @@ async def lists(_editor: EditorUser, session: SessionDep) -> list[NewsletterOut]
 
 
 @router.post("/lists", status_code=status.HTTP_201_CREATED, response_model=NewsletterOut)
-async def create_list(body: NewsletterIn, _editor: EditorUser, session: SessionDep) -> NewsletterOut:
+async def create_list(
+    body: NewsletterIn, _editor: EditorUser, session: SessionDep
+) -> NewsletterOut:
     """Start a newsletter (e.g. a daily briefing or a weekly digest)."""
-    newsletter = Newsletter(**body.model_dump(exclude={"sender_email"}), sender_email=body.sender_email or "")
+    newsletter = Newsletter(
+        **body.model_dump(exclude={"sender_email"}), sender_email=body.sender_email or ""
+    )
     session.add(newsletter)
     await session.flush()
     return _list_out(newsletter)
@@ -71,7 +75,8 @@ async def update_list(
 
 @router.get("", response_model=list[IssueOut])
 async def issues(
-    _editor: EditorUser, session: SessionDep,
+    _editor: EditorUser,
+    session: SessionDep,
     newsletter_id: Annotated[int | None, Query()] = None,
 ) -> list[IssueOut]:
     """The latest 100 issues, newest first, with progress."""
@@ -105,8 +110,12 @@ async def preview(
 
 @router.post("/{issue_id}/test", status_code=status.HTTP_202_ACCEPTED)
 async def test_send(
-    issue_id: int, body: TestSendIn, request: Request, _editor: EditorUser,
-    session: SessionDep, settings: SettingsDep,
+    issue_id: int,
+    body: TestSendIn,
+    request: Request,
+    _editor: EditorUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> dict[str, int]:
     """Send the issue now to a few addresses, marked [TEST]."""
     issue = await service.get_issue(session, issue_id)
@@ -116,17 +125,25 @@ async def test_send(
     return {"sent": sent}
 
 
-@router.post("/{issue_id}/send", response_model=IssueOut, responses={409: {"description": "Already sending"}})
-async def send(issue_id: int, _editor: EditorUser, session: SessionDep, settings: SettingsDep) -> IssueOut:
+@router.post(
+    "/{issue_id}/send", response_model=IssueOut, responses={409: {"description": "Already sending"}}
+)
+async def send(
+    issue_id: int, _editor: EditorUser, session: SessionDep, settings: SettingsDep
+) -> IssueOut:
     """Send now: recipients are fixed at this moment; a second request gets 409."""
     issue = await service.send_now(session, settings, issue_id)
     return await _issue_out(session, issue)
 
 
 @router.post("/{issue_id}/schedule", response_model=IssueOut)
-async def schedule(issue_id: int, body: ScheduleIn, _editor: EditorUser, session: SessionDep) -> IssueOut:
+async def schedule(
+    issue_id: int, body: ScheduleIn, _editor: EditorUser, session: SessionDep
+) -> IssueOut:
     """Send at a future time (the worker starts it; late if no worker runs, unless send_by)."""
-    issue = await service.schedule(session, await service.get_issue(session, issue_id), body.scheduled_at)
+    issue = await service.schedule(
+        session, await service.get_issue(session, issue_id), body.scheduled_at
+    )
     return await _issue_out(session, issue)
 
 

@@ -5,6 +5,7 @@ message in flight, which its successor may send again (same Message-ID)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -18,7 +19,9 @@ from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.accounts.models import STAFF_ROLES, User
 from app.articles.models import Article
+from app.articles.rendering import Renderer
 from app.billing.entitlements import (
     GrantFacts,
     SubscriptionFacts,
@@ -26,6 +29,7 @@ from app.billing.entitlements import (
     subscription_entitles,
 )
 from app.billing.models import CompGrant, Subscription
+from app.billing.sync import insert_ignoring_duplicates
 from app.core.config import MailerKind, Settings
 from app.core.db import Database, pk, utcnow
 from app.newsletter import rendering, subscribers
@@ -49,29 +53,29 @@ WORKER_ID = f"{os.uname().nodename}-{os.getpid()}-{secrets.token_hex(3)}"
 OPEN = (DeliveryStatus.pending.value, DeliveryStatus.sending.value, DeliveryStatus.unknown.value)
 
 
-async def paid_user_ids(session: AsyncSession, user_ids: Sequence[int], settings: Settings) -> set[int]:
+async def paid_user_ids(
+    session: AsyncSession, user_ids: Sequence[int], settings: Settings
+) -> set[int]:
     """Give back which of these users have paid access now (the entitlement rule, in bulk)."""
     if not user_ids:
         return set()
     now, grace = utcnow(), timedelta(days=settings.billing_grace_days)
     paid: set[int] = set()
-    subs = await session.exec(
-        select(Subscription.user_id, Subscription.status, Subscription.current_period_end,
-               Subscription.cancel_at_period_end, Subscription.past_due_since)
-        .where(col(Subscription.user_id).in_(user_ids))
-    )
-    for user_id, *facts in subs:
-        if subscription_entitles(SubscriptionFacts(*facts), now, grace):
-            paid.add(user_id)
+    subs = await session.exec(select(Subscription).where(col(Subscription.user_id).in_(user_ids)))
+    for sub in subs:
+        facts = SubscriptionFacts(
+            sub.status, sub.current_period_end, sub.cancel_at_period_end, sub.past_due_since
+        )
+        if subscription_entitles(facts, now, grace):
+            paid.add(sub.user_id)
     grants = await session.exec(
-        select(CompGrant.user_id, CompGrant.starts_at, CompGrant.ends_at, CompGrant.revoked_at)
-        .where(col(CompGrant.user_id).in_(user_ids))
+        select(
+            CompGrant.user_id, CompGrant.starts_at, CompGrant.ends_at, CompGrant.revoked_at
+        ).where(col(CompGrant.user_id).in_(user_ids))
     )
-    for user_id, *facts in grants:
-        if grant_entitles(GrantFacts(*facts), now):
+    for user_id, starts_at, ends_at, revoked_at in grants:
+        if grant_entitles(GrantFacts(starts_at, ends_at, revoked_at), now):
             paid.add(user_id)
-    from app.accounts.models import STAFF_ROLES, User
-
     staff = await session.exec(
         select(User.id).where(col(User.id).in_(user_ids), col(User.role).in_(list(STAFF_ROLES)))
     )
@@ -84,7 +88,9 @@ async def snapshot(session: AsyncSession, issue: NewsletterIssue, settings: Sett
     rows = (
         await session.exec(
             select(Subscriber.id, Subscriber.email, Subscriber.user_id)
-            .join(NewsletterSubscription, col(NewsletterSubscription.subscriber_id) == Subscriber.id)
+            .join(
+                NewsletterSubscription, col(NewsletterSubscription.subscriber_id) == Subscriber.id
+            )
             .where(
                 NewsletterSubscription.newsletter_id == issue.newsletter_id,
                 NewsletterSubscription.active == True,  # noqa: E712
@@ -103,16 +109,24 @@ async def snapshot(session: AsyncSession, issue: NewsletterIssue, settings: Sett
             continue
         if issue.segment == Segment.free.value and is_paid:
             continue
-        values.append({
-            "issue_id": issue.id, "subscriber_id": subscriber_id, "email": email,
-            "paid": is_paid, "member": user_id is not None,
-            "status": DeliveryStatus.pending.value, "attempts": 0, "unknown_retried": False,
-            "next_attempt_at": now, "message_id": "",
-        })
-    from app.billing.sync import insert_ignoring_duplicates
-
+        values.append(
+            {
+                "issue_id": issue.id,
+                "subscriber_id": subscriber_id,
+                "email": email,
+                "paid": is_paid,
+                "member": user_id is not None,
+                "status": DeliveryStatus.pending.value,
+                "attempts": 0,
+                "unknown_retried": False,
+                "next_attempt_at": now,
+                "message_id": "",
+            }
+        )
     for start in range(0, len(values), 1000):
-        await session.exec(insert_ignoring_duplicates(session, Delivery).values(values[start : start + 1000]))
+        await session.exec(
+            insert_ignoring_duplicates(session, Delivery).values(values[start : start + 1000])
+        )
     issue.recipients = len(values)
     issue.status = IssueStatus.sending.value
     issue.started_at = issue.started_at or now
@@ -125,10 +139,12 @@ async def promote_due(db: Database, settings: Settings) -> int:
     async with db.session() as session:
         due = (
             await session.exec(
-                select(NewsletterIssue).where(
+                select(NewsletterIssue)
+                .where(
                     NewsletterIssue.status == IssueStatus.scheduled.value,
                     col(NewsletterIssue.scheduled_at) <= utcnow(),
-                ).with_for_update(skip_locked=True)
+                )
+                .with_for_update(skip_locked=True)
             )
         ).all()
         for issue in due:
@@ -143,7 +159,9 @@ async def expire_overdue(db: Database) -> int:
         overdue = (
             await session.exec(
                 select(NewsletterIssue).where(
-                    col(NewsletterIssue.status).in_([IssueStatus.sending.value, IssueStatus.paused.value]),
+                    col(NewsletterIssue.status).in_(
+                        [IssueStatus.sending.value, IssueStatus.paused.value]
+                    ),
                     col(NewsletterIssue.send_by).is_not(None),
                     col(NewsletterIssue.send_by) < now,
                 )
@@ -152,8 +170,12 @@ async def expire_overdue(db: Database) -> int:
         for issue in overdue:
             result = await session.exec(
                 update(Delivery)
-                .where(col(Delivery.issue_id) == issue.id,
-                       col(Delivery.status).in_([DeliveryStatus.pending.value, DeliveryStatus.unknown.value]))
+                .where(
+                    col(Delivery.issue_id) == issue.id,
+                    col(Delivery.status).in_(
+                        [DeliveryStatus.pending.value, DeliveryStatus.unknown.value]
+                    ),
+                )
                 .values(status=DeliveryStatus.skipped.value, last_reply="send-by deadline passed")
             )
             issue.status = IssueStatus.expired.value
@@ -173,12 +195,17 @@ class Claimed:
     member: bool
 
 
-async def claim(db: Database, settings: Settings, *, limit: int, worker: str = WORKER_ID) -> list[Claimed]:
-    """Take up to `limit` deliveries that are due, with a lease; concurrent workers never overlap."""
+async def claim(
+    db: Database, settings: Settings, *, limit: int, worker: str = WORKER_ID
+) -> list[Claimed]:
+    """Take up to `limit` due deliveries under a lease; concurrent workers never overlap."""
     now = utcnow()
     lease = now + timedelta(seconds=settings.newsletter_lease_seconds)
     due = or_(
-        and_(col(Delivery.status) == DeliveryStatus.pending.value, col(Delivery.next_attempt_at) <= now),
+        and_(
+            col(Delivery.status) == DeliveryStatus.pending.value,
+            col(Delivery.next_attempt_at) <= now,
+        ),
         and_(col(Delivery.status) == DeliveryStatus.sending.value, col(Delivery.lease_until) < now),
         and_(
             col(Delivery.status) == DeliveryStatus.unknown.value,
@@ -194,7 +221,7 @@ async def claim(db: Database, settings: Settings, *, limit: int, worker: str = W
                 .where(col(NewsletterIssue.status) == IssueStatus.sending.value, due)
                 .order_by(col(Delivery.id))
                 .limit(limit)
-                .with_for_update(of=Delivery, skip_locked=True)  # type: ignore[arg-type]
+                .with_for_update(of=Delivery, skip_locked=True)
             )
         ).all()
         claimed = []
@@ -207,7 +234,11 @@ async def claim(db: Database, settings: Settings, *, limit: int, worker: str = W
             row.attempts += 1
             row.message_id = rendering.message_id(settings, row.issue_id, pk(row.id))
             session.add(row)
-            claimed.append(Claimed(pk(row.id), row.issue_id, row.subscriber_id, row.email, row.paid, row.member))
+            claimed.append(
+                Claimed(
+                    pk(row.id), row.issue_id, row.subscriber_id, row.email, row.paid, row.member
+                )
+            )
         return claimed
 
 
@@ -233,7 +264,9 @@ async def _still_wanted(db: Database, item: Claimed, newsletter_id: int) -> bool
     )
 
 
-async def _content(db: Database, issue_id: int, renderer_html: dict[int, rendering.IssueContent]) -> rendering.IssueContent:
+async def _content(
+    db: Database, issue_id: int, renderer_html: dict[int, rendering.IssueContent]
+) -> rendering.IssueContent:
     cached = renderer_html.get(issue_id)
     if cached is not None:
         return cached
@@ -243,8 +276,6 @@ async def _content(db: Database, issue_id: int, renderer_html: dict[int, renderi
         newsletter = await session.get(Newsletter, issue.newsletter_id)
         assert newsletter is not None  # noqa: S101
         article = await session.get(Article, issue.article_id) if issue.article_id else None
-    from app.articles.rendering import Renderer
-
     intro = Renderer("", 3).to_html(issue.body_md) if issue.body_md else ""
     content = rendering.IssueContent(newsletter, issue, intro, article)
     renderer_html[issue_id] = content
@@ -278,17 +309,33 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
         for item in batch:
             content = await _content(db, item.issue_id, contents)
             if content.issue.status not in (IssueStatus.sending.value, IssueStatus.paused.value):
-                await _record(db, item.id, status=DeliveryStatus.skipped.value, last_reply="issue stopped")
+                await _record(
+                    db, item.id, status=DeliveryStatus.skipped.value, last_reply="issue stopped"
+                )
                 continue
             if not await _still_wanted(db, item, pk(content.newsletter.id)):
-                await _record(db, item.id, status=DeliveryStatus.skipped.value, last_reply="unsubscribed or suppressed")
+                await _record(
+                    db,
+                    item.id,
+                    status=DeliveryStatus.skipped.value,
+                    last_reply="unsubscribed or suppressed",
+                )
                 continue
-            recipient = rendering.Recipient(item.id, item.subscriber_id, item.email, item.paid, item.member)
+            recipient = rendering.Recipient(
+                item.id, item.subscriber_id, item.email, item.paid, item.member
+            )
             message = rendering.build(content, recipient, settings, api_url=settings.api_url)
             if settings.mailer is MailerKind.file:
                 # Development: each message becomes an .eml file under var/outbox/.
                 await FileMailer(settings).send(message)
-                await _record(db, item.id, status=DeliveryStatus.sent.value, sent_at=utcnow(), last_reply="written to outbox", lease_until=None)
+                await _record(
+                    db,
+                    item.id,
+                    status=DeliveryStatus.sent.value,
+                    sent_at=utcnow(),
+                    last_reply="written to outbox",
+                    lease_until=None,
+                )
                 sent += 1
                 continue
             raw = sign_message(message, settings)
@@ -304,12 +351,26 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
                     continue
             outcome = await _send_one(client, sender, item.email, raw)
             if outcome.kind == "sent":
-                await _record(db, item.id, status=DeliveryStatus.sent.value, sent_at=utcnow(), last_reply=outcome.reply, lease_until=None)
+                await _record(
+                    db,
+                    item.id,
+                    status=DeliveryStatus.sent.value,
+                    sent_at=utcnow(),
+                    last_reply=outcome.reply,
+                    lease_until=None,
+                )
                 sent += 1
             elif outcome.kind == "permanent":
                 await _permanent(db, item, outcome.reply)
             elif outcome.kind == "unknown":
-                await _record(db, item.id, status=DeliveryStatus.unknown.value, last_reply=outcome.reply, next_attempt_at=_backoff(settings, 1), lease_until=None)
+                await _record(
+                    db,
+                    item.id,
+                    status=DeliveryStatus.unknown.value,
+                    last_reply=outcome.reply,
+                    next_attempt_at=_backoff(settings, 1),
+                    lease_until=None,
+                )
             else:
                 await _transient(db, settings, item, outcome.reply)
             if outcome.reconnect:
@@ -351,17 +412,21 @@ async def _send_one(client: aiosmtplib.SMTP, sender: str, to: str, raw: bytes) -
         await _reset(client)
         kind = "permanent" if 500 <= exc.code < 600 else "transient"
         return _Outcome(kind, f"{exc.code} {exc.message}"[:500], reconnect=exc.code == 421)
-    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError, TimeoutError) as exc:
-        # Lost after the data went out: the server may have accepted it. Retry once, same Message-ID.
+    except (
+        aiosmtplib.SMTPServerDisconnected,
+        aiosmtplib.SMTPTimeoutError,
+        OSError,
+        TimeoutError,
+    ) as exc:
+        # Lost after the data went out: the server may have accepted it. Retry once, with
+        # the same Message-ID.
         kind = "unknown" if stage == "data" else "transient"
         return _Outcome(kind, f"{type(exc).__name__}: {exc}"[:500], reconnect=True)
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:
-    try:
+    with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
         await client.rset()
-    except (aiosmtplib.SMTPException, OSError, TimeoutError):
-        pass
 
 
 async def _transient(db: Database, settings: Settings, item: Claimed, reply: str) -> None:
@@ -382,9 +447,9 @@ async def _transient(db: Database, settings: Settings, item: Claimed, reply: str
 async def _permanent(db: Database, item: Claimed, reply: str) -> None:
     async with db.session() as session:
         await session.exec(
-            update(Delivery).where(col(Delivery.id) == item.id).values(
-                status=DeliveryStatus.failed.value, last_reply=reply, lease_until=None
-            )
+            update(Delivery)
+            .where(col(Delivery.id) == item.id)
+            .values(status=DeliveryStatus.failed.value, last_reply=reply, lease_until=None)
         )
         await subscribers.suppress(session, item.subscriber_id, reply)
 

@@ -10,8 +10,16 @@ import dkim
 
 from app.core.config import Settings
 
-SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"list-id",
-                  b"list-unsubscribe", b"list-unsubscribe-post"]
+SIGNED_HEADERS = [
+    b"from",
+    b"to",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"list-id",
+    b"list-unsubscribe",
+    b"list-unsubscribe-post",
+]
 
 
 @lru_cache(maxsize=4)

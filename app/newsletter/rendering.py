@@ -65,8 +65,10 @@ def _body(content: IssueContent, recipient: Recipient, settings: Settings) -> tu
     if article is not None:
         url = f"{settings.public_url}/{article.slug}"
         access = decide(article.visibility, recipient.level)
-        parts_html.append(f'<h1 style="font-size:26px"><a href="{escape(url, quote=True)}" '
-                          f'style="color:#1a1a1a">{escape(article.title)}</a></h1>')
+        parts_html.append(
+            f'<h1 style="font-size:26px"><a href="{escape(url, quote=True)}" '
+            f'style="color:#1a1a1a">{escape(article.title)}</a></h1>'
+        )
         parts_text.append(article.title.upper())
         if article.subtitle:
             parts_html.append(f"<p><em>{escape(article.subtitle)}</em></p>")
@@ -75,10 +77,15 @@ def _body(content: IssueContent, recipient: Recipient, settings: Settings) -> tu
             parts_html.append(article.content_html)
             parts_text.append(plain_text(article.content_html))
         else:
-            action = "Subscribe to keep reading" if article.visibility == "paid" else "Sign up free to keep reading"
+            action = (
+                "Subscribe to keep reading"
+                if article.visibility == "paid"
+                else "Sign up free to keep reading"
+            )
             parts_html.append(article.preview_html)
             parts_html.append(
-                f'<p style="margin:32px 0"><a href="{escape(url, quote=True)}?utm_source=newsletter" '
+                f'<p style="margin:32px 0">'
+                f'<a href="{escape(url, quote=True)}?utm_source=newsletter" '
                 f'style="background:#1a1a1a;color:#fff;padding:12px 20px;text-decoration:none">'
                 f"{action}</a></p>"
             )
@@ -94,8 +101,10 @@ def build(
     newsletter, issue = content.newsletter, content.issue
     assert issue.id is not None and newsletter.id is not None  # noqa: S101 - stored rows
     token = tokens.make(
-        settings.jwt_secret, subscriber_id=recipient.subscriber_id,
-        newsletter_id=newsletter.id, issue_id=issue.id,
+        settings.jwt_secret,
+        subscriber_id=recipient.subscriber_id,
+        newsletter_id=newsletter.id,
+        issue_id=issue.id,
     )
     unsubscribe_url = f"{api_url}/api/v1/newsletter/unsubscribe?{urlencode({'token': token})}"
     domain = mail_domain(settings)
@@ -107,11 +116,16 @@ def build(
     )
     preheader = (
         f'<div style="display:none;max-height:0;overflow:hidden">{escape(issue.preheader)}</div>'
-        if issue.preheader else ""
+        if issue.preheader
+        else ""
     )
     message = EmailMessage()
     sender = newsletter.sender_email or settings.mail_from
-    message["From"] = formataddr((newsletter.sender_name, sender)) if newsletter.sender_name and "<" not in sender else sender
+    message["From"] = (
+        formataddr((newsletter.sender_name, sender))
+        if newsletter.sender_name and "<" not in sender
+        else sender
+    )
     message["To"] = recipient.email
     message["Subject"] = issue.subject
     message["Date"] = formatdate(usegmt=True)
@@ -125,10 +139,10 @@ def build(
     message["Precedence"] = "bulk"
     message.set_content(text_body + footer_text)
     message.add_alternative(
-        "<!doctype html><html><body style=\"margin:0;padding:0;background:#f6f5f1\">"
-        f"{preheader}<table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\">"
-        f"<tr><td align=\"center\"><table role=\"presentation\" width=\"600\" "
-        f"style=\"max-width:600px;background:#fff;padding:24px;{FONT}\"><tr><td style=\"{FONT}\">"
+        '<!doctype html><html><body style="margin:0;padding:0;background:#f6f5f1">'
+        f'{preheader}<table role="presentation" width="100%" cellpadding="0" cellspacing="0">'
+        f'<tr><td align="center"><table role="presentation" width="600" '
+        f'style="max-width:600px;background:#fff;padding:24px;{FONT}"><tr><td style="{FONT}">'
         f"{html_body}{footer_html}</td></tr></table></td></tr></table></body></html>",
         subtype="html",
     )

@@ -35,10 +35,17 @@ async def subscribe(
         raise TermsNotAccepted("Subscribing needs accept_terms: true.")
     limiter: RateLimiter = request.app.state.limiter
     ip = limiter.client_ip(request)
-    await limiter.hit(kit.settings.email_rate_limit, f"subscribe:ip:{ip}", f"subscribe:{body.email}")
+    await limiter.hit(
+        kit.settings.email_rate_limit, f"subscribe:ip:{ip}", f"subscribe:{body.email}"
+    )
     message = await subscribers.subscribe(
-        session, kit, email=body.email, newsletter_slugs=body.newsletters, source=body.source,
-        article_slug=body.article_slug, ip=ip,
+        session,
+        kit,
+        email=body.email,
+        newsletter_slugs=body.newsletters,
+        source=body.source,
+        article_slug=body.article_slug,
+        ip=ip,
     )
     if message is not None:
         mailer: Mailer = request.app.state.mailer
@@ -54,7 +61,9 @@ async def confirm(body: ConfirmIn, session: SessionDep) -> Accepted:
 
 
 @router.get("/unsubscribe", response_class=HTMLResponse)
-async def unsubscribe_page(token: Token, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+async def unsubscribe_page(
+    token: Token, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
     """A confirmation page; changes nothing (mail scanners follow links)."""
     address, name = await subscribers.describe(session, settings.jwt_secret, token)
     body = (

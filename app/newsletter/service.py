@@ -14,6 +14,7 @@ from app.articles.queries import LIVE_STATUSES
 from app.articles.rendering import Renderer
 from app.core.config import Settings
 from app.core.db import as_utc, pk, utcnow
+from app.core.errors import InvalidInput
 from app.newsletter import delivery, rendering
 from app.newsletter.dkim import sign_message
 from app.newsletter.errors import IssueNotFound, IssueStateConflict, NewsletterNotFound
@@ -26,7 +27,6 @@ from app.newsletter.models import (
     NewsletterIssue,
 )
 from app.newsletter.schemas import IssueIn
-from app.core.errors import InvalidInput
 
 
 async def get_issue(session: AsyncSession, issue_id: int) -> NewsletterIssue:
@@ -52,9 +52,14 @@ async def create_issue(session: AsyncSession, editor: User, data: IssueIn) -> Ne
     if not subject:
         raise InvalidInput("Give a subject.", code="issue_subject_missing")
     issue = NewsletterIssue(
-        newsletter_id=data.newsletter_id, subject=subject, preheader=data.preheader,
-        article_id=data.article_id, body_md=data.body_md, segment=data.segment.value,
-        send_by=as_utc(data.send_by) if data.send_by else None, created_by_id=editor.id,
+        newsletter_id=data.newsletter_id,
+        subject=subject,
+        preheader=data.preheader,
+        article_id=data.article_id,
+        body_md=data.body_md,
+        segment=data.segment.value,
+        send_by=as_utc(data.send_by) if data.send_by else None,
+        created_by_id=editor.id,
     )
     session.add(issue)
     await session.flush()
@@ -70,13 +75,17 @@ async def _content(session: AsyncSession, issue: NewsletterIssue) -> rendering.I
     return rendering.IssueContent(newsletter, issue, intro, article)
 
 
-async def preview(session: AsyncSession, settings: Settings, issue: NewsletterIssue) -> dict[str, str]:
+async def preview(
+    session: AsyncSession, settings: Settings, issue: NewsletterIssue
+) -> dict[str, str]:
     """Give back the issue as a paying and as a free recipient would see it."""
     content = await _content(session, issue)
     out = {"subject": issue.subject}
     for label, paid in (("paid", True), ("free", False)):
         message = rendering.build(
-            content, rendering.Recipient(0, 0, "preview@example.invalid", paid, True), settings,
+            content,
+            rendering.Recipient(0, 0, "preview@example.invalid", paid, True),
+            settings,
             api_url=settings.api_url,
         )
         html = message.get_body(preferencelist=("html",))
@@ -87,14 +96,21 @@ async def preview(session: AsyncSession, settings: Settings, issue: NewsletterIs
 
 
 async def test_send(
-    session: AsyncSession, settings: Settings, mailer: Mailer, issue: NewsletterIssue,
-    to: list[str], *, as_paid: bool,
+    session: AsyncSession,
+    settings: Settings,
+    mailer: Mailer,
+    issue: NewsletterIssue,
+    to: list[str],
+    *,
+    as_paid: bool,
 ) -> int:
     """Send the issue now to the given addresses, outside the queue; subject marked [TEST]."""
     content = await _content(session, issue)
     for address in to:
         message = rendering.build(
-            content, rendering.Recipient(0, 0, address, as_paid, True), settings,
+            content,
+            rendering.Recipient(0, 0, address, as_paid, True),
+            settings,
             api_url=settings.api_url,
         )
         message.replace_header("Subject", f"[TEST] {issue.subject}")
@@ -109,12 +125,16 @@ def _require(issue: NewsletterIssue, *allowed: IssueStatus) -> None:
         raise IssueStateConflict(f"The issue is {issue.status}.", extra={"status": issue.status})
 
 
-async def _lock_issue(session: AsyncSession, issue_id: int, *allowed: IssueStatus) -> NewsletterIssue:
+async def _lock_issue(
+    session: AsyncSession, issue_id: int, *allowed: IssueStatus
+) -> NewsletterIssue:
     """Move an issue out of `allowed` states with a conditional UPDATE: of two clicks, one wins."""
     result = await session.exec(
         update(NewsletterIssue)
-        .where(col(NewsletterIssue.id) == issue_id,
-               col(NewsletterIssue.status).in_([s.value for s in allowed]))
+        .where(
+            col(NewsletterIssue.id) == issue_id,
+            col(NewsletterIssue.status).in_([s.value for s in allowed]),
+        )
         .values(status=IssueStatus.sending.value)
     )
     issue = await get_issue(session, issue_id)
@@ -160,11 +180,15 @@ async def resume(session: AsyncSession, issue: NewsletterIssue) -> NewsletterIss
 
 async def cancel(session: AsyncSession, issue: NewsletterIssue) -> NewsletterIssue:
     """Stop an issue: queued recipients are skipped; what was sent stays sent."""
-    _require(issue, IssueStatus.draft, IssueStatus.scheduled, IssueStatus.sending, IssueStatus.paused)
+    _require(
+        issue, IssueStatus.draft, IssueStatus.scheduled, IssueStatus.sending, IssueStatus.paused
+    )
     await session.exec(
         update(Delivery)
-        .where(col(Delivery.issue_id) == issue.id,
-               col(Delivery.status).in_([DeliveryStatus.pending.value, DeliveryStatus.unknown.value]))
+        .where(
+            col(Delivery.issue_id) == issue.id,
+            col(Delivery.status).in_([DeliveryStatus.pending.value, DeliveryStatus.unknown.value]),
+        )
         .values(status=DeliveryStatus.skipped.value, last_reply="issue canceled")
     )
     issue.status = IssueStatus.canceled.value
@@ -176,7 +200,9 @@ async def cancel(session: AsyncSession, issue: NewsletterIssue) -> NewsletterIss
 async def progress(session: AsyncSession, issue_id: int) -> dict[str, int]:
     """Give back the number of deliveries per status: queued, sending, sent, failed, skipped."""
     rows = await session.exec(
-        select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(col(Delivery.status))
+        select(Delivery.status, func.count())
+        .where(Delivery.issue_id == issue_id)
+        .group_by(col(Delivery.status))
     )
     counts = {status.value: 0 for status in DeliveryStatus}
     for status, count in rows:

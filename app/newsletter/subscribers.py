@@ -44,16 +44,24 @@ async def newsletters_by_slug(
 
 
 async def subscriber_for(
-    session: AsyncSession, email: str, *, user: User | None = None, source: str = "",
+    session: AsyncSession,
+    email: str,
+    *,
+    user: User | None = None,
+    source: str = "",
     article_slug: str | None = None,
 ) -> Subscriber:
     """Give back the subscriber row for an address, creating it (pending) if needed."""
     found = (await session.exec(select(Subscriber).where(Subscriber.email == email))).first()
     if found is None and user is not None:
-        found = (await session.exec(select(Subscriber).where(Subscriber.user_id == user.id))).first()
+        found = (
+            await session.exec(select(Subscriber).where(Subscriber.user_id == user.id))
+        ).first()
     if found is None:
         found = Subscriber(
-            email=email, user_id=user.id if user else None, source=source,
+            email=email,
+            user_id=user.id if user else None,
+            source=source,
             article_slug=article_slug,
         )
         session.add(found)
@@ -64,7 +72,9 @@ async def subscriber_for(
     return found
 
 
-async def _follow(session: AsyncSession, subscriber_id: int, newsletters: Sequence[Newsletter]) -> None:
+async def _follow(
+    session: AsyncSession, subscriber_id: int, newsletters: Sequence[Newsletter]
+) -> None:
     for newsletter in newsletters:
         link = await session.get(NewsletterSubscription, (subscriber_id, pk(newsletter.id)))
         if link is None:
@@ -79,11 +89,19 @@ async def _follow(session: AsyncSession, subscriber_id: int, newsletters: Sequen
 
 
 async def subscribe(
-    session: AsyncSession, kit: AuthKit, *, email: str, newsletter_slugs: Sequence[str] | None,
-    source: str, article_slug: str | None, ip: str | None,
+    session: AsyncSession,
+    kit: AuthKit,
+    *,
+    email: str,
+    newsletter_slugs: Sequence[str] | None,
+    source: str,
+    article_slug: str | None,
+    ip: str | None,
 ) -> EmailMessage | None:
     """Record an email sign-up with consent; give back the opt-in email to send, if any."""
-    chosen = [n for n in await newsletters_by_slug(session, newsletter_slugs) if n.visibility == "public"]
+    chosen = [
+        n for n in await newsletters_by_slug(session, newsletter_slugs) if n.visibility == "public"
+    ]
     if newsletter_slugs and len(chosen) != len(set(newsletter_slugs)):
         raise NotAllowedToSubscribe("Members-only newsletters are chosen from your account.")
     subscriber = await subscriber_for(session, email, source=source, article_slug=article_slug)
@@ -105,7 +123,9 @@ async def subscribe(
 async def confirm(session: AsyncSession, *, token: str) -> Subscriber:
     """Activate the subscriber whose opt-in link this is."""
     row = await links.consume(session, token, TokenPurpose.newsletter_confirm)
-    subscriber = (await session.exec(select(Subscriber).where(Subscriber.email == row.email))).first()
+    subscriber = (
+        await session.exec(select(Subscriber).where(Subscriber.email == row.email))
+    ).first()
     if subscriber is None:
         raise InvalidUnsubscribeToken("This confirmation link is not valid.")
     if subscriber.status != SubscriberStatus.bounced.value:
@@ -187,6 +207,7 @@ async def set_member_choices(
             link.active = False
             link.unsubscribed_at = utcnow()
             session.add(link)
+    await session.flush()
 
 
 async def suppress(session: AsyncSession, subscriber_id: int, reason: str) -> None:
@@ -201,6 +222,8 @@ async def suppress(session: AsyncSession, subscriber_id: int, reason: str) -> No
 
 async def forget(session: AsyncSession, user: User) -> None:
     """Remove a deleted account's subscriber row and its choices."""
-    subscriber = (await session.exec(select(Subscriber).where(Subscriber.user_id == user.id))).first()
+    subscriber = (
+        await session.exec(select(Subscriber).where(Subscriber.user_id == user.id))
+    ).first()
     if subscriber is not None:
         await session.delete(subscriber)

@@ -26,8 +26,14 @@ class UnsubscribeToken:
     issued_at: datetime
 
 
-def make(secret: str, *, subscriber_id: int, newsletter_id: int, issue_id: int,
-         now: datetime | None = None) -> str:
+def make(
+    secret: str,
+    *,
+    subscriber_id: int,
+    newsletter_id: int,
+    issue_id: int,
+    now: datetime | None = None,
+) -> str:
     """Give back a URL-safe token that lets exactly this subscriber leave this newsletter."""
     issued = int((now or datetime.now(UTC)).timestamp())
     body = f"{subscriber_id}.{newsletter_id}.{issue_id}.{issued}"
