@@ -23,6 +23,8 @@ from app.billing.local_router import router as local_billing_router
 from app.billing.router import me_router as me_subscription_router
 from app.billing.router import router as billing_router
 from app.billing.router import webhook_router
+from app.comments.admin_router import router as admin_comments_router
+from app.comments.router import router as comments_router
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers
@@ -120,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         local_billing_router,
         newsletter_router,
         admin_newsletter_router,
+        comments_router,
+        admin_comments_router,
     ):
         app.include_router(router)
     return app

@@ -24,6 +24,13 @@ from app.billing.models import (
     Subscription,
     SubscriptionChange,
 )
+from app.comments.models import (
+    Comment,
+    CommentBan,
+    CommentLike,
+    CommentPreference,
+    CommentReport,
+)
 from app.newsletter.models import (
     Delivery,
     Newsletter,
@@ -46,6 +53,11 @@ __all__ = [
     "ArticleAuthor",
     "ArticleRevision",
     "ArticleTag",
+    "Comment",
+    "CommentBan",
+    "CommentLike",
+    "CommentPreference",
+    "CommentReport",
     "Consent",
     "Delivery",
     "Newsletter",

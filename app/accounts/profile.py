@@ -18,7 +18,9 @@ from app.accounts.models import Consent, EmailToken, RefreshToken, TokenPurpose,
 from app.billing import service as billing
 from app.billing.gateway import PaymentGateway
 from app.billing.models import CompGrant, Payment, Subscription
-from app.core.db import utcnow
+from app.comments import service as comments
+from app.comments.models import Comment
+from app.core.db import pk, utcnow
 from app.newsletter import subscribers as newsletter_subscribers
 
 
@@ -152,7 +154,15 @@ async def export_data(session: AsyncSession, user: User) -> dict[str, Any]:
                 await session.exec(select(CompGrant).where(CompGrant.user_id == user.id))
             ).all()
         ],
-        "comments": [],
+        "comments": [
+            {
+                "article_id": c.article_id,
+                "body": c.body,
+                "status": c.status,
+                "created_at": _iso(c.created_at),
+            }
+            for c in (await session.exec(select(Comment).where(Comment.author_id == user.id))).all()
+        ],
         "newsletters": [
             {"newsletter": slug}
             for slug in await newsletter_subscribers.member_choices(session, user)
@@ -167,6 +177,7 @@ async def delete_account(session: AsyncSession, gateway: PaymentGateway, user: U
     """
     await billing.cancel_all_now(session, gateway, user)
     await newsletter_subscribers.forget(session, user)
+    await comments.anonymise_author(session, pk(user.id))
     await accounts.revoke_all_sessions(session, user)
     await session.exec(delete(EmailToken).where(col(EmailToken.user_id) == user.id))
     await session.exec(delete(RefreshToken).where(col(RefreshToken.user_id) == user.id))

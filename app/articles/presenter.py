@@ -88,6 +88,7 @@ def full(
     *,
     public_url: str,
     plans: list[dict[str, Any]],
+    comment_count: int = 0,
 ) -> ArticlePublic:
     """The article page: full text with access, otherwise the free part and a paywall box."""
     base = teaser(article, extra)
@@ -124,4 +125,5 @@ def full(
         seo=_seo(article),
         structured_data=structured_data(article, base, public_url),
         comments=article.comments,
+        comment_count=comment_count,
     )

@@ -24,8 +24,10 @@ from app.articles.schemas import (
 from app.billing import service as billing
 from app.billing.entitlements import access_level
 from app.billing.router import plan_out
+from app.comments import service as comments_service
 from app.core.caching import cached_response
 from app.core.config import API_PREFIX
+from app.core.db import pk
 from app.core.deps import SessionDep, SettingsDep
 from app.core.jsonutil import dumps
 from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
@@ -92,7 +94,16 @@ async def get_article(
     plans: list[dict[str, object]] = []
     if not access.granted and found.visibility == Visibility.paid.value:
         plans = [plan_out(p).model_dump() for p in await billing.active_plans(session)]
-    body = presenter.full(found, extra, access, level, public_url=settings.public_url, plans=plans)
+    comment_counts = await comments_service.counts(session, [pk(found.id)])
+    body = presenter.full(
+        found,
+        extra,
+        access,
+        level,
+        public_url=settings.public_url,
+        plans=plans,
+        comment_count=comment_counts.get(pk(found.id), 0),
+    )
     return cached_response(request, dumps(body.model_dump(mode="json")), anonymous=user is None)
 
 

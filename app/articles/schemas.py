@@ -136,6 +136,7 @@ class ArticlePublic(ArticleTeaser):
     seo: SeoOut
     structured_data: dict[str, Any]
     comments: str
+    comment_count: int
 
 
 class ArticleStaff(BaseModel):

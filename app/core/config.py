@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     smtp_timeout: float = 30.0
     mail_from: str = "Broadsheet <newsletter@localhost>"
 
+    comment_rate_limit: str = "5/minute"
+    comment_edit_minutes: int = Field(default=15, ge=0)
+    comment_max_depth: int = Field(default=3, ge=0, le=10)
     send_rate: float = Field(default=0, ge=0)
     newsletter_batch_size: int = Field(default=100, ge=1, le=5000)
     newsletter_lease_seconds: int = Field(default=300, ge=1)

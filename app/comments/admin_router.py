@@ -1,0 +1,126 @@
+"""HTTP for moderators: list with filters, hide, unhide, delete, and ban from commenting."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from app.accounts.deps import EditorUser
+from app.accounts.models import User
+from app.comments import service
+from app.comments.models import Comment, CommentReport, CommentStatus
+from app.comments.schemas import AdminCommentOut, BanIn
+from app.core.config import API_PREFIX
+from app.core.db import pk
+from app.core.deps import SessionDep
+from app.core.errors import NotFound
+from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
+
+router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin: comments"])
+
+
+@router.get("/comments", response_model=Page[AdminCommentOut])
+async def list_comments(
+    _editor: EditorUser,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    status_filter: Annotated[CommentStatus | None, Query(alias="status")] = None,
+    reported: bool | None = None,
+    article_id: Annotated[int | None, Query(alias="article")] = None,
+    user_id: Annotated[int | None, Query(alias="user")] = None,
+) -> Page[AdminCommentOut]:
+    """Every comment, hidden and deleted included, newest first; filter by status, reports,
+    article or author."""
+    reports = (
+        select(func.count())
+        .where(
+            col(CommentReport.comment_id) == Comment.id, col(CommentReport.resolved_at).is_(None)
+        )
+        .scalar_subquery()
+    )
+    query = select(Comment, reports)
+    if status_filter is not None:
+        query = query.where(Comment.status == status_filter.value)
+    if reported is not None:
+        query = query.where(reports > 0 if reported else reports == 0)
+    if article_id is not None:
+        query = query.where(Comment.article_id == article_id)
+    if user_id is not None:
+        query = query.where(Comment.author_id == user_id)
+    if cursor:
+        (last,) = decode_cursor(cursor, (int,))
+        query = query.where(col(Comment.id) < last)
+    size = clamp(limit)
+    rows = list((await session.exec(query.order_by(col(Comment.id).desc()).limit(size + 1))).all())
+    more = len(rows) > size
+    rows = rows[:size]
+    items = [
+        AdminCommentOut(
+            id=pk(c.id),
+            article_id=c.article_id,
+            author_id=c.author_id,
+            parent_id=c.parent_id,
+            body=c.body,
+            status=c.status,
+            likes=c.like_count,
+            reports=n,
+            created_at=c.created_at,
+        )
+        for c, n in rows
+    ]
+    return Page[AdminCommentOut](
+        items=items, next_cursor=encode_cursor(items[-1].id) if more and items else None
+    )
+
+
+async def _moderate(session: SessionDep, comment_id: int, to: CommentStatus) -> Response:
+    await service.set_status(session, comment_id, to)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/comments/{comment_id}/hide", status_code=status.HTTP_204_NO_CONTENT)
+async def hide(comment_id: int, _editor: EditorUser, session: SessionDep) -> Response:
+    """Hide a comment from readers (reversible)."""
+    return await _moderate(session, comment_id, CommentStatus.hidden)
+
+
+@router.post("/comments/{comment_id}/unhide", status_code=status.HTTP_204_NO_CONTENT)
+async def unhide(comment_id: int, _editor: EditorUser, session: SessionDep) -> Response:
+    """Show a hidden comment again."""
+    return await _moderate(session, comment_id, CommentStatus.visible)
+
+
+@router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete(comment_id: int, _editor: EditorUser, session: SessionDep) -> Response:
+    """Delete any comment (its text is erased; a placeholder holds its replies)."""
+    return await _moderate(session, comment_id, CommentStatus.deleted)
+
+
+async def _member(session: SessionDep, member_id: int) -> User:
+    member = await session.get(User, member_id)
+    if member is None or member.deleted_at is not None:
+        raise NotFound("No such member.", code="member_not_found")
+    return member
+
+
+@router.post("/members/{member_id}/comment-ban", status_code=status.HTTP_201_CREATED)
+async def ban(
+    member_id: int, body: BanIn, editor: EditorUser, session: SessionDep
+) -> dict[str, object]:
+    """Stop a reader commenting, until a date or for good, with a reason."""
+    entry = await service.ban(
+        session, editor, await _member(session, member_id), until=body.until, reason=body.reason
+    )
+    return {"id": entry.id, "user_id": entry.user_id, "until": entry.until, "reason": entry.reason}
+
+
+@router.delete("/members/{member_id}/comment-ban", status_code=status.HTTP_204_NO_CONTENT)
+async def unban(member_id: int, _editor: EditorUser, session: SessionDep) -> Response:
+    """Let a banned reader comment again."""
+    if not await service.lift_bans(session, await _member(session, member_id)):
+        raise NotFound("The member is not banned.", code="ban_not_found")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
