@@ -12,6 +12,9 @@ from fastapi_offline import FastAPIOffline
 
 from app import __version__
 from app.accounts.kit import AuthKit
+from app.admin import audit
+from app.admin.router import MAX_IMPORT_BYTES
+from app.admin.router import router as admin_members_router
 from app.accounts.router import auth_router, me_router
 from app.articles.admin_router import router as admin_articles_router
 from app.articles.feeds import router as feeds_router
@@ -25,7 +28,7 @@ from app.billing.router import router as billing_router
 from app.billing.router import webhook_router
 from app.comments.admin_router import router as admin_comments_router
 from app.comments.router import router as comments_router
-from app.core.config import Settings, get_settings
+from app.core.config import API_PREFIX, Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers
 from app.core.jsonutil import ORJSONResponse
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=ORJSONResponse,
         lifespan=_lifespan,
     )
+    audit.install()
     app.state.settings = settings
     app.state.db = Database(settings)
     app.state.metrics = Metrics()
@@ -92,7 +96,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = build_gateway(settings)
 
     # Added innermost first: the body cap sits closest to the routes, request context outermost.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        larger={f"{API_PREFIX}/admin/members/import": MAX_IMPORT_BYTES},
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -124,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_newsletter_router,
         comments_router,
         admin_comments_router,
+        admin_members_router,
     ):
         app.include_router(router)
     return app

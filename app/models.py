@@ -24,6 +24,7 @@ from app.billing.models import (
     Subscription,
     SubscriptionChange,
 )
+from app.admin.models import AuditEntry, MemberLabel
 from app.comments.models import (
     Comment,
     CommentBan,
@@ -41,6 +42,8 @@ from app.newsletter.models import (
 
 __all__ = [
     "Article",
+    "AuditEntry",
+    "MemberLabel",
     "BillingCustomer",
     "BillingNotice",
     "CheckoutRecord",

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from app.accounts.kit import AuthKit
+from app.admin import audit
 from app.accounts.models import STAFF_ROLES, Role, User
 from app.accounts.service import token_still_valid
 from app.core.deps import SessionDep
@@ -82,9 +83,11 @@ def require_role(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
     """Give back a dependency that lets only users with one of `roles` through (else 403)."""
     allowed = frozenset(role.value for role in roles)
 
-    async def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser, request: Request, session: SessionDep) -> User:
         if user.role not in allowed:
             raise Forbidden("Your role does not allow this.", code="role_forbidden")
+        # Staff writes made through this request's session land in the audit log.
+        audit.mark_actor(session, user.id, getattr(request.state, "request_id", None))
         return user
 
     return check

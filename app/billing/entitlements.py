@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 
-from sqlalchemy import or_
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -125,3 +127,38 @@ async def access_level(
         )
     ).all()
     return level_from(facts, [GrantFacts(*g) for g in grants], now=now, grace=grace)
+
+
+def paid_condition(user_id: Any, now: datetime, grace: timedelta) -> ColumnElement[bool]:
+    """The same rule as `level_from`, as SQL over a user id column (for filters and counts).
+
+    tests/billing/test_entitlements.py checks that both agree on every row of the table.
+    """
+    entitling_sub = exists().where(
+        col(Subscription.user_id) == user_id,
+        or_(
+            and_(
+                col(Subscription.status).in_(list(ENTITLING)),
+                or_(
+                    col(Subscription.current_period_end).is_(None),
+                    col(Subscription.current_period_end) > now - grace,
+                ),
+            ),
+            and_(
+                col(Subscription.status) == "past_due",
+                func.coalesce(Subscription.past_due_since, Subscription.current_period_end)
+                > now - grace,
+            ),
+        ),
+    )
+    return or_(entitling_sub, comp_condition(user_id, now))
+
+
+def comp_condition(user_id: Any, now: datetime) -> ColumnElement[bool]:
+    """SQL: the user has a complimentary grant running at `now`."""
+    return exists().where(
+        col(CompGrant.user_id) == user_id,
+        col(CompGrant.revoked_at).is_(None),
+        col(CompGrant.starts_at) <= now,
+        or_(col(CompGrant.ends_at).is_(None), col(CompGrant.ends_at) > now),
+    )

@@ -107,7 +107,7 @@ async def _member(session: SessionDep, member_id: int) -> User:
     return member
 
 
-@router.post("/members/{member_id}/comment-ban", status_code=status.HTTP_201_CREATED)
+@router.post("/comments/bans/{member_id}", status_code=status.HTTP_201_CREATED)
 async def ban(
     member_id: int, body: BanIn, editor: EditorUser, session: SessionDep
 ) -> dict[str, object]:
@@ -118,7 +118,7 @@ async def ban(
     return {"id": entry.id, "user_id": entry.user_id, "until": entry.until, "reason": entry.reason}
 
 
-@router.delete("/members/{member_id}/comment-ban", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/comments/bans/{member_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def unban(member_id: int, _editor: EditorUser, session: SessionDep) -> Response:
     """Let a banned reader comment again."""
     if not await service.lift_bans(session, await _member(session, member_id)):

@@ -321,12 +321,17 @@ async def ban(
 
 
 async def lift_bans(session: AsyncSession, member: User) -> int:
-    result = await session.exec(
-        update(CommentBan)
-        .where(col(CommentBan.user_id) == member.id, col(CommentBan.lifted_at).is_(None))
-        .values(lifted_at=utcnow())
-    )
-    return result.rowcount
+    bans = (
+        await session.exec(
+            select(CommentBan).where(
+                CommentBan.user_id == member.id, col(CommentBan.lifted_at).is_(None)
+            )
+        )
+    ).all()
+    for entry in bans:
+        entry.lifted_at = utcnow()
+        session.add(entry)
+    return len(bans)
 
 
 async def wants_reply_emails(session: AsyncSession, user_id: int) -> bool:

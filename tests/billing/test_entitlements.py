@@ -67,3 +67,36 @@ def test_complimentary_grants(grant: GrantFacts, level: AccessLevel) -> None:
 def test_any_entitling_subscription_wins() -> None:
     assert level_from([sub("canceled"), sub("active")], [], now=NOW, grace=GRACE) is PAID
     assert level_from([], [], now=NOW, grace=GRACE) is MEMBER
+
+
+async def test_sql_rule_agrees_with_python_rule_on_every_row(app: object) -> None:
+    """`paid_condition` (SQL, for filters) and `level_from` (Python) must never disagree."""
+    from fastapi import FastAPI
+    from sqlmodel import select
+
+    from app.accounts.models import User
+    from app.billing.entitlements import paid_condition
+    from app.billing.models import Subscription
+    from app.core.db import utcnow
+
+    assert isinstance(app, FastAPI)
+    now = utcnow()
+    shift = now - NOW
+    async with app.state.db.session() as session:
+        expected: dict[int, bool] = {}
+        for i, (_, facts, level) in enumerate(TABLE):
+            user = User(email=f"rule{i}@example.com")
+            session.add(user)
+            await session.flush()
+            assert user.id is not None
+            session.add(Subscription(
+                user_id=user.id, provider_subscription_id=f"sub_rule_{i}", customer_id=f"cus_{i}",
+                status=facts.status,
+                current_period_end=facts.current_period_end + shift if facts.current_period_end else None,
+                cancel_at_period_end=facts.cancel_at_period_end,
+                past_due_since=facts.past_due_since + shift if facts.past_due_since else None,
+            ))
+            expected[user.id] = level is PAID
+        await session.flush()
+        rows = await session.exec(select(User.id).where(paid_condition(User.id, now, GRACE)))
+        assert {uid for uid in rows if uid in expected} == {u for u, paid in expected.items() if paid}

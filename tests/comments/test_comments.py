@@ -256,7 +256,7 @@ async def test_ban_blocks_commenting_until_lifted(
     article, editor = await _article(articles, factory)
     reader = await factory.member()
     banned = await client.post(
-        f"/api/v1/admin/members/{reader.id}/comment-ban",
+        f"/api/v1/admin/comments/bans/{reader.id}",
         json={"reason": "spam"},
         headers=editor.headers,
     )
@@ -265,7 +265,7 @@ async def test_ban_blocks_commenting_until_lifted(
     assert refused.status_code == 403 and refused.json()["code"] == "comment_banned"
     assert (
         await client.delete(
-            f"/api/v1/admin/members/{reader.id}/comment-ban", headers=editor.headers
+            f"/api/v1/admin/comments/bans/{reader.id}", headers=editor.headers
         )
     ).status_code == 204
     assert (await _post(client, article.slug, reader)).status_code == 201
