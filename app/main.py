@@ -12,10 +12,10 @@ from fastapi_offline import FastAPIOffline
 
 from app import __version__
 from app.accounts.kit import AuthKit
+from app.accounts.router import auth_router, me_router
 from app.admin import audit
 from app.admin.router import MAX_IMPORT_BYTES
 from app.admin.router import router as admin_members_router
-from app.accounts.router import auth_router, me_router
 from app.articles.admin_router import router as admin_articles_router
 from app.articles.feeds import router as feeds_router
 from app.articles.rendering import Renderer

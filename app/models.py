@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from app.accounts.models import Consent, EmailToken, RefreshToken, User
+from app.admin.models import AuditEntry, MemberLabel
 from app.articles.models import (
     Article,
     ArticleAuthor,
@@ -24,7 +25,6 @@ from app.billing.models import (
     Subscription,
     SubscriptionChange,
 )
-from app.admin.models import AuditEntry, MemberLabel
 from app.comments.models import (
     Comment,
     CommentBan,

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from app.accounts.kit import AuthKit
-from app.admin import audit
 from app.accounts.models import STAFF_ROLES, Role, User
 from app.accounts.service import token_still_valid
+from app.admin import audit
 from app.core.deps import SessionDep
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import AccessClaims, InvalidToken

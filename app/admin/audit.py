@@ -23,10 +23,20 @@ REQUEST_KEY = "audit_request_id"
 PENDING_KEY = "audit_pending"
 
 # Derived or bulky fields that change with every edit and say nothing a human needs.
-SKIPPED_FIELDS = frozenset({
-    "content_html", "preview_html", "body_html", "excerpt", "word_count", "reading_minutes",
-    "updated_at", "password_hash", "tokens_valid_after", "like_count",
-})
+SKIPPED_FIELDS = frozenset(
+    {
+        "content_html",
+        "preview_html",
+        "body_html",
+        "excerpt",
+        "word_count",
+        "reading_minutes",
+        "updated_at",
+        "password_hash",
+        "tokens_valid_after",
+        "like_count",
+    }
+)
 
 
 def _audited() -> tuple[type[Any], ...]:
@@ -36,7 +46,17 @@ def _audited() -> tuple[type[Any], ...]:
     from app.comments.models import Comment, CommentBan
     from app.newsletter.models import Newsletter, NewsletterIssue
 
-    return (Article, Plan, CompGrant, Comment, CommentBan, Newsletter, NewsletterIssue, User, MemberLabel)
+    return (
+        Article,
+        Plan,
+        CompGrant,
+        Comment,
+        CommentBan,
+        Newsletter,
+        NewsletterIssue,
+        User,
+        MemberLabel,
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -103,8 +123,13 @@ def _after_flush_postexec(session: Session, _context: Any) -> None:
             after = _snapshot(obj)
         session.add(
             AuditEntry(
-                actor_id=actor, action=action, entity=type(obj).__tablename__,
-                entity_id=entity_id, before=before, after=after, request_id=request_id,
+                actor_id=actor,
+                action=action,
+                entity=type(obj).__tablename__,
+                entity_id=entity_id,
+                before=before,
+                after=after,
+                request_id=request_id,
                 created_at=utcnow(),
             )
         )

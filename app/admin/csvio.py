@@ -25,8 +25,15 @@ from app.core.db import Database, as_utc, pk, utcnow
 from app.newsletter.models import Newsletter, NewsletterSubscription, Subscriber
 
 COLUMNS = [
-    "id", "email", "name", "note", "subscribed_to_emails", "labels", "created_at",
-    "complimentary_plan", "stripe_customer_id",
+    "id",
+    "email",
+    "name",
+    "note",
+    "subscribed_to_emails",
+    "labels",
+    "created_at",
+    "complimentary_plan",
+    "stripe_customer_id",
 ]
 TRUE = {"true", "yes", "1", "y", "t", "subscribed"}
 FALSE = {"false", "no", "0", "n", "f", "", "unsubscribed"}
@@ -57,37 +64,61 @@ async def export_rows(db: Database) -> AsyncIterator[str]:
             ids = [pk(u.id) for u in users]
             labels: dict[int, list[str]] = {}
             for user_id, label in await session.exec(
-                select(MemberLabel.user_id, MemberLabel.label).where(col(MemberLabel.user_id).in_(ids))
+                select(MemberLabel.user_id, MemberLabel.label).where(
+                    col(MemberLabel.user_id).in_(ids)
+                )
             ):
                 labels.setdefault(user_id, []).append(label)
             customers = dict(
-                (await session.exec(
-                    select(BillingCustomer.user_id, BillingCustomer.customer_id)
-                    .where(col(BillingCustomer.user_id).in_(ids))
-                )).all()
+                (
+                    await session.exec(
+                        select(BillingCustomer.user_id, BillingCustomer.customer_id).where(
+                            col(BillingCustomer.user_id).in_(ids)
+                        )
+                    )
+                ).all()
             )
             now = utcnow()
             comped = {
-                uid for uid, ends, revoked in await session.exec(
-                    select(CompGrant.user_id, CompGrant.ends_at, CompGrant.revoked_at)
-                    .where(col(CompGrant.user_id).in_(ids))
-                ) if revoked is None and (ends is None or ends > now)
+                uid
+                for uid, ends, revoked in await session.exec(
+                    select(CompGrant.user_id, CompGrant.ends_at, CompGrant.revoked_at).where(
+                        col(CompGrant.user_id).in_(ids)
+                    )
+                )
+                if revoked is None and (ends is None or ends > now)
             }
             subscribed = set(
-                (await session.exec(
-                    select(Subscriber.user_id)
-                    .join(NewsletterSubscription, col(NewsletterSubscription.subscriber_id) == Subscriber.id)
-                    .where(col(Subscriber.user_id).in_(ids), col(NewsletterSubscription.active).is_(True),
-                           Subscriber.status == "active")
-                )).all()
+                (
+                    await session.exec(
+                        select(Subscriber.user_id)
+                        .join(
+                            NewsletterSubscription,
+                            col(NewsletterSubscription.subscriber_id) == Subscriber.id,
+                        )
+                        .where(
+                            col(Subscriber.user_id).in_(ids),
+                            col(NewsletterSubscription.active).is_(True),
+                            Subscriber.status == "active",
+                        )
+                    )
+                ).all()
             )
         for user in users:
             uid = pk(user.id)
-            writer.writerow([
-                uid, user.email, user.display_name, "", "true" if uid in subscribed else "false",
-                ",".join(sorted(labels.get(uid, []))), user.created_at.isoformat(),
-                "complimentary" if uid in comped else "", customers.get(uid, ""),
-            ])
+            writer.writerow(
+                [
+                    uid,
+                    user.email,
+                    user.display_name,
+                    "",
+                    "true" if uid in subscribed else "false",
+                    ",".join(sorted(labels.get(uid, []))),
+                    user.created_at.isoformat(),
+                    "complimentary" if uid in comped else "",
+                    customers.get(uid, ""),
+                ]
+            )
         last = pk(users[-1].id)
         yield out.getvalue()
 
@@ -150,9 +181,12 @@ def _parse(text: str, report: ImportReport) -> list[_Row]:
             if customer and not customer.startswith("cus_"):
                 raise ValueError("stripe_customer_id must look like cus_...")
             parsed = _Row(
-                number=number, email=email, name=row.get("name", "").strip()[:120],
+                number=number,
+                email=email,
+                name=row.get("name", "").strip()[:120],
                 labels=[x.strip()[:100] for x in row.get("labels", "").split(",") if x.strip()],
-                customer=customer, created_at=_date(row.get("created_at", "")),
+                customer=customer,
+                created_at=_date(row.get("created_at", "")),
                 subscribed=_bool(row.get("subscribed_to_emails", row.get("subscribed", ""))),
                 comped=bool(row.get("complimentary_plan", "").strip()),
             )
@@ -174,7 +208,11 @@ async def _by_email(session: AsyncSession, emails: list[str]) -> dict[str, User]
 
 
 async def import_csv(
-    session: AsyncSession, text: str, *, actor: User, dry_run: bool,
+    session: AsyncSession,
+    text: str,
+    *,
+    actor: User,
+    dry_run: bool,
     default_newsletter: Newsletter | None,
 ) -> ImportReport:
     """Create or update members from CSV. Bad rows are reported with their row numbers and
@@ -192,24 +230,41 @@ async def import_csv(
     saved_actor = info.get(actor_key)
     info[actor_key] = None
     try:
-        await _apply_all(session, rows, existing, actor=actor, newsletter=default_newsletter, report=report)
+        await _apply_all(
+            session, rows, existing, actor=actor, newsletter=default_newsletter, report=report
+        )
     finally:
         info[actor_key] = saved_actor
-    session.add(AuditEntry(
-        actor_id=actor.id, action="import", entity="user", entity_id="*",
-        after={"created": report.created, "updated": report.updated, "errors": len(report.errors)},
-        request_id=info.get(audit.REQUEST_KEY),
-    ))
+    session.add(
+        AuditEntry(
+            actor_id=actor.id,
+            action="import",
+            entity="user",
+            entity_id="*",
+            after={
+                "created": report.created,
+                "updated": report.updated,
+                "errors": len(report.errors),
+            },
+            request_id=info.get(audit.REQUEST_KEY),
+        )
+    )
     return report
 
 
 async def _apply_all(
-    session: AsyncSession, rows: list[_Row], existing: dict[str, User], *, actor: User,
-    newsletter: Newsletter | None, report: ImportReport,
+    session: AsyncSession,
+    rows: list[_Row],
+    existing: dict[str, User],
+    *,
+    actor: User,
+    newsletter: Newsletter | None,
+    report: ImportReport,
 ) -> None:
     new_users = [
         User(email=r.email, display_name=r.name, created_at=r.created_at or utcnow())
-        for r in rows if r.email not in existing
+        for r in rows
+        if r.email not in existing
     ]
     for start in range(0, len(new_users), PAGE):
         session.add_all(new_users[start : start + PAGE])
@@ -222,9 +277,31 @@ async def _apply_all(
     comps: set[int] = set()
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        labels |= set((await session.exec(select(MemberLabel.user_id, MemberLabel.label).where(col(MemberLabel.user_id).in_(chunk)))).all())
-        customers |= set((await session.exec(select(BillingCustomer.user_id).where(col(BillingCustomer.user_id).in_(chunk)))).all())
-        comps |= set((await session.exec(select(CompGrant.user_id).where(col(CompGrant.user_id).in_(chunk), col(CompGrant.revoked_at).is_(None)))).all())
+        labels |= set(
+            (
+                await session.exec(
+                    select(MemberLabel.user_id, MemberLabel.label).where(
+                        col(MemberLabel.user_id).in_(chunk)
+                    )
+                )
+            ).all()
+        )
+        customers |= set(
+            (
+                await session.exec(
+                    select(BillingCustomer.user_id).where(col(BillingCustomer.user_id).in_(chunk))
+                )
+            ).all()
+        )
+        comps |= set(
+            (
+                await session.exec(
+                    select(CompGrant.user_id).where(
+                        col(CompGrant.user_id).in_(chunk), col(CompGrant.revoked_at).is_(None)
+                    )
+                )
+            ).all()
+        )
     taken_customers = set((await session.exec(select(BillingCustomer.customer_id))).all())
     subscribers = set((await session.exec(select(Subscriber.email))).all())
     new_subscribers: list[Subscriber] = []
@@ -248,13 +325,26 @@ async def _apply_all(
             changed = True
         if row.email in created and row.subscribed:
             # The consent the source platform recorded travels with the member.
-            session.add(Consent(user_id=uid, email=row.email, document="terms", version="imported",
-                                accepted_at=row.created_at or utcnow(), source="import"))
+            session.add(
+                Consent(
+                    user_id=uid,
+                    email=row.email,
+                    document="terms",
+                    version="imported",
+                    accepted_at=row.created_at or utcnow(),
+                    source="import",
+                )
+            )
         if row.subscribed and newsletter is not None and row.email not in subscribers:
-            new_subscribers.append(Subscriber(
-                email=row.email, user_id=uid, status="active",
-                confirmed_at=row.created_at or utcnow(), source="import",
-            ))
+            new_subscribers.append(
+                Subscriber(
+                    email=row.email,
+                    user_id=uid,
+                    status="active",
+                    confirmed_at=row.created_at or utcnow(),
+                    source="import",
+                )
+            )
             subscribers.add(row.email)
             changed = True
         if row.email in created:
@@ -266,8 +356,10 @@ async def _apply_all(
     session.add_all(new_subscribers)
     await session.flush()
     if newsletter is not None:
-        session.add_all([
-            NewsletterSubscription(subscriber_id=pk(s.id), newsletter_id=pk(newsletter.id))
-            for s in new_subscribers
-        ])
+        session.add_all(
+            [
+                NewsletterSubscription(subscriber_id=pk(s.id), newsletter_id=pk(newsletter.id))
+                for s in new_subscribers
+            ]
+        )
         await session.flush()

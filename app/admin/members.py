@@ -75,7 +75,9 @@ def _conditions(f: MemberFilters, settings: Settings) -> list[ColumnElement[bool
         comp = comp_condition(User.id, now)
         out.append(comp if f.comped else not_(comp))
     if f.bounced is not None:
-        bounced = exists().where(col(Subscriber.user_id) == User.id, col(Subscriber.status) == "bounced")
+        bounced = exists().where(
+            col(Subscriber.user_id) == User.id, col(Subscriber.status) == "bounced"
+        )
         out.append(bounced if f.bounced else not_(bounced))
     if f.label:
         out.append(
@@ -85,7 +87,12 @@ def _conditions(f: MemberFilters, settings: Settings) -> list[ColumnElement[bool
 
 
 async def search(
-    session: AsyncSession, settings: Settings, filters: MemberFilters, *, limit: int, cursor: str | None
+    session: AsyncSession,
+    settings: Settings,
+    filters: MemberFilters,
+    *,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[User], str | None]:
     """Give back one page of members, newest first."""
     query = select(User).where(*_conditions(filters, settings))
@@ -147,35 +154,61 @@ async def detail(session: AsyncSession, member: User) -> dict[str, Any]:
     newsletters = (
         await session.exec(
             select(Newsletter.slug)
-            .join(NewsletterSubscription, col(NewsletterSubscription.newsletter_id) == Newsletter.id)
+            .join(
+                NewsletterSubscription, col(NewsletterSubscription.newsletter_id) == Newsletter.id
+            )
             .join(Subscriber, col(Subscriber.id) == NewsletterSubscription.subscriber_id)
             .where(Subscriber.user_id == user_id, col(NewsletterSubscription.active).is_(True))
         )
     ).all()
     comments = (
-        await session.exec(select(func.count()).select_from(Comment).where(Comment.author_id == user_id))
+        await session.exec(
+            select(func.count()).select_from(Comment).where(Comment.author_id == user_id)
+        )
     ).one()
     plans = {p.id: p.name for p in (await session.exec(select(Plan))).all()}
     return {
         "subscriptions": [
-            {"id": s.id, "status": s.status, "plan": plans.get(s.plan_id), "amount": s.amount,
-             "currency": s.currency, "interval": s.interval, "cancel_at_period_end": s.cancel_at_period_end,
-             "current_period_end": s.current_period_end}
+            {
+                "id": s.id,
+                "status": s.status,
+                "plan": plans.get(s.plan_id),
+                "amount": s.amount,
+                "currency": s.currency,
+                "interval": s.interval,
+                "cancel_at_period_end": s.cancel_at_period_end,
+                "current_period_end": s.current_period_end,
+            }
             for s in subs
         ],
         "subscription_history": [
-            {"subscription_id": h.subscription_id, "from": h.from_status, "to": h.to_status,
-             "at": h.occurred_at}
+            {
+                "subscription_id": h.subscription_id,
+                "from": h.from_status,
+                "to": h.to_status,
+                "at": h.occurred_at,
+            }
             for h in history
         ],
         "billing_events": [
-            {"id": e.id, "event_id": e.event_id, "type": e.type, "status": e.status,
-             "received_at": e.received_at, "error": e.error}
+            {
+                "id": e.id,
+                "event_id": e.event_id,
+                "type": e.type,
+                "status": e.status,
+                "received_at": e.received_at,
+                "error": e.error,
+            }
             for e in events
         ],
         "consents": [
-            {"document": c.document, "version": c.version, "accepted_at": c.accepted_at,
-             "ip": c.ip, "source": c.source}
+            {
+                "document": c.document,
+                "version": c.version,
+                "accepted_at": c.accepted_at,
+                "ip": c.ip,
+                "source": c.source,
+            }
             for c in consents
         ],
         "newsletters": list(newsletters),
@@ -184,8 +217,13 @@ async def detail(session: AsyncSession, member: User) -> dict[str, Any]:
 
 
 async def change(
-    session: AsyncSession, actor: User, member: User, *, role: Role | None,
-    disabled: bool | None, labels: Sequence[str] | None,
+    session: AsyncSession,
+    actor: User,
+    member: User,
+    *,
+    role: Role | None,
+    disabled: bool | None,
+    labels: Sequence[str] | None,
 ) -> User:
     """Apply a staff change to a member; roles are admin-only and the last admin stays."""
     if role is not None and role.value != member.role:
@@ -202,7 +240,9 @@ async def change(
             await accounts.revoke_all_sessions(session, member)
     session.add(member)
     if labels is not None:
-        for old in (await session.exec(select(MemberLabel).where(MemberLabel.user_id == member.id))).all():
+        for old in (
+            await session.exec(select(MemberLabel).where(MemberLabel.user_id == member.id))
+        ).all():
             await session.delete(old)
         await session.flush()
         for label in dict.fromkeys(" ".join(x.split()) for x in labels if x.strip()):
@@ -213,8 +253,12 @@ async def change(
 
 async def _admins(session: AsyncSession) -> int:
     count = await session.exec(
-        select(func.count()).select_from(User).where(
-            User.role == Role.admin.value, col(User.disabled).is_(False), col(User.deleted_at).is_(None)
+        select(func.count())
+        .select_from(User)
+        .where(
+            User.role == Role.admin.value,
+            col(User.disabled).is_(False),
+            col(User.deleted_at).is_(None),
         )
     )
     return int(count.one())

@@ -18,14 +18,18 @@ class AuditEntry(SQLModel, table=True):
     __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    actor_id: int | None = Field(default=None, foreign_key="user.id", index=True, ondelete="SET NULL")
+    actor_id: int | None = Field(
+        default=None, foreign_key="user.id", index=True, ondelete="SET NULL"
+    )
     action: str = Field(max_length=16)
     entity: str = Field(max_length=64)
     entity_id: str = Field(max_length=64)
     before: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
     request_id: str | None = Field(default=None, max_length=128)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
 
 
 class MemberLabel(SQLModel, table=True):

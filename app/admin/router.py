@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.deps import AdminUser
 from app.accounts.models import Role, User
@@ -21,7 +22,6 @@ from app.core.deps import DatabaseDep, SessionDep, SettingsDep
 from app.core.errors import InvalidInput
 from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
 from app.newsletter.models import Newsletter
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin: members"])
 
@@ -30,9 +30,15 @@ MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
 def _out(user: User, labels: dict[int, list[str]]) -> MemberOut:
     return MemberOut(
-        id=pk(user.id), email=user.email, display_name=user.display_name, role=user.role,
-        email_verified=user.email_verified, disabled=user.disabled, created_at=user.created_at,
-        last_login_at=user.last_login_at, labels=labels.get(pk(user.id), []),
+        id=pk(user.id),
+        email=user.email,
+        display_name=user.display_name,
+        role=user.role,
+        email_verified=user.email_verified,
+        disabled=user.disabled,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+        labels=labels.get(pk(user.id), []),
     )
 
 
@@ -58,11 +64,21 @@ async def list_members(
     """Members, newest first: search by email or name, filter by role, access, plan,
     subscription status, newsletter, creation dates, comps, bounces and labels."""
     filters = members.MemberFilters(
-        q=q, role=role.value if role else None, access=access, plan_id=plan, status=status,
-        newsletter=newsletter, created_from=created_from, created_to=created_to,
-        comped=comped, bounced=bounced, label=label,
+        q=q,
+        role=role.value if role else None,
+        access=access,
+        plan_id=plan,
+        status=status,
+        newsletter=newsletter,
+        created_from=created_from,
+        created_to=created_to,
+        comped=comped,
+        bounced=bounced,
+        label=label,
     )
-    rows, next_cursor = await members.search(session, settings, filters, limit=clamp(limit), cursor=cursor)
+    rows, next_cursor = await members.search(
+        session, settings, filters, limit=clamp(limit), cursor=cursor
+    )
     labels = await members.labels_of(session, [pk(u.id) for u in rows])
     return Page[MemberOut](items=[_out(u, labels) for u in rows], next_cursor=next_cursor)
 
@@ -71,7 +87,8 @@ async def _detail(session: AsyncSession, settings: SettingsDep, member: User) ->
     labels = await members.labels_of(session, [pk(member.id)])
     level = await access_level(session, member, grace_days=settings.billing_grace_days)
     return MemberDetail(
-        **_out(member, labels).model_dump(), access_level=level.label,
+        **_out(member, labels).model_dump(),
+        access_level=level.label,
         **await members.detail(session, member),
     )
 
@@ -81,9 +98,12 @@ async def export_members(_admin: AdminUser, db: DatabaseDep) -> StreamingRespons
     """Every member as CSV (Ghost-compatible columns), streamed page by page."""
     stamp = utcnow().strftime("%Y-%m-%d")
     return StreamingResponse(
-        csvio.export_rows(db), media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="members-{stamp}.csv"',
-                 "Cache-Control": "no-store"},
+        csvio.export_rows(db),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="members-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -104,15 +124,21 @@ async def import_members(
         raise InvalidInput("The CSV must be UTF-8.", code="csv_not_utf8") from exc
     target = None
     if newsletter:
-        target = (await session.exec(select(Newsletter).where(Newsletter.slug == newsletter))).first()
+        target = (
+            await session.exec(select(Newsletter).where(Newsletter.slug == newsletter))
+        ).first()
         if target is None:
             raise InvalidInput("No such newsletter.", code="newsletter_not_found")
-    report = await csvio.import_csv(session, text, actor=admin, dry_run=dry_run, default_newsletter=target)
+    report = await csvio.import_csv(
+        session, text, actor=admin, dry_run=dry_run, default_newsletter=target
+    )
     return ImportOut(**report.__dict__)
 
 
 @router.get("/members/{member_id}", response_model=MemberDetail)
-async def get_member(member_id: int, _admin: AdminUser, session: SessionDep, settings: SettingsDep) -> MemberDetail:
+async def get_member(
+    member_id: int, _admin: AdminUser, session: SessionDep, settings: SettingsDep
+) -> MemberDetail:
     """One member with subscription history, billing events, consents, newsletters, comments."""
     return await _detail(session, settings, await members.get(session, member_id))
 
@@ -123,7 +149,9 @@ async def patch_member(
 ) -> MemberDetail:
     """Change role, disable or enable (disabling signs the member out everywhere), set labels."""
     member = await members.get(session, member_id)
-    await members.change(session, admin, member, role=body.role, disabled=body.disabled, labels=body.labels)
+    await members.change(
+        session, admin, member, role=body.role, disabled=body.disabled, labels=body.labels
+    )
     return await _detail(session, settings, member)
 
 
@@ -170,7 +198,9 @@ async def audit_log(
         (last,) = decode_cursor(cursor, (int,))
         query = query.where(col(AuditEntry.id) < last)
     size = clamp(limit)
-    rows = list((await session.exec(query.order_by(col(AuditEntry.id).desc()).limit(size + 1))).all())
+    rows = list(
+        (await session.exec(query.order_by(col(AuditEntry.id).desc()).limit(size + 1))).all()
+    )
     more = len(rows) > size
     rows = rows[:size]
     return Page[AuditOut](

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import Consent, ConsentDocument, Role, User
-from app.billing.entitlements import ENTITLING, comp_condition, paid_condition
+from app.billing.entitlements import comp_condition, paid_condition
 from app.billing.models import CheckoutRecord, Payment, Subscription, SubscriptionChange
 from app.core.config import Settings
 from app.core.db import utcnow
@@ -20,6 +20,7 @@ from app.newsletter.models import Delivery, NewsletterIssue, NewsletterSubscript
 
 # Revenue-bearing statuses for MRR: paying now (trials are not revenue yet).
 MRR_STATUSES = ("active", "past_due")
+PAYING = frozenset(MRR_STATUSES)
 CHURNED = frozenset({"canceled", "unpaid", "incomplete_expired", "paused"})
 
 
@@ -33,7 +34,9 @@ async def totals(session: AsyncSession, settings: Settings) -> dict[str, int]:
     readers = [col(User.deleted_at).is_(None), col(User.role) == Role.reader.value]
 
     async def count(*conditions: Any) -> int:
-        result = await session.exec(select(func.count()).select_from(User).where(*readers, *conditions))
+        result = await session.exec(
+            select(func.count()).select_from(User).where(*readers, *conditions)
+        )
         return int(result.one())
 
     members = await count()
@@ -88,8 +91,10 @@ async def daily(session: AsyncSession, start: date, end: date) -> list[dict[str,
         day = change.occurred_at.date()
         if day not in days:
             continue
-        was_paying = change.from_status in ENTITLING or change.from_status == "past_due"
-        if change.to_status in ENTITLING and not was_paying:
+        # Paying means active or past_due: a trial start is not revenue (see `trials`), and a
+        # trial that converts counts as new paid on the day it does.
+        was_paying = change.from_status in PAYING
+        if change.to_status == "active" and not was_paying:
             days[day]["new_paid"] += 1
         elif change.to_status in CHURNED and was_paying:
             days[day]["churned"] += 1
@@ -124,9 +129,14 @@ async def conversions_by_article(session: AsyncSession) -> list[dict[str, Any]]:
         )
         .where(col(CheckoutRecord.article_slug).is_not(None))
         .group_by(col(CheckoutRecord.article_slug))
-        .order_by(func.count(col(CheckoutRecord.completed_at)).desc(), col(CheckoutRecord.article_slug))
+        .order_by(
+            func.count(col(CheckoutRecord.completed_at)).desc(), col(CheckoutRecord.article_slug)
+        )
     )
-    return [{"article_slug": slug, "checkouts_started": s, "checkouts_completed": c} for slug, s, c in rows]
+    return [
+        {"article_slug": slug, "checkouts_started": s, "checkouts_completed": c}
+        for slug, s, c in rows
+    ]
 
 
 async def signups_by_source(session: AsyncSession) -> dict[str, int]:
@@ -141,15 +151,18 @@ async def signups_by_source(session: AsyncSession) -> dict[str, int]:
 
 async def revenue(session: AsyncSession) -> dict[str, dict[str, int]]:
     rows = await session.exec(
-        select(Payment.currency, func.sum(Payment.amount), func.sum(Payment.refunded_amount))
-        .group_by(col(Payment.currency))
+        select(
+            Payment.currency, func.sum(Payment.amount), func.sum(Payment.refunded_amount)
+        ).group_by(col(Payment.currency))
     )
     return {c: {"paid": int(p or 0), "refunded": int(r or 0)} for c, p, r in sorted(rows.all())}
 
 
 async def newsletter_issues(session: AsyncSession, limit: int = 20) -> list[dict[str, Any]]:
     issues = (
-        await session.exec(select(NewsletterIssue).order_by(col(NewsletterIssue.id).desc()).limit(limit))
+        await session.exec(
+            select(NewsletterIssue).order_by(col(NewsletterIssue.id).desc()).limit(limit)
+        )
     ).all()
     out = []
     for issue in issues:
@@ -163,17 +176,26 @@ async def newsletter_issues(session: AsyncSession, limit: int = 20) -> list[dict
             ).all()
         )
         unsubscribes = await session.exec(
-            select(func.count()).where(NewsletterSubscription.unsubscribed_from_issue_id == issue.id)
+            select(func.count()).where(
+                NewsletterSubscription.unsubscribed_from_issue_id == issue.id
+            )
         )
-        out.append({
-            "issue_id": issue.id, "subject": issue.subject, "status": issue.status,
-            "sent": counts.get("sent", 0), "failed": counts.get("failed", 0),
-            "unsubscribes": int(unsubscribes.one()),
-        })
+        out.append(
+            {
+                "issue_id": issue.id,
+                "subject": issue.subject,
+                "status": issue.status,
+                "sent": counts.get("sent", 0),
+                "failed": counts.get("failed", 0),
+                "unsubscribes": int(unsubscribes.one()),
+            }
+        )
     return out
 
 
-async def report(session: AsyncSession, settings: Settings, start: date, end: date) -> dict[str, Any]:
+async def report(
+    session: AsyncSession, settings: Settings, start: date, end: date
+) -> dict[str, Any]:
     return {
         "totals": await totals(session, settings),
         "mrr": await mrr(session),
@@ -184,4 +206,3 @@ async def report(session: AsyncSession, settings: Settings, start: date, end: da
         "signups_by_source": await signups_by_source(session),
         "newsletter_issues": await newsletter_issues(session),
     }
-

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
-
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_

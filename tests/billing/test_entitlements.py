@@ -89,14 +89,22 @@ async def test_sql_rule_agrees_with_python_rule_on_every_row(app: object) -> Non
             session.add(user)
             await session.flush()
             assert user.id is not None
-            session.add(Subscription(
-                user_id=user.id, provider_subscription_id=f"sub_rule_{i}", customer_id=f"cus_{i}",
-                status=facts.status,
-                current_period_end=facts.current_period_end + shift if facts.current_period_end else None,
-                cancel_at_period_end=facts.cancel_at_period_end,
-                past_due_since=facts.past_due_since + shift if facts.past_due_since else None,
-            ))
+            session.add(
+                Subscription(
+                    user_id=user.id,
+                    provider_subscription_id=f"sub_rule_{i}",
+                    customer_id=f"cus_{i}",
+                    status=facts.status,
+                    current_period_end=facts.current_period_end + shift
+                    if facts.current_period_end
+                    else None,
+                    cancel_at_period_end=facts.cancel_at_period_end,
+                    past_due_since=facts.past_due_since + shift if facts.past_due_since else None,
+                )
+            )
             expected[user.id] = level is PAID
         await session.flush()
         rows = await session.exec(select(User.id).where(paid_condition(User.id, now, GRACE)))
-        assert {uid for uid in rows if uid in expected} == {u for u, paid in expected.items() if paid}
+        assert {uid for uid in rows if uid in expected} == {
+            u for u, paid in expected.items() if paid
+        }

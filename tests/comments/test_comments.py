@@ -264,9 +264,7 @@ async def test_ban_blocks_commenting_until_lifted(
     refused = await _post(client, article.slug, reader)
     assert refused.status_code == 403 and refused.json()["code"] == "comment_banned"
     assert (
-        await client.delete(
-            f"/api/v1/admin/comments/bans/{reader.id}", headers=editor.headers
-        )
+        await client.delete(f"/api/v1/admin/comments/bans/{reader.id}", headers=editor.headers)
     ).status_code == 204
     assert (await _post(client, article.slug, reader)).status_code == 201
 
