@@ -34,6 +34,7 @@ from app.core.errors import install_error_handlers
 from app.core.jsonutil import ORJSONResponse
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
+from app.core.response_cache import ResponseCache
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.ratelimit import RateLimiter
 from app.core.worker import run_forever
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.mailer = build_mailer(settings)
     app.state.renderer = Renderer(settings.public_url, settings.preview_paragraphs)
     app.state.gateway = build_gateway(settings)
+    app.state.response_cache = ResponseCache(settings.response_cache_seconds)
 
     # Added innermost first: the body cap sits closest to the routes, request context outermost.
     app.add_middleware(

@@ -21,7 +21,7 @@ import aiohttp
 import stripe
 from aiohttp import web
 
-from tests.smtp import free_port
+from tests.smtp import free_ports
 
 
 def _wait_for(port: int, timeout: float = 15.0) -> None:
@@ -274,7 +274,8 @@ class StandInServer:
     """localstripe in a subprocess and the proxy in a thread, both on free loopback ports."""
 
     def __init__(self) -> None:
-        self.standin = StandIn(localstripe_port=free_port(), port=free_port())
+        localstripe_port, proxy_port = free_ports(2)
+        self.standin = StandIn(localstripe_port=localstripe_port, port=proxy_port)
         self._process: subprocess.Popen[bytes] | None = None
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None

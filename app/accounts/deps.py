@@ -86,8 +86,11 @@ def require_role(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
     async def check(user: CurrentUser, request: Request, session: SessionDep) -> User:
         if user.role not in allowed:
             raise Forbidden("Your role does not allow this.", code="role_forbidden")
-        # Staff writes made through this request's session land in the audit log.
+        # Staff writes made through this request's session land in the audit log, and any
+        # staff write may change what anonymous readers see: drop their cached answers.
         audit.mark_actor(session, user.id, getattr(request.state, "request_id", None))
+        if request.method not in ("GET", "HEAD"):
+            request.app.state.response_cache.clear()
         return user
 
     return check

@@ -30,9 +30,15 @@ from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import SessionDep, SettingsDep
 from app.core.jsonutil import dumps
+from app.core.response_cache import ResponseCache
 from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
 
 router = APIRouter(prefix=API_PREFIX, tags=["articles"])
+
+
+def _cache(request: Request) -> ResponseCache:
+    cache: ResponseCache = request.app.state.response_cache
+    return cache
 
 _PAGE = {"model": Page[ArticleTeaser]}
 
@@ -54,6 +60,10 @@ async def list_articles(
     until: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> Response:
     """Published articles, newest first, with cursor pagination (teasers only, never gated text)."""
+    cache = _cache(request)
+    key = f"list?{request.url.query}"
+    if user is None and (hit := cache.get(key)) is not None:
+        return cached_response(request, hit, anonymous=True)
     filters = queries.ListFilters(
         tag=tag,
         author=author,
@@ -70,7 +80,10 @@ async def list_articles(
     page = Page[ArticleTeaser](
         items=[presenter.teaser(a, extra) for a in articles], next_cursor=next_cursor
     )
-    return cached_response(request, dumps(page.model_dump(mode="json")), anonymous=user is None)
+    body = dumps(page.model_dump(mode="json"))
+    if user is None:
+        cache.put(key, body)
+    return cached_response(request, body, anonymous=user is None)
 
 
 @router.head("/articles/{slug}", include_in_schema=False)
@@ -83,6 +96,10 @@ async def get_article(
     slug: str, request: Request, session: SessionDep, user: OptionalUser, settings: SettingsDep
 ) -> Response:
     """One article: the full text for readers with access, else the free part and a paywall."""
+    cache = _cache(request)
+    key = f"article:{slug}"
+    if user is None and (hit := cache.get(key)) is not None:
+        return cached_response(request, hit, anonymous=True)
     found = await queries.by_slug(session, slug)
     if found is None:
         raise ArticleNotFound("No such article.")
@@ -104,7 +121,10 @@ async def get_article(
         plans=plans,
         comment_count=comment_counts.get(pk(found.id), 0),
     )
-    return cached_response(request, dumps(body.model_dump(mode="json")), anonymous=user is None)
+    rendered = dumps(body.model_dump(mode="json"))
+    if user is None:
+        cache.put(key, rendered)
+    return cached_response(request, rendered, anonymous=user is None)
 
 
 @router.get("/tags", response_model=list[TagCount])

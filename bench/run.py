@@ -1,0 +1,252 @@
+"""Broadsheet benchmarks: requests/s, p50, p99 and errors per scenario, as ratios to a bare
+FastAPI endpoint served by the same uvicorn setup in the same run. Results go to
+bench/results/<database>-<time>.json and stdout.
+
+    python -m bench.run --database sqlite --workers 1 --articles 100000 --members 100000
+    scripts/with-postgres.sh python -m bench.run --database postgres ...
+
+Load comes from wrk in a separate process on 127.0.0.1 (installed from Debian if missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench import seed as seeding
+from bench.scenarios import newsletter_send, webhooks
+
+ROOT = Path(__file__).resolve().parents[1]
+LUA = ROOT / "bench" / "lua" / "paths.lua"
+SECRET = "bench-secret-" + "s" * 40
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    return found
+
+
+def serve(factory: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers), "--loop", "uvloop", "--http",
+         "httptools", "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ping" if "bare" in factory else f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"{factory} did not start: {process.stderr.read().decode() if process.stderr else ''}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def peak_rss_mb(process: subprocess.Popen[bytes]) -> list[float]:
+    """VmHWM (peak resident set) of the server's worker processes, in MB."""
+    out = []
+    for pid in [process.pid, *_children(process.pid)]:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        if match:
+            out.append(round(int(match.group(1)) / 1024, 1))
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def wrk(port: int, paths: list[str], *, duration: int, connections: int, auth: str | None = None) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write("\n".join(paths))
+        listing = handle.name
+    env = {**os.environ, "BENCH_AUTH": auth or ""}
+    # Warm up caches and connections, then measure.
+    subprocess.run([ensure_wrk(), "-t1", f"-c{connections}", "-d2s", "-s", str(LUA), f"http://127.0.0.1:{port}", "--", listing],
+                   env=env, capture_output=True, check=False)
+    result = subprocess.run(
+        [ensure_wrk(), "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(LUA),
+         f"http://127.0.0.1:{port}", "--", listing],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    os.unlink(listing)
+    return parse_wrk(result.stdout)
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+    return round(float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit], 3)
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"50%\s+([\d.]+\w+)", output)
+    p99 = re.search(r"99%\s+([\d.]+\w+)", output)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if sockets:
+        errors += sum(int(x) for x in sockets.groups())
+    return {
+        "requests_per_s": round(rps, 1),
+        "p50_ms": _ms(p50.group(1)) if p50 else None,
+        "p99_ms": _ms(p99.group(1)) if p99 else None,
+        "errors": errors,
+    }
+
+
+async def fixtures(url: str, base: str) -> dict[str, Any]:
+    """Slugs, a deep cursor and a paid reader's token, read from the seeded database."""
+    from app.core.pagination import encode_cursor
+
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        slugs = [r[0] for r in (await conn.execute(text("SELECT slug FROM article ORDER BY random() LIMIT 5000"))).all()]
+        deep = (await conn.execute(text(
+            "SELECT published_at, id FROM article ORDER BY published_at DESC, id DESC LIMIT 1 OFFSET 40000"
+        ))).first()
+    await engine.dispose()
+    token = httpx.post(f"{base}/api/v1/auth/login", json={"email": seeding.PAID_READER_EMAIL, "password": seeding.PAID_READER_PASSWORD}, timeout=30).json()["access_token"]
+    published_at = deep[0] if deep else datetime.now(UTC)
+    if isinstance(published_at, str):
+        published_at = datetime.fromisoformat(published_at)
+    if published_at.tzinfo is None:
+        published_at = published_at.replace(tzinfo=UTC)
+    return {"slugs": slugs, "deep_cursor": encode_cursor(published_at, deep[1] if deep else 0), "token": token}
+
+
+def ratio(value: float, bare: float) -> float:
+    return round(value / bare, 3) if bare else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--webhook-events", type=int, default=2000)
+    parser.add_argument("--recipients", type=int, default=20_000)
+    parser.add_argument("--skip", default="", help="comma-separated scenarios to skip")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    workdir = Path(tempfile.mkdtemp(prefix="broadsheet-bench-"))
+    if args.database == "postgres":
+        admin = os.environ.get("BROADSHEET_TEST_DATABASE_URL")
+        if not admin:
+            raise SystemExit("run under scripts/with-postgres.sh for PostgreSQL")
+        from tests.conftest import create_postgres_database
+
+        url = asyncio.run(create_postgres_database(admin))
+    else:
+        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    print(f"seeding {args.articles} articles and {args.members} members on {args.database}...", flush=True)
+    seeded = asyncio.run(seeding.seed(url, args.articles, args.members))
+    env = {
+        "BROADSHEET_ENV": "development", "BROADSHEET_DATABASE_URL": url, "BROADSHEET_JWT_SECRET": SECRET,
+        "BROADSHEET_VAR_DIR": str(workdir / "var"), "BROADSHEET_EMBEDDED_WORKER": "false",
+        "BROADSHEET_LOG_LEVEL": "WARNING", "BROADSHEET_LOGIN_RATE_LIMIT": "100000/minute",
+        "BROADSHEET_DB_POOL_SIZE": "20",
+    }
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"), "database": args.database,
+        "workers": args.workers, "connections": args.connections, "duration_s": args.duration,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "seed": seeded, "scenarios": {},
+    }
+    bare_port, app_port = free_port(), free_port()
+    bare = serve("bench.bare:create_app", bare_port, args.workers, {})
+    app = serve("app.main:create_app", app_port, args.workers, env)
+    try:
+        base = f"http://127.0.0.1:{app_port}"
+        data = asyncio.run(fixtures(url, base))
+        baseline = wrk(bare_port, ["/ping"], duration=args.duration, connections=args.connections)
+        results["bare"] = baseline
+        b = baseline["requests_per_s"]
+        runs: dict[str, tuple[list[str], str | None]] = {
+            "1_article_anonymous": ([f"/api/v1/articles/{s}" for s in data["slugs"]], None),
+            "2_article_paid_reader": ([f"/api/v1/articles/{s}" for s in data["slugs"]], f"Bearer {data['token']}"),
+            "3a_list_first_page": (["/api/v1/articles?limit=20"], None),
+            "3b_list_deep_page": ([f"/api/v1/articles?limit=20&cursor={data['deep_cursor']}"], None),
+            "4a_search_common": ([f"/api/v1/search?q={w}" for w in seeding.WORDS[:10]], None),
+            "4b_search_rare": ([f"/api/v1/search?q={w}" for w in seeding.RARE], None),
+        }
+        for name, (paths, auth) in runs.items():
+            if name.split("_")[0][0] in skip:
+                continue
+            print(f"scenario {name}...", flush=True)
+            measured = wrk(app_port, paths, duration=args.duration, connections=args.connections, auth=auth)
+            measured["ratio_to_bare"] = ratio(measured["requests_per_s"], b)
+            results["scenarios"][name] = measured
+        results["peak_rss_mb_after_http"] = peak_rss_mb(app)
+    finally:
+        stop(app)
+        stop(bare)
+    if "5" not in skip:
+        print("scenario 5 (webhooks)...", flush=True)
+        results["scenarios"]["5_webhooks"] = webhooks.run(url, env, args.webhook_events, args.workers)
+    if "6" not in skip:
+        print("scenario 6 (newsletter send)...", flush=True)
+        results["scenarios"]["6_newsletter_send"] = asyncio.run(newsletter_send.run(url, workdir, args.recipients))
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    path = out_dir / f"{args.database}-{stamp}.json"
+    path.write_text(json.dumps(results, indent=2, default=str))
+    print(json.dumps(results, indent=2, default=str))
+    print(f"written to {path}")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Scenario 6: send one issue to N subscribers through an aiosmtpd sink, against a bare
+aiosmtplib loop sending the same messages over one connection to the same sink."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+from sqlalchemy import insert, text
+
+from app.core.config import MailerKind, Settings
+from app.core.db import Database, utcnow
+from app.newsletter import delivery, rendering
+from app.newsletter.models import Newsletter, NewsletterIssue, NewsletterSubscription, Subscriber
+from tests.smtp import SmtpSink
+
+
+
+async def run(url: str, workdir: Path, recipients: int) -> dict[str, Any]:
+    sink = SmtpSink()
+    sink.start()
+    settings = Settings(
+        database_url=url, jwt_secret="b" * 40, var_dir=workdir / "var", mailer=MailerKind.smtp,
+        smtp_host="127.0.0.1", smtp_port=sink.port, mail_from="Bench <news@bench.example>",
+        newsletter_batch_size=500, api_url="https://api.bench.example",
+    )
+    db = Database(settings)
+    try:
+        async with db.session() as session:
+            newsletter = Newsletter(slug="bench", name="Bench Daily", sender_email="news@bench.example")
+            session.add(newsletter)
+            await session.flush()
+            issue = NewsletterIssue(newsletter_id=newsletter.id or 0, subject="Bench issue",
+                                    body_md="Today's news, " * 200)
+            session.add(issue)
+            await session.flush()
+            now = utcnow()
+            conn = await session.connection()
+            await conn.execute(insert(Subscriber.__table__), [
+                {"email": f"nl{i}@bench.example", "status": "active", "source": "bench",
+                 "created_at": now, "confirmed_at": now} for i in range(recipients)
+            ])
+            ids = [r[0] for r in (await conn.execute(text("SELECT id FROM subscriber WHERE source = 'bench'"))).all()]
+            await conn.execute(insert(NewsletterSubscription.__table__), [
+                {"subscriber_id": i, "newsletter_id": newsletter.id, "active": True, "subscribed_at": now} for i in ids
+            ])
+            await delivery.snapshot(session, issue, settings)
+            issue_id = issue.id or 0
+        started = time.perf_counter()
+        while await delivery.run_round(db, settings):
+            pass
+        ours = time.perf_counter() - started
+        delivered = sink.count()
+        # The yardstick: the same messages, prebuilt, over one connection.
+        async with db.session(write=False) as session:
+            content = await delivery._content(db, issue_id, {})  # noqa: SLF001 - same rendering
+        messages = [
+            rendering.build(content, rendering.Recipient(i, i, f"nl{i}@bench.example", False, False),
+                            settings, api_url=settings.api_url).as_bytes()
+            for i in range(recipients)
+        ]
+        sink.handler.reset()
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port)
+        started = time.perf_counter()
+        async with client:
+            for i, raw in enumerate(messages):
+                await client.sendmail("news@bench.example", [f"nl{i}@bench.example"], raw)
+        bare = time.perf_counter() - started
+        del session
+    finally:
+        await db.dispose()
+        sink.stop()
+    return {
+        "recipients": recipients,
+        "delivered": delivered,
+        "messages_per_s": round(recipients / ours, 1),
+        "bare_aiosmtplib_messages_per_s": round(recipients / bare, 1),
+        "ratio_to_bare": round(bare / ours, 3),
+    }
