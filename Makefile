@@ -7,7 +7,7 @@ PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install install-dev test lint typecheck test-sqlite test-postgres bench clean
+.PHONY: run install install-dev test lint typecheck test-sqlite test-postgres bench bench-pg clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,10 @@ test-postgres:
 	scripts/with-postgres.sh $(VENV)/bin/pytest
 
 bench: install-dev
-	$(VENV)/bin/python -m bench.run
+	$(VENV)/bin/python -m bench.run --database sqlite $(BENCH_ARGS)
+
+bench-pg: install-dev
+	scripts/with-postgres.sh $(VENV)/bin/python -m bench.run --database postgres $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -34,9 +34,9 @@ from app.core.errors import install_error_handlers
 from app.core.jsonutil import ORJSONResponse
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
-from app.core.response_cache import ResponseCache
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.ratelimit import RateLimiter
+from app.core.response_cache import ResponseCache
 from app.core.worker import run_forever
 from app.jobs import all_jobs
 from app.newsletter.admin_router import router as admin_newsletter_router

@@ -59,20 +59,50 @@ def ensure_wrk() -> str:
 
 def serve(factory: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--loop", "uvloop", "--http",
-         "httptools", "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            factory,
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/ping" if "bare" in factory else f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if (
+                httpx.get(
+                    f"http://127.0.0.1:{port}/ping"
+                    if "bare" in factory
+                    else f"http://127.0.0.1:{port}/healthz",
+                    timeout=1,
+                ).status_code
+                == 200
+            ):
                 return process
         except httpx.HTTPError:
             time.sleep(0.2)
     process.kill()
-    raise SystemExit(f"{factory} did not start: {process.stderr.read().decode() if process.stderr else ''}")
+    raise SystemExit(
+        f"{factory} did not start: {process.stderr.read().decode() if process.stderr else ''}"
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -104,18 +134,47 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def wrk(port: int, paths: list[str], *, duration: int, connections: int, auth: str | None = None) -> dict[str, Any]:
+def wrk(
+    port: int, paths: list[str], *, duration: int, connections: int, auth: str | None = None
+) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(paths))
         listing = handle.name
     env = {**os.environ, "BENCH_AUTH": auth or ""}
     # Warm up caches and connections, then measure.
-    subprocess.run([ensure_wrk(), "-t1", f"-c{connections}", "-d2s", "-s", str(LUA), f"http://127.0.0.1:{port}", "--", listing],
-                   env=env, capture_output=True, check=False)
+    subprocess.run(
+        [
+            ensure_wrk(),
+            "-t1",
+            f"-c{connections}",
+            "-d2s",
+            "-s",
+            str(LUA),
+            f"http://127.0.0.1:{port}",
+            "--",
+            listing,
+        ],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
     result = subprocess.run(
-        [ensure_wrk(), "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(LUA),
-         f"http://127.0.0.1:{port}", "--", listing],
-        env=env, capture_output=True, text=True, check=False,
+        [
+            ensure_wrk(),
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(LUA),
+            f"http://127.0.0.1:{port}",
+            "--",
+            listing,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     os.unlink(listing)
     return parse_wrk(result.stdout)
@@ -131,12 +190,17 @@ def parse_wrk(output: str) -> dict[str, Any]:
     p50 = re.search(r"50%\s+([\d.]+\w+)", output)
     p99 = re.search(r"99%\s+([\d.]+\w+)", output)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     errors = int(non2xx.group(1)) if non2xx else 0
+    timeouts = 0
     if sockets:
         errors += sum(int(x) for x in sockets.groups())
+        timeouts = int(sockets.group(4))
     return {
         "requests_per_s": round(rps, 1),
+        "timeouts": timeouts,
         "p50_ms": _ms(p50.group(1)) if p50 else None,
         "p99_ms": _ms(p99.group(1)) if p99 else None,
         "errors": errors,
@@ -149,18 +213,36 @@ async def fixtures(url: str, base: str) -> dict[str, Any]:
 
     engine = create_async_engine(url)
     async with engine.connect() as conn:
-        slugs = [r[0] for r in (await conn.execute(text("SELECT slug FROM article ORDER BY random() LIMIT 5000"))).all()]
-        deep = (await conn.execute(text(
-            "SELECT published_at, id FROM article ORDER BY published_at DESC, id DESC LIMIT 1 OFFSET 40000"
-        ))).first()
+        slugs = [
+            r[0]
+            for r in (
+                await conn.execute(text("SELECT slug FROM article ORDER BY random() LIMIT 5000"))
+            ).all()
+        ]
+        deep = (
+            await conn.execute(
+                text(
+                    "SELECT published_at, id FROM article "
+                    "ORDER BY published_at DESC, id DESC LIMIT 1 OFFSET 40000"
+                )
+            )
+        ).first()
     await engine.dispose()
-    token = httpx.post(f"{base}/api/v1/auth/login", json={"email": seeding.PAID_READER_EMAIL, "password": seeding.PAID_READER_PASSWORD}, timeout=30).json()["access_token"]
+    token = httpx.post(
+        f"{base}/api/v1/auth/login",
+        json={"email": seeding.PAID_READER_EMAIL, "password": seeding.PAID_READER_PASSWORD},
+        timeout=30,
+    ).json()["access_token"]
     published_at = deep[0] if deep else datetime.now(UTC)
     if isinstance(published_at, str):
         published_at = datetime.fromisoformat(published_at)
     if published_at.tzinfo is None:
         published_at = published_at.replace(tzinfo=UTC)
-    return {"slugs": slugs, "deep_cursor": encode_cursor(published_at, deep[1] if deep else 0), "token": token}
+    return {
+        "slugs": slugs,
+        "deep_cursor": encode_cursor(published_at, deep[1] if deep else 0),
+        "token": token,
+    }
 
 
 def ratio(value: float, bare: float) -> float:
@@ -190,19 +272,34 @@ def main() -> None:
         url = asyncio.run(create_postgres_database(admin))
     else:
         url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-    print(f"seeding {args.articles} articles and {args.members} members on {args.database}...", flush=True)
+    print(
+        f"seeding {args.articles} articles and {args.members} members on {args.database}...",
+        flush=True,
+    )
     seeded = asyncio.run(seeding.seed(url, args.articles, args.members))
     env = {
-        "BROADSHEET_ENV": "development", "BROADSHEET_DATABASE_URL": url, "BROADSHEET_JWT_SECRET": SECRET,
-        "BROADSHEET_VAR_DIR": str(workdir / "var"), "BROADSHEET_EMBEDDED_WORKER": "false",
-        "BROADSHEET_LOG_LEVEL": "WARNING", "BROADSHEET_LOGIN_RATE_LIMIT": "100000/minute",
+        "BROADSHEET_ENV": "development",
+        "BROADSHEET_DATABASE_URL": url,
+        "BROADSHEET_JWT_SECRET": SECRET,
+        "BROADSHEET_VAR_DIR": str(workdir / "var"),
+        "BROADSHEET_EMBEDDED_WORKER": "false",
+        "BROADSHEET_LOG_LEVEL": "WARNING",
+        "BROADSHEET_LOGIN_RATE_LIMIT": "100000/minute",
         "BROADSHEET_DB_POOL_SIZE": "20",
     }
     results: dict[str, Any] = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"), "database": args.database,
-        "workers": args.workers, "connections": args.connections, "duration_s": args.duration,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "seed": seeded, "scenarios": {},
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "database": args.database,
+        "workers": args.workers,
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "seed": seeded,
+        "scenarios": {},
     }
     bare_port, app_port = free_port(), free_port()
     bare = serve("bench.bare:create_app", bare_port, args.workers, {})
@@ -215,9 +312,15 @@ def main() -> None:
         b = baseline["requests_per_s"]
         runs: dict[str, tuple[list[str], str | None]] = {
             "1_article_anonymous": ([f"/api/v1/articles/{s}" for s in data["slugs"]], None),
-            "2_article_paid_reader": ([f"/api/v1/articles/{s}" for s in data["slugs"]], f"Bearer {data['token']}"),
+            "2_article_paid_reader": (
+                [f"/api/v1/articles/{s}" for s in data["slugs"]],
+                f"Bearer {data['token']}",
+            ),
             "3a_list_first_page": (["/api/v1/articles?limit=20"], None),
-            "3b_list_deep_page": ([f"/api/v1/articles?limit=20&cursor={data['deep_cursor']}"], None),
+            "3b_list_deep_page": (
+                [f"/api/v1/articles?limit=20&cursor={data['deep_cursor']}"],
+                None,
+            ),
             "4a_search_common": ([f"/api/v1/search?q={w}" for w in seeding.WORDS[:10]], None),
             "4b_search_rare": ([f"/api/v1/search?q={w}" for w in seeding.RARE], None),
         }
@@ -225,7 +328,9 @@ def main() -> None:
             if name.split("_")[0][0] in skip:
                 continue
             print(f"scenario {name}...", flush=True)
-            measured = wrk(app_port, paths, duration=args.duration, connections=args.connections, auth=auth)
+            measured = wrk(
+                app_port, paths, duration=args.duration, connections=args.connections, auth=auth
+            )
             measured["ratio_to_bare"] = ratio(measured["requests_per_s"], b)
             results["scenarios"][name] = measured
         results["peak_rss_mb_after_http"] = peak_rss_mb(app)
@@ -234,10 +339,14 @@ def main() -> None:
         stop(bare)
     if "5" not in skip:
         print("scenario 5 (webhooks)...", flush=True)
-        results["scenarios"]["5_webhooks"] = webhooks.run(url, env, args.webhook_events, args.workers)
+        results["scenarios"]["5_webhooks"] = webhooks.run(
+            url, env, args.webhook_events, args.workers
+        )
     if "6" not in skip:
         print("scenario 6 (newsletter send)...", flush=True)
-        results["scenarios"]["6_newsletter_send"] = asyncio.run(newsletter_send.run(url, workdir, args.recipients))
+        results["scenarios"]["6_newsletter_send"] = asyncio.run(
+            newsletter_send.run(url, workdir, args.recipients)
+        )
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

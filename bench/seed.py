@@ -26,11 +26,42 @@ from app.core.db import Database, is_sqlite
 from app.core.migrate import upgrade
 from app.core.security import PasswordHasher
 
-WORDS = (
-    "harbour council ferry market tide archive budget school library festival quay fleet "
-    "reporter evidence minutes rates housing transport election river storm pier lease "
-    "record inquiry garden station bakery lifeboat hospital teacher parish weather street"
-).split()
+WORDS = [
+    "harbour",
+    "council",
+    "ferry",
+    "market",
+    "tide",
+    "archive",
+    "budget",
+    "school",
+    "library",
+    "festival",
+    "quay",
+    "fleet",
+    "reporter",
+    "evidence",
+    "minutes",
+    "rates",
+    "housing",
+    "transport",
+    "election",
+    "river",
+    "storm",
+    "pier",
+    "lease",
+    "record",
+    "inquiry",
+    "garden",
+    "station",
+    "bakery",
+    "lifeboat",
+    "hospital",
+    "teacher",
+    "parish",
+    "weather",
+    "street",
+]
 RARE = ["quillwort", "brackenridge", "saltmarsh"]
 BODY_POOL = 300
 CHUNK = 2000
@@ -67,81 +98,209 @@ async def seed(url: str, articles: int, members: int, *, seed_value: int = 7) ->
         md = make_body(rng, n)
         out = renderer.render(md, preview_paragraphs=None, excerpt_override=None)
         pool.append((md, out, plain_text(out.content_html)))
-    hasher = PasswordHasher(settings.model_copy(update={"password_time_cost": 2, "password_memory_kib": 19456, "password_parallelism": 1}))
+    hasher = PasswordHasher(
+        settings.model_copy(
+            update={
+                "password_time_cost": 2,
+                "password_memory_kib": 19456,
+                "password_parallelism": 1,
+            }
+        )
+    )
     shared_hash = await hasher.hash("bench member password")
     now = datetime.now(UTC)
     sqlite = is_sqlite(url)
     async with db.engine.begin() as conn:
-        await conn.execute(insert(User.__table__), [
-            {"email": f"author{i}@bench.example", "display_name": f"Author {i}", "role": "author",
-             "password_hash": shared_hash, "email_verified": True, "disabled": False, "created_at": now}
-            for i in range(50)
-        ])
-        author_ids = [r[0] for r in (await conn.execute(text("SELECT id FROM \"user\" WHERE role = 'author' ORDER BY id"))).all()]
-        await conn.execute(insert(Tag.__table__), [{"slug": f"tag-{i}", "name": f"Tag {i}"} for i in range(200)])
+        await conn.execute(
+            insert(User),
+            [
+                {
+                    "email": f"author{i}@bench.example",
+                    "display_name": f"Author {i}",
+                    "role": "author",
+                    "password_hash": shared_hash,
+                    "email_verified": True,
+                    "disabled": False,
+                    "created_at": now,
+                }
+                for i in range(50)
+            ],
+        )
+        author_ids = [
+            r[0]
+            for r in (
+                await conn.execute(
+                    text("SELECT id FROM \"user\" WHERE role = 'author' ORDER BY id")
+                )
+            ).all()
+        ]
+        await conn.execute(
+            insert(Tag), [{"slug": f"tag-{i}", "name": f"Tag {i}"} for i in range(200)]
+        )
         tag_ids = [r[0] for r in (await conn.execute(text("SELECT id FROM tag ORDER BY id"))).all()]
         visibilities = ["public"] * 4 + ["members"] * 3 + ["paid"] * 3
         for start in range(0, articles, CHUNK):
             rows, authors, tags, search = [], [], [], []
             for i in range(start, min(start + CHUNK, articles)):
                 md, out, body_text = pool[i % BODY_POOL]
-                rows.append({
-                    "id": i + 1, "slug": f"bench-article-{i}", "title": f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} number {i}",
-                    "subtitle": "A standfirst about the town", "body_md": md, "content_html": out.content_html,
-                    "preview_html": out.preview_html, "excerpt": out.excerpt, "has_paywall_marker": out.has_marker,
-                    "visibility": visibilities[i % 10], "status": "published",
-                    "published_at": now - timedelta(minutes=5 * (articles - i)), "created_at": now, "updated_at": now,
-                    "version": 1, "cover_image_alt": "", "comments": "everyone", "word_count": out.word_count,
-                    "reading_minutes": out.reading_minutes,
-                })
+                rows.append(
+                    {
+                        "id": i + 1,
+                        "slug": f"bench-article-{i}",
+                        "title": f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} number {i}",
+                        "subtitle": "A standfirst about the town",
+                        "body_md": md,
+                        "content_html": out.content_html,
+                        "preview_html": out.preview_html,
+                        "excerpt": out.excerpt,
+                        "has_paywall_marker": out.has_marker,
+                        "visibility": visibilities[i % 10],
+                        "status": "published",
+                        "published_at": now - timedelta(minutes=5 * (articles - i)),
+                        "created_at": now,
+                        "updated_at": now,
+                        "version": 1,
+                        "cover_image_alt": "",
+                        "comments": "everyone",
+                        "word_count": out.word_count,
+                        "reading_minutes": out.reading_minutes,
+                    }
+                )
                 authors.append({"article_id": i + 1, "user_id": author_ids[i % 50], "position": 0})
                 tags.append({"article_id": i + 1, "tag_id": tag_ids[i % 200]})
-                search.append({"id": i + 1, "visibility": visibilities[i % 10],
-                               "public": f"{rows[-1]['title']} {rows[-1]['subtitle']} {out.excerpt} Tag {i % 200}",
-                               "body": body_text})
-            await conn.execute(insert(Article.__table__), rows)
-            await conn.execute(insert(ArticleAuthor.__table__), authors)
-            await conn.execute(insert(ArticleTag.__table__), tags)
+                search.append(
+                    {
+                        "id": i + 1,
+                        "visibility": visibilities[i % 10],
+                        "public": " ".join(
+                            [
+                                str(rows[-1]["title"]),
+                                str(rows[-1]["subtitle"]),
+                                out.excerpt,
+                                f"Tag {i % 200}",
+                            ]
+                        ),
+                        "body": body_text,
+                    }
+                )
+            await conn.execute(insert(Article), rows)
+            await conn.execute(insert(ArticleAuthor), authors)
+            await conn.execute(insert(ArticleTag), tags)
             if sqlite:
-                await conn.execute(text("INSERT INTO article_search (rowid, visibility, public_text, body_text) VALUES (:id, :visibility, :public, :body)"), search)
+                await conn.execute(
+                    text(
+                        "INSERT INTO article_search (rowid, visibility, public_text, body_text) "
+                        "VALUES (:id, :visibility, :public, :body)"
+                    ),
+                    search,
+                )
             else:
-                await conn.execute(text("INSERT INTO article_search (article_id, visibility, public_tsv, full_tsv) VALUES (:id, :visibility, to_tsvector('simple', :public), to_tsvector('simple', :public || ' ' || :body))"), search)
+                await conn.execute(
+                    text(
+                        "INSERT INTO article_search (article_id, visibility, public_tsv, full_tsv) "
+                        "VALUES (:id, :visibility, to_tsvector('simple', :public), "
+                        "to_tsvector('simple', :public || ' ' || :body))"
+                    ),
+                    search,
+                )
         if not sqlite:
-            await conn.execute(text("SELECT setval(pg_get_serial_sequence('article', 'id'), (SELECT max(id) FROM article))"))
+            await conn.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('article', 'id'), "
+                    "(SELECT max(id) FROM article))"
+                )
+            )
         for start in range(0, members, CHUNK):
             users = [
-                {"email": f"member{i}@bench.example", "display_name": f"Member {i}", "role": "reader",
-                 "password_hash": shared_hash, "email_verified": True, "disabled": False, "created_at": now}
+                {
+                    "email": f"member{i}@bench.example",
+                    "display_name": f"Member {i}",
+                    "role": "reader",
+                    "password_hash": shared_hash,
+                    "email_verified": True,
+                    "disabled": False,
+                    "created_at": now,
+                }
                 for i in range(start, min(start + CHUNK, members))
             ]
-            await conn.execute(insert(User.__table__), users)
-        member_ids = [r[0] for r in (await conn.execute(text("SELECT id FROM \"user\" WHERE role = 'reader' ORDER BY id"))).all()]
+            await conn.execute(insert(User), users)
+        member_ids = [
+            r[0]
+            for r in (
+                await conn.execute(
+                    text("SELECT id FROM \"user\" WHERE role = 'reader' ORDER BY id")
+                )
+            ).all()
+        ]
         paid = member_ids[: members // 10]
         comped = member_ids[members // 10 : members // 10 + members // 50]
         for start in range(0, len(paid), CHUNK):
-            await conn.execute(insert(Subscription.__table__), [
-                {"user_id": uid, "provider": "stripe", "provider_subscription_id": f"sub_bench_{uid}",
-                 "customer_id": f"cus_bench_{uid}", "status": "active", "cancel_at_period_end": False,
-                 "current_period_end": now + timedelta(days=20), "amount": 800, "currency": "usd",
-                 "interval": "month", "created_at": now, "updated_at": now}
-                for uid in paid[start : start + CHUNK]
-            ])
+            await conn.execute(
+                insert(Subscription),
+                [
+                    {
+                        "user_id": uid,
+                        "provider": "stripe",
+                        "provider_subscription_id": f"sub_bench_{uid}",
+                        "customer_id": f"cus_bench_{uid}",
+                        "status": "active",
+                        "cancel_at_period_end": False,
+                        "current_period_end": now + timedelta(days=20),
+                        "amount": 800,
+                        "currency": "usd",
+                        "interval": "month",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for uid in paid[start : start + CHUNK]
+                ],
+            )
         if comped:
-            await conn.execute(insert(CompGrant.__table__), [
-                {"user_id": uid, "reason": "bench", "starts_at": now - timedelta(days=1)} for uid in comped
-            ])
-        await conn.execute(insert(User.__table__), [{
-            "email": PAID_READER_EMAIL, "display_name": "Paid Reader", "role": "reader",
-            "password_hash": await hasher.hash(PAID_READER_PASSWORD), "email_verified": True,
-            "disabled": False, "created_at": now,
-        }])
-        reader_id = (await conn.execute(text("SELECT id FROM \"user\" WHERE email = :e"), {"e": PAID_READER_EMAIL})).scalar_one()
-        await conn.execute(insert(Subscription.__table__), [{
-            "user_id": reader_id, "provider": "stripe", "provider_subscription_id": "sub_bench_reader",
-            "customer_id": "cus_bench_reader", "status": "active", "cancel_at_period_end": False,
-            "current_period_end": now + timedelta(days=20), "amount": 800, "currency": "usd",
-            "interval": "month", "created_at": now, "updated_at": now,
-        }])
+            await conn.execute(
+                insert(CompGrant),
+                [
+                    {"user_id": uid, "reason": "bench", "starts_at": now - timedelta(days=1)}
+                    for uid in comped
+                ],
+            )
+        await conn.execute(
+            insert(User),
+            [
+                {
+                    "email": PAID_READER_EMAIL,
+                    "display_name": "Paid Reader",
+                    "role": "reader",
+                    "password_hash": await hasher.hash(PAID_READER_PASSWORD),
+                    "email_verified": True,
+                    "disabled": False,
+                    "created_at": now,
+                }
+            ],
+        )
+        reader_id = (
+            await conn.execute(
+                text('SELECT id FROM "user" WHERE email = :e'), {"e": PAID_READER_EMAIL}
+            )
+        ).scalar_one()
+        await conn.execute(
+            insert(Subscription),
+            [
+                {
+                    "user_id": reader_id,
+                    "provider": "stripe",
+                    "provider_subscription_id": "sub_bench_reader",
+                    "customer_id": "cus_bench_reader",
+                    "status": "active",
+                    "cancel_at_period_end": False,
+                    "current_period_end": now + timedelta(days=20),
+                    "amount": 800,
+                    "currency": "usd",
+                    "interval": "month",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            ],
+        )
     if sqlite:
         async with db.engine.connect() as conn:
             await conn.execute(text("ANALYZE"))
@@ -150,7 +309,11 @@ async def seed(url: str, articles: int, members: int, *, seed_value: int = 7) ->
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text("VACUUM ANALYZE"))
     await db.dispose()
-    return {"seconds": round(time.perf_counter() - started, 1), "articles": articles, "members": members}
+    return {
+        "seconds": round(time.perf_counter() - started, 1),
+        "articles": articles,
+        "members": members,
+    }
 
 
 def main() -> None:

@@ -30,8 +30,8 @@ from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import SessionDep, SettingsDep
 from app.core.jsonutil import dumps
-from app.core.response_cache import ResponseCache
 from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
+from app.core.response_cache import ResponseCache
 
 router = APIRouter(prefix=API_PREFIX, tags=["articles"])
 
@@ -39,6 +39,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["articles"])
 def _cache(request: Request) -> ResponseCache:
     cache: ResponseCache = request.app.state.response_cache
     return cache
+
 
 _PAGE = {"model": Page[ArticleTeaser]}
 
@@ -60,10 +61,11 @@ async def list_articles(
     until: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> Response:
     """Published articles, newest first, with cursor pagination (teasers only, never gated text)."""
+    # Teasers are the same for every reader, so one cached page serves them all.
     cache = _cache(request)
     key = f"list?{request.url.query}"
-    if user is None and (hit := cache.get(key)) is not None:
-        return cached_response(request, hit, anonymous=True)
+    if (hit := cache.get(key)) is not None:
+        return cached_response(request, hit, anonymous=user is None)
     filters = queries.ListFilters(
         tag=tag,
         author=author,
@@ -81,8 +83,7 @@ async def list_articles(
         items=[presenter.teaser(a, extra) for a in articles], next_cursor=next_cursor
     )
     body = dumps(page.model_dump(mode="json"))
-    if user is None:
-        cache.put(key, body)
+    cache.put(key, body)
     return cached_response(request, body, anonymous=user is None)
 
 
@@ -96,16 +97,18 @@ async def get_article(
     slug: str, request: Request, session: SessionDep, user: OptionalUser, settings: SettingsDep
 ) -> Response:
     """One article: the full text for readers with access, else the free part and a paywall."""
+    # The answer depends on the reader only through their access level, so it is cached per
+    # level: readers of one level share it, and no level ever sees another's.
+    level = await access_level(session, user, grace_days=settings.billing_grace_days)
     cache = _cache(request)
-    key = f"article:{slug}"
-    if user is None and (hit := cache.get(key)) is not None:
-        return cached_response(request, hit, anonymous=True)
+    key = f"article:{int(level)}:{slug}"
+    if (hit := cache.get(key)) is not None:
+        return cached_response(request, hit, anonymous=user is None)
     found = await queries.by_slug(session, slug)
     if found is None:
         raise ArticleNotFound("No such article.")
     if isinstance(found, str):
         return RedirectResponse(f"{API_PREFIX}/articles/{found}", status_code=301)
-    level = await access_level(session, user, grace_days=settings.billing_grace_days)
     access = gating.decide(found.visibility, level)
     extra = await queries.extras(session, [found.id] if found.id is not None else [])
     plans: list[dict[str, object]] = []
@@ -122,8 +125,7 @@ async def get_article(
         comment_count=comment_counts.get(pk(found.id), 0),
     )
     rendered = dumps(body.model_dump(mode="json"))
-    if user is None:
-        cache.put(key, rendered)
+    cache.put(key, rendered)
     return cached_response(request, rendered, anonymous=user is None)
 
 

@@ -81,9 +81,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if is_sqlite(url):
         if url.database and url.database != ":memory:":
             settings.var_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_pre_ping=True
-        )
+        # No pre-ping: an SQLite file cannot drop a connection, and the ping costs a thread hop.
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -20,9 +21,16 @@ class Entry:
 
 
 class ResponseCache:
-    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        ttl_seconds: float,
+        max_bytes: int = 32 * 1024 * 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl = ttl_seconds
-        self.max_entries = max_entries
+        self._clock = clock
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._entries: OrderedDict[str, Entry] = OrderedDict()
 
     def get(self, key: str) -> bytes | None:
@@ -31,19 +39,28 @@ class ResponseCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.expires < time.monotonic():
-            self._entries.pop(key, None)
+        if entry.expires < self._clock():
+            self._drop(key)
             return None
         self._entries.move_to_end(key)
         return entry.body
 
     def put(self, key: str, body: bytes) -> None:
-        if self.ttl <= 0:
+        if self.ttl <= 0 or len(body) > self.max_bytes // 16:
             return
-        self._entries[key] = Entry(body, time.monotonic() + self.ttl)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._drop(key)
+        self._entries[key] = Entry(body, self._clock() + self.ttl)
+        self._bytes += len(body)
+        # Bounded by bytes, not entries: article answers run from 1 to 50 kB.
+        while self._bytes > self.max_bytes and self._entries:
+            _, oldest = self._entries.popitem(last=False)
+            self._bytes -= len(oldest.body)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry.body)
 
     def clear(self) -> None:
         self._entries.clear()
+        self._bytes = 0

@@ -17,35 +17,68 @@ from app.newsletter.models import Newsletter, NewsletterIssue, NewsletterSubscri
 from tests.smtp import SmtpSink
 
 
-
 async def run(url: str, workdir: Path, recipients: int) -> dict[str, Any]:
     sink = SmtpSink()
     sink.start()
     settings = Settings(
-        database_url=url, jwt_secret="b" * 40, var_dir=workdir / "var", mailer=MailerKind.smtp,
-        smtp_host="127.0.0.1", smtp_port=sink.port, mail_from="Bench <news@bench.example>",
-        newsletter_batch_size=500, api_url="https://api.bench.example",
+        database_url=url,
+        jwt_secret="b" * 40,
+        var_dir=workdir / "var",
+        mailer=MailerKind.smtp,
+        smtp_host="127.0.0.1",
+        smtp_port=sink.port,
+        mail_from="Bench <news@bench.example>",
+        newsletter_batch_size=500,
+        api_url="https://api.bench.example",
     )
     db = Database(settings)
     try:
         async with db.session() as session:
-            newsletter = Newsletter(slug="bench", name="Bench Daily", sender_email="news@bench.example")
+            newsletter = Newsletter(
+                slug="bench", name="Bench Daily", sender_email="news@bench.example"
+            )
             session.add(newsletter)
             await session.flush()
-            issue = NewsletterIssue(newsletter_id=newsletter.id or 0, subject="Bench issue",
-                                    body_md="Today's news, " * 200)
+            issue = NewsletterIssue(
+                newsletter_id=newsletter.id or 0,
+                subject="Bench issue",
+                body_md="Today's news, " * 200,
+            )
             session.add(issue)
             await session.flush()
             now = utcnow()
             conn = await session.connection()
-            await conn.execute(insert(Subscriber.__table__), [
-                {"email": f"nl{i}@bench.example", "status": "active", "source": "bench",
-                 "created_at": now, "confirmed_at": now} for i in range(recipients)
-            ])
-            ids = [r[0] for r in (await conn.execute(text("SELECT id FROM subscriber WHERE source = 'bench'"))).all()]
-            await conn.execute(insert(NewsletterSubscription.__table__), [
-                {"subscriber_id": i, "newsletter_id": newsletter.id, "active": True, "subscribed_at": now} for i in ids
-            ])
+            await conn.execute(
+                insert(Subscriber),
+                [
+                    {
+                        "email": f"nl{i}@bench.example",
+                        "status": "active",
+                        "source": "bench",
+                        "created_at": now,
+                        "confirmed_at": now,
+                    }
+                    for i in range(recipients)
+                ],
+            )
+            ids = [
+                r[0]
+                for r in (
+                    await conn.execute(text("SELECT id FROM subscriber WHERE source = 'bench'"))
+                ).all()
+            ]
+            await conn.execute(
+                insert(NewsletterSubscription),
+                [
+                    {
+                        "subscriber_id": i,
+                        "newsletter_id": newsletter.id,
+                        "active": True,
+                        "subscribed_at": now,
+                    }
+                    for i in ids
+                ],
+            )
             await delivery.snapshot(session, issue, settings)
             issue_id = issue.id or 0
         started = time.perf_counter()
@@ -57,8 +90,12 @@ async def run(url: str, workdir: Path, recipients: int) -> dict[str, Any]:
         async with db.session(write=False) as session:
             content = await delivery._content(db, issue_id, {})  # noqa: SLF001 - same rendering
         messages = [
-            rendering.build(content, rendering.Recipient(i, i, f"nl{i}@bench.example", False, False),
-                            settings, api_url=settings.api_url).as_bytes()
+            rendering.build(
+                content,
+                rendering.Recipient(i, i, f"nl{i}@bench.example", False, False),
+                settings,
+                api_url=settings.api_url,
+            ).as_bytes()
             for i in range(recipients)
         ]
         sink.handler.reset()

@@ -169,3 +169,28 @@ async def test_excerpt_without_marker_is_the_first_paragraphs(
     data = (await client.get(f"/api/v1/articles/{article.slug}")).json()
     assert "Paragraph 2" in data["excerpt_html"]
     assert "Paragraph 3" not in data["excerpt_html"] and "Paragraph 3" not in str(data)
+
+
+async def test_cached_answers_are_per_access_level_and_dropped_on_staff_edits(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    article = await articles.make(editor, body=BODY, visibility="paid", title="Old title")
+    full = await client.get(f"/api/v1/articles/{article.slug}", headers=editor.headers)
+    assert "GATED-PART" in full.text
+    # The full text is now cached for the paid level; an anonymous reader must not get it.
+    anonymous = await client.get(f"/api/v1/articles/{article.slug}")
+    assert "GATED-PART" not in anonymous.text
+    member = await factory.member()
+    assert (
+        "GATED-PART"
+        not in (await client.get(f"/api/v1/articles/{article.slug}", headers=member.headers)).text
+    )
+    edited = await client.patch(
+        f"/api/v1/admin/articles/{article.id}",
+        headers=editor.headers,
+        json={"title": "New title", "version": article.version},
+    )
+    assert edited.status_code == 200
+    fresh = (await client.get(f"/api/v1/articles/{article.slug}")).json()
+    assert fresh["title"] == "New title"
