@@ -24,9 +24,13 @@ from aiohttp import web
 from tests.smtp import free_ports
 
 
-def _wait_for(port: int, timeout: float = 15.0) -> None:
+def _wait_for(
+    port: int, timeout: float = 90.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the stand-in exited with {process.returncode}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -287,7 +291,8 @@ class StandInServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_for(self.standin.localstripe_port)
+        # A fresh virtual environment compiles localstripe on first import: allow for that.
+        _wait_for(self.standin.localstripe_port, process=self._process)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
         _wait_for(self.standin.port)

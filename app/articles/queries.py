@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import ColumnElement, and_, extract, func, or_
+from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -181,11 +182,19 @@ async def archive_months(session: AsyncSession) -> list[tuple[int, int, int]]:
     return [(int(y), int(m), count) for y, m, count in rows]
 
 
+TEASER_ONLY = (
+    defer(Article.body_md, raiseload=True),  # type: ignore[arg-type]
+    defer(Article.content_html, raiseload=True),  # type: ignore[arg-type]
+    defer(Article.preview_html, raiseload=True),  # type: ignore[arg-type]
+)
+
+
 async def by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Article]:
-    """Give back live articles with these ids, in the order given."""
+    """Give back live articles with these ids, in the order given (teaser columns only)."""
     if not ids:
         return []
-    rows = (await session.exec(select(Article).where(col(Article.id).in_(ids), is_live()))).all()
+    query = select(Article).where(col(Article.id).in_(ids), is_live()).options(*TEASER_ONLY)
+    rows = (await session.exec(query)).all()
     found = {a.id: a for a in rows}
     return [found[i] for i in ids if i in found]
 

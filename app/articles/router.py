@@ -12,7 +12,6 @@ from app.accounts.deps import OptionalUser
 from app.articles import gating, presenter, queries, search
 from app.articles.errors import ArticleNotFound
 from app.articles.models import Visibility
-from app.articles.rendering import plain_text
 from app.articles.schemas import (
     ArchiveMonth,
     ArticlePublic,
@@ -172,20 +171,18 @@ async def search_articles(
         offset = max(0, min(cast(int, offset_value), 10_000))
     level = await access_level(session, user, grace_days=settings.billing_grace_days)
     readable = gating.accessible_visibilities(level)
-    ids = await search.search_ids(session, words, readable, limit=size + 1, offset=offset)
-    more = len(ids) > size
-    articles = await queries.by_ids(session, ids[:size])
+    found = await search.search_ids(session, words, readable, limit=size + 1, offset=offset)
+    more = len(found) > size
+    snippets = dict(found[:size])
+    articles = await queries.by_ids(session, [article_id for article_id, _ in found[:size]])
     extra = await queries.extras(session, [a.id for a in articles if a.id is not None])
-    hits = []
-    for article in articles:
-        visible = " ".join([article.subtitle, article.excerpt])
-        if article.visibility in readable:
-            visible = " ".join([visible, plain_text(article.content_html)])
-        hits.append(
-            SearchHit(
-                article=presenter.teaser(article, extra),
-                snippet=search.highlight(visible, words),
-            )
+    hits = [
+        SearchHit(
+            article=presenter.teaser(article, extra),
+            snippet=snippets.get(pk(article.id))
+            or search.highlight(" ".join([article.subtitle, article.excerpt]), words),
         )
+        for article in articles
+    ]
     page = Page[SearchHit](items=hits, next_cursor=encode_cursor(offset + size) if more else None)
     return cached_response(request, dumps(page.model_dump(mode="json")), anonymous=user is None)

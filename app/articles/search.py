@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html import escape
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -74,7 +75,7 @@ async def remove(session: AsyncSession, article_id: int) -> None:
 
 async def search_ids(
     session: AsyncSession, words: list[str], readable: list[str], *, limit: int, offset: int = 0
-) -> list[int]:
+) -> list[tuple[int, str | None]]:
     """Give back matching article ids, best first; full text only where `readable` allows.
 
     Relevance is computed among the newest matches only (a window of at least WINDOW), so a
@@ -87,12 +88,12 @@ async def search_ids(
     search = _sqlite if _is_sqlite(session) else _postgres
     full = await search(session, words, readable, window, public_only=False)
     public = await search(session, words, readable, window, public_only=True)
-    best: dict[int, float] = {}
-    for article_id, score in [*full, *public]:
-        if article_id not in best or score > best[article_id]:
-            best[article_id] = score
-    ranked = sorted(best.items(), key=lambda item: (-item[1], -item[0]))
-    return [article_id for article_id, _ in ranked[offset : offset + limit]]
+    best: dict[int, tuple[float, str | None]] = {}
+    for article_id, score, snippet in [*full, *public]:
+        if article_id not in best or score > best[article_id][0]:
+            best[article_id] = (score, snippet or best.get(article_id, (0.0, None))[1])
+    ranked = sorted(best.items(), key=lambda item: (-item[1][0], -item[0]))
+    return [(article_id, snippet) for article_id, (_, snippet) in ranked[offset : offset + limit]]
 
 
 WINDOW = 2000
@@ -100,7 +101,7 @@ WINDOW = 2000
 
 async def _sqlite(
     session: AsyncSession, words: list[str], readable: list[str], window: int, *, public_only: bool
-) -> list[tuple[int, float]]:
+) -> list[tuple[int, float, str | None]]:
     # Every word is quoted, so FTS5 operators (OR, NEAR, *, quotes) are plain text here.
     phrase = " ".join('"' + word.replace('"', "") + '"' for word in words)
     params: dict[str, object] = {"window": window}
@@ -113,20 +114,30 @@ async def _sqlite(
         marks = ", ".join(f":v{i}" for i in range(len(readable))) or "NULL"
         where = f"AND visibility IN ({marks})"
     # bm25 is lower for better matches; negate it so that higher is better on both dialects.
+    # snippet() runs in the FTS engine; the public-only query can only cut from public text.
+    # Marks are control characters, so the text can be HTML-escaped before they become tags.
     sql = f"""
-        SELECT id, score FROM (
-            SELECT rowid AS id, -bm25({SEARCH_TABLE}) AS score FROM {SEARCH_TABLE}
+        SELECT id, score, snip FROM (
+            SELECT rowid AS id, -bm25({SEARCH_TABLE}) AS score,
+                   snippet({SEARCH_TABLE}, -1, char(2), char(3), '…', 24) AS snip
+            FROM {SEARCH_TABLE}
             WHERE {SEARCH_TABLE} MATCH :q {where}
             ORDER BY rowid DESC LIMIT :window
         )
     """  # noqa: S608 - only our table name and placeholders are formatted in
     rows = await session.exec(text(sql), params=params)  # type: ignore[call-overload]
-    return [(int(row[0]), float(row[1])) for row in rows]
+    return [(int(row[0]), float(row[1]), _marked(row[2])) for row in rows]
+
+
+def _marked(snippet: str | None) -> str | None:
+    if not snippet:
+        return None
+    return escape(snippet).replace("\x02", "<mark>").replace("\x03", "</mark>")
 
 
 async def _postgres(
     session: AsyncSession, words: list[str], readable: list[str], window: int, *, public_only: bool
-) -> list[tuple[int, float]]:
+) -> list[tuple[int, float, str | None]]:
     column = "public_tsv" if public_only else "full_tsv"
     where = "" if public_only else "AND visibility = ANY(:readable)"
     sql = f"""
@@ -139,7 +150,8 @@ async def _postgres(
     rows = await session.exec(  # type: ignore[call-overload]
         text(sql), params={"q": " ".join(words), "readable": readable, "window": window}
     )
-    return [(int(row[0]), float(row[1])) for row in rows]
+    # The tsvectors hold no text to cut snippets from: the router builds them from public fields.
+    return [(int(row[0]), float(row[1]), None) for row in rows]
 
 
 def highlight(source: str, words: list[str], *, width: int = 160) -> str:
@@ -147,8 +159,6 @@ def highlight(source: str, words: list[str], *, width: int = 160) -> str:
 
     `source` must be text the reader may see; the snippet never reaches beyond it.
     """
-    from html import escape
-
     if not source:
         return ""
     pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE) if words else None

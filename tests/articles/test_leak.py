@@ -99,7 +99,7 @@ async def test_no_gated_text_reaches_readers_without_access(
 
 
 async def test_entitled_reader_does_find_and_read_the_gated_text(
-    client: AsyncClient, factory: Factory, articles: ArticleFactory
+    client: AsyncClient, factory: Factory, articles: ArticleFactory, dialect: str
 ) -> None:
     """The control for the leak test: the sentinel is really there for readers with access."""
     editor = await factory.member(role=Role.editor)
@@ -108,4 +108,7 @@ async def test_entitled_reader_does_find_and_read_the_gated_text(
     assert PAID_SENTINEL in article.json()["content_html"]
     found = await client.get(f"/api/v1/search?q={PAID_SENTINEL}", headers=editor.headers)
     assert [hit["article"]["slug"] for hit in found.json()["items"]] == [paid.slug]
-    assert f"<mark>{PAID_SENTINEL}</mark>" in found.json()["items"][0]["snippet"]
+    if dialect == "sqlite":
+        # FTS5 cuts snippets from the text it matched; PostgreSQL's tsvectors hold no text,
+        # so there snippets come from the public fields only (README, Search).
+        assert f"<mark>{PAID_SENTINEL}</mark>" in found.json()["items"][0]["snippet"]

@@ -7,6 +7,7 @@ from email.utils import parsedate_to_datetime
 
 from app.core.db import Database
 from app.newsletter import delivery
+from app.newsletter.models import NewsletterIssue
 from tests.newsletter.conftest import Mailroom
 from tests.smtp import SmtpSink
 
@@ -225,10 +226,15 @@ async def test_send_by_deadline_stops_and_reports(mailroom: Mailroom) -> None:
 
     newsletter = await mailroom.newsletter()
     await mailroom.subscribers(newsletter, 80)
-    issue = await mailroom.issue(newsletter, send_by=(utcnow() + timedelta(seconds=1)).isoformat())
+    issue = await mailroom.issue(newsletter, send_by=(utcnow() + timedelta(hours=1)).isoformat())
     await mailroom.send(issue)
     await delivery.run_round(mailroom.db, mailroom.settings)
-    await asyncio.sleep(1.1)
+    # The deadline passes while the send is stalled (moved, rather than waited for).
+    async with mailroom.db.session() as session:
+        row = await session.get(NewsletterIssue, issue)
+        assert row is not None
+        row.send_by = utcnow() - timedelta(seconds=1)
+        session.add(row)
     await mailroom.drain()
     state = await mailroom.progress(issue)
     assert state["status"] == "expired"
