@@ -23,6 +23,7 @@ from app.accounts.errors import (
 from app.accounts.kit import AuthKit
 from app.accounts.models import Consent, ConsentDocument, RefreshToken, Role, User
 from app.core.db import utcnow
+from app.core.errors import NotFound
 from app.core.security import hash_opaque_token, new_opaque_token
 
 
@@ -38,6 +39,14 @@ async def user_by_email(session: AsyncSession, email: str) -> User | None:
     """Give back the live (not deleted) user with this normalised email, if any."""
     result = await session.exec(select(User).where(User.email == email))
     return result.first()
+
+
+async def live_member(session: AsyncSession, user_id: int) -> User:
+    """Give back the account with this id unless it is unknown or deleted (then NotFound)."""
+    user = await session.get(User, user_id)
+    if user is None or user.deleted_at is not None:
+        raise NotFound("No such member.", code="member_not_found")
+    return user
 
 
 def check_password_rules(kit: AuthKit, password: str) -> None:

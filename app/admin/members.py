@@ -19,8 +19,8 @@ from app.billing.models import BillingCustomer, Plan, StripeEvent, Subscription,
 from app.comments.models import Comment
 from app.core.config import Settings
 from app.core.db import as_utc, pk, utcnow
-from app.core.errors import Conflict, Forbidden, NotFound
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.errors import Conflict, Forbidden
+from app.core.pagination import newest_first
 from app.newsletter.models import Newsletter, NewsletterSubscription, Subscriber
 
 
@@ -96,13 +96,7 @@ async def search(
 ) -> tuple[list[User], str | None]:
     """Give back one page of members, newest first."""
     query = select(User).where(*_conditions(filters, settings))
-    if cursor:
-        (last,) = decode_cursor(cursor, (int,))
-        query = query.where(col(User.id) < last)
-    rows = list((await session.exec(query.order_by(col(User.id).desc()).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].id) if more and rows else None
+    return await newest_first(session, query, col(User.id), limit=limit, cursor=cursor)
 
 
 async def labels_of(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, list[str]]:
@@ -117,13 +111,6 @@ async def labels_of(session: AsyncSession, user_ids: Sequence[int]) -> dict[int,
     for user_id, label in rows:
         out.setdefault(user_id, []).append(label)
     return out
-
-
-async def get(session: AsyncSession, member_id: int) -> User:
-    member = await session.get(User, member_id)
-    if member is None or member.deleted_at is not None:
-        raise NotFound("No such member.", code="member_not_found")
-    return member
 
 
 async def detail(session: AsyncSession, member: User) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.accounts import service as accounts
 from app.accounts.deps import AdminUser
 from app.accounts.models import Role, User
 from app.admin import csvio, members, stats
@@ -20,7 +21,7 @@ from app.core.config import API_PREFIX
 from app.core.db import pk, utcnow
 from app.core.deps import DatabaseDep, SessionDep, SettingsDep
 from app.core.errors import InvalidInput
-from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
+from app.core.pagination import Cursor, Limit, Page, clamp, newest_first
 from app.newsletter.models import Newsletter
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin: members"])
@@ -140,7 +141,7 @@ async def get_member(
     member_id: int, _admin: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> MemberDetail:
     """One member with subscription history, billing events, consents, newsletters, comments."""
-    return await _detail(session, settings, await members.get(session, member_id))
+    return await _detail(session, settings, await accounts.live_member(session, member_id))
 
 
 @router.patch("/members/{member_id}", response_model=MemberDetail)
@@ -148,7 +149,7 @@ async def patch_member(
     member_id: int, body: MemberPatch, admin: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> MemberDetail:
     """Change role, disable or enable (disabling signs the member out everywhere), set labels."""
-    member = await members.get(session, member_id)
+    member = await accounts.live_member(session, member_id)
     await members.change(
         session, admin, member, role=body.role, disabled=body.disabled, labels=body.labels
     )
@@ -194,16 +195,10 @@ async def audit_log(
         query = query.where(AuditEntry.entity_id == entity_id)
     if action:
         query = query.where(AuditEntry.action == action)
-    if cursor:
-        (last,) = decode_cursor(cursor, (int,))
-        query = query.where(col(AuditEntry.id) < last)
-    size = clamp(limit)
-    rows = list(
-        (await session.exec(query.order_by(col(AuditEntry.id).desc()).limit(size + 1))).all()
+    rows, next_cursor = await newest_first(
+        session, query, col(AuditEntry.id), limit=limit, cursor=cursor
     )
-    more = len(rows) > size
-    rows = rows[:size]
     return Page[AuditOut](
         items=[AuditOut.model_validate(r, from_attributes=True) for r in rows],
-        next_cursor=encode_cursor(pk(rows[-1].id)) if more and rows else None,
+        next_cursor=next_cursor,
     )

@@ -26,7 +26,7 @@ from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import SessionDep
 from app.core.errors import InvalidInput
-from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
+from app.core.pagination import Cursor, Limit, Page, newest_first
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin/articles", tags=["admin: articles"])
 
@@ -82,17 +82,10 @@ async def list_articles(
         )
     if status_filter is not None:
         query = query.where(Article.status == status_filter.value)
-    if cursor:
-        (last_id,) = decode_cursor(cursor, (int,))
-        query = query.where(col(Article.id) < last_id)
-    size = clamp(limit)
-    rows = list((await session.exec(query.order_by(col(Article.id).desc()).limit(size + 1))).all())
-    more = len(rows) > size
-    rows = rows[:size]
-    return Page[ArticleStaff](
-        items=[await _out(session, a) for a in rows],
-        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+    rows, next_cursor = await newest_first(
+        session, query, col(Article.id), limit=limit, cursor=cursor
     )
+    return Page[ArticleStaff](items=[await _out(session, a) for a in rows], next_cursor=next_cursor)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ArticleStaff)

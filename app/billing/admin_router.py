@@ -8,8 +8,8 @@ import orjson
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 from sqlmodel import col, select
 
+from app.accounts import service as accounts
 from app.accounts.deps import AdminUser
-from app.accounts.models import User
 from app.billing import service, webhooks
 from app.billing.models import EventStatus, Plan, StripeEvent
 from app.billing.router import gateway_of
@@ -18,7 +18,7 @@ from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import DatabaseDep, SessionDep, SettingsDep
 from app.core.errors import NotFound
-from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
+from app.core.pagination import Cursor, Limit, Page, newest_first
 from app.newsletter.mailer import Mailer, send_quietly
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin: billing"])
@@ -58,13 +58,6 @@ async def update_plan(
     return PlanAdminOut.model_validate(plan, from_attributes=True)
 
 
-async def _member(session: SessionDep, member_id: int) -> User:
-    member = await session.get(User, member_id)
-    if member is None or member.deleted_at is not None:
-        raise NotFound("No such member.", code="member_not_found")
-    return member
-
-
 @router.post(
     "/members/{member_id}/comp", status_code=status.HTTP_201_CREATED, response_model=CompOut
 )
@@ -72,7 +65,7 @@ async def grant_comp(
     member_id: int, body: CompIn, admin: AdminUser, session: SessionDep
 ) -> CompOut:
     """Give a member complimentary paid access, optionally until `ends_at`."""
-    member = await _member(session, member_id)
+    member = await accounts.live_member(session, member_id)
     grant = await service.grant_comp(
         session, admin, member, ends_at=body.ends_at, reason=body.reason
     )
@@ -88,7 +81,7 @@ async def grant_comp(
 @router.delete("/members/{member_id}/comp", status_code=status.HTTP_204_NO_CONTENT)
 async def revoke_comp(member_id: int, _admin: AdminUser, session: SessionDep) -> Response:
     """End a member's complimentary access now."""
-    member = await _member(session, member_id)
+    member = await accounts.live_member(session, member_id)
     if not await service.revoke_comps(session, member):
         raise NotFound("The member has no complimentary access.", code="comp_not_found")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -109,18 +102,12 @@ async def list_events(
         query = query.where(StripeEvent.status == status_filter.value)
     if type_filter:
         query = query.where(StripeEvent.type == type_filter)
-    if cursor:
-        (last,) = decode_cursor(cursor, (int,))
-        query = query.where(col(StripeEvent.id) < last)
-    size = clamp(limit)
-    rows = list(
-        (await session.exec(query.order_by(col(StripeEvent.id).desc()).limit(size + 1))).all()
+    rows, next_cursor = await newest_first(
+        session, query, col(StripeEvent.id), limit=limit, cursor=cursor
     )
-    more = len(rows) > size
-    rows = rows[:size]
     return Page[EventOut](
         items=[EventOut.model_validate(r, from_attributes=True) for r in rows],
-        next_cursor=encode_cursor(pk(rows[-1].id)) if more and rows else None,
+        next_cursor=next_cursor,
     )
 
 

@@ -128,7 +128,7 @@ async def record_payment(
             invoice_id=str(invoice["id"]),
             charge_id=charge.get("id") if isinstance(charge, dict) else charge,
             user_id=user_id,
-            subscription_id=_id(invoice.get("subscription")),
+            subscription_id=object_id(invoice.get("subscription")),
             amount=int(invoice.get("amount_paid") or 0),
             currency=str(invoice.get("currency") or "usd"),
             paid_at=datetime.fromtimestamp(int(paid_at), utcnow().tzinfo) if paid_at else utcnow(),
@@ -139,7 +139,8 @@ async def record_payment(
     return bool(result.rowcount)
 
 
-def _id(value: Any) -> str | None:
+def object_id(value: Any) -> str | None:
+    """Give back the id of an expanded object or an id string (Stripe sends either)."""
     if isinstance(value, dict):
         return str(value.get("id")) if value.get("id") else None
     return str(value) if value else None

@@ -235,7 +235,7 @@ async def on_checkout_completed(ctx: Context) -> Outcome:
     if record is not None and record.completed_at is None:
         record.completed_at = utcnow()
         ctx.session.add(record)
-    outcome = await _sync_subscription(ctx, sync._id(obj.get("subscription")))
+    outcome = await _sync_subscription(ctx, sync.object_id(obj.get("subscription")))
     if customer and outcome.status is EventStatus.processed:
         await _replay_unmatched(ctx, customer)
     return outcome
@@ -261,7 +261,7 @@ async def _replay_unmatched(ctx: Context, customer_id: str) -> None:
 
 async def on_invoice_paid(ctx: Context) -> Outcome:
     invoice = ctx.obj
-    outcome = await _sync_subscription(ctx, sync._id(invoice.get("subscription")))
+    outcome = await _sync_subscription(ctx, sync.object_id(invoice.get("subscription")))
     customer = _customer_of(invoice)
     user_id = await sync.user_for_customer(ctx.session, customer) if customer else None
     if user_id is None:
@@ -272,7 +272,7 @@ async def on_invoice_paid(ctx: Context) -> Outcome:
 
 async def on_invoice_failed(ctx: Context) -> Outcome:
     invoice = ctx.obj
-    outcome = await _sync_subscription(ctx, sync._id(invoice.get("subscription")))
+    outcome = await _sync_subscription(ctx, sync.object_id(invoice.get("subscription")))
     customer = _customer_of(invoice)
     user_id = await sync.user_for_customer(ctx.session, customer) if customer else None
     if user_id is None:
@@ -315,7 +315,7 @@ async def on_dispute_created(ctx: Context) -> Outcome:
 
 
 async def _payment_for_charge(session: AsyncSession, charge: dict[str, Any]) -> Payment | None:
-    invoice_id = sync._id(charge.get("invoice"))
+    invoice_id = sync.object_id(charge.get("invoice"))
     if invoice_id:
         found = (
             await session.exec(select(Payment).where(Payment.invoice_id == invoice_id))

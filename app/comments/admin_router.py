@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from app.accounts import service as accounts
 from app.accounts.deps import EditorUser
-from app.accounts.models import User
 from app.comments import service
 from app.comments.models import Comment, CommentReport, CommentStatus
 from app.comments.schemas import AdminCommentOut, BanIn
@@ -17,7 +17,7 @@ from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import SessionDep
 from app.core.errors import NotFound
-from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
+from app.core.pagination import Cursor, Limit, Page, newest_first
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin: comments"])
 
@@ -51,13 +51,9 @@ async def list_comments(
         query = query.where(Comment.article_id == article_id)
     if user_id is not None:
         query = query.where(Comment.author_id == user_id)
-    if cursor:
-        (last,) = decode_cursor(cursor, (int,))
-        query = query.where(col(Comment.id) < last)
-    size = clamp(limit)
-    rows = list((await session.exec(query.order_by(col(Comment.id).desc()).limit(size + 1))).all())
-    more = len(rows) > size
-    rows = rows[:size]
+    rows, next_cursor = await newest_first(
+        session, query, col(Comment.id), limit=limit, cursor=cursor, key=lambda row: pk(row[0].id)
+    )
     items = [
         AdminCommentOut(
             id=pk(c.id),
@@ -72,9 +68,7 @@ async def list_comments(
         )
         for c, n in rows
     ]
-    return Page[AdminCommentOut](
-        items=items, next_cursor=encode_cursor(items[-1].id) if more and items else None
-    )
+    return Page[AdminCommentOut](items=items, next_cursor=next_cursor)
 
 
 async def _moderate(session: SessionDep, comment_id: int, to: CommentStatus) -> Response:
@@ -100,20 +94,17 @@ async def delete(comment_id: int, _editor: EditorUser, session: SessionDep) -> R
     return await _moderate(session, comment_id, CommentStatus.deleted)
 
 
-async def _member(session: SessionDep, member_id: int) -> User:
-    member = await session.get(User, member_id)
-    if member is None or member.deleted_at is not None:
-        raise NotFound("No such member.", code="member_not_found")
-    return member
-
-
 @router.post("/comments/bans/{member_id}", status_code=status.HTTP_201_CREATED)
 async def ban(
     member_id: int, body: BanIn, editor: EditorUser, session: SessionDep
 ) -> dict[str, object]:
     """Stop a reader commenting, until a date or for good, with a reason."""
     entry = await service.ban(
-        session, editor, await _member(session, member_id), until=body.until, reason=body.reason
+        session,
+        editor,
+        await accounts.live_member(session, member_id),
+        until=body.until,
+        reason=body.reason,
     )
     return {"id": entry.id, "user_id": entry.user_id, "until": entry.until, "reason": entry.reason}
 
@@ -121,6 +112,6 @@ async def ban(
 @router.delete("/comments/bans/{member_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def unban(member_id: int, _editor: EditorUser, session: SessionDep) -> Response:
     """Let a banned reader comment again."""
-    if not await service.lift_bans(session, await _member(session, member_id)):
+    if not await service.lift_bans(session, await accounts.live_member(session, member_id)):
         raise NotFound("The member is not banned.", code="ban_not_found")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

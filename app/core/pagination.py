@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Query
@@ -60,3 +61,29 @@ def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> tuple[object, ...]:
         return tuple(out)
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
         raise InvalidCursor("The cursor is not valid; start from the first page.") from exc
+
+
+async def newest_first(
+    session: Any,
+    query: Any,
+    id_column: Any,
+    *,
+    limit: int,
+    cursor: str | None,
+    key: Callable[[Any], int] | None = None,
+) -> tuple[list[Any], str | None]:
+    """Give back one page of `query` by descending id, and the cursor of the next page.
+
+    `key` picks the id out of a row when rows are not plain models (e.g. `(model, count)`).
+    """
+    if cursor:
+        (last,) = decode_cursor(cursor, (int,))
+        query = query.where(id_column < last)
+    size = clamp(limit)
+    rows = list((await session.exec(query.order_by(id_column.desc()).limit(size + 1))).all())
+    more = len(rows) > size
+    rows = rows[:size]
+    if not (more and rows):
+        return rows, None
+    last_row = rows[-1]
+    return rows, encode_cursor(key(last_row) if key else last_row.id)

@@ -18,6 +18,7 @@ from app.articles.models import Article
 from app.articles.rendering import plain_text
 from app.billing.entitlements import AccessLevel
 from app.core.config import Settings
+from app.core.db import pk
 from app.newsletter import tokens
 from app.newsletter.models import Newsletter, NewsletterIssue
 
@@ -99,12 +100,11 @@ def build(
 ) -> EmailMessage:
     """Give back the message for one recipient."""
     newsletter, issue = content.newsletter, content.issue
-    assert issue.id is not None and newsletter.id is not None  # noqa: S101 - stored rows
     token = tokens.make(
         settings.jwt_secret,
         subscriber_id=recipient.subscriber_id,
-        newsletter_id=newsletter.id,
-        issue_id=issue.id,
+        newsletter_id=pk(newsletter.id),
+        issue_id=pk(issue.id),
     )
     unsubscribe_url = f"{api_url}/api/v1/newsletter/unsubscribe?{urlencode({'token': token})}"
     domain = mail_domain(settings)
@@ -129,7 +129,7 @@ def build(
     message["To"] = recipient.email
     message["Subject"] = issue.subject
     message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = message_id(settings, issue.id, recipient.delivery_id)
+    message["Message-ID"] = message_id(settings, pk(issue.id), recipient.delivery_id)
     if newsletter.reply_to:
         message["Reply-To"] = newsletter.reply_to
     message["List-Id"] = f"{newsletter.name} <{newsletter.slug}.{domain}>"
