@@ -193,6 +193,7 @@ class Claimed:
     email: str
     paid: bool
     member: bool
+    worker: str = WORKER_ID
 
 
 async def claim(
@@ -236,7 +237,13 @@ async def claim(
             session.add(row)
             claimed.append(
                 Claimed(
-                    pk(row.id), row.issue_id, row.subscriber_id, row.email, row.paid, row.member
+                    pk(row.id),
+                    row.issue_id,
+                    row.subscriber_id,
+                    row.email,
+                    row.paid,
+                    row.member,
+                    worker,
                 )
             )
         return claimed
@@ -252,10 +259,31 @@ def _backoff(settings: Settings, attempts: int) -> datetime:
     return utcnow() + timedelta(seconds=delay)
 
 
-async def _still_wanted(db: Database, item: Claimed, newsletter_id: int) -> bool:
-    async with db.session(write=False) as session:
+async def _still_wanted(
+    db: Database, settings: Settings, item: Claimed, newsletter_id: int
+) -> bool | None:
+    """True to send, False to skip, None when another worker has taken the row over.
+
+    The lease is renewed in the same conditional UPDATE, so a slow batch keeps its rows
+    and a reclaimed row is never sent by both workers.
+    """
+    lease = utcnow() + timedelta(seconds=settings.newsletter_lease_seconds)
+    async with db.session() as session:
+        renewed = await session.exec(
+            update(Delivery)
+            .where(
+                col(Delivery.id) == item.id,
+                col(Delivery.worker) == item.worker,
+                col(Delivery.status) == DeliveryStatus.sending.value,
+            )
+            .values(lease_until=lease)
+        )
+        if renewed.rowcount != 1:
+            return None
         subscriber = await session.get(Subscriber, item.subscriber_id)
         link = await session.get(NewsletterSubscription, (item.subscriber_id, newsletter_id))
+    # A batch that outlived its lease may have been reclaimed by another worker: then it is
+    # that worker's to send, and this one must not.
     return (
         subscriber is not None
         and subscriber.status == SubscriberStatus.active.value
@@ -313,7 +341,10 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
                     db, item.id, status=DeliveryStatus.skipped.value, last_reply="issue stopped"
                 )
                 continue
-            if not await _still_wanted(db, item, pk(content.newsletter.id)):
+            wanted = await _still_wanted(db, settings, item, pk(content.newsletter.id))
+            if wanted is None:
+                continue
+            if not wanted:
                 await _record(
                     db,
                     item.id,
