@@ -72,14 +72,17 @@ class Billing:
             headers={"Stripe-Signature": sign(body, secret), "Content-Type": "application/json"},
         )
 
-    async def subscribe(self, member: Member, plan: dict[str, Any]) -> dict[str, Any]:
-        """Checkout, pay at the stand-in, deliver the completion event; give back the session."""
+    async def pay(self, member: Member, plan: dict[str, Any]) -> dict[str, Any]:
+        """Start a checkout and pay it at the stand-in; no webhook is delivered yet."""
         started = await self.client.post(
             "/api/v1/billing/checkout", json={"plan_id": plan["id"]}, headers=member.headers
         )
         assert started.status_code == 200, started.text
-        session_id = started.json()["checkout_url"].rsplit("/", 1)[-1]
-        paid = self.standin.complete_checkout(session_id)
+        return self.standin.complete_checkout(started.json()["checkout_url"].rsplit("/", 1)[-1])
+
+    async def subscribe(self, member: Member, plan: dict[str, Any]) -> dict[str, Any]:
+        """Checkout, pay at the stand-in, deliver the completion event; give back the session."""
+        paid = await self.pay(member, plan)
         delivered = await self.deliver(event("checkout.session.completed", paid))
         assert delivered.status_code == 200, delivered.text
         return paid

@@ -245,11 +245,7 @@ async def test_invoice_paid_before_checkout_completed_loses_no_payment(
 ) -> None:
     plan = await billing.plan()
     member = await factory.member()
-    started = await client.post(
-        "/api/v1/billing/checkout", json={"plan_id": plan["id"]}, headers=member.headers
-    )
-    session_id = started.json()["checkout_url"].rsplit("/", 1)[-1]
-    paid = standin.complete_checkout(session_id)
+    paid = await billing.pay(member, plan)
     invoice = event(
         "invoice.paid",
         {
@@ -273,10 +269,7 @@ async def test_failure_while_applying_is_5xx_leaves_nothing_and_retry_applies(
 ) -> None:
     plan = await billing.plan()
     member = await factory.member()
-    started = await client.post(
-        "/api/v1/billing/checkout", json={"plan_id": plan["id"]}, headers=member.headers
-    )
-    paid = standin.complete_checkout(started.json()["checkout_url"].rsplit("/", 1)[-1])
+    paid = await billing.pay(member, plan)
     evt = event("checkout.session.completed", paid)
     standin.faults.fail_subscription_fetches = 5  # more than the SDK's own retries
     failed = await billing.deliver(evt)
@@ -297,10 +290,7 @@ async def test_admin_replays_a_failed_event(
 ) -> None:
     plan = await billing.plan()
     member = await factory.member()
-    started = await client.post(
-        "/api/v1/billing/checkout", json={"plan_id": plan["id"]}, headers=member.headers
-    )
-    paid = standin.complete_checkout(started.json()["checkout_url"].rsplit("/", 1)[-1])
+    paid = await billing.pay(member, plan)
     standin.faults.fail_subscription_fetches = 5
     assert (await billing.deliver(event("checkout.session.completed", paid))).status_code == 500
     standin.faults.fail_subscription_fetches = 0
