@@ -16,7 +16,7 @@ from app.core.errors import Forbidden, Unauthorized
 from app.core.security import AccessClaims, InvalidToken
 
 
-def get_kit(request: Request) -> AuthKit:
+async def get_kit(request: Request) -> AuthKit:
     """Give back the app's AuthKit (settings, token codec, hasher)."""
     kit: AuthKit = request.app.state.auth
     return kit
@@ -25,7 +25,8 @@ def get_kit(request: Request) -> AuthKit:
 KitDep = Annotated[AuthKit, Depends(get_kit)]
 
 
-def _bearer(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
+    """Give back the request's bearer token, None without one; a malformed header is 401."""
     header = request.headers.get("authorization")
     if not header:
         return None
@@ -36,7 +37,7 @@ def _bearer(request: Request) -> str | None:
 
 
 async def _authenticate(request: Request, session: SessionDep, kit: AuthKit) -> User | None:
-    token = _bearer(request)
+    token = bearer_token(request)
     if token is None:
         return None
     try:
@@ -68,7 +69,7 @@ async def current_user(request: Request, session: SessionDep, kit: KitDep) -> Us
     return user
 
 
-def current_claims(request: Request) -> AccessClaims:
+async def current_claims(request: Request) -> AccessClaims:
     """Give back the verified claims of the request's access token (after current_user)."""
     claims: AccessClaims = request.state.claims
     return claims

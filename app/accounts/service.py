@@ -248,4 +248,9 @@ async def logout(
 
 def token_still_valid(user: User, issued_at: datetime) -> bool:
     """Tell whether an access token issued at `issued_at` survives the user's revocations."""
-    return user.tokens_valid_after is None or issued_at > user.tokens_valid_after
+    return issued_after_revocations(user.tokens_valid_after, issued_at)
+
+
+def issued_after_revocations(tokens_valid_after: datetime | None, issued_at: datetime) -> bool:
+    """The same rule on the bare column, for direct reads."""
+    return tokens_valid_after is None or issued_at > tokens_valid_after

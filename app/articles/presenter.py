@@ -2,75 +2,98 @@
 
 Everything a reader without access gets is built from the free part only (preview_html,
 excerpt, title, subtitle, tags): gated text is never an input to these fields.
+
+Answers are plain dicts in the shape of `schemas.ArticleTeaser` and `schemas.ArticlePublic`
+(tests validate them against those models): building pydantic models per request cost more
+than the rest of a cached article read.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 from app.articles.gating import Access
-from app.articles.models import Article, Visibility
-from app.articles.queries import Extras
-from app.articles.schemas import (
-    AccessOut,
-    ArticlePublic,
-    ArticleTeaser,
-    AuthorOut,
-    CoverOut,
-    PaywallOut,
-    SeoOut,
-    TagOut,
-)
+from app.articles.models import Visibility
 from app.billing.entitlements import AccessLevel
-from app.core.db import pk
 
 SEO_DESCRIPTION_CHARS = 160
 PAYWALL_SELECTOR = ".paywalled-content"
 
+Authors = Sequence[tuple[int, str]]
+Tags = Sequence[tuple[str, str]]
+Json = dict[str, Any]
 
-def teaser(article: Article, extra: Extras) -> ArticleTeaser:
-    article_id = pk(article.id)
-    return ArticleTeaser(
-        slug=article.slug,
-        title=article.title,
-        subtitle=article.subtitle,
-        excerpt=article.excerpt,
-        visibility=Visibility(article.visibility),
-        published_at=article.published_at,
-        reading_minutes=article.reading_minutes,
-        authors=[AuthorOut(id=i, name=n) for i, n in extra.authors.get(article_id, [])],
-        tags=[TagOut(slug=s, name=n) for s, n in extra.tags.get(article_id, [])],
-        cover=CoverOut(url=article.cover_image_url, alt=article.cover_image_alt)
+
+class Teasable(Protocol):
+    """What a teaser needs of an article: the ORM row or a direct read both have it."""
+
+    slug: str
+    title: str
+    subtitle: str
+    excerpt: str
+    visibility: str
+    published_at: datetime | None
+    reading_minutes: int
+    cover_image_url: str | None
+    cover_image_alt: str
+
+
+class Readable(Teasable, Protocol):
+    """What the article page needs besides the teaser (never the gated text itself)."""
+
+    updated_at: datetime
+    word_count: int
+    seo_title: str | None
+    seo_description: str | None
+    comments: str
+    preview_html: str
+
+
+def teaser(article: Teasable, authors: Authors, tags: Tags) -> Json:
+    """The archive card of an article: public fields only."""
+    return {
+        "slug": article.slug,
+        "title": article.title,
+        "subtitle": article.subtitle,
+        "excerpt": article.excerpt,
+        "visibility": article.visibility,
+        "published_at": article.published_at,
+        "reading_minutes": article.reading_minutes,
+        "authors": [{"id": i, "name": n} for i, n in authors],
+        "tags": [{"slug": s, "name": n} for s, n in tags],
+        "cover": {"url": article.cover_image_url, "alt": article.cover_image_alt}
         if article.cover_image_url
         else None,
-    )
+    }
 
 
-def _seo(article: Article) -> SeoOut:
+def _seo(article: Readable) -> Json:
     description = article.seo_description or article.excerpt
-    return SeoOut(
-        title=article.seo_title or article.title,
-        description=description[:SEO_DESCRIPTION_CHARS],
-    )
+    return {
+        "title": article.seo_title or article.title,
+        "description": description[:SEO_DESCRIPTION_CHARS],
+    }
 
 
-def structured_data(article: Article, base: ArticleTeaser, public_url: str) -> dict[str, Any]:
+def structured_data(article: Readable, base: Json, seo: Json, public_url: str) -> Json:
     """schema.org NewsArticle JSON-LD; gated articles mark their paywalled part (hasPart)."""
     free = article.visibility == Visibility.public.value
-    data: dict[str, Any] = {
+    data: Json = {
         "@context": "https://schema.org",
         "@type": "NewsArticle",
         "headline": article.title,
-        "description": _seo(article).description,
+        "description": seo["description"],
         "url": f"{public_url}/{article.slug}",
         "datePublished": article.published_at.isoformat() if article.published_at else None,
         "dateModified": article.updated_at.isoformat(),
-        "author": [{"@type": "Person", "name": a.name} for a in base.authors],
-        "keywords": [t.name for t in base.tags],
+        "author": [{"@type": "Person", "name": a["name"]} for a in base["authors"]],
+        "keywords": [t["name"] for t in base["tags"]],
         "isAccessibleForFree": free,
     }
-    if base.cover:
-        data["image"] = [base.cover.url]
+    if base["cover"]:
+        data["image"] = [base["cover"]["url"]]
     if not free:
         data["hasPart"] = {
             "@type": "WebPageElement",
@@ -80,50 +103,52 @@ def structured_data(article: Article, base: ArticleTeaser, public_url: str) -> d
     return data
 
 
+def _paywall(slug: str, access: Access, level: AccessLevel, plans: list[Json]) -> Json:
+    reader = "anonymous" if level is AccessLevel.anonymous else "member"
+    needs_paid = access.required == Visibility.paid.value
+    return {
+        "required": access.required,
+        "reader": reader,
+        "message": "Subscribe now to keep reading and get access to the full archive."
+        if needs_paid
+        else "Sign up for free to keep reading.",
+        "plans": plans if needs_paid else [],
+        "checkout": {
+            "endpoint": "/api/v1/billing/checkout" if needs_paid else "/api/v1/auth/signup",
+            "article_slug": slug,
+            "sign_in_first": reader == "anonymous",
+        },
+    }
+
+
 def full(
-    article: Article,
-    extra: Extras,
+    article: Readable,
+    authors: Authors,
+    tags: Tags,
     access: Access,
     level: AccessLevel,
     *,
+    content_html: str | None,
     public_url: str,
-    plans: list[dict[str, Any]],
-    comment_count: int = 0,
-) -> ArticlePublic:
-    """The article page: full text with access, otherwise the free part and a paywall box."""
-    base = teaser(article, extra)
-    paywall = None
-    if not access.granted:
-        reader = "anonymous" if level is AccessLevel.anonymous else "member"
-        needs_paid = access.required == Visibility.paid.value
-        message = (
-            "Subscribe now to keep reading and get access to the full archive."
-            if needs_paid
-            else "Sign up for free to keep reading."
-        )
-        paywall = PaywallOut(
-            required=Visibility(access.required),
-            reader=reader,
-            message=message,
-            plans=plans if needs_paid else [],
-            checkout={
-                "endpoint": "/api/v1/billing/checkout" if needs_paid else "/api/v1/auth/signup",
-                "article_slug": article.slug,
-                "sign_in_first": reader == "anonymous",
-            },
-        )
-    return ArticlePublic(
-        **base.model_dump(),
-        updated_at=article.updated_at,
-        word_count=article.word_count,
-        access=AccessOut(
-            granted=access.granted, required=Visibility(access.required), reason=access.reason
-        ),
-        content_html=article.content_html if access.granted else None,
-        excerpt_html=article.preview_html,
-        paywall=paywall,
-        seo=_seo(article),
-        structured_data=structured_data(article, base, public_url),
-        comments=article.comments,
-        comment_count=comment_count,
-    )
+    plans: list[Json],
+    comment_count: int,
+) -> Json:
+    """The article page: full text with access, otherwise the free part and a paywall box.
+
+    `content_html` is dropped unless `access` grants it, whatever the caller passed.
+    """
+    base = teaser(article, authors, tags)
+    seo = _seo(article)
+    return {
+        **base,
+        "updated_at": article.updated_at,
+        "word_count": article.word_count,
+        "access": {"granted": access.granted, "required": access.required, "reason": access.reason},
+        "content_html": content_html if access.granted else None,
+        "excerpt_html": article.preview_html,
+        "paywall": None if access.granted else _paywall(article.slug, access, level, plans),
+        "seo": seo,
+        "structured_data": structured_data(article, base, seo, public_url),
+        "comments": article.comments,
+        "comment_count": comment_count,
+    }

@@ -51,6 +51,10 @@ class Extras:
     authors: dict[int, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
     tags: dict[int, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
 
+    def of(self, article_id: int) -> tuple[list[tuple[int, str]], list[tuple[str, str]]]:
+        """Give back one article's authors and tags."""
+        return self.authors.get(article_id, []), self.tags.get(article_id, [])
+
 
 async def extras(session: AsyncSession, article_ids: Sequence[int]) -> Extras:
     out = Extras()

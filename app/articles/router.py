@@ -8,8 +8,8 @@ from typing import Annotated, cast
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from app.accounts.deps import OptionalUser
 from app.articles import gating, presenter, queries, search
+from app.articles import reads as article_reads
 from app.articles.errors import ArticleNotFound
 from app.articles.models import Visibility
 from app.articles.schemas import (
@@ -20,16 +20,15 @@ from app.articles.schemas import (
     SearchHit,
     TagCount,
 )
-from app.billing import service as billing
-from app.billing.entitlements import access_level
-from app.billing.router import plan_out
-from app.comments import service as comments_service
+from app.billing.deps import ReaderLevel, calling_reader_level
+from app.billing.entitlements import AccessLevel
 from app.core.caching import cached_response
-from app.core.config import API_PREFIX
+from app.core.config import API_PREFIX, Settings
 from app.core.db import pk
-from app.core.deps import SessionDep, SettingsDep
+from app.core.deps import DatabaseDep, SessionDep
 from app.core.jsonutil import dumps
 from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
+from app.core.reads import Reads
 from app.core.response_cache import ResponseCache
 
 router = APIRouter(prefix=API_PREFIX, tags=["articles"])
@@ -47,8 +46,8 @@ _PAGE = {"model": Page[ArticleTeaser]}
 @router.head("/articles", include_in_schema=False)
 async def list_articles(
     request: Request,
-    session: SessionDep,
-    user: OptionalUser,
+    db: DatabaseDep,
+    level: ReaderLevel,
     limit: Limit = 20,
     cursor: Cursor = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
@@ -61,10 +60,11 @@ async def list_articles(
 ) -> Response:
     """Published articles, newest first, with cursor pagination (teasers only, never gated text)."""
     # Teasers are the same for every reader, so one cached page serves them all.
+    anonymous = level is AccessLevel.anonymous
     cache = _cache(request)
     key = f"list?{request.url.query}"
     if (hit := cache.get(key)) is not None:
-        return cached_response(request, hit, anonymous=user is None)
+        return cached_response(request, hit.body, anonymous=anonymous, etag=hit.etag)
     filters = queries.ListFilters(
         tag=tag,
         author=author,
@@ -74,16 +74,15 @@ async def list_articles(
         since=since,
         until=until,
     )
-    articles, next_cursor = await queries.list_published(
-        session, filters, limit=clamp(limit), cursor=cursor
-    )
-    extra = await queries.extras(session, [a.id for a in articles if a.id is not None])
-    page = Page[ArticleTeaser](
-        items=[presenter.teaser(a, extra) for a in articles], next_cursor=next_cursor
-    )
-    body = dumps(page.model_dump(mode="json"))
-    cache.put(key, body)
-    return cached_response(request, body, anonymous=user is None)
+    async with db.session(write=False) as session:
+        articles, next_cursor = await queries.list_published(
+            session, filters, limit=clamp(limit), cursor=cursor
+        )
+        extra = await queries.extras(session, [pk(a.id) for a in articles])
+    items = [presenter.teaser(a, *extra.of(pk(a.id))) for a in articles]
+    body = dumps({"items": items, "next_cursor": next_cursor})
+    entry = cache.put(key, body)
+    return cached_response(request, body, anonymous=anonymous, etag=entry.etag)
 
 
 @router.head("/articles/{slug}", include_in_schema=False)
@@ -92,40 +91,42 @@ async def list_articles(
     response_model=ArticlePublic,
     responses={200: {"model": ArticlePublic}, 301: {"description": "The slug changed"}},
 )
-async def get_article(
-    slug: str, request: Request, session: SessionDep, user: OptionalUser, settings: SettingsDep
-) -> Response:
+async def get_article(slug: str, request: Request) -> Response:
     """One article: the full text for readers with access, else the free part and a paywall."""
+    # The busiest route takes only `request`: each FastAPI dependency costs per request.
+    level = await calling_reader_level(request)
+    reads: Reads = request.app.state.reads
+    settings: Settings = request.app.state.settings
     # The answer depends on the reader only through their access level, so it is cached per
     # level: readers of one level share it, and no level ever sees another's.
-    level = await access_level(session, user, grace_days=settings.billing_grace_days)
+    anonymous = level is AccessLevel.anonymous
     cache = _cache(request)
     key = f"article:{int(level)}:{slug}"
     if (hit := cache.get(key)) is not None:
-        return cached_response(request, hit, anonymous=user is None)
-    found = await queries.by_slug(session, slug)
+        return cached_response(request, hit.body, anonymous=anonymous, etag=hit.etag)
+    found = await article_reads.live_article(reads, slug)
     if found is None:
         raise ArticleNotFound("No such article.")
     if isinstance(found, str):
         return RedirectResponse(f"{API_PREFIX}/articles/{found}", status_code=301)
     access = gating.decide(found.visibility, level)
-    extra = await queries.extras(session, [found.id] if found.id is not None else [])
     plans: list[dict[str, object]] = []
     if not access.granted and found.visibility == Visibility.paid.value:
-        plans = [plan_out(p).model_dump() for p in await billing.active_plans(session)]
-    comment_counts = await comments_service.counts(session, [pk(found.id)])
-    body = presenter.full(
+        plans = await article_reads.plans_on_sale(reads)
+    page = presenter.full(
         found,
-        extra,
+        found.authors,
+        found.tags,
         access,
         level,
+        content_html=found.content_html,
         public_url=settings.public_url,
         plans=plans,
-        comment_count=comment_counts.get(pk(found.id), 0),
+        comment_count=found.comment_count,
     )
-    rendered = dumps(body.model_dump(mode="json"))
-    cache.put(key, rendered)
-    return cached_response(request, rendered, anonymous=user is None)
+    body = dumps(page)
+    entry = cache.put(key, body)
+    return cached_response(request, body, anonymous=anonymous, etag=entry.etag)
 
 
 @router.get("/tags", response_model=list[TagCount])
@@ -155,9 +156,8 @@ async def archive(request: Request, session: SessionDep) -> Response:
 @router.get("/search", response_model=Page[SearchHit])
 async def search_articles(
     request: Request,
-    session: SessionDep,
-    user: OptionalUser,
-    settings: SettingsDep,
+    db: DatabaseDep,
+    level: ReaderLevel,
     q: Annotated[str, Query(min_length=1, max_length=200)],
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -169,20 +169,22 @@ async def search_articles(
     if cursor:
         (offset_value,) = decode_cursor(cursor, (int,))
         offset = max(0, min(cast(int, offset_value), 10_000))
-    level = await access_level(session, user, grace_days=settings.billing_grace_days)
     readable = gating.accessible_visibilities(level)
-    found = await search.search_ids(session, words, readable, limit=size + 1, offset=offset)
-    more = len(found) > size
-    snippets = dict(found[:size])
-    articles = await queries.by_ids(session, [article_id for article_id, _ in found[:size]])
-    extra = await queries.extras(session, [a.id for a in articles if a.id is not None])
+    async with db.session(write=False) as session:
+        found = await search.search_ids(session, words, readable, limit=size + 1, offset=offset)
+        snippets = dict(found[:size])
+        articles = await queries.by_ids(session, [article_id for article_id, _ in found[:size]])
+        extra = await queries.extras(session, [pk(a.id) for a in articles])
     hits = [
-        SearchHit(
-            article=presenter.teaser(article, extra),
-            snippet=snippets.get(pk(article.id))
+        {
+            "article": presenter.teaser(article, *extra.of(pk(article.id))),
+            "snippet": snippets.get(pk(article.id))
             or search.highlight(" ".join([article.subtitle, article.excerpt]), words),
-        )
+        }
         for article in articles
     ]
-    page = Page[SearchHit](items=hits, next_cursor=encode_cursor(offset + size) if more else None)
-    return cached_response(request, dumps(page.model_dump(mode="json")), anonymous=user is None)
+    page = {
+        "items": hits,
+        "next_cursor": encode_cursor(offset + size) if len(found) > size else None,
+    }
+    return cached_response(request, dumps(page), anonymous=level is AccessLevel.anonymous)

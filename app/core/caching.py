@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from fastapi import Request, Response
+
+from app.core.response_cache import etag_of
 
 ANONYMOUS_MAX_AGE = 60
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-
-
 def cached_response(
-    request: Request, body: bytes, *, anonymous: bool, media_type: str = "application/json"
+    request: Request,
+    body: bytes,
+    *,
+    anonymous: bool,
+    media_type: str = "application/json",
+    etag: str | None = None,
 ) -> Response:
     """Give back `body` with cache headers; anonymous ones get an ETag and may answer 304.
 
+    `etag` saves hashing a body whose tag is already known (a response-cache entry).
     A signed-in reader's answer is `private, no-store` with no ETag, so a full-text answer
     can never validate a later anonymous request into a 304.
     """
@@ -25,7 +27,7 @@ def cached_response(
     if not anonymous:
         headers["Cache-Control"] = "private, no-store"
         return Response(body, media_type=media_type, headers=headers)
-    tag = _etag(body)
+    tag = etag or etag_of(body)
     headers["Cache-Control"] = f"public, max-age={ANONYMOUS_MAX_AGE}"
     headers["ETag"] = tag
     given = request.headers.get("if-none-match", "")

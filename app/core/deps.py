@@ -10,20 +10,30 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.reads import Reads
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+# Every dependency is `async def`, even the trivial ones: FastAPI runs a plain `def` one in
+# the thread pool, and that hand-off cost more than a whole cached article read.
 
-def get_settings_dep(request: Request) -> Settings:
+
+async def get_settings_dep(request: Request) -> Settings:
     """Give back the settings the running app was built with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """Give back the running app's database."""
     db: Database = request.app.state.db
     return db
+
+
+async def get_reads(request: Request) -> Reads:
+    """Give back the running app's direct reads (hot reader paths only)."""
+    reads: Reads = request.app.state.reads
+    return reads
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -35,6 +45,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+ReadsDep = Annotated[Reads, Depends(get_reads)]
 # scope="function": the commit runs when the handler returns, before the response leaves,
 # so a failed commit can never follow a 2xx.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

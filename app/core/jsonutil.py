@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse
 
 
 def dumps(value: Any) -> bytes:
-    """Give back `value` as compact JSON bytes (datetimes as ISO-8601)."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    """Give back `value` as compact JSON bytes (datetimes as ISO-8601, UTC as "Z")."""
+    # UTC as "Z" is what pydantic writes too, so hand-built and model answers look alike.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z)
 
 
 class ORJSONResponse(JSONResponse):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +34,9 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp, metrics: Metrics, *, hsts: bool) -> None:
         self.app = app
+        # A random prefix per process and a counter: unique like a uuid4, at a tenth the cost.
+        self._prefix = secrets.token_hex(8)
+        self._count = itertools.count(1)
         self.metrics = metrics
         self.extra_headers = list(SECURITY_HEADERS)
         if hsts:
@@ -40,11 +44,14 @@ class RequestContextMiddleware:
                 (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
             )
 
+    def _next_id(self) -> str:
+        return f"{self._prefix}{next(self._count):016x}"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or self._next_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -105,8 +112,12 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.larger.get(scope["path"], self.max_bytes)
+        has_body = False
         for name, value in scope["headers"]:
-            if name == b"content-length":
+            if name == b"transfer-encoding":
+                has_body = True
+            elif name == b"content-length":
+                has_body = True
                 try:
                     declared = int(value)
                 except ValueError:
@@ -114,6 +125,10 @@ class BodySizeLimitMiddleware:
                 if declared > limit:
                     await _too_large(scope, send, limit)
                     return
+        if not has_body:
+            # Neither header: HTTP/1.1 says there is no body, so nothing to count.
+            await self.app(scope, receive, send)
+            return
         received = 0
         exceeded = False
 

@@ -8,15 +8,22 @@ than the `max-age` shared caches are already allowed.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 
+def etag_of(body: bytes) -> str:
+    """A strong validator for `body`."""
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
 @dataclass(frozen=True)
 class Entry:
     body: bytes
+    etag: str
     expires: float
 
 
@@ -33,7 +40,7 @@ class ResponseCache:
         self._bytes = 0
         self._entries: OrderedDict[str, Entry] = OrderedDict()
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> Entry | None:
         if self.ttl <= 0:
             return None
         entry = self._entries.get(key)
@@ -43,18 +50,21 @@ class ResponseCache:
             self._drop(key)
             return None
         self._entries.move_to_end(key)
-        return entry.body
+        return entry
 
-    def put(self, key: str, body: bytes) -> None:
+    def put(self, key: str, body: bytes) -> Entry:
+        """Keep `body` under `key` (unless too big) and give back its entry, ETag included."""
+        entry = Entry(body, etag_of(body), self._clock() + self.ttl)
         if self.ttl <= 0 or len(body) > self.max_bytes // 16:
-            return
+            return entry
         self._drop(key)
-        self._entries[key] = Entry(body, self._clock() + self.ttl)
+        self._entries[key] = entry
         self._bytes += len(body)
         # Bounded by bytes, not entries: article answers run from 1 to 50 kB.
         while self._bytes > self.max_bytes and self._entries:
             _, oldest = self._entries.popitem(last=False)
             self._bytes -= len(oldest.body)
+        return entry
 
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)

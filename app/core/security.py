@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +27,8 @@ REQUIRED_CLAIMS = ("sub", "exp", "iat", "iat_ms", "iss", "aud", "jti", "typ")
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
 # A JWT is a few hundred bytes; refuse big ones before any parsing or crypto.
 MAX_TOKEN_LENGTH = 4096
+# Only tokens that passed every check are kept, so the memo cannot be filled by forgeries.
+VERIFIED_TOKENS_KEPT = 4096
 ALLOWED_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 
 
@@ -56,6 +59,10 @@ class TokenCodec:
         self._lifetime = timedelta(minutes=settings.access_token_minutes)
         self._leeway = settings.jwt_leeway_seconds
         self.lifetime_seconds = int(self._lifetime.total_seconds())
+        # Tokens already verified, until they expire: a token's signature and claims cannot
+        # change, so checking them again on each request only burns time (a fifth of a
+        # signed-in article read). Revocation is not cached: callers still read the user.
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     def issue(
         self, *, user_id: int, role: str, session_id: str, now: datetime | None = None
@@ -81,6 +88,19 @@ class TokenCodec:
 
     def verify(self, token: str) -> AccessClaims:
         """Give back the claims of a valid access token, or raise InvalidToken."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at + timedelta(seconds=self._leeway) > datetime.now(UTC):
+                return known
+            del self._verified[token]
+            raise InvalidToken("expired")
+        claims = self._verify_fully(token)
+        self._verified[token] = claims
+        if len(self._verified) > VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify_fully(self, token: str) -> AccessClaims:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("empty or oversized token")
         try:

@@ -6,15 +6,18 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from freezegun import freeze_time
 from httpx import AsyncClient
 from jose import jwt
 
 from app.core.config import Settings
+from app.core.security import InvalidToken, TokenCodec
 from tests.factories import Factory, Member
 
 
@@ -122,13 +125,19 @@ FORGERIES: dict[str, Forger] = {
 }
 
 
+# The account API checks tokens through the ORM session; the reader pages (archive, article,
+# search) through direct reads: both ways must refuse the same forgeries.
+TOKEN_PATHS = ["/api/v1/me", "/api/v1/articles", "/api/v1/articles/any-slug", "/api/v1/search?q=x"]
+
+
+@pytest.mark.parametrize("path", TOKEN_PATHS)
 @pytest.mark.parametrize("name", sorted(FORGERIES))
 async def test_forged_token_is_refused(
-    name: str, client: AsyncClient, factory: Factory, settings: Settings
+    name: str, path: str, client: AsyncClient, factory: Factory, settings: Settings
 ) -> None:
     member = await factory.member()
     token = FORGERIES[name](settings, member)
-    response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401, response.text
     assert response.json()["code"] == "token_invalid"
 
@@ -168,7 +177,26 @@ async def test_access_token_is_not_a_refresh_token(client: AsyncClient, factory:
     assert response.status_code in (401, 422)
 
 
+@pytest.mark.parametrize("path", TOKEN_PATHS)
 @pytest.mark.parametrize("header", ["Basic abc", "Bearer", "Bearer    ", "Token xyz"])
-async def test_malformed_authorization_header_is_401(client: AsyncClient, header: str) -> None:
-    response = await client.get("/api/v1/me", headers={"Authorization": header})
+async def test_malformed_authorization_header_is_401(
+    client: AsyncClient, header: str, path: str
+) -> None:
+    response = await client.get(path, headers={"Authorization": header})
     assert response.status_code == 401
+
+
+def test_a_remembered_token_still_expires(settings: Settings) -> None:
+    """Verified tokens are remembered to skip re-checking signatures, never past their exp."""
+    codec = TokenCodec(settings)
+    start = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    with freeze_time(start):
+        token = codec.issue(user_id=7, role="reader", session_id="s" * 32, now=start)
+        assert codec.verify(token).user_id == 7
+        assert codec.verify(token).user_id == 7  # from the memo
+    later = start + timedelta(minutes=settings.access_token_minutes, seconds=1)
+    with freeze_time(later + timedelta(seconds=settings.jwt_leeway_seconds)):
+        with pytest.raises(InvalidToken):
+            codec.verify(token)
+        with pytest.raises(InvalidToken):
+            codec.verify(token)  # and not remembered as good afterwards

@@ -49,6 +49,7 @@ async def test_password_change_needs_current_password(
     client: AsyncClient, factory: Factory
 ) -> None:
     member = await factory.member()
+    assert (await client.get("/api/v1/articles", headers=member.headers)).status_code == 200
     refused = await client.patch(
         "/api/v1/me", headers=member.headers, json={"new_password": "another good password"}
     )
@@ -66,6 +67,8 @@ async def test_password_change_needs_current_password(
         json={"new_password": "another good password", "current_password": member.password},
     )
     assert ok.status_code == 200
+    # The change voids every earlier access token, on the reader pages too.
+    assert (await client.get("/api/v1/articles", headers=member.headers)).status_code == 401
     login = await client.post(
         "/api/v1/auth/login",
         json={"email": member.user.email, "password": "another good password"},
@@ -157,6 +160,7 @@ async def test_delete_needs_password_and_erases_personal_data(
     )
     assert done.status_code == 204
     assert (await client.get("/api/v1/me", headers=member.headers)).status_code == 401
+    assert (await client.get("/api/v1/articles/x", headers=member.headers)).status_code == 401
     refresh = await client.post(
         "/api/v1/auth/refresh", json={"refresh_token": member.refresh_token}
     )

@@ -193,6 +193,8 @@ async def test_disabled_account_cannot_sign_in_or_use_tokens(
     client: AsyncClient, app: FastAPI, factory: Factory
 ) -> None:
     member = await factory.member()
+    # Used once on a reader page first, so the token is among the remembered verified ones.
+    assert (await client.get("/api/v1/articles", headers=member.headers)).status_code == 200
     async with app.state.db.session() as session:
         user = await session.get(User, member.id)
         assert user is not None
@@ -203,6 +205,7 @@ async def test_disabled_account_cannot_sign_in_or_use_tokens(
     )
     assert login.status_code == 403
     assert (await client.get("/api/v1/me", headers=member.headers)).status_code == 401
+    assert (await client.get("/api/v1/articles", headers=member.headers)).status_code == 401
 
 
 class TestCookieMode:

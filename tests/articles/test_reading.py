@@ -8,7 +8,9 @@ import pytest
 from httpx import AsyncClient
 
 from app.accounts.models import Role
+from app.articles.schemas import ArticlePublic, ArticleTeaser
 from app.core.db import utcnow
+from app.core.response_cache import etag_of
 from tests.factories import ArticleFactory, Factory
 
 BODY = "Free opening paragraph.\n\n<!-- paywall -->\n\nGATED-PART of the article."
@@ -40,6 +42,9 @@ async def test_visibility_by_reader_level(
     response = await client.get(f"/api/v1/articles/{article.slug}", headers=headers)
     assert response.status_code == 200
     data = response.json()
+    # Answers are built as dicts for speed; they must stay exactly what the schema documents.
+    assert set(data) == set(ArticlePublic.model_fields)
+    ArticlePublic.model_validate(data)
     assert data["access"]["granted"] is granted
     assert "Free opening paragraph." in data["excerpt_html"]
     if granted:
@@ -122,10 +127,8 @@ async def test_signed_in_responses_are_private_and_never_validate_anonymous(
     assert full.headers["cache-control"] == "private, no-store"
     assert "etag" not in full.headers
     # Even a guessed ETag of the full text cannot turn an anonymous request into a 304.
-    from app.core.caching import _etag
-
     anon = await client.get(
-        f"/api/v1/articles/{article.slug}", headers={"If-None-Match": _etag(full.content)}
+        f"/api/v1/articles/{article.slug}", headers={"If-None-Match": etag_of(full.content)}
     )
     assert anon.status_code == 200
     assert "GATED-PART" not in anon.text
@@ -194,3 +197,16 @@ async def test_cached_answers_are_per_access_level_and_dropped_on_staff_edits(
     assert edited.status_code == 200
     fresh = (await client.get(f"/api/v1/articles/{article.slug}")).json()
     assert fresh["title"] == "New title"
+
+
+async def test_archive_and_search_items_match_the_teaser_schema(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    await articles.make(editor, body=BODY, title="Harbour tides", visibility="paid")
+    listed = (await client.get("/api/v1/articles")).json()["items"]
+    found = (await client.get("/api/v1/search?q=harbour")).json()["items"]
+    assert listed and found
+    for item in [*listed, *(hit["article"] for hit in found)]:
+        assert set(item) == set(ArticleTeaser.model_fields)
+        ArticleTeaser.model_validate(item)

@@ -28,12 +28,15 @@ async def test_unreachable_database_is_503_not_500(
     app = create_app(make_settings(url, tmp_path, smtp_sink.port))
     transport = ASGITransport(app=app, raise_app_exceptions=False)
     async with AsyncClient(transport=transport, base_url="https://api.test") as http:
-        response = await http.get("/api/v1/articles")
+        # The archive goes through the ORM, the article page through direct reads.
+        responses = [await http.get(p) for p in ("/api/v1/articles", "/api/v1/articles/a")]
         ready = await http.get("/readyz")
     await app.state.db.dispose()
-    assert response.status_code == 503
-    assert response.json()["code"] == "database_unavailable"
-    assert response.headers["retry-after"]
+    await app.state.reads.close()
+    for response in responses:
+        assert response.status_code == 503, response.text
+        assert response.json()["code"] == "database_unavailable"
+        assert response.headers["retry-after"]
     assert ready.status_code == 503
 
 
@@ -42,6 +45,7 @@ async def test_killed_connections_are_replaced_without_errors(
     app: FastAPI, client: AsyncClient, database_url: str
 ) -> None:
     assert (await client.get("/api/v1/articles")).status_code == 200
+    assert (await client.get("/api/v1/articles/none")).status_code == 404
     admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
         killed = await conn.execute(
@@ -52,6 +56,8 @@ async def test_killed_connections_are_replaced_without_errors(
         )
         assert killed.scalar_one() >= 1
     await admin.dispose()
-    # pool_pre_ping notices the dead connection at checkout and opens a new one.
+    # pool_pre_ping notices the dead connection at checkout and opens a new one; the direct
+    # reads' pool retries once on a fresh connection.
     response = await client.get("/api/v1/articles")
     assert response.status_code == 200
+    assert (await client.get("/api/v1/articles/none")).status_code == 404

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.response_cache import ResponseCache
+from app.core.response_cache import ResponseCache, etag_of
 
 
 def test_entries_expire_are_bounded_by_bytes_and_clear() -> None:
@@ -10,13 +10,14 @@ def test_entries_expire_are_bounded_by_bytes_and_clear() -> None:
     cache = ResponseCache(ttl_seconds=5, max_bytes=1600, clock=lambda: now[0])
     cache.put("a", b"x" * 100)
     now[0] += 4.9
-    assert cache.get("a") == b"x" * 100
+    hit = cache.get("a")
+    assert hit is not None and hit.body == b"x" * 100 and hit.etag == etag_of(b"x" * 100)
     now[0] += 0.2
     assert cache.get("a") is None
     cache = ResponseCache(ttl_seconds=60, max_bytes=1600)
     for key in "abcdefghijklmnopq":
         cache.put(key, b"y" * 100)
-    assert cache.get("a") is None and cache.get("q") == b"y" * 100
+    assert cache.get("a") is None and (q := cache.get("q")) is not None and q.body == b"y" * 100
     cache.put("huge", b"z" * 1000)  # over a sixteenth of the budget: never stored
     assert cache.get("huge") is None
     cache.clear()

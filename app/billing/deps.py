@@ -1,0 +1,43 @@
+"""What the calling reader may read, for reader-facing GETs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.accounts.deps import bearer_token
+from app.accounts.kit import AuthKit
+from app.accounts.reads import token_holder_role
+from app.billing.entitlements import AccessLevel
+from app.billing.reads import reader_level
+from app.core.config import Settings
+from app.core.errors import Unauthorized
+from app.core.reads import Reads
+from app.core.security import InvalidToken
+
+
+async def calling_reader_level(request: Request) -> AccessLevel:
+    """Give back the caller's access level; anonymous without a token, 401 for a bad one.
+
+    It takes the app's parts from `request` rather than as sub-dependencies: on the article
+    page FastAPI's dependency solving cost as much as the database read.
+    """
+    state = request.app.state
+    kit: AuthKit = state.auth
+    reads: Reads = state.reads
+    settings: Settings = state.settings
+    token = bearer_token(request)
+    if token is None:
+        return AccessLevel.anonymous
+    try:
+        claims = kit.codec.verify(token)
+    except InvalidToken as exc:
+        raise Unauthorized("The access token is invalid or expired.", code="token_invalid") from exc
+    role = await token_holder_role(reads, claims)
+    if role is None:
+        raise Unauthorized("The access token is no longer valid.", code="token_invalid")
+    return await reader_level(reads, claims.user_id, role, grace_days=settings.billing_grace_days)
+
+
+ReaderLevel = Annotated[AccessLevel, Depends(calling_reader_level)]

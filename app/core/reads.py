@@ -1,0 +1,193 @@
+"""Direct reads for the hot reader paths, under the ORM: one driver call per query.
+
+Profiling the article page showed the time going to thread hand-offs (aiosqlite runs each
+connection on its own thread, and with many of them the event loop waits on the GIL), not
+to SQLite. Small indexed reads are cheaper done right on the event loop with the stdlib
+driver; on PostgreSQL they go through an asyncpg pool of their own. Writes never come here.
+
+Queries are written once per dialect with `:name` parameters; timestamps cross as `ts()` and
+come back through `parse_ts()`, so callers see aware UTC datetimes on both databases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from app.core.db import as_utc, is_sqlite
+
+Row = tuple[Any, ...]
+Params = dict[str, Any]
+_NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
+# A point read never waits long: WAL readers only block while a crashed writer's log is
+# recovered, and the event loop must not stall behind that.
+_SQLITE_BUSY_MS = 200
+
+
+class ReadsUnavailable(ConnectionError):
+    """The database could not answer a direct read (the app answers 503)."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """One read, in each dialect's SQL, with the same `:name` parameters and columns."""
+
+    sqlite: str
+    postgres: str
+    _pg_sql: str = field(init=False, repr=False)
+    _pg_names: tuple[str, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        object.__setattr__(self, "_pg_sql", _NAMED.sub(number, self.postgres))
+        object.__setattr__(self, "_pg_names", tuple(names))
+
+    def for_postgres(self, params: Params) -> tuple[str, list[Any]]:
+        return self._pg_sql, [params[name] for name in self._pg_names]
+
+
+class Reads(Protocol):
+    async def one(self, query: Query, params: Params) -> Row | None: ...
+
+    async def all(self, query: Query, params: Params) -> list[Row]: ...
+
+    def ts(self, value: datetime) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+def parse_ts(value: Any) -> datetime | None:
+    """Give back a timestamp read by either driver as aware UTC (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return as_utc(value)
+    return as_utc(datetime.fromisoformat(value))
+
+
+def parse_required_ts(value: Any) -> datetime:
+    """Give back a NOT NULL timestamp column's value as aware UTC."""
+    parsed = parse_ts(value)
+    if parsed is None:
+        raise ValueError("a NOT NULL timestamp came back NULL")
+    return parsed
+
+
+class SQLiteReads:
+    """Reads on one stdlib connection, run on the event loop thread (query_only)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+            conn.execute("PRAGMA query_only=ON")
+            self._conn = conn
+        return self._conn
+
+    async def one(self, query: Query, params: Params) -> Row | None:
+        try:
+            row: Row | None = self._connection().execute(query.sqlite, params).fetchone()
+        except sqlite3.OperationalError as exc:
+            raise ReadsUnavailable(str(exc)) from exc
+        return row
+
+    async def all(self, query: Query, params: Params) -> list[Row]:
+        try:
+            return self._connection().execute(query.sqlite, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise ReadsUnavailable(str(exc)) from exc
+
+    def ts(self, value: datetime) -> str:
+        # SQLAlchemy's SQLite DateTime storage format, which stored values compare against.
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+_LOST = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+)
+
+
+class PostgresReads:
+    """Reads on a small asyncpg pool of their own, opened on first use."""
+
+    def __init__(self, dsn: str, size: int) -> None:
+        self.dsn = dsn
+        self.size = size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    async def _acquire_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.size)
+        return self._pool
+
+    async def one(self, query: Query, params: Params) -> Row | None:
+        rows = await self._fetch(query, params)
+        return rows[0] if rows else None
+
+    async def all(self, query: Query, params: Params) -> list[Row]:
+        return await self._fetch(query, params)
+
+    async def _fetch(self, query: Query, params: Params) -> list[Row]:
+        sql, args = query.for_postgres(params)
+        try:
+            return await self._fetch_once(sql, args)
+        except _LOST:
+            # A pooled connection the server dropped (restart, failover, idle kill) fails on
+            # its next use and leaves the pool; a read changes nothing, so retry once.
+            pass
+        try:
+            return await self._fetch_once(sql, args)
+        except _LOST as exc:
+            raise ReadsUnavailable(type(exc).__name__) from exc
+
+    async def _fetch_once(self, sql: str, args: list[Any]) -> list[Row]:
+        pool = await self._acquire_pool()
+        return [tuple(r) for r in await pool.fetch(sql, *args)]
+
+    def ts(self, value: datetime) -> datetime:
+        return as_utc(value)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def build_reads(database_url: str, pool_size: int) -> Reads:
+    """Give back direct reads for the configured database."""
+    url = make_url(database_url)
+    if is_sqlite(url):
+        if not url.database or url.database == ":memory:":
+            raise ValueError("direct reads need an SQLite file, not an in-memory database")
+        return SQLiteReads(url.database)
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return PostgresReads(dsn, pool_size)
