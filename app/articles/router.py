@@ -29,7 +29,7 @@ from app.core.deps import DatabaseDep, SessionDep
 from app.core.jsonutil import dumps
 from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
 from app.core.reads import Reads
-from app.core.response_cache import ResponseCache
+from app.core.response_cache import Entry, ResponseCache
 
 router = APIRouter(prefix=API_PREFIX, tags=["articles"])
 
@@ -40,6 +40,19 @@ def _cache(request: Request) -> ResponseCache:
 
 
 _PAGE = {"model": Page[ArticleTeaser]}
+
+
+class _Moved(Exception):
+    """An old slug: the page answers with a redirect instead of a body."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(slug)
+        self.slug = slug
+
+
+def _answer(request: Request, entry: Entry, level: AccessLevel) -> Response:
+    anonymous = level is AccessLevel.anonymous
+    return cached_response(request, entry.body, anonymous=anonymous, etag=entry.etag)
 
 
 @router.get("/articles", response_model=Page[ArticleTeaser], responses={200: _PAGE})
@@ -60,11 +73,6 @@ async def list_articles(
 ) -> Response:
     """Published articles, newest first, with cursor pagination (teasers only, never gated text)."""
     # Teasers are the same for every reader, so one cached page serves them all.
-    anonymous = level is AccessLevel.anonymous
-    cache = _cache(request)
-    key = f"list?{request.url.query}"
-    if (hit := cache.get(key)) is not None:
-        return cached_response(request, hit.body, anonymous=anonymous, etag=hit.etag)
     filters = queries.ListFilters(
         tag=tag,
         author=author,
@@ -74,15 +82,18 @@ async def list_articles(
         since=since,
         until=until,
     )
-    async with db.session(write=False) as session:
-        articles, next_cursor = await queries.list_published(
-            session, filters, limit=clamp(limit), cursor=cursor
-        )
-        extra = await queries.extras(session, [pk(a.id) for a in articles])
-    items = [presenter.teaser(a, *extra.of(pk(a.id))) for a in articles]
-    body = dumps({"items": items, "next_cursor": next_cursor})
-    entry = cache.put(key, body)
-    return cached_response(request, body, anonymous=anonymous, etag=entry.etag)
+
+    async def render() -> bytes:
+        async with db.session(write=False) as session:
+            articles, next_cursor = await queries.list_published(
+                session, filters, limit=clamp(limit), cursor=cursor
+            )
+            extra = await queries.extras(session, [pk(a.id) for a in articles])
+        items = [presenter.teaser(a, *extra.of(pk(a.id))) for a in articles]
+        return dumps({"items": items, "next_cursor": next_cursor})
+
+    entry = await _cache(request).fetch(f"list?{request.url.query}", render)
+    return _answer(request, entry, level)
 
 
 @router.head("/articles/{slug}", include_in_schema=False)
@@ -97,36 +108,37 @@ async def get_article(slug: str, request: Request) -> Response:
     level = await calling_reader_level(request)
     reads: Reads = request.app.state.reads
     settings: Settings = request.app.state.settings
+
+    async def render() -> bytes:
+        found = await article_reads.live_article(reads, slug)
+        if found is None:
+            raise ArticleNotFound("No such article.")
+        if isinstance(found, str):
+            raise _Moved(found)
+        access = gating.decide(found.visibility, level)
+        plans: list[dict[str, object]] = []
+        if not access.granted and found.visibility == Visibility.paid.value:
+            plans = await article_reads.plans_on_sale(reads)
+        page = presenter.full(
+            found,
+            found.authors,
+            found.tags,
+            access,
+            level,
+            content_html=found.content_html,
+            public_url=settings.public_url,
+            plans=plans,
+            comment_count=found.comment_count,
+        )
+        return dumps(page)
+
     # The answer depends on the reader only through their access level, so it is cached per
     # level: readers of one level share it, and no level ever sees another's.
-    anonymous = level is AccessLevel.anonymous
-    cache = _cache(request)
-    key = f"article:{int(level)}:{slug}"
-    if (hit := cache.get(key)) is not None:
-        return cached_response(request, hit.body, anonymous=anonymous, etag=hit.etag)
-    found = await article_reads.live_article(reads, slug)
-    if found is None:
-        raise ArticleNotFound("No such article.")
-    if isinstance(found, str):
-        return RedirectResponse(f"{API_PREFIX}/articles/{found}", status_code=301)
-    access = gating.decide(found.visibility, level)
-    plans: list[dict[str, object]] = []
-    if not access.granted and found.visibility == Visibility.paid.value:
-        plans = await article_reads.plans_on_sale(reads)
-    page = presenter.full(
-        found,
-        found.authors,
-        found.tags,
-        access,
-        level,
-        content_html=found.content_html,
-        public_url=settings.public_url,
-        plans=plans,
-        comment_count=found.comment_count,
-    )
-    body = dumps(page)
-    entry = cache.put(key, body)
-    return cached_response(request, body, anonymous=anonymous, etag=entry.etag)
+    try:
+        entry = await _cache(request).fetch(f"article:{int(level)}:{slug}", render)
+    except _Moved as moved:
+        return RedirectResponse(f"{API_PREFIX}/articles/{moved.slug}", status_code=301)
+    return _answer(request, entry, level)
 
 
 @router.get("/tags", response_model=list[TagCount])
@@ -170,21 +182,24 @@ async def search_articles(
         (offset_value,) = decode_cursor(cursor, (int,))
         offset = max(0, min(cast(int, offset_value), 10_000))
     readable = gating.accessible_visibilities(level)
-    async with db.session(write=False) as session:
-        found = await search.search_ids(session, words, readable, limit=size + 1, offset=offset)
-        snippets = dict(found[:size])
-        articles = await queries.by_ids(session, [article_id for article_id, _ in found[:size]])
-        extra = await queries.extras(session, [pk(a.id) for a in articles])
-    hits = [
-        {
-            "article": presenter.teaser(article, *extra.of(pk(article.id))),
-            "snippet": snippets.get(pk(article.id))
-            or search.highlight(" ".join([article.subtitle, article.excerpt]), words),
-        }
-        for article in articles
-    ]
-    page = {
-        "items": hits,
-        "next_cursor": encode_cursor(offset + size) if len(found) > size else None,
-    }
-    return cached_response(request, dumps(page), anonymous=level is AccessLevel.anonymous)
+
+    async def render() -> bytes:
+        async with db.session(write=False) as session:
+            found = await search.search_ids(session, words, readable, limit=size + 1, offset=offset)
+            snippets = dict(found[:size])
+            articles = await queries.by_ids(session, [article_id for article_id, _ in found[:size]])
+            extra = await queries.extras(session, [pk(a.id) for a in articles])
+        hits = [
+            {
+                "article": presenter.teaser(article, *extra.of(pk(article.id))),
+                "snippet": snippets.get(pk(article.id))
+                or search.highlight(" ".join([article.subtitle, article.excerpt]), words),
+            }
+            for article in articles
+        ]
+        more = len(found) > size
+        return dumps({"items": hits, "next_cursor": encode_cursor(offset + size) if more else None})
+
+    # Results depend on the words and the reader's level only: cached like article pages.
+    key = f"search:{int(level)}:{size}:{offset}:{' '.join(words)}"
+    return _answer(request, await _cache(request).fetch(key, render), level)
