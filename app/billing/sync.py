@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -53,6 +53,18 @@ async def link_customer(session: AsyncSession, *, user_id: int, customer_id: str
     )
 
 
+async def locked_subscription(session: AsyncSession, subscription_id: str) -> Subscription | None:
+    """Give back our copy of a provider subscription, locked until the caller commits
+    (FOR UPDATE on PostgreSQL; SQLite writers hold the database lock)."""
+    return (
+        await session.exec(
+            select(Subscription)
+            .where(Subscription.provider_subscription_id == subscription_id)
+            .with_for_update()
+        )
+    ).first()
+
+
 async def apply_state(
     session: AsyncSession,
     state: SubscriptionState,
@@ -61,14 +73,14 @@ async def apply_state(
     provider: str,
     event_id: str | None,
     at: datetime | None = None,
+    current: Subscription | None | Literal["look up"] = "look up",
 ) -> Subscription:
-    """Make our copy of a subscription equal to the provider's state; record status changes."""
+    """Make our copy of a subscription equal to the provider's state; record status changes.
+
+    `current` is our copy when the caller has read it already (None: we have none yet).
+    """
     now = at or utcnow()
-    sub = (
-        await session.exec(
-            select(Subscription).where(Subscription.provider_subscription_id == state.id)
-        )
-    ).first()
+    sub = await locked_subscription(session, state.id) if current == "look up" else current
     plan = None
     if state.price_id:
         plan = (

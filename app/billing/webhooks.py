@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -83,11 +83,20 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Fetched:
+    """A subscription as the provider gave it, asked for at `asked_at`."""
+
+    state: SubscriptionState | None
+    asked_at: datetime
+
+
+@dataclass(frozen=True)
 class Context:
     session: AsyncSession
     gateway: PaymentGateway
     settings: Settings
     event: dict[str, Any]
+    prefetched: dict[str, Fetched] = field(default_factory=dict)
 
     @property
     def obj(self) -> dict[str, Any]:
@@ -108,28 +117,27 @@ def _customer_of(obj: dict[str, Any]) -> str | None:
     return str(customer) if customer else None
 
 
-async def store(db: Database, event: dict[str, Any]) -> None:
-    """Store the event once (a duplicate id is a no-op)."""
-    obj = event.get("data", {}).get("object", {})
-    async with db.session() as session:
-        await session.exec(
-            sync.insert_ignoring_duplicates(session, StripeEvent).values(
-                event_id=event["id"],
-                type=event["type"],
-                created=int(event.get("created") or 0),
-                payload=orjson.dumps(event).decode(),
-                customer_id=_customer_of(obj) if isinstance(obj, dict) else None,
-                status=EventStatus.received.value,
-                received_at=utcnow(),
-                attempts=0,
-            )
+async def _already_processed(db: Database, event_id: str) -> bool:
+    async with db.session(write=False) as session:
+        done = await session.exec(
+            select(StripeEvent.processed_at).where(StripeEvent.event_id == event_id)
         )
+        return done.first() is not None
 
 
-async def claim(db: Database, event_id: str, *, force: bool = False) -> bool:
-    """Take the event for processing; False when it is done or another worker holds it."""
+async def _store_and_claim(
+    session: AsyncSession, event: dict[str, Any], *, force: bool = False
+) -> bool:
+    """Store the event once (a duplicate id is a no-op) and take it for processing; False
+    when it is done already or another worker holds it.
+
+    Both run in the transaction that applies the event: a concurrent delivery of the same
+    event waits on its row (PostgreSQL) or on the database lock (SQLite), then finds it
+    processed.
+    """
+    obj = event.get("data", {}).get("object", {})
     now = utcnow()
-    conditions = [col(StripeEvent.event_id) == event_id]
+    conditions = [col(StripeEvent.event_id) == event["id"]]
     if not force:
         conditions += [
             col(StripeEvent.processed_at).is_(None),
@@ -138,13 +146,24 @@ async def claim(db: Database, event_id: str, *, force: bool = False) -> bool:
                 col(StripeEvent.claimed_at) < now - CLAIM_TIMEOUT,
             ),
         ]
-    async with db.session() as session:
-        result = await session.exec(
-            update(StripeEvent)
-            .where(*conditions)
-            .values(claimed_at=now, attempts=StripeEvent.attempts + 1)
+    await session.exec(
+        sync.insert_ignoring_duplicates(session, StripeEvent).values(
+            event_id=event["id"],
+            type=event["type"],
+            created=int(event.get("created") or 0),
+            payload=orjson.dumps(event).decode(),
+            customer_id=_customer_of(obj) if isinstance(obj, dict) else None,
+            status=EventStatus.received.value,
+            received_at=now,
+            attempts=0,
         )
-        return bool(result.rowcount)
+    )
+    result = await session.exec(
+        update(StripeEvent)
+        .where(*conditions)
+        .values(claimed_at=now, attempts=StripeEvent.attempts + 1)
+    )
+    return bool(result.rowcount)
 
 
 async def process(
@@ -155,17 +174,23 @@ async def process(
     *,
     force: bool = False,
 ) -> tuple[str, list[EmailMessage]]:
-    """Store, claim and apply an event; give back (status, mail to send after commit).
+    """Store, claim and apply an event in one transaction; give back (status, mail to send
+    after commit).
 
-    Raises on failure after recording the error, so the caller can answer 5xx and Stripe
-    retries; the database holds nothing of the failed attempt but the error.
+    Raises on failure after storing the event with its error, so the caller can answer 5xx,
+    Stripe retries and staff can replay it; nothing else of the failed attempt remains.
     """
-    await store(db, event)
-    if not await claim(db, event["id"], force=force):
+    # Stripe redelivers often; a read answers a finished event without taking a write lock.
+    if not force and await _already_processed(db, event["id"]):
         return "duplicate", []
     try:
+        # The provider is asked before the transaction opens, so no write lock is held over
+        # a network call (on SQLite that lock serialised every webhook behind Stripe's reply).
+        prefetched = await _prefetch(gateway, event)
         async with db.session() as session:
-            outcome = await apply(Context(session, gateway, settings, event))
+            if not await _store_and_claim(session, event, force=force):
+                return "duplicate", []
+            outcome = await apply(Context(session, gateway, settings, event, prefetched))
             await session.exec(
                 update(StripeEvent)
                 .where(col(StripeEvent.event_id) == event["id"])
@@ -174,9 +199,14 @@ async def process(
     except Exception as exc:
         log.warning("webhook %s failed: %s", event["id"], exc)
         async with db.session() as session:
+            await _store_and_claim(session, event, force=True)
             await session.exec(
                 update(StripeEvent)
-                .where(col(StripeEvent.event_id) == event["id"])
+                .where(
+                    col(StripeEvent.event_id) == event["id"],
+                    # A concurrent delivery of the same event may have succeeded meanwhile.
+                    col(StripeEvent.processed_at).is_(None),
+                )
                 .values(
                     status=EventStatus.failed.value,
                     claimed_at=None,
@@ -185,6 +215,30 @@ async def process(
             )
         raise
     return outcome.status.value, outcome.mail
+
+
+_FETCH_VIA_FIELD = {"checkout.session.completed", "invoice.paid", "invoice.payment_succeeded",
+                    "invoice.payment_failed"}  # fmt: skip
+
+
+def _subscription_of(event: dict[str, Any]) -> str | None:
+    """The subscription whose state applying `event` will copy from the provider, if any."""
+    obj = event.get("data", {}).get("object", {})
+    if not isinstance(obj, dict):
+        return None
+    if HANDLERS.get(event["type"]) is on_subscription:
+        return sync.object_id(obj.get("id"))
+    if event["type"] in _FETCH_VIA_FIELD:
+        return sync.object_id(obj.get("subscription"))
+    return None
+
+
+async def _prefetch(gateway: PaymentGateway, event: dict[str, Any]) -> dict[str, Fetched]:
+    subscription_id = _subscription_of(event)
+    if not subscription_id:
+        return {}
+    started = utcnow()
+    return {subscription_id: Fetched(await gateway.fetch_subscription(subscription_id), started)}
 
 
 Handler = Callable[[Context], Coroutine[Any, Any, Outcome]]
@@ -201,16 +255,34 @@ async def apply(ctx: Context) -> Outcome:
 async def _sync_subscription(ctx: Context, subscription_id: str | None) -> Outcome:
     if not subscription_id:
         return Outcome(EventStatus.ignored)
-    state = await ctx.gateway.fetch_subscription(subscription_id)
+    ours = await sync.locked_subscription(ctx.session, subscription_id)
+    state = await _current_state(ctx, subscription_id, ours)
     if state is None:
         raise GatewayError(f"subscription {subscription_id} not found at the provider")
     user_id = await sync.user_for_customer(ctx.session, state.customer_id, state.metadata)
     if user_id is None:
         return Outcome(EventStatus.unmatched)
     await sync.apply_state(
-        ctx.session, state, user_id=user_id, provider=ctx.gateway.name, event_id=ctx.event_id
+        ctx.session,
+        state,
+        user_id=user_id,
+        provider=ctx.gateway.name,
+        event_id=ctx.event_id,
+        current=ours if state.id == subscription_id else "look up",
     )
     return Outcome(EventStatus.processed)
+
+
+async def _current_state(
+    ctx: Context, subscription_id: str, ours: Subscription | None
+) -> SubscriptionState | None:
+    """The provider's state to copy: the prefetched one, unless our (locked) copy was written
+    after it was asked for, when another event may have copied a newer state: then a fresh
+    one."""
+    early = ctx.prefetched.get(subscription_id)
+    if early is not None and (ours is None or ours.updated_at < early.asked_at):
+        return early.state
+    return await ctx.gateway.fetch_subscription(subscription_id)
 
 
 async def on_subscription(ctx: Context) -> Outcome:

@@ -249,26 +249,31 @@ async def claim(
         return claimed
 
 
-async def _record(db: Database, delivery_id: int, **values: object) -> None:
-    async with db.session() as session:
-        await session.exec(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values))
-
-
 def _backoff(settings: Settings, attempts: int) -> datetime:
     delay = min(settings.newsletter_retry_base_seconds * (2 ** max(0, attempts - 1)), 3600.0)
     return utcnow() + timedelta(seconds=delay)
 
 
+Outcomes = list[tuple[int, dict[str, object]]]
+
+
 async def _still_wanted(
-    db: Database, settings: Settings, item: Claimed, newsletter_id: int
+    db: Database, settings: Settings, item: Claimed, newsletter_id: int, outcomes: Outcomes
 ) -> bool | None:
     """True to send, False to skip, None when another worker has taken the row over.
 
-    The lease is renewed in the same conditional UPDATE, so a slow batch keeps its rows
+    One transaction per message: it first writes the outcomes not yet recorded (the
+    previous message's), so every sent message is on record before the next one goes out;
+    then renews this row's lease in a conditional UPDATE, so a slow batch keeps its rows
     and a reclaimed row is never sent by both workers.
     """
     lease = utcnow() + timedelta(seconds=settings.newsletter_lease_seconds)
     async with db.session() as session:
+        for delivery_id, values in outcomes:
+            await session.exec(
+                update(Delivery).where(col(Delivery.id) == delivery_id).values(**values)
+            )
+        outcomes.clear()
         renewed = await session.exec(
             update(Delivery)
             .where(
@@ -280,16 +285,31 @@ async def _still_wanted(
         )
         if renewed.rowcount != 1:
             return None
-        subscriber = await session.get(Subscriber, item.subscriber_id)
-        link = await session.get(NewsletterSubscription, (item.subscriber_id, newsletter_id))
-    # A batch that outlived its lease may have been reclaimed by another worker: then it is
-    # that worker's to send, and this one must not.
-    return (
-        subscriber is not None
-        and subscriber.status == SubscriberStatus.active.value
-        and link is not None
-        and link.active
-    )
+        found = (
+            await session.exec(
+                select(Subscriber.status, NewsletterSubscription.active)
+                .join(
+                    NewsletterSubscription,
+                    and_(
+                        col(NewsletterSubscription.subscriber_id) == Subscriber.id,
+                        col(NewsletterSubscription.newsletter_id) == newsletter_id,
+                    ),
+                )
+                .where(col(Subscriber.id) == item.subscriber_id)
+            )
+        ).first()
+    return found is not None and found[0] == SubscriberStatus.active.value and bool(found[1])
+
+
+async def _write(db: Database, outcomes: Outcomes) -> None:
+    if not outcomes:
+        return
+    async with db.session() as session:
+        for delivery_id, values in outcomes:
+            await session.exec(
+                update(Delivery).where(col(Delivery.id) == delivery_id).values(**values)
+            )
+    outcomes.clear()
 
 
 async def _content(
@@ -333,23 +353,33 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
     mailer = SmtpMailer(settings)
     client: aiosmtplib.SMTP | None = None
     sent = 0
+    # Outcomes wait here until the next message's transaction (or the end of the batch)
+    # writes them: one commit per message instead of two, and still nothing is sent while
+    # an earlier send is off the record.
+    outcomes: Outcomes = []
     try:
         for item in batch:
             content = await _content(db, item.issue_id, contents)
             if content.issue.status not in (IssueStatus.sending.value, IssueStatus.paused.value):
-                await _record(
-                    db, item.id, status=DeliveryStatus.skipped.value, last_reply="issue stopped"
+                outcomes.append(
+                    (
+                        item.id,
+                        {"status": DeliveryStatus.skipped.value, "last_reply": "issue stopped"},
+                    )
                 )
                 continue
-            wanted = await _still_wanted(db, settings, item, pk(content.newsletter.id))
+            wanted = await _still_wanted(db, settings, item, pk(content.newsletter.id), outcomes)
             if wanted is None:
                 continue
             if not wanted:
-                await _record(
-                    db,
-                    item.id,
-                    status=DeliveryStatus.skipped.value,
-                    last_reply="unsubscribed or suppressed",
+                outcomes.append(
+                    (
+                        item.id,
+                        {
+                            "status": DeliveryStatus.skipped.value,
+                            "last_reply": "unsubscribed or suppressed",
+                        },
+                    )
                 )
                 continue
             recipient = rendering.Recipient(
@@ -359,14 +389,7 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
             if settings.mailer is MailerKind.file:
                 # Development: each message becomes an .eml file under var/outbox/.
                 await FileMailer(settings).send(message)
-                await _record(
-                    db,
-                    item.id,
-                    status=DeliveryStatus.sent.value,
-                    sent_at=utcnow(),
-                    last_reply="written to outbox",
-                    lease_until=None,
-                )
+                outcomes.append((item.id, _sent("written to outbox")))
                 sent += 1
                 continue
             raw = sign_message(message, settings)
@@ -378,39 +401,50 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
                     await client.connect()
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     client = None
+                    await _write(db, outcomes)
                     await _transient(db, settings, item, f"connect: {exc}")
                     continue
             outcome = await _send_one(client, sender, item.email, raw)
             if outcome.kind == "sent":
-                await _record(
-                    db,
-                    item.id,
-                    status=DeliveryStatus.sent.value,
-                    sent_at=utcnow(),
-                    last_reply=outcome.reply,
-                    lease_until=None,
-                )
+                outcomes.append((item.id, _sent(outcome.reply)))
                 sent += 1
-            elif outcome.kind == "permanent":
-                await _permanent(db, item, outcome.reply)
             elif outcome.kind == "unknown":
-                await _record(
-                    db,
-                    item.id,
-                    status=DeliveryStatus.unknown.value,
-                    last_reply=outcome.reply,
-                    next_attempt_at=_backoff(settings, 1),
-                    lease_until=None,
+                outcomes.append(
+                    (
+                        item.id,
+                        {
+                            "status": DeliveryStatus.unknown.value,
+                            "last_reply": outcome.reply,
+                            "next_attempt_at": _backoff(settings, 1),
+                            "lease_until": None,
+                        },
+                    )
                 )
             else:
-                await _transient(db, settings, item, outcome.reply)
+                await _write(db, outcomes)
+                if outcome.kind == "permanent":
+                    await _permanent(db, item, outcome.reply)
+                else:
+                    await _transient(db, settings, item, outcome.reply)
             if outcome.reconnect:
                 await _close(client)
                 client = None
     finally:
-        if client is not None:
-            await _close(client)
+        try:
+            await _write(db, outcomes)
+        finally:
+            if client is not None:
+                await _close(client)
     return sent
+
+
+def _sent(reply: str) -> dict[str, object]:
+    return {
+        "status": DeliveryStatus.sent.value,
+        "sent_at": utcnow(),
+        "last_reply": reply,
+        "lease_until": None,
+    }
 
 
 async def _close(client: aiosmtplib.SMTP) -> None:

@@ -4,7 +4,9 @@ tolerant of order, and retried safely after a failure."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -13,7 +15,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlmodel import func, select
 
+from app.billing import webhooks
 from app.billing.models import Payment, StripeEvent, Subscription, SubscriptionChange
+from app.core.db import utcnow
 from tests.billing.conftest import OLD_SECRET, WEBHOOK_SECRET, Billing
 from tests.factories import Factory
 from tests.stripe_standin import StandIn, event, sign
@@ -308,3 +312,33 @@ async def test_admin_replays_a_failed_event(
     assert (
         await client.get("/api/v1/admin/billing/events", headers=member.headers)
     ).status_code == 403
+
+
+async def test_a_prefetched_state_older_than_our_copy_is_fetched_again(
+    billing: Billing, factory: Factory, app: FastAPI
+) -> None:
+    """Stripe is asked before the transaction opens; if our copy was written after that
+    question, another event may have copied a newer state, so the answer is not used."""
+    plan = await billing.plan()
+    member = await factory.member()
+    sub_id = (await billing.subscribe(member, plan))["subscription"]
+    gateway = app.state.gateway
+    truth = await gateway.fetch_subscription(sub_id)
+    assert truth is not None and truth.status == "active"
+    made_up = dataclasses.replace(truth, status="past_due")
+    evt = event("customer.subscription.updated", {"id": sub_id, "object": "subscription"})
+
+    async def status_after_applying(asked_at: datetime) -> str:
+        prefetched = {sub_id: webhooks.Fetched(made_up, asked_at)}
+        async with app.state.db.session() as session:
+            await webhooks.apply(
+                webhooks.Context(session, gateway, app.state.settings, evt, prefetched)
+            )
+        async with app.state.db.session(write=False) as session:
+            found = await session.exec(
+                select(Subscription.status).where(Subscription.provider_subscription_id == sub_id)
+            )
+            return str(found.one())
+
+    assert await status_after_applying(utcnow() - timedelta(minutes=5)) == "active"
+    assert await status_after_applying(utcnow()) == "past_due"

@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 from email.utils import parsedate_to_datetime
 
+import aiosmtplib
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
 from app.core.db import Database
 from app.newsletter import delivery
-from app.newsletter.models import NewsletterIssue
+from app.newsletter.models import Delivery, DeliveryStatus, NewsletterIssue
 from tests.newsletter.conftest import Mailroom
 from tests.smtp import SmtpSink
 
@@ -241,3 +246,33 @@ async def test_send_by_deadline_stops_and_reports(mailroom: Mailroom) -> None:
     assert state["progress"]["sent"] == 50 and state["progress"]["skipped"] == 30
     assert "deadline" in state["note"]
     assert mailroom.sink.count() == 50
+
+
+async def test_each_send_waits_until_the_previous_one_is_on_record(
+    mailroom: Mailroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crash bound: outcomes are written in the transaction before the next send, so
+    when a message goes out every earlier one is already recorded as sent."""
+    newsletter_id = await mailroom.newsletter()
+    await mailroom.subscribers(newsletter_id, 30)
+    issue_id = await mailroom.issue(newsletter_id)
+    await mailroom.send(issue_id)
+    real_send = delivery._send_one
+    recorded_at_each_send: list[int] = []
+
+    async def observed(
+        client: aiosmtplib.SMTP, sender: str, to: str, raw: bytes
+    ) -> delivery._Outcome:
+        async with mailroom.db.session(write=False) as session:
+            sent = await session.exec(
+                select(func.count())
+                .select_from(Delivery)
+                .where(Delivery.status == DeliveryStatus.sent.value)
+            )
+            recorded_at_each_send.append(sent.one())
+        return await real_send(client, sender, to, raw)
+
+    monkeypatch.setattr(delivery, "_send_one", observed)
+    await mailroom.drain()
+    assert recorded_at_each_send == list(range(30))
+    assert sum(mailroom.per_address().values()) == 30
