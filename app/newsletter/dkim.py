@@ -29,7 +29,11 @@ def _key(path: str) -> bytes:
 
 def sign_message(message: EmailMessage, settings: Settings) -> bytes:
     """Give back the message's bytes, with a DKIM-Signature header when DKIM is configured."""
-    raw = message.as_bytes()
+    return sign_raw(message.as_bytes(), settings)
+
+
+def sign_raw(raw: bytes, settings: Settings) -> bytes:
+    """Give back wire bytes with a DKIM-Signature header prepended when DKIM is configured."""
     if not (settings.dkim_key_path and settings.dkim_selector and settings.dkim_domain):
         return raw
     signature = dkim.sign(

@@ -54,9 +54,13 @@ class FileMailer:
 
     async def send(self, message: EmailMessage) -> None:
         stamp(message, self.settings)
+        await self.send_raw(bytes(message))
+
+    async def send_raw(self, raw: bytes) -> None:
+        """Write a message that is already wire bytes."""
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{uuid.uuid4().hex}.eml"
-        await anyio.to_thread.run_sync(Path.write_bytes, path, bytes(message))
+        await anyio.to_thread.run_sync(Path.write_bytes, path, raw)
         log.info("mail written", extra={"path": str(path), "to": "<redacted>"})
 
 
