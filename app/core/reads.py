@@ -130,6 +130,8 @@ _LOST = (
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+    # A connection killed while idle can surface as a protocol state error on its next use.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
