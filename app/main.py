@@ -102,7 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.mailer = build_mailer(settings)
     app.state.renderer = Renderer(settings.public_url, settings.preview_paragraphs)
     app.state.gateway = build_gateway(settings)
-    app.state.response_cache = ResponseCache(settings.response_cache_seconds)
+    app.state.response_cache = ResponseCache(
+        settings.response_cache_seconds, max_bytes=settings.response_cache_mb * 1024 * 1024
+    )
 
     # Added innermost first: the body cap sits closest to the routes, request context outermost.
     app.add_middleware(

@@ -113,15 +113,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def peak_rss_mb(process: subprocess.Popen[bytes]) -> list[float]:
-    """VmHWM (peak resident set) of the server's worker processes, in MB."""
+def rss_mb(process: subprocess.Popen[bytes], field: str) -> list[float]:
+    """A memory field of the server's processes (VmRSS now, VmHWM the peak), in MB."""
     out = []
     for pid in [process.pid, *_children(process.pid)]:
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        match = re.search(rf"{field}:\s+(\d+) kB", status)
         if match:
             out.append(round(int(match.group(1)) / 1024, 1))
     return out
@@ -333,7 +333,8 @@ def main() -> None:
             )
             measured["ratio_to_bare"] = ratio(measured["requests_per_s"], b)
             results["scenarios"][name] = measured
-        results["peak_rss_mb_after_http"] = peak_rss_mb(app)
+        results["rss_mb_after_http"] = rss_mb(app, "VmRSS")
+        results["peak_rss_mb_after_http"] = rss_mb(app, "VmHWM")
     finally:
         stop(app)
         stop(bare)

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     signup_open: bool = True
     preview_paragraphs: int = Field(default=3, ge=1, le=50)
     response_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    response_cache_mb: int = Field(default=24, ge=1, le=1024)
     terms_version: str = "2026-01"
     privacy_version: str = "2026-01"
     refresh_cookie_secure: bool = True

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 
+from app.core.jsonutil import dumps
 from app.core.response_cache import ResponseCache, etag_of
 
 
@@ -82,3 +84,18 @@ async def test_a_render_started_before_a_clear_is_not_kept() -> None:
     gate.set()
     assert (await task).body == b"old"
     assert cache.get("k") is None
+
+
+def test_cached_bodies_cost_their_size_not_the_encoders_buffer() -> None:
+    """orjson's output keeps its whole write buffer; the cache keeps exact copies."""
+    cache = ResponseCache(ttl_seconds=60, max_bytes=64 * 1024 * 1024)
+    page = {"content_html": "<p>" + "x" * 15_000 + "</p>", "tags": list(range(50))}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(50):
+            cache.put(f"page{n}", dumps(page))
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 50 * 20_000, grown
