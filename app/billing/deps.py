@@ -8,9 +8,8 @@ from fastapi import Depends, Request
 
 from app.accounts.deps import bearer_token
 from app.accounts.kit import AuthKit
-from app.accounts.reads import token_holder_role
 from app.billing.entitlements import AccessLevel
-from app.billing.reads import reader_level
+from app.billing.reads import token_level
 from app.core.config import Settings
 from app.core.errors import Unauthorized
 from app.core.reads import Reads
@@ -34,10 +33,10 @@ async def calling_reader_level(request: Request) -> AccessLevel:
         claims = kit.codec.verify(token)
     except InvalidToken as exc:
         raise Unauthorized("The access token is invalid or expired.", code="token_invalid") from exc
-    role = await token_holder_role(reads, claims)
-    if role is None:
+    level = await token_level(reads, claims, grace_days=settings.billing_grace_days)
+    if level is None:
         raise Unauthorized("The access token is no longer valid.", code="token_invalid")
-    return await reader_level(reads, claims.user_id, role, grace_days=settings.billing_grace_days)
+    return level
 
 
 ReaderLevel = Annotated[AccessLevel, Depends(calling_reader_level)]

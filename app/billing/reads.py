@@ -1,10 +1,11 @@
-"""Direct reads of a reader's entitlement (for the hot reader paths), by `level_from`."""
+"""Direct reads of a signed-in reader's entitlement (for the hot reader paths)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from app.accounts.models import STAFF_ROLES
+from app.accounts.service import issued_after_revocations
 from app.billing.entitlements import (
     AccessLevel,
     GrantFacts,
@@ -14,29 +15,48 @@ from app.billing.entitlements import (
 )
 from app.core.db import utcnow
 from app.core.reads import Query, Reads, parse_required_ts, parse_ts
+from app.core.security import AccessClaims
 
-_SUBS_SQL = """SELECT status, current_period_end, cancel_at_period_end, past_due_since
-FROM subscription WHERE user_id = :id"""
-SUBSCRIPTIONS = Query(sqlite=_SUBS_SQL, postgres=_SUBS_SQL)
+# The user and their subscriptions in one round trip: one row per subscription, or one row
+# with NULLs for a reader who never subscribed.
+_READER_SQL = """SELECT u.role, u.disabled, u.deleted_at, u.tokens_valid_after,
+       s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since
+FROM "user" u LEFT JOIN subscription s ON s.user_id = u.id
+WHERE u.id = :id"""
+READER = Query(sqlite=_READER_SQL, postgres=_READER_SQL)
 _GRANTS_SQL = """SELECT starts_at, ends_at, revoked_at FROM comp_grant
 WHERE user_id = :id AND revoked_at IS NULL"""
 GRANTS = Query(sqlite=_GRANTS_SQL, postgres=_GRANTS_SQL)
 
 
-async def reader_level(reads: Reads, user_id: int, role: str, *, grace_days: int) -> AccessLevel:
-    """Give back a signed-in reader's level; the same rule as `entitlements.access_level`."""
+async def token_level(reads: Reads, claims: AccessClaims, *, grace_days: int) -> AccessLevel | None:
+    """Give back the level of the token's reader, or None when the token no longer counts.
+
+    The same checks as `accounts.deps` (the user exists, is neither disabled nor deleted,
+    and the token was issued after their last revocation) and the same rule as
+    `entitlements.access_level` (staff read everything; `level_from` for readers).
+    """
+    rows = await reads.all(READER, {"id": claims.user_id})
+    if not rows:
+        return None
+    role, disabled, deleted_at, valid_after = rows[0][:4]
+    if disabled or deleted_at is not None:
+        return None
+    if not issued_after_revocations(parse_ts(valid_after), claims.issued_at):
+        return None
     if role in STAFF_ROLES:
         return AccessLevel.paid
     now = utcnow()
     grace = timedelta(days=grace_days)
     subs = [
         SubscriptionFacts(status, parse_ts(period_end), bool(at_end), parse_ts(past_due))
-        for status, period_end, at_end, past_due in await reads.all(SUBSCRIPTIONS, {"id": user_id})
+        for *_, status, period_end, at_end, past_due in rows
+        if status is not None
     ]
     if any(subscription_entitles(s, now, grace) for s in subs):
         return AccessLevel.paid
     grants = [
         GrantFacts(parse_required_ts(starts), parse_ts(ends), parse_ts(revoked))
-        for starts, ends, revoked in await reads.all(GRANTS, {"id": user_id})
+        for starts, ends, revoked in await reads.all(GRANTS, {"id": claims.user_id})
     ]
     return level_from(subs, grants, now=now, grace=grace)
