@@ -42,11 +42,11 @@ FROM article a WHERE a.slug = :slug AND {_LIVE}""",  # noqa: S608
 
 _REDIRECT_SQL = f"""SELECT a.slug FROM slug_redirect r JOIN article a ON a.id = r.article_id
 WHERE r.old_slug = :slug AND {_LIVE}"""  # noqa: S608
-REDIRECT = Query(sqlite=_REDIRECT_SQL, postgres=_REDIRECT_SQL)
+REDIRECT = Query.portable(_REDIRECT_SQL)
 
 _PLANS_SQL = """SELECT id, name, description, interval, amount, currency, trial_days
 FROM plan WHERE active = :active ORDER BY sort_order, id"""
-PLANS = Query(sqlite=_PLANS_SQL, postgres=_PLANS_SQL)
+PLANS = Query.portable(_PLANS_SQL)
 _PLAN_KEYS = ("id", "name", "description", "interval", "amount", "currency", "trial_days")
 
 

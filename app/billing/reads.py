@@ -23,10 +23,10 @@ _READER_SQL = """SELECT u.role, u.disabled, u.deleted_at, u.tokens_valid_after,
        s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since
 FROM "user" u LEFT JOIN subscription s ON s.user_id = u.id
 WHERE u.id = :id"""
-READER = Query(sqlite=_READER_SQL, postgres=_READER_SQL)
+READER = Query.portable(_READER_SQL)
 _GRANTS_SQL = """SELECT starts_at, ends_at, revoked_at FROM comp_grant
 WHERE user_id = :id AND revoked_at IS NULL"""
-GRANTS = Query(sqlite=_GRANTS_SQL, postgres=_GRANTS_SQL)
+GRANTS = Query.portable(_GRANTS_SQL)
 
 
 async def token_level(reads: Reads, claims: AccessClaims, *, grace_days: int) -> AccessLevel | None:

@@ -10,7 +10,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.reads import Reads
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -30,12 +29,6 @@ async def get_database(request: Request) -> Database:
     return db
 
 
-async def get_reads(request: Request) -> Reads:
-    """Give back the running app's direct reads (hot reader paths only)."""
-    reads: Reads = request.app.state.reads
-    return reads
-
-
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Yield the request's session; it commits before the response is sent, or rolls back."""
     db: Database = request.app.state.db
@@ -45,7 +38,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
-ReadsDep = Annotated[Reads, Depends(get_reads)]
 # scope="function": the commit runs when the handler returns, before the response leaves,
 # so a failed commit can never follow a 2xx.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -55,6 +55,11 @@ class Query:
         object.__setattr__(self, "_pg_sql", _NAMED.sub(number, self.postgres))
         object.__setattr__(self, "_pg_names", tuple(names))
 
+    @classmethod
+    def portable(cls, sql: str) -> Query:
+        """A read whose SQL is the same on both databases."""
+        return cls(sqlite=sql, postgres=sql)
+
     def for_postgres(self, params: Params) -> tuple[str, list[Any]]:
         return self._pg_sql, [params[name] for name in self._pg_names]
 

@@ -8,9 +8,8 @@ from fastapi import FastAPI
 
 from app.core.reads import Query, parse_ts
 
-STAMP = Query(
-    sqlite="SELECT published_at FROM article WHERE slug = :slug AND published_at <= :now",
-    postgres="SELECT published_at FROM article WHERE slug = :slug AND published_at <= :now",
+STAMP = Query.portable(
+    "SELECT published_at FROM article WHERE slug = :slug AND published_at <= :now"
 )
 
 

@@ -29,42 +29,42 @@ def test_entries_expire_are_bounded_by_bytes_and_clear() -> None:
     assert ResponseCache(ttl_seconds=0).get("a") is None
 
 
+class HeldRender:
+    """A render that waits for `gate`, counts its calls, then answers or fails."""
+
+    def __init__(self, outcome: bytes | Exception) -> None:
+        self.outcome = outcome
+        self.calls = 0
+        self.gate = asyncio.Event()
+
+    async def __call__(self) -> bytes:
+        self.calls += 1
+        await self.gate.wait()
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
 async def test_concurrent_misses_render_once() -> None:
     cache = ResponseCache(ttl_seconds=60)
-    calls = 0
-    gate = asyncio.Event()
-
-    async def render() -> bytes:
-        nonlocal calls
-        calls += 1
-        await gate.wait()
-        return b"page"
-
+    render = HeldRender(b"page")
     waiting = [asyncio.create_task(cache.fetch("k", render)) for _ in range(10)]
     await asyncio.sleep(0)
-    gate.set()
+    render.gate.set()
     entries = await asyncio.gather(*waiting)
-    assert calls == 1
+    assert render.calls == 1
     assert {e.body for e in entries} == {b"page"}
 
 
 async def test_a_failed_render_is_not_shared_and_not_stored() -> None:
     cache = ResponseCache(ttl_seconds=60)
-    calls = 0
-    gate = asyncio.Event()
-
-    async def render() -> bytes:
-        nonlocal calls
-        calls += 1
-        await gate.wait()
-        raise LookupError("gone")
-
+    render = HeldRender(LookupError("gone"))
     waiting = [asyncio.create_task(cache.fetch("k", render)) for _ in range(3)]
     await asyncio.sleep(0)
-    gate.set()
+    render.gate.set()
     results = await asyncio.gather(*waiting, return_exceptions=True)
     assert all(isinstance(r, LookupError) for r in results)
-    assert calls == 3  # the first render, then each waiter on its own
+    assert render.calls == 3  # the first render, then each waiter on its own
     assert cache.get("k") is None
 
 
@@ -72,16 +72,11 @@ async def test_a_render_started_before_a_clear_is_not_kept() -> None:
     """A staff write clears the cache while a reader's render is in flight: the render may
     hold the old content, so it answers that one request but is not stored."""
     cache = ResponseCache(ttl_seconds=60)
-    gate = asyncio.Event()
-
-    async def render() -> bytes:
-        await gate.wait()
-        return b"old"
-
+    render = HeldRender(b"old")
     task = asyncio.create_task(cache.fetch("k", render))
     await asyncio.sleep(0)
     cache.clear()
-    gate.set()
+    render.gate.set()
     assert (await task).body == b"old"
     assert cache.get("k") is None
 
