@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import stripe
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -137,17 +137,20 @@ async def _store_and_claim(
     """
     obj = event.get("data", {}).get("object", {})
     now = utcnow()
-    conditions = [col(StripeEvent.event_id) == event["id"]]
+    # One statement: insert the event claimed, or claim the stored one if it is not done and
+    # nobody holds it; the row comes back only when this delivery has it.
+    claim = None
     if not force:
-        conditions += [
+        claim = and_(
             col(StripeEvent.processed_at).is_(None),
             or_(
                 col(StripeEvent.claimed_at).is_(None),
                 col(StripeEvent.claimed_at) < now - CLAIM_TIMEOUT,
             ),
-        ]
-    await session.exec(
-        sync.insert_ignoring_duplicates(session, StripeEvent).values(
+        )
+    statement = (
+        sync.dialect_insert(session, StripeEvent)
+        .values(
             event_id=event["id"],
             type=event["type"],
             created=int(event.get("created") or 0),
@@ -155,15 +158,18 @@ async def _store_and_claim(
             customer_id=_customer_of(obj) if isinstance(obj, dict) else None,
             status=EventStatus.received.value,
             received_at=now,
-            attempts=0,
+            claimed_at=now,
+            attempts=1,
         )
+        .on_conflict_do_update(
+            index_elements=[col(StripeEvent.event_id)],
+            set_={"claimed_at": now, "attempts": col(StripeEvent.attempts) + 1},
+            where=claim,
+        )
+        .returning(col(StripeEvent.id))
     )
-    result = await session.exec(
-        update(StripeEvent)
-        .where(*conditions)
-        .values(claimed_at=now, attempts=StripeEvent.attempts + 1)
-    )
-    return bool(result.rowcount)
+    claimed = await session.exec(statement)
+    return claimed.first() is not None
 
 
 async def process(
@@ -259,7 +265,10 @@ async def _sync_subscription(ctx: Context, subscription_id: str | None) -> Outco
     state = await _current_state(ctx, subscription_id, ours)
     if state is None:
         raise GatewayError(f"subscription {subscription_id} not found at the provider")
-    user_id = await sync.user_for_customer(ctx.session, state.customer_id, state.metadata)
+    if ours is not None and ours.customer_id == state.customer_id:
+        user_id: int | None = ours.user_id  # our copy already says whose it is
+    else:
+        user_id = await sync.user_for_customer(ctx.session, state.customer_id, state.metadata)
     if user_id is None:
         return Outcome(EventStatus.unmatched)
     await sync.apply_state(
