@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from app.billing.schemas import PlanOut
 from app.core.db import utcnow
 from app.core.reads import Query, Reads, parse_required_ts, parse_ts
 
@@ -44,10 +45,11 @@ _REDIRECT_SQL = f"""SELECT a.slug FROM slug_redirect r JOIN article a ON a.id = 
 WHERE r.old_slug = :slug AND {_LIVE}"""  # noqa: S608
 REDIRECT = Query.portable(_REDIRECT_SQL)
 
-_PLANS_SQL = """SELECT id, name, description, interval, amount, currency, trial_days
-FROM plan WHERE active = :active ORDER BY sort_order, id"""
+# The columns are PlanOut's fields, so the paywall's plans have the shape /billing/plans has.
+_PLAN_KEYS = tuple(PlanOut.model_fields)
+_PLANS_SQL = f"""SELECT {", ".join(_PLAN_KEYS)}
+FROM plan WHERE active = :active ORDER BY sort_order, id"""  # noqa: S608 - field names only
 PLANS = Query.portable(_PLANS_SQL)
-_PLAN_KEYS = ("id", "name", "description", "interval", "amount", "currency", "trial_days")
 
 
 @dataclass(slots=True)

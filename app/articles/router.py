@@ -51,8 +51,10 @@ class _Moved(Exception):
 
 
 def _answer(request: Request, entry: Entry, level: AccessLevel) -> Response:
-    anonymous = level is AccessLevel.anonymous
-    return cached_response(request, entry.body, anonymous=anonymous, etag=entry.etag)
+    if level is not AccessLevel.anonymous:
+        # No ETag for a signed-in reader: reading entry.etag would hash the body for nothing.
+        return cached_response(request, entry.body, anonymous=False)
+    return cached_response(request, entry.body, anonymous=True, etag=entry.etag)
 
 
 @router.get("/articles", response_model=Page[ArticleTeaser], responses={200: _PAGE})

@@ -297,3 +297,17 @@ async def test_refund_and_dispute_are_recorded(
     async with app.state.db.session() as session:
         payment = (await session.exec(select(Payment))).one()
     assert payment.refunded_amount == 800 and payment.disputed is True
+
+
+async def test_the_paywall_offers_the_plans_on_sale_in_their_public_shape(
+    billing: Billing, factory: Factory, articles: ArticleFactory, client: AsyncClient
+) -> None:
+    """The article page reads plans directly; they must be what /billing/plans shows."""
+    await billing.plan(name="Monthly")
+    await billing.plan(name="Yearly", interval="year", amount=8000)
+    editor = await factory.member(role=Role.editor)
+    article = await articles.make(editor, visibility="paid")
+    page = (await client.get(f"/api/v1/articles/{article.slug}")).json()
+    on_sale = (await client.get("/api/v1/billing/plans")).json()
+    assert [p["name"] for p in on_sale] == ["Monthly", "Yearly"]
+    assert page["paywall"]["plans"] == on_sale
