@@ -18,7 +18,9 @@ from app.admin import audit
 from app.admin.router import MAX_IMPORT_BYTES
 from app.admin.router import router as admin_members_router
 from app.articles.admin_router import router as admin_articles_router
+from app.articles.cached_pages import CachedArticlePages
 from app.articles.feeds import router as feeds_router
+from app.articles.freshness import CacheFreshness
 from app.articles.rendering import Renderer
 from app.articles.router import router as articles_router
 from app.billing.admin_router import router as admin_billing_router
@@ -29,6 +31,7 @@ from app.billing.router import router as billing_router
 from app.billing.router import webhook_router
 from app.comments.admin_router import router as admin_comments_router
 from app.comments.router import router as comments_router
+from app.core import content_version
 from app.core.config import API_PREFIX, Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers
@@ -65,6 +68,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     worker = None
     if settings.embedded_worker:
         worker = asyncio.create_task(run_forever(db, settings, all_jobs(), stop))
+    freshness = CacheFreshness(app.state.reads, app.state.response_cache)
+    watcher = asyncio.create_task(freshness.run(settings.response_cache_check_seconds, stop))
     # Everything built so far (routes, models, metadata) lives as long as the process: moved
     # out of the collector's sight, it no longer makes each full collection a long pause.
     gc.freeze()
@@ -74,6 +79,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop.set()
         if worker is not None:
             await worker
+        await watcher
         await app.state.reads.close()
         await db.dispose()
 
@@ -93,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     audit.install()
+    content_version.install()
     app.state.settings = settings
     app.state.db = Database(settings)
     app.state.reads = build_reads(settings.resolved_database_url, settings.db_pool_size)
@@ -106,7 +113,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.response_cache_seconds, max_bytes=settings.response_cache_mb * 1024 * 1024
     )
 
-    # Added innermost first: the body cap sits closest to the routes, request context outermost.
+    # Added innermost first: cached article pages closest to the routes, then the body cap,
+    # request context outermost (so every answer gets its id, headers, log line and metrics).
+    app.add_middleware(CachedArticlePages, cache=app.state.response_cache)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,

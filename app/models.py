@@ -32,6 +32,7 @@ from app.comments.models import (
     CommentPreference,
     CommentReport,
 )
+from app.core.content_version import ContentVersion
 from app.newsletter.models import (
     Delivery,
     Newsletter,
@@ -43,6 +44,7 @@ from app.newsletter.models import (
 __all__ = [
     "Article",
     "AuditEntry",
+    "ContentVersion",
     "MemberLabel",
     "BillingCustomer",
     "BillingNotice",

@@ -11,6 +11,7 @@ from app.accounts.kit import AuthKit
 from app.accounts.models import STAFF_ROLES, Role, User
 from app.accounts.service import token_still_valid
 from app.admin import audit
+from app.core import content_version
 from app.core.deps import SessionDep
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import AccessClaims, InvalidToken
@@ -88,10 +89,11 @@ def require_role(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
         if user.role not in allowed:
             raise Forbidden("Your role does not allow this.", code="role_forbidden")
         # Staff writes made through this request's session land in the audit log, and any
-        # staff write may change what anonymous readers see: drop their cached answers.
+        # staff write may change what readers see: once it commits, every worker's cached
+        # answers go (this one's at once, the others' when they see the version move).
         audit.mark_actor(session, user.id, getattr(request.state, "request_id", None))
         if request.method not in ("GET", "HEAD"):
-            request.app.state.response_cache.clear()
+            content_version.bump_on_commit(session, request.app.state.response_cache.clear)
         return user
 
     return check

@@ -50,7 +50,13 @@ class _Moved(Exception):
         self.slug = slug
 
 
-def _answer(request: Request, entry: Entry, level: AccessLevel) -> Response:
+def article_key(level: AccessLevel, slug: str) -> str:
+    """The response-cache key of `slug`'s page as rendered for `level`."""
+    return f"article:{int(level)}:{slug}"
+
+
+def answer(request: Request, entry: Entry, level: AccessLevel) -> Response:
+    """Give back a cached answer with the cache headers that suit `level`."""
     if level is not AccessLevel.anonymous:
         # No ETag for a signed-in reader: reading entry.etag would hash the body for nothing.
         return cached_response(request, entry.body, anonymous=False)
@@ -95,7 +101,7 @@ async def list_articles(
         return dumps({"items": items, "next_cursor": next_cursor})
 
     entry = await _cache(request).fetch(f"list?{request.url.query}", render)
-    return _answer(request, entry, level)
+    return answer(request, entry, level)
 
 
 @router.head("/articles/{slug}", include_in_schema=False)
@@ -137,10 +143,10 @@ async def get_article(slug: str, request: Request) -> Response:
     # The answer depends on the reader only through their access level, so it is cached per
     # level: readers of one level share it, and no level ever sees another's.
     try:
-        entry = await _cache(request).fetch(f"article:{int(level)}:{slug}", render)
+        entry = await _cache(request).fetch(article_key(level, slug), render)
     except _Moved as moved:
         return RedirectResponse(f"{API_PREFIX}/articles/{moved.slug}", status_code=301)
-    return _answer(request, entry, level)
+    return answer(request, entry, level)
 
 
 @router.get("/tags", response_model=list[TagCount])
@@ -204,4 +210,4 @@ async def search_articles(
 
     # Results depend on the words and the reader's level only: cached like article pages.
     key = f"search:{int(level)}:{size}:{offset}:{' '.join(words)}"
-    return _answer(request, await _cache(request).fetch(key, render), level)
+    return answer(request, await _cache(request).fetch(key, render), level)

@@ -15,6 +15,8 @@ from app.core.errors import Unauthorized
 from app.core.reads import Reads
 from app.core.security import InvalidToken
 
+_LEVEL_KEY = "reader_level"
+
 
 async def calling_reader_level(request: Request) -> AccessLevel:
     """Give back the caller's access level; anonymous without a token, 401 for a bad one.
@@ -22,6 +24,16 @@ async def calling_reader_level(request: Request) -> AccessLevel:
     It takes the app's parts from `request` rather than as sub-dependencies: on the article
     page FastAPI's dependency solving cost as much as the database read.
     """
+    # Worked out once a request: the cached-page middleware may have done it already.
+    known: AccessLevel | None = request.scope.get("state", {}).get(_LEVEL_KEY)
+    if known is not None:
+        return known
+    level = await _reader_level(request)
+    request.scope.setdefault("state", {})[_LEVEL_KEY] = level
+    return level
+
+
+async def _reader_level(request: Request) -> AccessLevel:
     state = request.app.state
     kit: AuthKit = state.auth
     reads: Reads = state.reads

@@ -16,13 +16,6 @@ from app.billing.models import BillingCustomer, Payment, Plan, Subscription, Sub
 from app.core.db import pk, utcnow
 
 
-def dialect_insert(session: AsyncSession, model: Any) -> Any:
-    """Give back the session's dialect's INSERT for `model` (it knows ON CONFLICT)."""
-    if session.get_bind().dialect.name == "sqlite":
-        return sqlite_insert(model)
-    return pg_insert(model)
-
-
 def insert_ignoring_duplicates(session: AsyncSession, model: Any) -> Any:
     """Give back a dialect INSERT for `model` that skips rows violating a unique key."""
     if session.get_bind().dialect.name == "sqlite":

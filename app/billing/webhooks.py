@@ -35,7 +35,7 @@ from app.billing.models import (
     Subscription,
 )
 from app.core.config import Settings
-from app.core.db import Database, utcnow
+from app.core.db import Database, dialect_insert, utcnow
 
 log = logging.getLogger("broadsheet.billing.webhooks")
 
@@ -149,7 +149,7 @@ async def _store_and_claim(
             ),
         )
     statement = (
-        sync.dialect_insert(session, StripeEvent)
+        dialect_insert(session, StripeEvent)
         .values(
             event_id=event["id"],
             type=event["type"],

@@ -75,7 +75,10 @@ class Settings(BaseSettings):
     email_verify_hours: int = Field(default=48, ge=1)
     signup_open: bool = True
     preview_paragraphs: int = Field(default=3, ge=1, le=50)
-    response_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # Reader answers are kept this long at most; staff writes and articles going live clear
+    # them sooner (checked every response_cache_check_seconds), comment counts wait it out.
+    response_cache_seconds: float = Field(default=60.0, ge=0, le=300)
+    response_cache_check_seconds: float = Field(default=0.1, gt=0, le=5)
     response_cache_mb: int = Field(default=24, ge=1, le=1024)
     terms_version: str = "2026-01"
     privacy_version: str = "2026-01"

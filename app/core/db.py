@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -29,6 +31,13 @@ SQLModel.metadata.naming_convention = {
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _IMMEDIATE = "broadsheet_begin_immediate"
+
+
+def dialect_insert(session: Any, model: Any) -> Any:
+    """Give back the session's dialect's INSERT for `model` (it knows ON CONFLICT)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite_insert(model)
+    return pg_insert(model)
 
 
 def utcnow() -> datetime:

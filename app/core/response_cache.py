@@ -13,6 +13,7 @@ import asyncio
 import functools
 import hashlib
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,8 +26,20 @@ def etag_of(body: bytes) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    body: bytes
+    """One cached answer, kept deflated: pages are mostly HTML, which packs to a third or
+    less, so the same memory holds three times the pages (inflating costs ~20 µs a hit)."""
+
+    packed: bytes
     expires: float
+
+    @classmethod
+    def of(cls, body: bytes, expires: float) -> Entry:
+        # Level 1: five times faster to pack than the default for a few % more bytes.
+        return cls(zlib.compress(body, 1), expires)
+
+    @property
+    def body(self) -> bytes:
+        return zlib.decompress(self.packed)
 
     @functools.cached_property
     def etag(self) -> str:
@@ -65,22 +78,21 @@ class ResponseCache:
     def put(self, key: str, body: bytes, *, generation: int | None = None) -> Entry:
         """Keep `body` under `key` (unless too big, or rendered before a clear) and give back
         its entry, ETag included."""
-        entry = Entry(body, self._clock() + self.ttl)
-        if self.ttl <= 0 or len(body) > self.max_bytes // 16:
+        entry = Entry.of(body, self._clock() + self.ttl)
+        size = len(entry.packed)
+        if self.ttl <= 0 or size > self.max_bytes // 16:
             return entry
         if generation is not None and generation != self._generation:
             return entry
-        # A copy of exactly the body's size: orjson's output keeps its whole write buffer
-        # (about 130 kB for a 15 kB page, by tracemalloc), which made a cache of 16 MB of
-        # pages hold 160 MB.
-        entry = Entry(memoryview(body).tobytes(), entry.expires)
+        # The packed bytes are an object of their own size: the cache never holds on to
+        # orjson's output, whose bytes keep its whole write buffer (~130 kB for a 15 kB page).
         self._drop(key)
         self._entries[key] = entry
-        self._bytes += len(body)
+        self._bytes += size
         # Bounded by bytes, not entries: article answers run from 1 to 50 kB.
         while self._bytes > self.max_bytes and self._entries:
             _, oldest = self._entries.popitem(last=False)
-            self._bytes -= len(oldest.body)
+            self._bytes -= len(oldest.packed)
         return entry
 
     async def fetch(self, key: str, render: Callable[[], Awaitable[bytes]]) -> Entry:
@@ -114,7 +126,7 @@ class ResponseCache:
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._bytes -= len(entry.body)
+            self._bytes -= len(entry.packed)
 
     def clear(self) -> None:
         self._entries.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import tracemalloc
 
 from app.core.jsonutil import dumps
@@ -18,15 +19,28 @@ def test_entries_expire_are_bounded_by_bytes_and_clear() -> None:
     assert hit is not None and hit.body == b"x" * 100 and hit.etag == etag_of(b"x" * 100)
     now[0] += 0.2
     assert cache.get("a") is None
-    cache = ResponseCache(ttl_seconds=60, max_bytes=1600)
-    for key in "abcdefghijklmnopq":
-        cache.put(key, b"y" * 100)
-    assert cache.get("a") is None and (q := cache.get("q")) is not None and q.body == b"y" * 100
-    cache.put("huge", b"z" * 1000)  # over a sixteenth of the budget: never stored
+    cache = ResponseCache(ttl_seconds=60, max_bytes=2000)
+    noise = random.Random(9)  # bytes that do not pack: the budget counts what is kept
+    bodies = {key: noise.randbytes(100) for key in "abcdefghijklmnopqrst"}
+    for key, body in bodies.items():
+        cache.put(key, body)
+    assert cache.get("a") is None and (t := cache.get("t")) is not None and t.body == bodies["t"]
+    cache.put("huge", noise.randbytes(1000))  # over a sixteenth of the budget: never stored
     assert cache.get("huge") is None
     cache.clear()
-    assert cache.get("q") is None
+    assert cache.get("t") is None
     assert ResponseCache(ttl_seconds=0).get("a") is None
+
+
+def test_pages_are_kept_packed_and_counted_by_their_packed_size() -> None:
+    cache = ResponseCache(ttl_seconds=60, max_bytes=16 * 1024)
+    page = b"<p>" + b"The quick brown fox jumps over the lazy dog. " * 20 + b"</p>"
+    for n in range(40):  # 40 pages of 900 bytes: more than the 16 kB budget unpacked
+        cache.put(f"page{n}", page)
+    kept = [n for n in range(40) if cache.get(f"page{n}") is not None]
+    assert kept == list(range(40))
+    entry = cache.get("page0")
+    assert entry is not None and entry.body == page and len(entry.packed) < len(page) // 4
 
 
 class HeldRender:

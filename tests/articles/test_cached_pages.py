@@ -1,0 +1,216 @@
+"""Cached article pages: answered before routing exactly as the route answers, never across
+levels or past a revoked token; kept true to writes made elsewhere (content version) and to
+scheduled articles going live."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from fastapi import FastAPI
+from httpx import AsyncClient, Response
+from sqlalchemy import update
+from sqlmodel import col
+from starlette.types import Message, Receive, Scope, Send
+
+from app.accounts.models import Role, User
+from app.articles.cached_pages import CachedArticlePages
+from app.articles.freshness import CacheFreshness
+from app.articles.models import Article
+from app.billing.models import CompGrant
+from app.core import content_version
+from app.core.content_version import ContentVersion
+from app.core.db import Database, utcnow
+from app.core.response_cache import ResponseCache
+from tests.factories import ArticleFactory, Factory
+
+BODY = "Free opening paragraph.\n\n<!-- paywall -->\n\nGATED-PART of the article."
+# Headers that differ between any two answers, cached or not.
+PER_REQUEST = {"date", "x-request-id"}
+
+
+def _same_answer(a: Response, b: Response) -> None:
+    assert a.status_code == b.status_code
+    assert a.content == b.content
+    assert {k: v for k, v in a.headers.items() if k not in PER_REQUEST} == {
+        k: v for k, v in b.headers.items() if k not in PER_REQUEST
+    }
+
+
+class Downstream:
+    """The rest of the app as the middleware sees it: records whether it was asked."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.calls += 1
+        await send({"type": "http.response.start", "status": 599, "headers": []})
+        await send({"type": "http.response.body", "body": b"downstream"})
+
+
+async def _call(
+    app: FastAPI, middleware: CachedArticlePages, path: str, token: str | None = None
+) -> list[Message]:
+    headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+    scope: Scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+        "app": app,
+        "state": {},
+    }
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await middleware(scope, receive, send)
+    return sent
+
+
+async def test_a_cached_page_is_answered_as_the_route_answers_it(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    article = await articles.make(editor, body=BODY, visibility="paid")
+    path = f"/api/v1/articles/{article.slug}"
+    for headers in ({}, editor.headers):
+        rendered = await client.get(path, headers=headers)
+        cached = await client.get(path, headers=headers)
+        _same_answer(rendered, cached)
+    assert "GATED-PART" in cached.text
+    # The same middleware, in front of a downstream that records being asked: a cached page
+    # never reaches it; an unknown slug and a bad token do, where the route answers them.
+    downstream = Downstream()
+    middleware = CachedArticlePages(downstream, app.state.response_cache)
+    middleware._route = object()  # as learnt from the first miss
+    sent = await _call(app, middleware, path, editor.token)
+    assert downstream.calls == 0 and b"GATED-PART" in sent[-1]["body"]
+    sent = await _call(app, middleware, path)
+    assert downstream.calls == 0 and b"GATED-PART" not in sent[-1]["body"]
+    await _call(app, middleware, "/api/v1/articles/no-such-page")
+    await _call(app, middleware, path, "not-a-token")
+    await _call(app, middleware, f"{path}/comments")
+    assert downstream.calls == 3
+
+
+async def test_a_cached_page_never_outlives_the_readers_access(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    article = await articles.make(editor, body=BODY, visibility="paid")
+    path = f"/api/v1/articles/{article.slug}"
+    reader = await factory.member()
+    staff = await factory.member(role=Role.editor)
+    db: Database = app.state.db
+    async with db.session() as session:
+        session.add(CompGrant(user_id=reader.id, reason="press"))
+    for member in (reader, staff):
+        assert "GATED-PART" in (await client.get(path, headers=member.headers)).text
+    # Changed behind the app's back (no staff request, so no cache clear): the full text
+    # stays cached for the paid level, yet neither of them may have it any more.
+    async with db.session() as session:
+        await session.exec(update(CompGrant).values(revoked_at=utcnow()))
+        await session.exec(update(User).where(col(User.id) == staff.id).values(disabled=True))
+    lapsed = await client.get(path, headers=reader.headers)
+    assert lapsed.status_code == 200 and "GATED-PART" not in lapsed.text
+    assert (await client.get(path, headers=staff.headers)).status_code == 401
+
+
+async def _version(db: Database) -> int:
+    async with db.session(write=False) as session:
+        row = await session.get(ContentVersion, 1)
+        return row.version if row else 0
+
+
+async def test_staff_writes_bump_the_shared_version_and_refusals_do_not(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    article = await articles.make(editor, title="Old title")
+    path = f"/api/v1/articles/{article.slug}"
+    db: Database = app.state.db
+    before = await _version(db)
+    await client.get(path)
+    stale = await client.patch(
+        f"/api/v1/admin/articles/{article.id}",
+        headers=editor.headers,
+        json={"title": "Refused", "version": article.version + 5},
+    )
+    assert stale.status_code == 409
+    assert await _version(db) == before
+    edited = await client.patch(
+        f"/api/v1/admin/articles/{article.id}",
+        headers=editor.headers,
+        json={"title": "New title", "version": article.version},
+    )
+    assert edited.status_code == 200
+    assert await _version(db) == before + 1
+    assert (await client.get(path)).json()["title"] == "New title"
+
+
+async def test_a_write_made_by_another_worker_clears_this_workers_cache(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    article = await articles.make(editor, title="Old title")
+    path = f"/api/v1/articles/{article.slug}"
+    cache: ResponseCache = app.state.response_cache
+    freshness = CacheFreshness(app.state.reads, cache)
+    assert await freshness.check() is False
+    assert (await client.get(path)).json()["title"] == "Old title"
+    # Another worker's staff edit: the row changes and the version moves, and this process's
+    # cache hears of neither until it checks.
+    db: Database = app.state.db
+    async with db.session() as session:
+        content_version.bump_on_commit(session, lambda: None)  # that worker clears its own
+        await session.exec(update(Article).where(col(Article.id) == article.id).values(title="New"))
+    assert (await client.get(path)).json()["title"] == "Old title"
+    assert await freshness.check() is True
+    assert (await client.get(path)).json()["title"] == "New"
+    assert await freshness.check() is False
+
+
+async def test_a_scheduled_article_joins_the_cached_archive_when_its_time_comes(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    await articles.make(editor, title="Already out")
+    soon = await articles.make(
+        editor,
+        title="Coming soon",
+        status="scheduled",
+        published_at=utcnow() + timedelta(milliseconds=300),
+    )
+    freshness = CacheFreshness(app.state.reads, app.state.response_cache)
+    assert await freshness.check() is False
+    titles = [a["title"] for a in (await client.get("/api/v1/articles")).json()["items"]]
+    assert titles == ["Already out"]
+    assert soon.published_at is not None
+    while utcnow() <= soon.published_at:
+        await asyncio.sleep(0.05)
+    assert await freshness.check() is True
+    titles = [a["title"] for a in (await client.get("/api/v1/articles")).json()["items"]]
+    assert titles == ["Coming soon", "Already out"]
+
+
+async def test_the_running_app_checks_on_its_own(app: FastAPI) -> None:
+    cache: ResponseCache = app.state.response_cache
+    db: Database = app.state.db
+    async with app.router.lifespan_context(app):
+        await asyncio.sleep(0.3)  # past the watcher's first look, which only takes note
+        cache.put("probe", b"page")
+        async with db.session() as session:
+            content_version.bump_on_commit(session, lambda: None)
+        for _ in range(100):
+            if cache.get("probe") is None:
+                break
+            await asyncio.sleep(0.05)
+        assert cache.get("probe") is None
