@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -154,11 +155,17 @@ class Database:
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
 
+    def write_turn(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Wait for this process's turn to write (SQLite; PostgreSQL has no turns)."""
+        if self._write_gate is None:
+            return contextlib.nullcontext()
+        return self._write_gate.hold()
+
     @asynccontextmanager
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """Yield a session that commits when the caller finishes and rolls back on error."""
         if write and self._write_gate is not None:
-            async with self._write_gate.hold(), self._session(write=True) as session:
+            async with self.write_turn(), self._session(write=True) as session:
                 yield session
         else:
             async with self._session(write=write) as session:

@@ -74,6 +74,12 @@ class Reads(Protocol):
     async def close(self) -> None: ...
 
 
+def sqlite_ts(value: datetime) -> str:
+    """`value` in SQLAlchemy's SQLite DateTime storage format, which stored values compare
+    against."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def parse_ts(value: Any) -> datetime | None:
     """Give back a timestamp read by either driver as aware UTC (None stays None)."""
     if value is None:
@@ -120,8 +126,7 @@ class SQLiteReads:
             raise ReadsUnavailable(str(exc)) from exc
 
     def ts(self, value: datetime) -> str:
-        # SQLAlchemy's SQLite DateTime storage format, which stored values compare against.
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return sqlite_ts(value)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -129,7 +134,7 @@ class SQLiteReads:
             self._conn = None
 
 
-_LOST = (
+CONNECTION_LOST = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.InterfaceError,
@@ -167,13 +172,13 @@ class PostgresReads:
         sql, args = query.for_postgres(params)
         try:
             return await self._fetch_once(sql, args)
-        except _LOST:
+        except CONNECTION_LOST:
             # A pooled connection the server dropped (restart, failover, idle kill) fails on
             # its next use and leaves the pool; a read changes nothing, so retry once.
             pass
         try:
             return await self._fetch_once(sql, args)
-        except _LOST as exc:
+        except CONNECTION_LOST as exc:
             raise ReadsUnavailable(type(exc).__name__) from exc
 
     async def _fetch_once(self, sql: str, args: list[Any]) -> list[Row]:

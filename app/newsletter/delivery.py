@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiosmtplib
-from sqlalchemy import Update, and_, bindparam, func, or_, update
+from sqlalchemy import and_, bindparam, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,6 +33,8 @@ from app.billing.models import CompGrant, Subscription
 from app.billing.sync import insert_ignoring_duplicates
 from app.core.config import MailerKind, Settings
 from app.core.db import Database, pk, utcnow
+from app.core.reads import Query
+from app.core.writes import DirectWrites, open_writes
 from app.newsletter import rendering, subscribers
 from app.newsletter.dkim import sign_raw
 from app.newsletter.mailer import FileMailer, SmtpMailer
@@ -258,14 +260,11 @@ def _backoff(settings: Settings, attempts: int) -> datetime:
 Outcomes = list[tuple[int, dict[str, object]]]
 
 
-# Built once: constructing these statements anew for every message took half of a send.
 @functools.lru_cache(maxsize=16)
-def _outcome_statement(columns: tuple[str, ...]) -> Update:
-    return (
-        update(Delivery)
-        .where(col(Delivery.id) == bindparam("delivery_id"))
-        .values({name: bindparam(f"new_{name}") for name in columns})
-    )
+def _outcome_query(columns: tuple[str, ...]) -> Query:
+    assignments = ", ".join(f"{name} = :{name}" for name in columns)
+    # Column names are our own (the keys _sent and send_batch write); values are parameters.
+    return Query.portable(f"UPDATE delivery SET {assignments} WHERE id = :delivery_id")  # noqa: S608
 
 
 _SUBSCRIBED = (
@@ -287,13 +286,6 @@ _SUBSCRIBED = (
 CHECK_AHEAD = 25
 
 
-async def _write_outcomes(session: AsyncSession, outcomes: Outcomes) -> None:
-    for delivery_id, values in outcomes:
-        params = {"delivery_id": delivery_id, **{f"new_{k}": v for k, v in values.items()}}
-        await session.exec(_outcome_statement(tuple(values)), params=params)
-    outcomes.clear()
-
-
 @dataclass
 class _Checked:
     """Which of the next rows are still this worker's, and which of those still wanted."""
@@ -307,10 +299,9 @@ async def _check_ahead(
     settings: Settings,
     items: Sequence[Claimed],
     newsletter_id: int,
-    outcomes: Outcomes,
 ) -> _Checked:
-    """Write the outcomes not yet recorded, renew the leases of the next rows and read whether
-    their subscribers still want the issue, all in one transaction.
+    """Renew the leases of the next rows and read whether their subscribers still want the
+    issue, in one transaction.
 
     Renewing with a conditional UPDATE means a slow batch keeps its rows and a row another
     worker has reclaimed (its lease ran out) is left to that worker, never sent by both.
@@ -319,7 +310,6 @@ async def _check_ahead(
     valid_until = time.monotonic() + lease / 2
     until = utcnow() + timedelta(seconds=lease)
     async with db.session() as session:
-        await _write_outcomes(session, outcomes)
         renewed = await session.exec(
             update(Delivery)
             .where(
@@ -345,11 +335,12 @@ async def _check_ahead(
     return _Checked(wanted, valid_until)
 
 
-async def _write(db: Database, outcomes: Outcomes) -> None:
-    if not outcomes:
-        return
-    async with db.session() as session:
-        await _write_outcomes(session, outcomes)
+async def _write(writes: DirectWrites, outcomes: Outcomes) -> None:
+    """Record `outcomes`, one statement each, and empty the list."""
+    for delivery_id, values in outcomes:
+        params = {k: writes.ts(v) if isinstance(v, datetime) else v for k, v in values.items()}
+        await writes.execute(_outcome_query(tuple(values)), {**params, "delivery_id": delivery_id})
+    outcomes.clear()
 
 
 async def _content(
@@ -393,10 +384,22 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
     mailer = SmtpMailer(settings)
     client: aiosmtplib.SMTP | None = None
     sent = 0
-    # Skips wait here for the next transaction; a sent message's outcome is written before
-    # the next send, so a crash can lose at most the one message in flight.
+    # Skips wait here for the next transaction. A sent message's outcome is written while
+    # the next message's envelope goes out, and finished before its data does (_send_one),
+    # so a crash can lose at most the one message in flight.
     outcomes: Outcomes = []
+    recording: asyncio.Task[None] | None = None
     checked = _Checked({}, 0.0)
+    writes = open_writes(db)
+
+    async def record() -> None:
+        """Finish the write under way, then write what is still waiting."""
+        nonlocal recording
+        if recording is not None:
+            running, recording = recording, None
+            await running
+        await _write(writes, outcomes)
+
     try:
         for index, item in enumerate(batch):
             content = await _content(db, item.issue_id, contents)
@@ -412,9 +415,8 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
                 ahead = [
                     i for i in batch[index : index + CHECK_AHEAD] if i.issue_id == item.issue_id
                 ]
-                checked = await _check_ahead(
-                    db, settings, ahead, pk(content.newsletter.id), outcomes
-                )
+                await record()
+                checked = await _check_ahead(db, settings, ahead, pk(content.newsletter.id))
             wanted = checked.wanted.get(item.id)
             if wanted is None:
                 continue
@@ -437,7 +439,7 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
                 # Development: each message becomes an .eml file under var/outbox/.
                 await FileMailer(settings).send_raw(raw)
                 outcomes.append((item.id, _sent("written to outbox")))
-                await _write(db, outcomes)
+                await record()
                 sent += 1
                 continue
             raw = sign_raw(raw, settings)
@@ -449,13 +451,16 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
                     await client.connect()
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     client = None
-                    await _write(db, outcomes)
+                    await record()
                     await _transient(db, settings, item, f"connect: {exc}")
                     continue
-            outcome = await _send_one(client, sender, item.email, raw)
+            if recording is None and outcomes:
+                recording = asyncio.create_task(_write(writes, _taken(outcomes)))
+            previous, recording = recording, None
+            outcome = await _send_one(client, sender, item.email, raw, previous)
             if outcome.kind == "sent":
                 outcomes.append((item.id, _sent(outcome.reply)))
-                await _write(db, outcomes)
+                recording = asyncio.create_task(_write(writes, _taken(outcomes)))
                 sent += 1
             elif outcome.kind == "unknown":
                 outcomes.append(
@@ -469,9 +474,9 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
                         },
                     )
                 )
-                await _write(db, outcomes)
+                await record()
             else:
-                await _write(db, outcomes)
+                await record()
                 if outcome.kind == "permanent":
                     await _permanent(db, item, outcome.reply)
                 else:
@@ -481,11 +486,19 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
                 client = None
     finally:
         try:
-            await _write(db, outcomes)
+            await record()
         finally:
+            await writes.close()
             if client is not None:
                 await _close(client)
     return sent
+
+
+def _taken(outcomes: Outcomes) -> Outcomes:
+    """Give back the outcomes waiting to be written and start a new list of them."""
+    taken = list(outcomes)
+    outcomes.clear()
+    return taken
 
 
 def _sent(reply: str) -> dict[str, object]:
@@ -511,32 +524,44 @@ class _Outcome:
     reconnect: bool = False
 
 
-async def _send_one(client: aiosmtplib.SMTP, sender: str, to: str, raw: bytes) -> _Outcome:
-    stage = "envelope"
+_SMTP_FAILURES = (aiosmtplib.SMTPException, OSError, TimeoutError)
+
+
+async def _send_one(
+    client: aiosmtplib.SMTP,
+    sender: str,
+    to: str,
+    raw: bytes,
+    recorded: asyncio.Future[None] | None = None,
+) -> _Outcome:
+    """Send one message. `recorded`, the write of the message before, runs alongside the
+    envelope and is waited for before the data: the server accepts nothing while an earlier
+    message is still unrecorded, so a crash still costs at most one duplicate."""
     try:
         await client.mail(sender)
         await client.rcpt(to)
-        stage = "data"
+    except _SMTP_FAILURES as exc:
+        if recorded is not None:
+            await recorded
+        return await _failed(client, exc, after_data=False)
+    if recorded is not None:
+        await recorded
+    try:
         response = await client.data(raw)
-        return _Outcome("sent", f"{response.code} {response.message}"[:500])
-    except aiosmtplib.SMTPRecipientRefused as exc:
-        await _reset(client)
-        kind = "permanent" if 500 <= exc.code < 600 else "transient"
-        return _Outcome(kind, f"{exc.code} {exc.message}"[:500])
-    except aiosmtplib.SMTPResponseException as exc:
+    except _SMTP_FAILURES as exc:
+        return await _failed(client, exc, after_data=True)
+    return _Outcome("sent", f"{response.code} {response.message}"[:500])
+
+
+async def _failed(client: aiosmtplib.SMTP, exc: Exception, *, after_data: bool) -> _Outcome:
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
         await _reset(client)
         kind = "permanent" if 500 <= exc.code < 600 else "transient"
         return _Outcome(kind, f"{exc.code} {exc.message}"[:500], reconnect=exc.code == 421)
-    except (
-        aiosmtplib.SMTPServerDisconnected,
-        aiosmtplib.SMTPTimeoutError,
-        OSError,
-        TimeoutError,
-    ) as exc:
-        # Lost after the data went out: the server may have accepted it. Retry once, with
-        # the same Message-ID.
-        kind = "unknown" if stage == "data" else "transient"
-        return _Outcome(kind, f"{type(exc).__name__}: {exc}"[:500], reconnect=True)
+    # Lost after the data went out: the server may have accepted it. Retry once, with the
+    # same Message-ID.
+    kind = "unknown" if after_data else "transient"
+    return _Outcome(kind, f"{type(exc).__name__}: {exc}"[:500], reconnect=True)
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:

@@ -8,7 +8,9 @@ Message-ID per (issue, recipient), List-Id, and RFC 8058 one-click unsubscribe.
 from __future__ import annotations
 
 import binascii
+import functools
 import secrets
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.header import Header
@@ -16,7 +18,6 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formataddr, formatdate
 from html import escape
-from urllib.parse import quote, urlencode
 
 from app.articles.gating import decide
 from app.articles.models import Article
@@ -53,13 +54,74 @@ class IssueContent:
     issue: NewsletterIssue
     intro_html: str
     article: Article | None
-    _bodies: dict[AccessLevel, tuple[str, str]] = field(default_factory=dict, compare=False)
+    _wires: dict[AccessLevel, _Wire] = field(default_factory=dict, compare=False)
+    # "=_" never occurs in quoted-printable text ("=" is always "=3D"), so no part can
+    # contain the boundary, and one boundary serves every message of the issue.
+    boundary: str = field(default_factory=lambda: f"=_bs_{secrets.token_hex(12)}", compare=False)
 
-    def body(self, level: AccessLevel, settings: Settings) -> tuple[str, str]:
-        """The HTML and text a reader at `level` gets, rendered once per level."""
-        if level not in self._bodies:
-            self._bodies[level] = _body(self, level, settings)
-        return self._bodies[level]
+    def wire(self, level: AccessLevel, settings: Settings) -> _Wire:
+        """What every reader at `level` gets, rendered and encoded once per level."""
+        if level not in self._wires:
+            self._wires[level] = _wire(self, level, settings)
+        return self._wires[level]
+
+
+@dataclass(frozen=True)
+class _Wire:
+    """The bytes of a message that are the same for every recipient at one level.
+
+    Quoted-printable works line by line, so parts encoded apart and split at line breaks
+    join into the encoding of the whole: only each recipient's footer is encoded per message.
+    """
+
+    headers: str  # From, Subject and Reply-To
+    text: bytes
+    html_head: bytes
+    html_tail: bytes
+    tail_headers: str  # through Content-Type
+
+
+_HTML_TAIL = "</td></tr></table></td></tr></table></body></html>"
+
+
+def _wire(content: IssueContent, level: AccessLevel, settings: Settings) -> _Wire:
+    newsletter, issue = content.newsletter, content.issue
+    html_body, text_body = _body(content, level, settings)
+    preheader = (
+        f'<div style="display:none;max-height:0;overflow:hidden">{escape(issue.preheader)}</div>'
+        if issue.preheader
+        else ""
+    )
+    html_head = (
+        '<!doctype html><html><body style="margin:0;padding:0;background:#f6f5f1">'
+        f'{preheader}<table role="presentation" width="100%" cellpadding="0" cellspacing="0">'
+        f'<tr><td align="center"><table role="presentation" width="600" '
+        f'style="max-width:600px;background:#fff;padding:24px;{FONT}"><tr><td style="{FONT}">'
+        f"{html_body}\n"
+    )
+    sender = newsletter.sender_email or settings.mail_from
+    from_value = (
+        formataddr((newsletter.sender_name, sender))
+        if newsletter.sender_name and "<" not in sender
+        else sender
+    )
+    headers = f"From: {_clean(from_value)}\nSubject: {_encoded(issue.subject)}\n"
+    if newsletter.reply_to:
+        headers += f"Reply-To: {_clean(newsletter.reply_to)}\n"
+    tail_headers = (
+        f"List-Id: {_encoded(newsletter.name)} <{newsletter.slug}.{mail_domain(settings)}>\n"
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
+        "Precedence: bulk\n"
+        "MIME-Version: 1.0\n"
+        f'Content-Type: multipart/alternative; boundary="{content.boundary}"\n'
+    )
+    return _Wire(
+        headers=headers,
+        text=_qp(text_body + "\n"),
+        html_head=_qp(html_head),
+        html_tail=_qp(_HTML_TAIL),
+        tail_headers=tail_headers,
+    )
 
 
 def mail_domain(settings: Settings) -> str:
@@ -132,65 +194,46 @@ def compose(
         newsletter_id=pk(newsletter.id),
         issue_id=pk(issue.id),
     )
-    unsubscribe_url = f"{api_url}/api/v1/newsletter/unsubscribe?{urlencode({'token': token})}"
-    domain = mail_domain(settings)
-    html_body, text_body = content.body(recipient.level, settings)
-    footer_text = f"\n\n--\nYou receive {newsletter.name}. Unsubscribe: {unsubscribe_url}"
+    # The token is URL-safe already (base64url and hex, joined by a dot).
+    unsubscribe_url = f"{api_url}/api/v1/newsletter/unsubscribe?token={token}"
+    mailto = f"mailto:unsubscribe@{mail_domain(settings)}?subject=unsubscribe%20{token}"
+    wire = content.wire(recipient.level, settings)
+    footer_text = f"\n--\nYou receive {newsletter.name}. Unsubscribe: {unsubscribe_url}"
     footer_html = (
         f'<p style="font-size:13px;color:#666">You receive {escape(newsletter.name)}. '
-        f'<a href="{escape(unsubscribe_url, quote=True)}" style="color:#666">Unsubscribe</a></p>'
+        f'<a href="{escape(unsubscribe_url, quote=True)}" style="color:#666">Unsubscribe</a></p>\n'
     )
-    preheader = (
-        f'<div style="display:none;max-height:0;overflow:hidden">{escape(issue.preheader)}</div>'
-        if issue.preheader
-        else ""
-    )
-    html = (
-        '<!doctype html><html><body style="margin:0;padding:0;background:#f6f5f1">'
-        f'{preheader}<table role="presentation" width="100%" cellpadding="0" cellspacing="0">'
-        f'<tr><td align="center"><table role="presentation" width="600" '
-        f'style="max-width:600px;background:#fff;padding:24px;{FONT}"><tr><td style="{FONT}">'
-        f"{html_body}{footer_html}</td></tr></table></td></tr></table></body></html>"
-    )
-    sender = newsletter.sender_email or settings.mail_from
-    mailto = f"mailto:unsubscribe@{domain}?subject={quote('unsubscribe ' + token)}"
-    from_value = (
-        formataddr((newsletter.sender_name, sender))
-        if newsletter.sender_name and "<" not in sender
-        else sender
-    )
-    headers = [
-        ("From", _clean(from_value)),
-        ("To", _clean(recipient.email)),
-        ("Subject", _encoded(issue.subject)),
-        ("Date", formatdate(usegmt=True)),
-        ("Message-ID", message_id(settings, pk(issue.id), recipient.delivery_id)),
-    ]
-    if newsletter.reply_to:
-        headers.append(("Reply-To", _clean(newsletter.reply_to)))
-    # "=_" never occurs in quoted-printable text ("=" is always "=3D"), so no part can
-    # contain the boundary.
-    boundary = f"=_bs_{secrets.token_hex(12)}"
-    headers += [
-        ("List-Id", f"{_encoded(newsletter.name)} <{newsletter.slug}.{domain}>"),
+    head = (
+        f"{wire.headers}To: {_clean(recipient.email)}\n"
+        f"Date: {_date(int(time.time()))}\n"
+        f"Message-ID: {message_id(settings, pk(issue.id), recipient.delivery_id)}\n"
         # Folded after the comma: the two addresses together run past 78 characters.
-        ("List-Unsubscribe", f"<{_clean(unsubscribe_url)}>,\n <{_clean(mailto)}>"),
-        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-        ("Precedence", "bulk"),
-        ("MIME-Version", "1.0"),
-        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
-    ]
-    head = "".join(f"{name}: {value}\n" for name, value in headers)
+        f"List-Unsubscribe: <{_clean(unsubscribe_url)}>,\n <{_clean(mailto)}>\n"
+        f"{wire.tail_headers}\n"
+    )
+    boundary = content.boundary
     return b"".join(
         [
             # UTF-8 only where an address itself is not ASCII (SMTPUTF8); all else is ASCII.
             head.encode("utf-8"),
+            _part_head(boundary, "plain"),
+            wire.text,
+            _qp(footer_text),
             b"\n",
-            _part(boundary, "plain", text_body + footer_text),
-            _part(boundary, "html", html),
+            _part_head(boundary, "html"),
+            wire.html_head,
+            _qp(footer_html),
+            wire.html_tail,
+            b"\n",
             f"--{boundary}--\n".encode("ascii"),
         ]
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _date(second: int) -> str:
+    # One Date header a second: formatting it per message was a twentieth of a send.
+    return formatdate(second, usegmt=True)
 
 
 def _encoded(value: str) -> str:
@@ -204,13 +247,12 @@ def _clean(value: str) -> str:
     return value.replace("\r", " ").replace("\n", " ")
 
 
-def _part(boundary: str, subtype: str, body: str) -> bytes:
-    encoded = binascii.b2a_qp(body.encode("utf-8"), istext=True)
+def _part_head(boundary: str, subtype: str) -> bytes:
     return (
-        (
-            f'--{boundary}\nContent-Type: text/{subtype}; charset="utf-8"\n'
-            "Content-Transfer-Encoding: quoted-printable\n\n"
-        ).encode("ascii")
-        + encoded
-        + b"\n"
-    )
+        f'--{boundary}\nContent-Type: text/{subtype}; charset="utf-8"\n'
+        "Content-Transfer-Encoding: quoted-printable\n\n"
+    ).encode("ascii")
+
+
+def _qp(text: str) -> bytes:
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import aiosmtplib
 import pytest
@@ -251,18 +252,16 @@ async def test_send_by_deadline_stops_and_reports(mailroom: Mailroom) -> None:
 async def test_each_send_waits_until_the_previous_one_is_on_record(
     mailroom: Mailroom, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The crash bound: outcomes are written in the transaction before the next send, so
-    when a message goes out every earlier one is already recorded as sent."""
+    """The crash bound: a message's data goes to the server only once every earlier message
+    is recorded as sent (the write may overlap the envelope, never the data)."""
     newsletter_id = await mailroom.newsletter()
     await mailroom.subscribers(newsletter_id, 30)
     issue_id = await mailroom.issue(newsletter_id)
     await mailroom.send(issue_id)
-    real_send = delivery._send_one
+    real_data = aiosmtplib.SMTP.data
     recorded_at_each_send: list[int] = []
 
-    async def observed(
-        client: aiosmtplib.SMTP, sender: str, to: str, raw: bytes
-    ) -> delivery._Outcome:
+    async def observed(client: aiosmtplib.SMTP, message: Any, **kwargs: Any) -> Any:
         async with mailroom.db.session(write=False) as session:
             sent = await session.exec(
                 select(func.count())
@@ -270,9 +269,9 @@ async def test_each_send_waits_until_the_previous_one_is_on_record(
                 .where(Delivery.status == DeliveryStatus.sent.value)
             )
             recorded_at_each_send.append(sent.one())
-        return await real_send(client, sender, to, raw)
+        return await real_data(client, message, **kwargs)
 
-    monkeypatch.setattr(delivery, "_send_one", observed)
+    monkeypatch.setattr(aiosmtplib.SMTP, "data", observed)
     await mailroom.drain()
     assert recorded_at_each_send == list(range(30))
     assert sum(mailroom.per_address().values()) == 30

@@ -7,6 +7,7 @@ from email.message import EmailMessage
 from email.policy import default
 from urllib.parse import unquote
 
+from app.articles.rendering import plain_text
 from app.core.config import Settings
 from app.newsletter import rendering, tokens
 from app.newsletter.models import Newsletter, NewsletterIssue
@@ -67,3 +68,26 @@ def test_build_gives_the_same_message_parsed(settings: Settings) -> None:
     built = rendering.build(content, recipient, settings, api_url="https://a.example")
     body = built.get_body(preferencelist=("plain",))
     assert built["Subject"] == "Same" and body is not None and "Body" in body.get_content()
+
+
+def test_parts_encoded_once_per_level_join_into_each_readers_whole_text(
+    settings: Settings,
+) -> None:
+    # Trailing spaces and a line far past 76 characters right before the joins.
+    intro = f"<p>{LONG_LINE}</p><p>Ends with spaces   </p>"
+    content = _content("Join", intro)
+    bodies = []
+    for n in (1, 2):
+        recipient = rendering.Recipient(n, n, f"r{n}@example.com", paid=False, member=False)
+        message = _parse(rendering.compose(content, recipient, settings, api_url="https://a.x"))
+        link = message["List-Unsubscribe"].split("<", 1)[1].split(">", 1)[0]
+        text = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
+        assert text is not None and html is not None
+        footer = f"\n\n--\nYou receive Le Café Quotidien. Unsubscribe: {link}"
+        assert text.get_content().rstrip("\n") == plain_text(intro) + footer
+        assert f"{intro}\n<p style=" in html.get_content()
+        assert html.get_content().rstrip("\n").endswith("</td></tr></table></body></html>")
+        bodies.append(html.get_content().replace(link.replace("&", "&amp;"), "LINK"))
+    # Everything but the reader's own link is the same for both.
+    assert bodies[0] == bodies[1]

@@ -1,0 +1,112 @@
+"""Single-statement writes straight through the driver, for loops that write at every step.
+
+The newsletter records each message's outcome before the next message's data goes out.
+Through a session that is three thread hand-offs on SQLite (BEGIN, UPDATE, COMMIT: about
+0.9 ms, measured) or three round trips on PostgreSQL, more than the SMTP exchange itself.
+Here each statement commits on its own: the stdlib sqlite3 on the event loop, waiting out a
+lock held by another process with asyncio.sleep (never blocking the loop), or one asyncpg
+connection. Statements must be safe to run twice: a lost PostgreSQL connection is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from datetime import datetime
+from typing import Any, Protocol
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from app.core.db import SQLITE_BUSY_TIMEOUT_MS, Database, as_utc
+from app.core.reads import CONNECTION_LOST, Params, Query, sqlite_ts
+
+
+class DirectWrites(Protocol):
+    async def execute(self, query: Query, params: Params) -> None: ...
+
+    def ts(self, value: datetime) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+class SQLiteWrites:
+    """Writes on one stdlib connection in autocommit, taking this process's write turn."""
+
+    def __init__(self, db: Database, path: str) -> None:
+        self.db = db
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # No busy handler: it would sleep on the event loop. A lock is waited out below.
+            conn.execute("PRAGMA busy_timeout=0")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._conn = conn
+        return self._conn
+
+    async def execute(self, query: Query, params: Params) -> None:
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        pause = 0.001
+        while True:
+            async with self.db.write_turn():
+                try:
+                    self._connection().execute(query.sqlite, params)
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    def ts(self, value: datetime) -> str:
+        return sqlite_ts(value)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class PostgresWrites:
+    """Writes on one asyncpg connection of their own, in autocommit."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._conn: asyncpg.Connection | None = None
+
+    async def execute(self, query: Query, params: Params) -> None:
+        sql, args = query.for_postgres(params)
+        try:
+            await (await self._connection()).execute(sql, *args)
+            return
+        except CONNECTION_LOST:
+            await self.close()
+        await (await self._connection()).execute(sql, *args)
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self.dsn)
+        return self._conn
+
+    def ts(self, value: datetime) -> datetime:
+        return as_utc(value)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.terminate()
+
+
+def open_writes(db: Database) -> DirectWrites:
+    """Give back direct writes to `db`'s database; close them when done."""
+    url = make_url(db.url)
+    if db.is_sqlite:
+        if not url.database or url.database == ":memory:":
+            raise ValueError("direct writes need an SQLite file, not an in-memory database")
+        return SQLiteWrites(db, url.database)
+    return PostgresWrites(url.set(drivername="postgresql").render_as_string(hide_password=False))
