@@ -13,10 +13,11 @@ import asyncio
 import functools
 import hashlib
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+import lz4.block
 
 
 def etag_of(body: bytes) -> str:
@@ -26,20 +27,22 @@ def etag_of(body: bytes) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    """One cached answer, kept deflated: pages are mostly HTML, which packs to a third or
-    less, so the same memory holds three times the pages (inflating costs ~20 µs a hit)."""
+    """One cached answer, kept compressed: pages are mostly HTML, which LZ4 packs to under a
+    third, so the same memory holds three times the pages. LZ4 because it unpacks a 15 kB
+    page in ~3 µs; zlib took ~20 µs, which py-spy put at 30 % of a cached paid page."""
 
     packed: bytes
     expires: float
 
     @classmethod
     def of(cls, body: bytes, expires: float) -> Entry:
-        # Level 1: five times faster to pack than the default for a few % more bytes.
-        return cls(zlib.compress(body, 1), expires)
+        # High-compression level 3: ~50 µs to pack a page once, for a fifth fewer bytes.
+        return cls(lz4.block.compress(body, mode="high_compression", compression=3), expires)
 
     @property
     def body(self) -> bytes:
-        return zlib.decompress(self.packed)
+        body: bytes = lz4.block.decompress(self.packed)
+        return body
 
     @functools.cached_property
     def etag(self) -> str:
