@@ -18,7 +18,7 @@ from app.admin import audit
 from app.admin.router import MAX_IMPORT_BYTES
 from app.admin.router import router as admin_members_router
 from app.articles.admin_router import router as admin_articles_router
-from app.articles.cached_pages import CachedArticlePages
+from app.articles.cached_answers import CachedReaderAnswers
 from app.articles.feeds import router as feeds_router
 from app.articles.freshness import CacheFreshness
 from app.articles.rendering import Renderer
@@ -113,9 +113,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.response_cache_seconds, max_bytes=settings.response_cache_mb * 1024 * 1024
     )
 
-    # Added innermost first: cached article pages closest to the routes, then the body cap,
+    # Added innermost first: cached reader answers closest to the routes, then the body cap,
     # request context outermost (so every answer gets its id, headers, log line and metrics).
-    app.add_middleware(CachedArticlePages, cache=app.state.response_cache)
+    app.add_middleware(CachedReaderAnswers, cache=app.state.response_cache)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -335,6 +335,28 @@ def main() -> None:
             results["scenarios"][name] = measured
         results["rss_mb_after_http"] = rss_mb(app, "VmRSS")
         results["peak_rss_mb_after_http"] = rss_mb(app, "VmHWM")
+        stop(app)
+        # The article page with the response cache off: what a page costs when it is rendered.
+        app = serve(
+            "app.main:create_app",
+            app_port,
+            args.workers,
+            {**env, "BROADSHEET_RESPONSE_CACHE_SECONDS": "0"},
+        )
+        paid = f"Bearer {data['token']}"
+        for name, auth in (
+            ("1u_article_anonymous_uncached", None),
+            ("2u_article_paid_reader_uncached", paid),
+        ):
+            if name[0] in skip:
+                continue
+            print(f"scenario {name}...", flush=True)
+            paths = [f"/api/v1/articles/{s}" for s in data["slugs"]]
+            measured = wrk(
+                app_port, paths, duration=args.duration, connections=args.connections, auth=auth
+            )
+            measured["ratio_to_bare"] = ratio(measured["requests_per_s"], b)
+            results["scenarios"][name] = measured
     finally:
         stop(app)
         stop(bare)

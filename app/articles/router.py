@@ -55,6 +55,11 @@ def article_key(level: AccessLevel, slug: str) -> str:
     return f"article:{int(level)}:{slug}"
 
 
+def list_key(query: str) -> str:
+    """The response-cache key of the archive page asked for by `query` (the same for all)."""
+    return f"list?{query}"
+
+
 def answer(request: Request, entry: Entry, level: AccessLevel) -> Response:
     """Give back a cached answer with the cache headers that suit `level`."""
     if level is not AccessLevel.anonymous:
@@ -100,7 +105,7 @@ async def list_articles(
         items = [presenter.teaser(a, *extra.of(pk(a.id))) for a in articles]
         return dumps({"items": items, "next_cursor": next_cursor})
 
-    entry = await _cache(request).fetch(f"list?{request.url.query}", render)
+    entry = await _cache(request).fetch(list_key(request.url.query), render)
     return answer(request, entry, level)
 
 

@@ -97,8 +97,11 @@ def parse_required_ts(value: Any) -> datetime:
     return parsed
 
 
-class SQLiteReads:
-    """Reads on one stdlib connection, run on the event loop thread (query_only)."""
+class SQLiteFile:
+    """One stdlib connection to an SQLite file in autocommit, opened on first use and used
+    on the event loop thread; subclasses name its pragmas."""
+
+    PRAGMAS: tuple[str, ...] = ()
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -107,10 +110,24 @@ class SQLiteReads:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
-            conn.execute("PRAGMA query_only=ON")
+            for pragma in self.PRAGMAS:
+                conn.execute(f"PRAGMA {pragma}")
             self._conn = conn
         return self._conn
+
+    def ts(self, value: datetime) -> str:
+        return sqlite_ts(value)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class SQLiteReads(SQLiteFile):
+    """Reads on one stdlib connection, run on the event loop thread (query_only)."""
+
+    PRAGMAS = (f"busy_timeout={_SQLITE_BUSY_MS}", "query_only=ON")
 
     async def one(self, query: Query, params: Params) -> Row | None:
         try:
@@ -124,14 +141,6 @@ class SQLiteReads:
             return self._connection().execute(query.sqlite, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise ReadsUnavailable(str(exc)) from exc
-
-    def ts(self, value: datetime) -> str:
-        return sqlite_ts(value)
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 CONNECTION_LOST = (

@@ -20,7 +20,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from app.core.db import SQLITE_BUSY_TIMEOUT_MS, Database, as_utc
-from app.core.reads import CONNECTION_LOST, Params, Query, sqlite_ts
+from app.core.reads import CONNECTION_LOST, Params, Query, SQLiteFile
 
 
 class DirectWrites(Protocol):
@@ -31,23 +31,15 @@ class DirectWrites(Protocol):
     async def close(self) -> None: ...
 
 
-class SQLiteWrites:
+class SQLiteWrites(SQLiteFile):
     """Writes on one stdlib connection in autocommit, taking this process's write turn."""
 
-    def __init__(self, db: Database, path: str) -> None:
-        self.db = db
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
+    # No busy handler: it would sleep on the event loop. A lock is waited out in execute().
+    PRAGMAS = ("busy_timeout=0", "synchronous=NORMAL", "foreign_keys=ON")
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            # No busy handler: it would sleep on the event loop. A lock is waited out below.
-            conn.execute("PRAGMA busy_timeout=0")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._conn = conn
-        return self._conn
+    def __init__(self, db: Database, path: str) -> None:
+        super().__init__(path)
+        self.db = db
 
     async def execute(self, query: Query, params: Params) -> None:
         deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
@@ -62,14 +54,6 @@ class SQLiteWrites:
                         raise
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
-
-    def ts(self, value: datetime) -> str:
-        return sqlite_ts(value)
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 class PostgresWrites:

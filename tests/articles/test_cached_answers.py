@@ -1,6 +1,6 @@
-"""Cached article pages: answered before routing exactly as the route answers, never across
-levels or past a revoked token; kept true to writes made elsewhere (content version) and to
-scheduled articles going live."""
+"""Cached article and archive pages: answered before routing exactly as the routes answer,
+never across levels or past a revoked token; kept true to writes made elsewhere (content
+version) and to scheduled articles going live."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlmodel import col
 from starlette.types import Message, Receive, Scope, Send
 
 from app.accounts.models import Role, User
-from app.articles.cached_pages import CachedArticlePages
+from app.articles.cached_answers import CachedReaderAnswers
 from app.articles.freshness import CacheFreshness
 from app.articles.models import Article
 from app.billing.models import CompGrant
@@ -50,15 +50,16 @@ class Downstream:
 
 
 async def _call(
-    app: FastAPI, middleware: CachedArticlePages, path: str, token: str | None = None
+    app: FastAPI, middleware: CachedReaderAnswers, path: str, token: str | None = None
 ) -> list[Message]:
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+    path, _, query = path.partition("?")
     scope: Scope = {
         "type": "http",
         "method": "GET",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query.encode(),
         "headers": headers,
         "app": app,
         "state": {},
@@ -89,8 +90,8 @@ async def test_a_cached_page_is_answered_as_the_route_answers_it(
     # The same middleware, in front of a downstream that records being asked: a cached page
     # never reaches it; an unknown slug and a bad token do, where the route answers them.
     downstream = Downstream()
-    middleware = CachedArticlePages(downstream, app.state.response_cache)
-    middleware._route = object()  # as learnt from the first miss
+    middleware = CachedReaderAnswers(downstream, app.state.response_cache)
+    middleware._routes = {False: object(), True: object()}  # as learnt from the first misses
     sent = await _call(app, middleware, path, editor.token)
     assert downstream.calls == 0 and b"GATED-PART" in sent[-1]["body"]
     sent = await _call(app, middleware, path)
@@ -99,6 +100,30 @@ async def test_a_cached_page_is_answered_as_the_route_answers_it(
     await _call(app, middleware, path, "not-a-token")
     await _call(app, middleware, f"{path}/comments")
     assert downstream.calls == 3
+
+
+async def test_a_cached_archive_page_is_answered_as_the_route_answers_it(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    await articles.make(editor, title="In the archive")
+    for headers in ({}, editor.headers):
+        rendered = await client.get("/api/v1/articles?limit=5", headers=headers)
+        cached = await client.get("/api/v1/articles?limit=5", headers=headers)
+        _same_answer(rendered, cached)
+    assert cached.json()["items"][0]["title"] == "In the archive"
+    downstream = Downstream()
+    middleware = CachedReaderAnswers(downstream, app.state.response_cache)
+    middleware._routes = {False: object(), True: object()}
+    sent = await _call(app, middleware, "/api/v1/articles?limit=5")
+    assert downstream.calls == 0 and b"In the archive" in sent[-1]["body"]
+    # Only a query string the route has validated and answered is ever in the cache.
+    await _call(app, middleware, "/api/v1/articles?limit=0")
+    await _call(app, middleware, "/api/v1/articles?limit=5", "not-a-token")
+    assert downstream.calls == 2
+    invalid = await client.get("/api/v1/articles?limit=0")
+    assert invalid.status_code == 422
+    assert (await client.get("/api/v1/articles?limit=0")).status_code == 422
 
 
 async def test_a_cached_page_never_outlives_the_readers_access(
