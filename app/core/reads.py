@@ -154,6 +154,13 @@ CONNECTION_LOST = (
 )
 
 
+async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
+    """The pool's release hook. By default asyncpg sends `RESET ALL`, `CLOSE ALL`,
+    `UNLISTEN *` and an advisory-unlock on every release: a second round trip per read. These
+    connections only ever run single read statements in autocommit, so there is nothing to
+    reset (an open transaction would still be rolled back by asyncpg itself)."""
+
+
 class PostgresReads:
     """Reads on a small asyncpg pool of their own, opened on first use."""
 
@@ -167,7 +174,9 @@ class PostgresReads:
         if self._pool is None:
             async with self._opening:
                 if self._pool is None:
-                    self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.size)
+                    self._pool = await asyncpg.create_pool(
+                        self.dsn, min_size=1, max_size=self.size, reset=_nothing_to_reset
+                    )
         return self._pool
 
     async def one(self, query: Query, params: Params) -> Row | None:
