@@ -537,15 +537,18 @@ async def _send_one(
     """Send one message. `recorded`, the write of the message before, runs alongside the
     envelope and is waited for before the data: the server accepts nothing while an earlier
     message is still unrecorded, so a crash still costs at most one duplicate."""
+    refused: Exception | None = None
     try:
         await client.mail(sender)
         await client.rcpt(to)
     except _SMTP_FAILURES as exc:
+        refused = exc
+    finally:
+        # The write of the message before is finished whatever became of this envelope.
         if recorded is not None:
             await recorded
-        return await _failed(client, exc, after_data=False)
-    if recorded is not None:
-        await recorded
+    if refused is not None:
+        return await _failed(client, refused, after_data=False)
     try:
         response = await client.data(raw)
     except _SMTP_FAILURES as exc:
