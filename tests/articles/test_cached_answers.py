@@ -49,6 +49,14 @@ class Downstream:
         await send({"type": "http.response.body", "body": b"downstream"})
 
 
+def _before(app: FastAPI) -> tuple[Downstream, CachedReaderAnswers]:
+    """The app's middleware in front of a recording downstream, its routes already learnt."""
+    downstream = Downstream()
+    middleware = CachedReaderAnswers(downstream, app.state.response_cache)
+    middleware._routes = {False: object(), True: object()}  # as learnt from the first misses
+    return downstream, middleware
+
+
 async def _call(
     app: FastAPI, middleware: CachedReaderAnswers, path: str, token: str | None = None
 ) -> list[Message]:
@@ -89,9 +97,7 @@ async def test_a_cached_page_is_answered_as_the_route_answers_it(
     assert "GATED-PART" in cached.text
     # The same middleware, in front of a downstream that records being asked: a cached page
     # never reaches it; an unknown slug and a bad token do, where the route answers them.
-    downstream = Downstream()
-    middleware = CachedReaderAnswers(downstream, app.state.response_cache)
-    middleware._routes = {False: object(), True: object()}  # as learnt from the first misses
+    downstream, middleware = _before(app)
     sent = await _call(app, middleware, path, editor.token)
     assert downstream.calls == 0 and b"GATED-PART" in sent[-1]["body"]
     sent = await _call(app, middleware, path)
@@ -112,9 +118,7 @@ async def test_a_cached_archive_page_is_answered_as_the_route_answers_it(
         cached = await client.get("/api/v1/articles?limit=5", headers=headers)
         _same_answer(rendered, cached)
     assert cached.json()["items"][0]["title"] == "In the archive"
-    downstream = Downstream()
-    middleware = CachedReaderAnswers(downstream, app.state.response_cache)
-    middleware._routes = {False: object(), True: object()}
+    downstream, middleware = _before(app)
     sent = await _call(app, middleware, "/api/v1/articles?limit=5")
     assert downstream.calls == 0 and b"In the archive" in sent[-1]["body"]
     # Only a query string the route has validated and answered is ever in the cache.
