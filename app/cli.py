@@ -143,6 +143,7 @@ def stripe_sync() -> None:
                         f"plan {plan.id} {plan.name!r}: price {plan.stripe_price_id} {state}"
                     )
         finally:
+            await gateway.close()
             await db.dispose()
         return lines
 
@@ -161,10 +162,12 @@ def billing_reconcile() -> None:
 
     async def main() -> list[str]:
         db = Database(settings)
+        gateway = build_gateway(settings)
         try:
             async with db.session() as session:
-                return await billing.reconcile(session, build_gateway(settings))
+                return await billing.reconcile(session, gateway)
         finally:
+            await gateway.close()
             await db.dispose()
 
     report = asyncio.run(main())

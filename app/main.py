@@ -81,6 +81,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await worker
         await watcher
         await app.state.reads.close()
+        await app.state.gateway.close()
         await db.dispose()
 
 

@@ -130,7 +130,9 @@ async def replay_event(
         raise NotFound("No such event.", code="event_not_found")
     force = row.status in {EventStatus.failed.value, EventStatus.unmatched.value}
     event = orjson.loads(row.payload)
-    _, mail = await webhooks.process(db, gateway_of(request), settings, event, force=force)
+    _, mail = await webhooks.process(
+        db, request.app.state.reads, gateway_of(request), settings, event, force=force
+    )
     mailer: Mailer = request.app.state.mailer
     for message in mail:
         tasks.add_task(send_quietly, mailer, message)

@@ -84,3 +84,7 @@ class PaymentGateway(Protocol):
     ) -> tuple[str, str]:
         """Create the product and price of a plan; give back (product_id, price_id)."""
         ...
+
+    async def close(self) -> None:
+        """Release the gateway's connections (the app's shutdown, the end of a CLI command)."""
+        ...

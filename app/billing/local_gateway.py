@@ -166,6 +166,9 @@ class LocalGateway:
         for sub in subs:
             yield _state(sub)
 
+    async def close(self) -> None:
+        """Nothing to release: the local gateway's state is a file, written per call."""
+
     async def ensure_price(
         self,
         *,

@@ -75,7 +75,9 @@ async def confirm_checkout(
     obj = await gateway.complete_checkout(
         session_id, amount=plan.amount, currency=plan.currency, interval=plan.interval
     )
-    await webhooks.process(db, gateway, settings, _event("checkout.session.completed", obj))
+    await webhooks.process(
+        db, request.app.state.reads, gateway, settings, _event("checkout.session.completed", obj)
+    )
     return RedirectResponse(checkout["success_url"], status_code=303)
 
 
@@ -114,5 +116,5 @@ async def portal_action(
     event = _event(
         "customer.subscription.updated", {"id": subscription_id, "object": "subscription"}
     )
-    await webhooks.process(db, gateway, settings, event)
+    await webhooks.process(db, request.app.state.reads, gateway, settings, event)
     return RedirectResponse(f"/billing/local/portal/{customer_id}", status_code=303)

@@ -164,7 +164,9 @@ async def stripe_webhook(
             raise PayloadTooLarge("Webhook bodies are limited to 1 MB.")
     event = webhooks.verify(bytes(payload), stripe_signature, secrets)
     try:
-        status, mail = await webhooks.process(db, gateway_of(request), settings, event)
+        status, mail = await webhooks.process(
+            db, request.app.state.reads, gateway_of(request), settings, event
+        )
     except Exception as exc:
         raise WebhookFailed("The event could not be applied; it will be retried.") from exc
     mailer: Mailer = request.app.state.mailer

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,7 +19,8 @@ from app.core.db import pk, utcnow
 def insert_ignoring_duplicates(session: AsyncSession, model: Any) -> Any:
     """Give back a dialect INSERT for `model` that skips rows violating a unique key."""
     if session.get_bind().dialect.name == "sqlite":
-        return sqlite_insert(model).prefix_with("OR IGNORE")
+        # The plain INSERT, unlike SQLite's own, is cached by SQLAlchemy once compiled.
+        return insert(model).prefix_with("OR IGNORE")
     return pg_insert(model).on_conflict_do_nothing()
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import stripe
-from sqlalchemy import and_, or_, update
+from sqlalchemy import bindparam, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,7 +35,9 @@ from app.billing.models import (
     Subscription,
 )
 from app.core.config import Settings
-from app.core.db import Database, dialect_insert, utcnow
+from app.core.db import Database, utcnow
+from app.core.reads import Query, Reads
+from app.core.types import UTCDateTime
 
 log = logging.getLogger("broadsheet.billing.webhooks")
 
@@ -52,17 +54,28 @@ def verify(payload: bytes, header: str | None, secrets: list[str]) -> dict[str, 
     if timestamp is not None and timestamp > time.time() + TOLERANCE_SECONDS:
         # The SDK only refuses old timestamps; a far-future one is refused here.
         raise BadSignature("The signature timestamp is in the future.")
+    try:
+        text_payload = payload.decode()
+    except UnicodeDecodeError as exc:
+        raise BadSignature("The body is not valid JSON.") from exc
     for secret in secrets:
         try:
-            event = stripe.Webhook.construct_event(
-                payload, header, secret, tolerance=TOLERANCE_SECONDS
+            stripe.WebhookSignature.verify_header(
+                text_payload, header, secret, tolerance=TOLERANCE_SECONDS
             )
         except stripe.SignatureVerificationError:
             continue
-        except ValueError as exc:
+        # The SDK's construct_event would build StripeObjects only for us to turn them back
+        # into a dict; the signature check is the part we need from it.
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
             raise BadSignature("The body is not valid JSON.") from exc
-        data: dict[str, Any] = event.to_dict()
-        if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("id"), str)
+            or not isinstance(data.get("type"), str)
+        ):
             raise BadSignature("The event has no id or type.")
         return data
     raise BadSignature("No configured secret matches the signature.")
@@ -117,12 +130,36 @@ def _customer_of(obj: dict[str, Any]) -> str | None:
     return str(customer) if customer else None
 
 
-async def _already_processed(db: Database, event_id: str) -> bool:
-    async with db.session(write=False) as session:
-        done = await session.exec(
-            select(StripeEvent.processed_at).where(StripeEvent.event_id == event_id)
-        )
-        return done.first() is not None
+_PROCESSED = Query.portable(
+    "SELECT 1 FROM stripe_event WHERE event_id = :event_id AND processed_at IS NOT NULL"
+)
+
+
+async def _already_processed(reads: Reads, event_id: str) -> bool:
+    return await reads.one(_PROCESSED, {"event_id": event_id}) is not None
+
+
+# Text, not the dialect's INSERT ... ON CONFLICT: SQLAlchemy never caches those (their
+# inherit_cache is off) and compiling one cost 0.7 ms of every webhook.
+_INSERT_OR_CLAIM = (
+    "INSERT INTO stripe_event (event_id, type, created, payload, customer_id, status,"
+    " received_at, claimed_at, attempts)"
+    " VALUES (:event_id, :type, :created, :payload, :customer_id, :status, :now, :now, 1)"
+    " ON CONFLICT (event_id) DO UPDATE SET claimed_at = :now,"
+    " attempts = stripe_event.attempts + 1"
+)
+_WHEN_FREE = (
+    " WHERE stripe_event.processed_at IS NULL"
+    " AND (stripe_event.claimed_at IS NULL OR stripe_event.claimed_at < :stale)"
+)
+_TS = UTCDateTime()
+_EVENTS = StripeEvent.__table__  # type: ignore[attr-defined]
+_CLAIM = {
+    True: text(_INSERT_OR_CLAIM + " RETURNING id").bindparams(bindparam("now", type_=_TS)),
+    False: text(_INSERT_OR_CLAIM + _WHEN_FREE + " RETURNING id").bindparams(
+        bindparam("now", type_=_TS), bindparam("stale", type_=_TS)
+    ),
+}
 
 
 async def _store_and_claim(
@@ -139,41 +176,24 @@ async def _store_and_claim(
     now = utcnow()
     # One statement: insert the event claimed, or claim the stored one if it is not done and
     # nobody holds it; the row comes back only when this delivery has it.
-    claim = None
+    params: dict[str, Any] = {
+        "event_id": event["id"],
+        "type": event["type"],
+        "created": int(event.get("created") or 0),
+        "payload": orjson.dumps(event).decode(),
+        "customer_id": _customer_of(obj) if isinstance(obj, dict) else None,
+        "status": EventStatus.received.value,
+        "now": now,
+    }
     if not force:
-        claim = and_(
-            col(StripeEvent.processed_at).is_(None),
-            or_(
-                col(StripeEvent.claimed_at).is_(None),
-                col(StripeEvent.claimed_at) < now - CLAIM_TIMEOUT,
-            ),
-        )
-    statement = (
-        dialect_insert(session, StripeEvent)
-        .values(
-            event_id=event["id"],
-            type=event["type"],
-            created=int(event.get("created") or 0),
-            payload=orjson.dumps(event).decode(),
-            customer_id=_customer_of(obj) if isinstance(obj, dict) else None,
-            status=EventStatus.received.value,
-            received_at=now,
-            claimed_at=now,
-            attempts=1,
-        )
-        .on_conflict_do_update(
-            index_elements=[col(StripeEvent.event_id)],
-            set_={"claimed_at": now, "attempts": col(StripeEvent.attempts) + 1},
-            where=claim,
-        )
-        .returning(col(StripeEvent.id))
-    )
-    claimed = await session.exec(statement)
+        params["stale"] = now - CLAIM_TIMEOUT
+    claimed = await session.exec(_CLAIM[force], params=params)  # type: ignore[call-overload]
     return claimed.first() is not None
 
 
 async def process(
     db: Database,
+    reads: Reads,
     gateway: PaymentGateway,
     settings: Settings,
     event: dict[str, Any],
@@ -186,8 +206,9 @@ async def process(
     Raises on failure after storing the event with its error, so the caller can answer 5xx,
     Stripe retries and staff can replay it; nothing else of the failed attempt remains.
     """
-    # Stripe redelivers often; a read answers a finished event without taking a write lock.
-    if not force and await _already_processed(db, event["id"]):
+    # Stripe redelivers often; a direct read answers a finished event without a session or
+    # the write lock.
+    if not force and await _already_processed(reads, event["id"]):
         return "duplicate", []
     try:
         # The provider is asked before the transaction opens, so no write lock is held over
@@ -197,9 +218,10 @@ async def process(
             if not await _store_and_claim(session, event, force=force):
                 return "duplicate", []
             outcome = await apply(Context(session, gateway, settings, event, prefetched))
+            # On the table, not the entity: the ORM's bulk UPDATE path was 7 % of a webhook.
             await session.exec(
-                update(StripeEvent)
-                .where(col(StripeEvent.event_id) == event["id"])
+                update(_EVENTS)
+                .where(_EVENTS.c.event_id == event["id"])
                 .values(status=outcome.status.value, processed_at=utcnow(), error=None)
             )
     except Exception as exc:

@@ -18,6 +18,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.core import inline_sqlite
 from app.core.config import Settings
 from app.core.errors import AppError
 
@@ -143,17 +144,27 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
         )
+        self._inline_engine = self._sqlite_write_engine()
+        self.write_engine = self._inline_engine or self.engine.execution_options(
+            **{_IMMEDIATE: True}
+        )
         self.write_sessionmaker = async_sessionmaker(
-            self.engine.execution_options(**{_IMMEDIATE: True}),
-            class_=AsyncSession,
-            expire_on_commit=False,
-            autoflush=False,
+            self.write_engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
         )
         self._write_gate = _WriteGate() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
+
+    def _sqlite_write_engine(self) -> AsyncEngine | None:
+        """Writes to an SQLite file run on the event loop (see inline_sqlite); None elsewhere."""
+        url = make_url(self.url)
+        if not self.is_sqlite or url.database in (None, "", ":memory:"):
+            return None
+        engine = create_async_engine(url, async_creator=inline_sqlite.creator(url.database))
+        event.listen(engine.sync_engine, "begin", inline_sqlite.begin_immediate)
+        return engine
 
     def write_turn(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Wait for this process's turn to write (SQLite; PostgreSQL has no turns)."""
@@ -187,3 +198,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._inline_engine is not None:
+            await self._inline_engine.dispose()

@@ -71,8 +71,14 @@ async def test_recent_timestamp_is_accepted(client: AsyncClient, app: FastAPI) -
     assert response.status_code == 200
 
 
-async def test_non_json_body_with_valid_signature_is_400(client: AsyncClient, app: FastAPI) -> None:
-    body = b"not json at all"
+@pytest.mark.parametrize(
+    "body",
+    [b"not json at all", b"\xff\xfe not utf-8", b"[1, 2]", b'{"id": "evt_1"}', b'{"type": 3}'],
+    ids=["not_json", "not_utf8", "not_an_object", "no_type", "no_id"],
+)
+async def test_signed_body_that_is_no_event_is_400(
+    client: AsyncClient, app: FastAPI, body: bytes
+) -> None:
     headers = {"Stripe-Signature": sign(body, WEBHOOK_SECRET)}
     response = await client.post("/api/v1/webhooks/stripe", content=body, headers=headers)
     assert response.status_code == 400

@@ -1,0 +1,94 @@
+"""SQLite write sessions run on the event loop: a transaction never yields between its
+statements, and a lock held by another process is waited out while the loop keeps running."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
+
+from app.core import inline_sqlite
+from app.core.content_version import ContentVersion
+from app.core.db import Database
+
+
+def _sqlite(app: FastAPI) -> Database:
+    db: Database = app.state.db
+    if not db.is_sqlite:
+        pytest.skip("SQLite's writers; PostgreSQL sessions are asyncpg round trips")
+    return db
+
+
+async def _version(db: Database) -> int:
+    async with db.session(write=False) as session:
+        row = await session.get(ContentVersion, 1)
+        return row.version if row is not None else -1
+
+
+async def _set(db: Database, version: int) -> None:
+    async with db.session() as session:
+        await session.merge(ContentVersion(id=1, version=version))
+
+
+async def test_a_write_transaction_never_yields_to_the_loop(app: FastAPI) -> None:
+    db = _sqlite(app)
+    await _set(db, 1)
+    ran: list[str] = []
+
+    async def other_request() -> None:
+        ran.append("other")
+
+    async with db.session() as session:
+        other = asyncio.create_task(other_request())
+        row = await session.get(ContentVersion, 1)
+        assert row is not None
+        row.version = 2
+        session.add(row)
+        await session.flush()
+        await session.get(ContentVersion, 1)
+        # Through aiosqlite each statement above waited on the loop, and the task ran.
+        assert ran == []
+    await other
+    assert ran == ["other"]
+    assert await _version(db) == 2
+
+
+async def test_a_lock_held_elsewhere_is_waited_out_while_the_loop_runs(app: FastAPI) -> None:
+    db = _sqlite(app)
+    await _set(db, 1)
+    other = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+    try:
+        pending = asyncio.create_task(_set(db, 3))
+        # Were the wait SQLite's busy handler, it would run on the loop and these sleeps
+        # would only return once the write had failed or finished.
+        for _ in range(10):
+            await asyncio.sleep(0.01)
+            assert not pending.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(pending, 5)
+    finally:
+        other.close()
+    assert await _version(db) == 3
+
+
+async def test_a_lock_never_released_fails_and_writes_nothing(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _sqlite(app)
+    await _set(db, 1)
+    monkeypatch.setattr(inline_sqlite, "LOCK_WAIT_SECONDS", 0.1)
+    other = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            await _set(db, 4)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert await _version(db) == 1
+    await _set(db, 5)  # the connection that failed to begin is usable again
+    assert await _version(db) == 5
