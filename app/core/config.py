@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # them sooner (checked every response_cache_check_seconds), comment counts wait it out.
     response_cache_seconds: float = Field(default=60.0, ge=0, le=300)
     response_cache_check_seconds: float = Field(default=0.1, gt=0, le=5)
-    response_cache_mb: int = Field(default=24, ge=1, le=1024)
+    response_cache_mb: int = Field(default=32, ge=1, le=1024)
     terms_version: str = "2026-01"
     privacy_version: str = "2026-01"
     refresh_cookie_secure: bool = True

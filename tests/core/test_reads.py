@@ -1,12 +1,15 @@
-"""Direct reads: parameters in both dialects, and timestamps that compare like the ORM's."""
+"""Direct reads: parameters in both dialects, timestamps that compare like the ORM's, and
+PostgreSQL's read connections bounded, queued and never reused after an interrupted read."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi import FastAPI
 
-from app.core.reads import Query, parse_ts
+from app.core.reads import PostgresReads, Query, parse_ts
 
 STAMP = Query.portable(
     "SELECT published_at FROM article WHERE slug = :slug AND published_at <= :now"
@@ -38,3 +41,52 @@ async def test_a_stored_timestamp_compares_equal_to_itself(app: FastAPI) -> None
         assert parse_ts(row[0]) == moment
         earlier = reads.ts(moment - timedelta(microseconds=1))
         assert await reads.one(STAMP, {"slug": slug, "now": earlier}) is None
+
+
+SLEEP = Query(sqlite="", postgres="SELECT pg_sleep(:seconds), 1")
+OPEN = Query(
+    sqlite="",
+    postgres="SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep%'",
+)
+
+
+def _postgres_reads(app: FastAPI) -> PostgresReads:
+    reads = app.state.reads
+    if not isinstance(reads, PostgresReads):
+        pytest.skip("PostgreSQL's read connections; SQLite reads on one stdlib connection")
+    return reads
+
+
+async def test_busy_readers_queue_for_at_most_size_connections(app: FastAPI) -> None:
+    reads = _postgres_reads(app)
+    limited = PostgresReads(reads._connections.dsn, 2)
+    try:
+        results = await asyncio.gather(
+            *(limited.one(SLEEP, {"seconds": 0.05}) for _ in range(8)),
+            reads.one(OPEN, {}),
+        )
+    finally:
+        await limited.close()
+    assert [r[1] for r in results[:8] if r is not None] == [1] * 8
+    opened = results[8]
+    assert opened is not None and opened[0] <= 2
+
+
+async def test_a_cancelled_read_gives_its_connection_slot_back(app: FastAPI) -> None:
+    reads = _postgres_reads(app)
+    limited = PostgresReads(reads._connections.dsn, 1)
+    try:
+        slow = asyncio.create_task(limited.one(SLEEP, {"seconds": 5}))
+        waiting = asyncio.create_task(limited.one(SLEEP, {"seconds": 0}))
+        await asyncio.sleep(0.2)
+        slow.cancel()  # a client that went away mid-read
+        waiting.cancel()  # and one that gave up while queued
+        for task in (slow, waiting):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        # The interrupted connection was closed, not reused, and the one slot is free again.
+        row = await asyncio.wait_for(limited.one(SLEEP, {"seconds": 0}), 5)
+        assert row is not None and row[1] == 1
+    finally:
+        await limited.close()
