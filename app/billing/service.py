@@ -24,7 +24,7 @@ from app.billing.errors import (
 from app.billing.gateway import CheckoutRequest, GatewayError, PaymentGateway
 from app.billing.models import BillingCustomer, CheckoutRecord, CompGrant, Plan, Subscription
 from app.core.config import Settings
-from app.core.db import pk, utcnow
+from app.core.db import insert_ignoring_duplicates, pk, utcnow
 
 CHECKOUT_WINDOW = timedelta(minutes=30)
 
@@ -146,7 +146,7 @@ async def start_checkout(
     except GatewayError as exc:
         raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
     await session.exec(
-        sync.insert_ignoring_duplicates(session, CheckoutRecord).values(
+        insert_ignoring_duplicates(CheckoutRecord).values(
             user_id=user_id,
             plan_id=plan_id,
             idempotency_key=key,

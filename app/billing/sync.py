@@ -6,25 +6,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import User
 from app.billing.gateway import SubscriptionState
 from app.billing.models import BillingCustomer, Payment, Plan, Subscription, SubscriptionChange
-from app.core.db import pk, utcnow
+from app.core.db import insert_ignoring_duplicates, pk, utcnow
 
 # The table, not the entity: an INSERT on it skips the ORM's bulk machinery.
 _CHANGES = SubscriptionChange.__table__  # type: ignore[attr-defined]
-
-
-def insert_ignoring_duplicates(session: AsyncSession, model: Any) -> Any:
-    """Give back a dialect INSERT for `model` that skips rows violating a unique key."""
-    if session.get_bind().dialect.name == "sqlite":
-        # The plain INSERT, unlike SQLite's own, is cached by SQLAlchemy once compiled.
-        return insert(model).prefix_with("OR IGNORE")
-    return pg_insert(model).on_conflict_do_nothing()
 
 
 async def user_for_customer(
@@ -57,7 +48,7 @@ async def user_for_customer(
 async def link_customer(session: AsyncSession, *, user_id: int, customer_id: str) -> None:
     """Remember that `customer_id` is `user_id`'s (first link wins)."""
     await session.exec(
-        insert_ignoring_duplicates(session, BillingCustomer).values(
+        insert_ignoring_duplicates(BillingCustomer).values(
             user_id=user_id, customer_id=customer_id, created_at=utcnow()
         )
     )
@@ -146,7 +137,7 @@ async def record_payment(
     paid_at = (invoice.get("status_transitions") or {}).get("paid_at") or invoice.get("created")
     charge = invoice.get("charge")
     result = await session.exec(
-        insert_ignoring_duplicates(session, Payment).values(
+        insert_ignoring_duplicates(Payment).values(
             invoice_id=str(invoice["id"]),
             charge_id=charge.get("id") if isinstance(charge, dict) else charge,
             user_id=user_id,

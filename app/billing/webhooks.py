@@ -35,7 +35,7 @@ from app.billing.models import (
     Subscription,
 )
 from app.core.config import Settings
-from app.core.db import Database, utcnow
+from app.core.db import Database, insert_ignoring_duplicates, utcnow
 from app.core.reads import Query, Reads
 from app.core.types import UTCDateTime
 
@@ -382,9 +382,7 @@ async def on_invoice_failed(ctx: Context) -> Outcome:
         return Outcome(EventStatus.unmatched)
     key = f"payment_failed:{invoice.get('id')}:{invoice.get('attempt_count', 0)}"
     inserted = await ctx.session.exec(
-        sync.insert_ignoring_duplicates(ctx.session, BillingNotice).values(
-            key=key, user_id=user_id, sent_at=utcnow()
-        )
+        insert_ignoring_duplicates(BillingNotice).values(key=key, user_id=user_id, sent_at=utcnow())
     )
     user = await ctx.session.get(User, user_id)
     if inserted.rowcount and user is not None and user.deleted_at is None:

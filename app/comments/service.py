@@ -13,7 +13,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.accounts.models import User
 from app.articles.models import Article
 from app.billing.entitlements import AccessLevel
-from app.billing.sync import insert_ignoring_duplicates
 from app.comments import policy, rendering
 from app.comments.errors import (
     CommentBanned,
@@ -29,7 +28,7 @@ from app.comments.models import (
     CommentReport,
     CommentStatus,
 )
-from app.core.db import pk, utcnow
+from app.core.db import insert_ignoring_duplicates, pk, utcnow
 from app.core.pagination import decode_cursor, encode_cursor
 
 DELETED_TEXT = "[deleted]"
@@ -141,7 +140,7 @@ async def like(session: AsyncSession, user: User, comment_id: int, *, on: bool) 
     comment = await visible_comment(session, comment_id)
     if on:
         result = await session.exec(
-            insert_ignoring_duplicates(session, CommentLike).values(
+            insert_ignoring_duplicates(CommentLike).values(
                 comment_id=comment_id, user_id=user.id, created_at=utcnow()
             )
         )
@@ -167,7 +166,7 @@ async def like(session: AsyncSession, user: User, comment_id: int, *, on: bool) 
 async def report(session: AsyncSession, user: User, comment_id: int, reason: str) -> None:
     await visible_comment(session, comment_id)
     await session.exec(
-        insert_ignoring_duplicates(session, CommentReport).values(
+        insert_ignoring_duplicates(CommentReport).values(
             comment_id=comment_id, reporter_id=user.id, reason=reason, created_at=utcnow()
         )
     )

@@ -9,12 +9,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,6 +41,22 @@ def dialect_insert(session: Any, model: Any) -> Any:
     if session.get_bind().dialect.name == "sqlite":
         return sqlite_insert(model)
     return pg_insert(model)
+
+
+_ON_CONFLICT_DO_NOTHING = text("ON CONFLICT DO NOTHING")
+
+
+def insert_ignoring_duplicates(model: Any) -> Insert:
+    """Give back an INSERT into `model`'s table that skips rows violating a unique key.
+
+    The same SQL on SQLite and PostgreSQL, and cached once compiled: SQLAlchemy never caches
+    the dialects' own INSERT ... ON CONFLICT (each use compiled anew, ~0.7 ms a webhook).
+    """
+    statement = insert(model.__table__)
+    # Where the dialects put their ON CONFLICT clause: after VALUES, before any RETURNING,
+    # and part of the statement's cache key.
+    statement._post_values_clause = _ON_CONFLICT_DO_NOTHING
+    return statement
 
 
 def utcnow() -> datetime:

@@ -30,9 +30,8 @@ from app.billing.entitlements import (
     subscription_entitles,
 )
 from app.billing.models import CompGrant, Subscription
-from app.billing.sync import insert_ignoring_duplicates
 from app.core.config import MailerKind, Settings
-from app.core.db import Database, pk, utcnow
+from app.core.db import Database, insert_ignoring_duplicates, pk, utcnow
 from app.core.reads import Query
 from app.core.writes import DirectWrites, open_writes
 from app.newsletter import rendering, subscribers
@@ -128,7 +127,7 @@ async def snapshot(session: AsyncSession, issue: NewsletterIssue, settings: Sett
         )
     for start in range(0, len(values), 1000):
         await session.exec(
-            insert_ignoring_duplicates(session, Delivery).values(values[start : start + 1000])
+            insert_ignoring_duplicates(Delivery).values(values[start : start + 1000])
         )
     issue.recipients = len(values)
     issue.status = IssueStatus.sending.value
