@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from app.core import inline_sqlite
 from app.core.content_version import ContentVersion
 from app.core.db import Database
+from tests.core.sqlite_lock import assert_waits_out_a_held_lock
 
 
 def _sqlite(app: FastAPI) -> Database:
@@ -59,19 +60,7 @@ async def test_a_write_transaction_never_yields_to_the_loop(app: FastAPI) -> Non
 async def test_a_lock_held_elsewhere_is_waited_out_while_the_loop_runs(app: FastAPI) -> None:
     db = _sqlite(app)
     await _set(db, 1)
-    other = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
-    try:
-        pending = asyncio.create_task(_set(db, 3))
-        # Were the wait SQLite's busy handler, it would run on the loop and these sleeps
-        # would only return once the write had failed or finished.
-        for _ in range(10):
-            await asyncio.sleep(0.01)
-            assert not pending.done()
-        other.execute("COMMIT")
-        await asyncio.wait_for(pending, 5)
-    finally:
-        other.close()
+    await assert_waits_out_a_held_lock(db.engine.url.database or "", _set(db, 3))
     assert await _version(db) == 3
 
 

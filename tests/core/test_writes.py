@@ -3,9 +3,6 @@ waited out without stalling the event loop; a killed PostgreSQL connection is re
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
-
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -16,6 +13,7 @@ from app.core.db import Database
 from app.core.reads import Query
 from app.core.writes import open_writes
 from tests.conftest import postgres_admin_url
+from tests.core.sqlite_lock import assert_waits_out_a_held_lock
 
 SET_VERSION = Query.portable("UPDATE content_version SET version = :version WHERE id = 1")
 
@@ -48,20 +46,12 @@ async def test_a_lock_held_elsewhere_is_waited_out_while_the_loop_runs(app: Fast
     if not db.is_sqlite:
         pytest.skip("SQLite's file lock; PostgreSQL locks rows and waits server-side")
     await _with_row(db)
-    other = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
     writes = open_writes(db)
     try:
-        pending = asyncio.create_task(writes.execute(SET_VERSION, {"version": 3}))
-        # Were the wait a busy handler, the loop would stall in it and these sleeps would
-        # only return once the write had failed or finished.
-        for _ in range(10):
-            await asyncio.sleep(0.01)
-            assert not pending.done()
-        other.execute("COMMIT")
-        await asyncio.wait_for(pending, 5)
+        await assert_waits_out_a_held_lock(
+            db.engine.url.database or "", writes.execute(SET_VERSION, {"version": 3})
+        )
     finally:
-        other.close()
         await writes.close()
     assert await _version(db) == 3
 
