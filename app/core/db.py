@@ -33,7 +33,6 @@ SQLModel.metadata.naming_convention = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
-_IMMEDIATE = "broadsheet_begin_immediate"
 
 
 def dialect_insert(session: Any, model: Any) -> Any:
@@ -99,13 +98,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # Writers take the lock up front (BEGIN IMMEDIATE) so two of them queue on busy_timeout
-    # instead of failing with "database is locked" when a reader upgrades to a writer;
-    # readers stay deferred so WAL lets them run alongside.
-    if conn.get_execution_options().get(_IMMEDIATE):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
+    # The pragmas put the driver in autocommit; a session's reads still need one snapshot.
+    # Deferred, so WAL lets readers run alongside the writer (writers begin IMMEDIATE on
+    # their own connections, see inline_sqlite).
+    conn.exec_driver_sql("BEGIN")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -134,7 +130,8 @@ class _WriteGate:
 
     SQLite queues competing writers with its busy handler, which sleeps in steps of up to
     100 ms whatever the lock's real wait: with 32 webhooks at once the app sat idle a third
-    of the time. Queueing in-process first leaves SQLite's handler for other processes only.
+    of the time. Queueing in-process first leaves only other processes' locks to wait out
+    (inline_sqlite retries BEGIN IMMEDIATE with asyncio.sleep).
     Re-entrant per task, so a write session opened inside another cannot wait on itself.
     """
 
@@ -166,9 +163,7 @@ class Database:
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
         )
         self._inline_engine = self._sqlite_write_engine()
-        self.write_engine = self._inline_engine or self.engine.execution_options(
-            **{_IMMEDIATE: True}
-        )
+        self.write_engine = self._inline_engine or self.engine
         self.write_sessionmaker = async_sessionmaker(
             self.write_engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
         )
