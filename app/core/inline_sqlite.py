@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.util import await_only
@@ -122,18 +122,33 @@ def creator(path: str) -> Callable[[], Any]:
     return connect
 
 
-def begin_immediate(conn: Any) -> None:
-    """Take the write lock (SQLAlchemy `begin` listener); while another process holds it,
-    sleep on the loop between tries rather than in SQLite's busy handler."""
+def lock_waits() -> Iterator[float]:
+    """The pauses between tries while another process holds the write lock: 1 ms doubling
+    to 50 ms, for LOCK_WAIT_SECONDS in all. Shared by every writer that never lets SQLite's
+    busy handler sleep on the event loop."""
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     pause = 0.001
+    while time.monotonic() < deadline:
+        yield pause
+        pause = min(pause * 2, 0.05)
+
+
+def is_locked(exc: Exception) -> bool:
+    """Tell whether an SQLite error means another connection holds the lock."""
+    return "locked" in str(exc)
+
+
+def begin_immediate(conn: Any) -> None:
+    """Take the write lock (SQLAlchemy `begin` listener), sleeping on the loop between tries
+    while another process holds it."""
+    waits = lock_waits()
     while True:
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             return
         except Exception as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            pause = next(waits, None) if is_locked(exc) else None
+            if pause is None:
                 raise
         # Listeners run inside SQLAlchemy's greenlet, where a coroutine can be awaited.
         await_only(asyncio.sleep(pause))
-        pause = min(pause * 2, 0.05)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from app.core.db import SQLITE_BUSY_TIMEOUT_MS, Database, as_utc
+from app.core.db import Database, as_utc
+from app.core.inline_sqlite import is_locked, lock_waits
 from app.core.reads import CONNECTION_LOST, Params, Query, SQLiteFile
 
 
@@ -42,18 +42,17 @@ class SQLiteWrites(SQLiteFile):
         self.db = db
 
     async def execute(self, query: Query, params: Params) -> None:
-        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-        pause = 0.001
+        waits = lock_waits()
         while True:
             async with self.db.write_turn():
                 try:
                     self._connection().execute(query.sqlite, params)
                     return
                 except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                    pause = next(waits, None) if is_locked(exc) else None
+                    if pause is None:
                         raise
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.05)
 
 
 class PostgresWrites:

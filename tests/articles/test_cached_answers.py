@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
@@ -22,7 +23,7 @@ from app.core import content_version
 from app.core.content_version import ContentVersion
 from app.core.db import Database, utcnow
 from app.core.response_cache import ResponseCache
-from tests.factories import ArticleFactory, Factory
+from tests.factories import ArticleFactory, Factory, Member
 
 BODY = "Free opening paragraph.\n\n<!-- paywall -->\n\nGATED-PART of the article."
 # Headers that differ between any two answers, cached or not.
@@ -84,12 +85,19 @@ async def _call(
     return sent
 
 
+async def _by_an_editor(
+    factory: Factory, articles: ArticleFactory, **fields: Any
+) -> tuple[Member, Article, str]:
+    """An editor, an article of theirs with `fields`, and the article's path."""
+    editor = await factory.member(role=Role.editor)
+    article = await articles.make(editor, **fields)
+    return editor, article, f"/api/v1/articles/{article.slug}"
+
+
 async def test_a_cached_page_is_answered_as_the_route_answers_it(
     app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
 ) -> None:
-    editor = await factory.member(role=Role.editor)
-    article = await articles.make(editor, body=BODY, visibility="paid")
-    path = f"/api/v1/articles/{article.slug}"
+    editor, article, path = await _by_an_editor(factory, articles, body=BODY, visibility="paid")
     for headers in ({}, editor.headers):
         rendered = await client.get(path, headers=headers)
         cached = await client.get(path, headers=headers)
@@ -133,9 +141,7 @@ async def test_a_cached_archive_page_is_answered_as_the_route_answers_it(
 async def test_a_cached_page_never_outlives_the_readers_access(
     app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
 ) -> None:
-    editor = await factory.member(role=Role.editor)
-    article = await articles.make(editor, body=BODY, visibility="paid")
-    path = f"/api/v1/articles/{article.slug}"
+    editor, article, path = await _by_an_editor(factory, articles, body=BODY, visibility="paid")
     reader = await factory.member()
     staff = await factory.member(role=Role.editor)
     db: Database = app.state.db
@@ -162,9 +168,7 @@ async def _version(db: Database) -> int:
 async def test_staff_writes_bump_the_shared_version_and_refusals_do_not(
     app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
 ) -> None:
-    editor = await factory.member(role=Role.editor)
-    article = await articles.make(editor, title="Old title")
-    path = f"/api/v1/articles/{article.slug}"
+    editor, article, path = await _by_an_editor(factory, articles, title="Old title")
     db: Database = app.state.db
     before = await _version(db)
     await client.get(path)
@@ -188,9 +192,7 @@ async def test_staff_writes_bump_the_shared_version_and_refusals_do_not(
 async def test_a_write_made_by_another_worker_clears_this_workers_cache(
     app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
 ) -> None:
-    editor = await factory.member(role=Role.editor)
-    article = await articles.make(editor, title="Old title")
-    path = f"/api/v1/articles/{article.slug}"
+    editor, article, path = await _by_an_editor(factory, articles, title="Old title")
     cache: ResponseCache = app.state.response_cache
     freshness = CacheFreshness(app.state.reads, cache)
     assert await freshness.check() is False

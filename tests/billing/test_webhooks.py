@@ -296,6 +296,19 @@ async def test_failure_while_applying_is_5xx_leaves_nothing_and_retry_applies(
     assert await count(app, Subscription) == 1
 
 
+async def test_a_subscription_stripe_does_not_know_is_none_and_the_event_5xx(
+    billing: Billing, app: FastAPI
+) -> None:
+    assert await app.state.gateway.fetch_subscription("sub_nowhere0") is None
+    evt = event("customer.subscription.updated", {"id": "sub_nowhere0", "object": "subscription"})
+    failed = await billing.deliver(evt)
+    assert failed.status_code == 500 and failed.json()["code"] == "webhook_failed"
+    async with app.state.db.session() as session:
+        row = (await session.exec(select(StripeEvent))).one()
+    assert row.status == "failed" and "not found at the provider" in (row.error or "")
+    assert await count(app, Subscription) == 0
+
+
 async def test_admin_replays_a_failed_event(
     billing: Billing, factory: Factory, app: FastAPI, client: AsyncClient, standin: StandIn
 ) -> None:
