@@ -66,23 +66,11 @@ class _Cursor:
         self._cursor.close()
 
 
-class _RunNow:
-    """Stands in for aiosqlite's job queue, which the dialect's isolation_level setter uses."""
-
-    def put_nowait(self, job: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
-        future, function = job
-        try:
-            future.set_result(function())
-        except Exception as exc:  # handed to the awaiting caller, as aiosqlite's thread does
-            future.set_exception(exc)
-
-
 class InlineConnection:
     """aiosqlite's connection API over a stdlib connection used on the calling thread."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._tx = _RunNow()
 
     @property
     def isolation_level(self) -> str | None:
