@@ -2,47 +2,59 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import insert
-from sqlmodel import col, select
+from sqlalchemy import BindParameter, bindparam, func, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import User
 from app.billing.gateway import SubscriptionState
 from app.billing.models import BillingCustomer, Payment, Plan, Subscription, SubscriptionChange
-from app.core.db import insert_ignoring_duplicates, pk, utcnow
+from app.core.db import insert_ignoring_duplicates, utcnow
 
-# The table, not the entity: an INSERT on it skips the ORM's bulk machinery.
+# Tables, not entities: statements on them skip the ORM's unit of work and bulk machinery.
 _CHANGES = SubscriptionChange.__table__  # type: ignore[attr-defined]
+
+
+_CUSTOMERS = BillingCustomer.__table__  # type: ignore[attr-defined]
+_USERS = User.__table__  # type: ignore[attr-defined]
+_SUBS = Subscription.__table__  # type: ignore[attr-defined]
+_PLANS = Plan.__table__  # type: ignore[attr-defined]
+
+# Statements built once: each runs on every webhook, and a statement object reused keeps its
+# cache key, where one built per call is traversed again for it.
+_OWNER = select(
+    select(_CUSTOMERS.c.user_id)
+    .where(_CUSTOMERS.c.customer_id == bindparam("customer_id"))
+    .scalar_subquery()
+    .label("linked"),
+    select(_USERS.c.id)
+    .where(_USERS.c.id == bindparam("user_id"), _USERS.c.deleted_at.is_(None))
+    .scalar_subquery()
+    .label("live"),
+)
 
 
 async def user_for_customer(
     session: AsyncSession, customer_id: str, metadata: dict[str, str] | None = None
 ) -> int | None:
     """Give back our user for a provider customer, linking it from metadata when we can."""
-    # Columns rather than entities here and below: this runs on every webhook, and loading
-    # whole rows into the session cost more than the statements themselves.
-    linked = (
-        await session.exec(
-            select(BillingCustomer.user_id).where(BillingCustomer.customer_id == customer_id)
-        )
-    ).first()
-    if linked is not None:
-        return linked
     raw = (metadata or {}).get("user_id", "")
-    if not raw.isdigit():
-        return None
-    live = (
+    # One round trip for both questions: is the customer linked, is the metadata's user live.
+    linked, live = (
         await session.exec(
-            select(User.id).where(User.id == int(raw), col(User.deleted_at).is_(None))
+            _OWNER,  # type: ignore[call-overload]  # sqlmodel types only its own select
+            params={"customer_id": customer_id, "user_id": int(raw) if raw.isdigit() else None},
         )
-    ).first()
+    ).one()
+    if linked is not None:
+        return int(linked)
     if live is None:
         return None
     await link_customer(session, user_id=live, customer_id=customer_id)
-    return live
+    return int(live)
 
 
 async def link_customer(session: AsyncSession, *, user_id: int, customer_id: str) -> None:
@@ -54,16 +66,148 @@ async def link_customer(session: AsyncSession, *, user_id: int, customer_id: str
     )
 
 
-async def locked_subscription(session: AsyncSession, subscription_id: str) -> Subscription | None:
+@dataclass(frozen=True)
+class Held:
+    """What the copy rule reads of our copy of a subscription."""
+
+    id: int
+    user_id: int
+    customer_id: str
+    status: str
+    past_due_since: datetime | None
+    updated_at: datetime
+
+
+_HELD = (
+    select(
+        _SUBS.c.id,
+        _SUBS.c.user_id,
+        _SUBS.c.customer_id,
+        _SUBS.c.status,
+        _SUBS.c.past_due_since,
+        _SUBS.c.updated_at,
+    )
+    .where(_SUBS.c.provider_subscription_id == bindparam("provider_id"))
+    .with_for_update()
+)
+
+
+async def locked_subscription(session: AsyncSession, subscription_id: str) -> Held | None:
     """Give back our copy of a provider subscription, locked until the caller commits
     (FOR UPDATE on PostgreSQL; SQLite writers hold the database lock)."""
-    return (
+    # sqlmodel's exec is typed for its own select only (at most four columns).
+    held = session.exec(_HELD, params={"provider_id": subscription_id})  # type: ignore[call-overload]
+    row = (await held).first()
+    return Held(*row) if row is not None else None
+
+
+_PLAN_OF_PRICE = (
+    select(_PLANS.c.id).where(_PLANS.c.stripe_price_id == bindparam("price_id")).scalar_subquery()
+)
+
+
+def _bind(name: str, column: str | None = None) -> BindParameter[Any]:
+    """A named parameter typed as the subscription column it fills (timestamps need it)."""
+    return bindparam(name, type_=_SUBS.c[column or name].type)
+
+
+_COPIED = {
+    name: _bind(name)
+    for name in (
+        "status",
+        "cancel_at_period_end",
+        "current_period_end",
+        "trial_end",
+        "canceled_at",
+        "amount",
+        "currency",
+        "interval",
+        "past_due_since",
+    )
+} | {"updated_at": _bind("now", "updated_at")}
+_INSERT_SUB = (
+    insert(_SUBS)
+    .values(
+        user_id=_bind("user_id"),
+        provider=_bind("provider"),
+        provider_subscription_id=_bind("provider_id", "provider_subscription_id"),
+        customer_id=_bind("customer_id"),
+        plan_id=_PLAN_OF_PRICE,
+        created_at=_bind("now", "created_at"),
+        **_COPIED,
+    )
+    .returning(_SUBS.c.id)
+)
+# An empty customer or an unknown price keeps what our copy had.
+_UPDATE_SUB = (
+    update(_SUBS)
+    .where(_SUBS.c.id == _bind("sub_id", "id"))
+    .values(
+        customer_id=func.coalesce(func.nullif(_bind("customer_id"), ""), _SUBS.c.customer_id),
+        plan_id=func.coalesce(_PLAN_OF_PRICE, _SUBS.c.plan_id),
+        **_COPIED,
+    )
+)
+_RECORD_CHANGE = insert(_CHANGES).values(
+    subscription_id=bindparam("sub_id", type_=_CHANGES.c.subscription_id.type),
+    user_id=bindparam("user_id", type_=_CHANGES.c.user_id.type),
+    from_status=bindparam("from_status", type_=_CHANGES.c.from_status.type),
+    to_status=_bind("status"),
+    amount=_bind("amount"),
+    currency=_bind("currency"),
+    interval=_bind("interval"),
+    occurred_at=bindparam("now", type_=_CHANGES.c.occurred_at.type),
+    event_id=bindparam("event_id", type_=_CHANGES.c.event_id.type),
+)
+
+
+async def copy_state(
+    session: AsyncSession,
+    state: SubscriptionState,
+    *,
+    user_id: int,
+    provider: str,
+    event_id: str | None,
+    current: Held | None | Literal["look up"] = "look up",
+) -> int:
+    """Make our copy of a subscription equal to the provider's state, record a status
+    change, and give back our copy's id.
+
+    `current` is our copy when the caller has read (and locked) it already; None: we have
+    none yet. Core statements, not the unit of work: this is most of a webhook.
+    """
+    now = utcnow()
+    held = await locked_subscription(session, state.id) if current == "look up" else current
+    params: dict[str, Any] = {
+        "status": state.status,
+        "cancel_at_period_end": state.cancel_at_period_end,
+        "current_period_end": state.current_period_end,
+        "trial_end": state.trial_end,
+        "canceled_at": state.canceled_at,
+        "amount": state.amount,
+        "currency": state.currency,
+        "interval": state.interval,
+        "past_due_since": (
+            (held.past_due_since if held else None) or now if state.status == "past_due" else None
+        ),
+        "now": now,
+        "customer_id": state.customer_id,
+        "price_id": state.price_id,
+    }
+    if held is None:
+        params |= {"user_id": user_id, "provider": provider, "provider_id": state.id}
+        sub_id = int((await session.exec(_INSERT_SUB, params=params)).scalar_one())
+    else:
+        sub_id = held.id
+        await session.exec(_UPDATE_SUB, params=params | {"sub_id": sub_id})
+    previous = held.status if held is not None else None
+    if previous != state.status:
         await session.exec(
-            select(Subscription)
-            .where(Subscription.provider_subscription_id == subscription_id)
-            .with_for_update()
+            _RECORD_CHANGE,
+            params=params
+            | {"sub_id": sub_id, "user_id": user_id, "from_status": previous, "event_id": event_id},
         )
-    ).first()
+    return sub_id
 
 
 async def apply_state(
@@ -73,61 +217,14 @@ async def apply_state(
     user_id: int,
     provider: str,
     event_id: str | None,
-    at: datetime | None = None,
-    current: Subscription | None | Literal["look up"] = "look up",
 ) -> Subscription:
-    """Make our copy of a subscription equal to the provider's state; record status changes.
-
-    `current` is our copy when the caller has read it already (None: we have none yet).
-    """
-    now = at or utcnow()
-    sub = await locked_subscription(session, state.id) if current == "look up" else current
-    plan_id = None
-    if state.price_id:
-        plan_id = (
-            await session.exec(select(Plan.id).where(Plan.stripe_price_id == state.price_id))
-        ).first()
-    previous = sub.status if sub is not None else None
-    if sub is None:
-        sub = Subscription(
-            user_id=user_id,
-            provider=provider,
-            provider_subscription_id=state.id,
-            customer_id=state.customer_id,
-            status=state.status,
-        )
-    sub.status = state.status
-    sub.customer_id = state.customer_id or sub.customer_id
-    sub.plan_id = plan_id if plan_id is not None else sub.plan_id
-    sub.cancel_at_period_end = state.cancel_at_period_end
-    sub.current_period_end = state.current_period_end
-    sub.trial_end = state.trial_end
-    sub.canceled_at = state.canceled_at
-    sub.amount = state.amount
-    sub.currency = state.currency
-    sub.interval = state.interval
-    if state.status == "past_due":
-        sub.past_due_since = sub.past_due_since or now
-    else:
-        sub.past_due_since = None
-    sub.updated_at = now
-    session.add(sub)
-    await session.flush()
-    if previous != state.status:
-        await session.exec(
-            insert(_CHANGES).values(
-                subscription_id=pk(sub.id),
-                user_id=user_id,
-                from_status=previous,
-                to_status=state.status,
-                amount=state.amount,
-                currency=state.currency,
-                interval=state.interval,
-                occurred_at=now,
-                event_id=event_id,
-            )
-        )
-    return sub
+    """copy_state, giving back our copy as an entity refreshed from the database."""
+    sub_id = await copy_state(session, state, user_id=user_id, provider=provider, event_id=event_id)
+    # populate_existing: an entity of this row already in the session predates the copy.
+    found = await session.get(Subscription, sub_id, populate_existing=True)
+    if found is None:  # pragma: no cover - the row was written in this transaction
+        raise LookupError(sub_id)
+    return found
 
 
 async def record_payment(

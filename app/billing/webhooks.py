@@ -293,7 +293,7 @@ async def _sync_subscription(ctx: Context, subscription_id: str | None) -> Outco
         user_id = await sync.user_for_customer(ctx.session, state.customer_id, state.metadata)
     if user_id is None:
         return Outcome(EventStatus.unmatched)
-    await sync.apply_state(
+    await sync.copy_state(
         ctx.session,
         state,
         user_id=user_id,
@@ -305,7 +305,7 @@ async def _sync_subscription(ctx: Context, subscription_id: str | None) -> Outco
 
 
 async def _current_state(
-    ctx: Context, subscription_id: str, ours: Subscription | None
+    ctx: Context, subscription_id: str, ours: sync.Held | None
 ) -> SubscriptionState | None:
     """The provider's state to copy: the prefetched one, unless our (locked) copy was written
     after it was asked for, when another event may have copied a newer state: then a fresh
@@ -460,7 +460,7 @@ async def on_customer_deleted(ctx: Context) -> Outcome:
                 currency=sub.currency,
                 interval=sub.interval,
             )
-            await sync.apply_state(
+            await sync.copy_state(
                 ctx.session,
                 state,
                 user_id=sub.user_id,
