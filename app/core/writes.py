@@ -20,11 +20,13 @@ from sqlalchemy.engine import make_url
 
 from app.core.db import Database, as_utc
 from app.core.inline_sqlite import is_locked, lock_waits
-from app.core.reads import CONNECTION_LOST, Params, Query, SQLiteFile
+from app.core.reads import CONNECTION_LOST, Params, Query, Row, SQLiteFile
 
 
 class DirectWrites(Protocol):
-    async def execute(self, query: Query, params: Params) -> None: ...
+    async def execute(self, query: Query, params: Params) -> list[Row]:
+        """Run one statement in its own transaction; give back the rows of its RETURNING."""
+        ...
 
     def ts(self, value: datetime) -> Any: ...
 
@@ -41,13 +43,12 @@ class SQLiteWrites(SQLiteFile):
         super().__init__(path)
         self.db = db
 
-    async def execute(self, query: Query, params: Params) -> None:
+    async def execute(self, query: Query, params: Params) -> list[Row]:
         waits = lock_waits()
         while True:
             async with self.db.write_turn():
                 try:
-                    self._connection().execute(query.sqlite, params)
-                    return
+                    return self._connection().execute(query.sqlite, params).fetchall()
                 except sqlite3.OperationalError as exc:
                     pause = next(waits, None) if is_locked(exc) else None
                     if pause is None:
@@ -62,14 +63,14 @@ class PostgresWrites:
         self.dsn = dsn
         self._conn: asyncpg.Connection | None = None
 
-    async def execute(self, query: Query, params: Params) -> None:
+    async def execute(self, query: Query, params: Params) -> list[Row]:
         sql, args = query.for_postgres(params)
         try:
-            await (await self._connection()).execute(sql, *args)
-            return
+            records = await (await self._connection()).fetch(sql, *args)
         except CONNECTION_LOST:
             await self.close()
-        await (await self._connection()).execute(sql, *args)
+            records = await (await self._connection()).fetch(sql, *args)
+        return [tuple(record) for record in records]
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():

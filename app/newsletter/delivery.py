@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiosmtplib
-from sqlalchemy import and_, bindparam, func, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -266,23 +266,22 @@ def _outcome_query(columns: tuple[str, ...]) -> Query:
     return Query.portable(f"UPDATE delivery SET {assignments} WHERE id = :delivery_id")  # noqa: S608
 
 
-_SUBSCRIBED = (
-    select(Subscriber.id)
-    .join(
-        NewsletterSubscription,
-        and_(
-            col(NewsletterSubscription.subscriber_id) == Subscriber.id,
-            col(NewsletterSubscription.newsletter_id) == bindparam("newsletter_id"),
-            col(NewsletterSubscription.active) == True,  # noqa: E712
-        ),
-    )
-    .where(
-        col(Subscriber.id).in_(bindparam("subscriber_ids", expanding=True)),
-        col(Subscriber.status) == SubscriberStatus.active.value,
-    )
-)
 # Rows checked together right before they are sent: one check per this many messages.
 CHECK_AHEAD = 25
+_IDS = ", ".join(f":id{i}" for i in range(CHECK_AHEAD))
+# One autocommit statement, on the send's own direct-writes connection: renew the leases of
+# the next rows that are still this worker's and say, for each, whether its subscriber still
+# wants the newsletter. Through a session it was four round trips and 5 ms per check on
+# PostgreSQL, a fifth of a send's time. The id list is always CHECK_AHEAD long (padded), so
+# it is one statement text, prepared once.
+_RENEW_AND_CHECK = Query.portable(
+    "UPDATE delivery SET lease_until = :until"  # noqa: S608 - _IDS is our own placeholders
+    f" WHERE id IN ({_IDS}) AND worker = :worker AND status = :sending"
+    " RETURNING id, EXISTS (SELECT 1 FROM newsletter_subscription AS ns"
+    " JOIN subscriber AS s ON s.id = ns.subscriber_id"
+    " WHERE ns.subscriber_id = delivery.subscriber_id AND ns.newsletter_id = :newsletter_id"
+    " AND ns.active = :yes AND s.status = :subscribed)"
+)
 
 
 @dataclass
@@ -294,44 +293,31 @@ class _Checked:
 
 
 async def _check_ahead(
-    db: Database,
+    writes: DirectWrites,
     settings: Settings,
     items: Sequence[Claimed],
     newsletter_id: int,
 ) -> _Checked:
-    """Renew the leases of the next rows and read whether their subscribers still want the
-    issue, in one transaction.
+    """Renew the leases of the next rows (at most CHECK_AHEAD) and read whether their
+    subscribers still want the issue.
 
     Renewing with a conditional UPDATE means a slow batch keeps its rows and a row another
     worker has reclaimed (its lease ran out) is left to that worker, never sent by both.
     """
     lease = settings.newsletter_lease_seconds
     valid_until = time.monotonic() + lease / 2
-    until = utcnow() + timedelta(seconds=lease)
-    async with db.session() as session:
-        renewed = await session.exec(
-            update(Delivery)
-            .where(
-                col(Delivery.id).in_([item.id for item in items]),
-                col(Delivery.worker) == items[0].worker,
-                col(Delivery.status) == DeliveryStatus.sending.value,
-            )
-            .values(lease_until=until)
-            .returning(col(Delivery.id))
-            .execution_options(synchronize_session=False)
-        )
-        ours = set(renewed.scalars())
-        subscribed = set(
-            await session.exec(
-                _SUBSCRIBED,
-                params={
-                    "newsletter_id": newsletter_id,
-                    "subscriber_ids": [item.subscriber_id for item in items],
-                },
-            )
-        )
-    wanted = {item.id: item.subscriber_id in subscribed for item in items if item.id in ours}
-    return _Checked(wanted, valid_until)
+    ids = [item.id for item in items]
+    params: dict[str, object] = {f"id{i}": ids[min(i, len(ids) - 1)] for i in range(CHECK_AHEAD)}
+    params |= {
+        "until": writes.ts(utcnow() + timedelta(seconds=lease)),
+        "worker": items[0].worker,
+        "sending": DeliveryStatus.sending.value,
+        "newsletter_id": newsletter_id,
+        "yes": True,
+        "subscribed": SubscriberStatus.active.value,
+    }
+    rows = await writes.execute(_RENEW_AND_CHECK, params)
+    return _Checked({int(row[0]): bool(row[1]) for row in rows}, valid_until)
 
 
 async def _write(writes: DirectWrites, outcomes: Outcomes) -> None:
@@ -415,7 +401,7 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
                     i for i in batch[index : index + CHECK_AHEAD] if i.issue_id == item.issue_id
                 ]
                 await record()
-                checked = await _check_ahead(db, settings, ahead, pk(content.newsletter.id))
+                checked = await _check_ahead(writes, settings, ahead, pk(content.newsletter.id))
             wanted = checked.wanted.get(item.id)
             if wanted is None:
                 continue

@@ -8,12 +8,17 @@ from typing import Any
 
 import aiosmtplib
 import pytest
-from sqlalchemy import func
-from sqlmodel import select
+from sqlalchemy import func, update
+from sqlmodel import col, select
 
 from app.core.db import Database
 from app.newsletter import delivery
-from app.newsletter.models import Delivery, DeliveryStatus, NewsletterIssue
+from app.newsletter.models import (
+    Delivery,
+    DeliveryStatus,
+    NewsletterIssue,
+    NewsletterSubscription,
+)
 from tests.newsletter.conftest import Mailroom
 from tests.smtp import SmtpSink
 
@@ -188,6 +193,39 @@ async def test_unsubscribed_after_snapshot_is_skipped(mailroom: Mailroom) -> Non
     await mailroom.drain()
     assert emails[0] not in mailroom.per_address()
     assert (await mailroom.progress(issue))["progress"]["skipped"] == 1
+
+
+async def test_rows_another_worker_took_over_are_left_to_it(mailroom: Mailroom) -> None:
+    newsletter = await mailroom.newsletter()
+    emails = await mailroom.subscribers(newsletter, 3 * delivery.CHECK_AHEAD)
+    issue = await mailroom.issue(newsletter)
+    await mailroom.send(issue)
+    batch = await delivery.claim(mailroom.db, mailroom.settings, limit=len(emails), worker="slow")
+    # Past the first check's window: rows whose lease ran out and another worker claimed,
+    # and a subscriber who left after the claim.
+    taken = [item.id for item in batch[delivery.CHECK_AHEAD + 1 :: 2]]
+    left = batch[2 * delivery.CHECK_AHEAD + 1]
+    assert left.id not in taken
+    async with mailroom.db.session() as session:
+        await session.exec(
+            update(Delivery).where(col(Delivery.id).in_(taken)).values(worker="fast")
+        )
+        await session.exec(
+            update(NewsletterSubscription)
+            .where(col(NewsletterSubscription.subscriber_id) == left.subscriber_id)
+            .values(active=False)
+        )
+    sent = await delivery.send_batch(mailroom.db, mailroom.settings, batch)
+    mine = {item.email for item in batch if item.id not in taken and item is not left}
+    assert sent == len(mine)
+    assert set(mailroom.per_address()) == mine
+    async with mailroom.db.session() as session:
+        skipped = await session.get(Delivery, left.id)
+        assert skipped is not None and skipped.status == DeliveryStatus.skipped.value
+        still_theirs = (
+            await session.exec(select(Delivery.status).where(col(Delivery.id).in_(taken)))
+        ).all()
+    assert set(still_theirs) == {DeliveryStatus.sending.value}
 
 
 async def test_double_send_is_409(mailroom: Mailroom) -> None:
