@@ -16,8 +16,6 @@ from app.core.db import insert_ignoring_duplicates, utcnow
 
 # Tables, not entities: statements on them skip the ORM's unit of work and bulk machinery.
 _CHANGES = SubscriptionChange.__table__  # type: ignore[attr-defined]
-
-
 _CUSTOMERS = BillingCustomer.__table__  # type: ignore[attr-defined]
 _USERS = User.__table__  # type: ignore[attr-defined]
 _SUBS = Subscription.__table__  # type: ignore[attr-defined]
@@ -45,7 +43,7 @@ async def user_for_customer(
     # One round trip for both questions: is the customer linked, is the metadata's user live.
     linked, live = (
         await session.exec(
-            _OWNER,  # type: ignore[call-overload]  # sqlmodel types only its own select
+            _OWNER,  # type: ignore[call-overload]  # a Core select: see locked_subscription
             params={"customer_id": customer_id, "user_id": int(raw) if raw.isdigit() else None},
         )
     ).one()
@@ -96,8 +94,8 @@ async def locked_subscription(session: AsyncSession, subscription_id: str) -> He
     """Give back our copy of a provider subscription, locked until the caller commits
     (FOR UPDATE on PostgreSQL; SQLite writers hold the database lock)."""
     # sqlmodel's exec is typed for its own select only (at most four columns).
-    held = session.exec(_HELD, params={"provider_id": subscription_id})  # type: ignore[call-overload]
-    row = (await held).first()
+    result = await session.exec(_HELD, params={"provider_id": subscription_id})  # type: ignore[call-overload]
+    row = result.first()
     return Held(*row) if row is not None else None
 
 
@@ -178,6 +176,10 @@ async def copy_state(
     """
     now = utcnow()
     held = await locked_subscription(session, state.id) if current == "look up" else current
+    past_due_since = None
+    if state.status == "past_due":
+        # The grace period counts from the first past_due copy, however many follow it.
+        past_due_since = (held.past_due_since if held else None) or now
     params: dict[str, Any] = {
         "status": state.status,
         "cancel_at_period_end": state.cancel_at_period_end,
@@ -187,9 +189,7 @@ async def copy_state(
         "amount": state.amount,
         "currency": state.currency,
         "interval": state.interval,
-        "past_due_since": (
-            (held.past_due_since if held else None) or now if state.status == "past_due" else None
-        ),
+        "past_due_since": past_due_since,
         "now": now,
         "customer_id": state.customer_id,
         "price_id": state.price_id,
