@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
 from app.accounts.models import Role
+from app.billing.gateway import SubscriptionState
 from app.core.config import Settings
 from tests.conftest import make_settings
 from tests.factories import Factory, Member
@@ -19,7 +22,26 @@ from tests.smtp import SmtpSink
 from tests.stripe_standin import StandIn, StandInServer, event, sign
 
 WEBHOOK_SECRET = "whsec_test_current"
+PERIOD_END = datetime(2027, 1, 1, tzinfo=UTC)
 OLD_SECRET = "whsec_test_previous"
+
+
+def subscription_state(**fields: Any) -> SubscriptionState:
+    """A provider's subscription state: an active monthly one unless `fields` say otherwise."""
+    base = SubscriptionState(
+        id="sub_rule",
+        customer_id="cus_rule",
+        status="active",
+        price_id="price_rule",
+        current_period_end=PERIOD_END,
+        cancel_at_period_end=False,
+        trial_end=None,
+        canceled_at=None,
+        amount=800,
+        currency="usd",
+        interval="month",
+    )
+    return replace(base, **fields)
 
 
 @pytest.fixture(scope="session")

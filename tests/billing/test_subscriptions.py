@@ -12,7 +12,7 @@ from sqlmodel import select
 from app.accounts.models import Role
 from app.billing import service as billing_service
 from app.billing.models import BillingCustomer, CheckoutRecord, Subscription
-from tests.billing.conftest import Billing
+from tests.billing.conftest import Billing, subscription_state
 from tests.factories import ArticleFactory, Factory
 from tests.smtp import SmtpSink
 from tests.stripe_standin import StandIn, event
@@ -180,21 +180,14 @@ async def test_payment_failed_emails_once_and_past_due_keeps_access_in_grace(
     # Simulate Stripe moving the subscription to past_due: access stays during the grace period.
     async with app.state.db.session() as session:
         sub = (await session.exec(select(Subscription))).one()
-        from app.billing.gateway import SubscriptionState
         from app.billing.sync import apply_state
 
-        state = SubscriptionState(
+        state = subscription_state(
             id=sub.provider_subscription_id,
             customer_id=sub.customer_id,
             status="past_due",
             price_id=plan["stripe_price_id"],
             current_period_end=sub.current_period_end,
-            cancel_at_period_end=False,
-            trial_end=None,
-            canceled_at=None,
-            amount=800,
-            currency="usd",
-            interval="month",
         )
         await apply_state(session, state, user_id=member.id, provider="stripe", event_id=None)
     mine = (await client.get("/api/v1/me/subscription", headers=member.headers)).json()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlmodel import col, select
@@ -11,26 +10,9 @@ from sqlmodel import col, select
 from app.billing import sync
 from app.billing.gateway import SubscriptionState
 from app.billing.models import Plan, Subscription, SubscriptionChange
+from tests.billing.conftest import PERIOD_END
+from tests.billing.conftest import subscription_state as state
 from tests.factories import Factory
-
-PERIOD_END = datetime(2027, 1, 1, tzinfo=UTC)
-
-
-def state(**fields: object) -> SubscriptionState:
-    base = SubscriptionState(
-        id="sub_rule",
-        customer_id="cus_rule",
-        status="active",
-        price_id="price_rule",
-        current_period_end=PERIOD_END,
-        cancel_at_period_end=False,
-        trial_end=None,
-        canceled_at=None,
-        amount=800,
-        currency="usd",
-        interval="month",
-    )
-    return replace(base, **fields)  # type: ignore[arg-type]
 
 
 async def copy(app: FastAPI, user_id: int, copied: SubscriptionState) -> Subscription:
