@@ -12,6 +12,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from app.core.db import Database
+from app.core.writes import open_writes
 from app.newsletter import delivery
 from app.newsletter.models import (
     Delivery,
@@ -226,6 +227,28 @@ async def test_rows_another_worker_took_over_are_left_to_it(mailroom: Mailroom) 
             await session.exec(select(Delivery.status).where(col(Delivery.id).in_(taken)))
         ).all()
     assert set(still_theirs) == {DeliveryStatus.sending.value}
+
+
+async def test_the_look_ahead_renews_leases_so_another_worker_leaves_those_rows(
+    mailroom: Mailroom,
+) -> None:
+    newsletter = await mailroom.newsletter()
+    await mailroom.subscribers(newsletter, 3)
+    issue = await mailroom.issue(newsletter)
+    await mailroom.send(issue)
+    batch = await delivery.claim(mailroom.db, mailroom.settings, limit=3, worker="slow")
+    await asyncio.sleep(1.1)  # the slow worker's leases (1 s here) run out
+    writes = open_writes(mailroom.db)
+    try:
+        checked = await delivery._check_ahead(  # noqa: SLF001 - the renewal on its own
+            writes, mailroom.settings, batch[:2], newsletter
+        )
+    finally:
+        await writes.close()
+    assert checked.wanted == {batch[0].id: True, batch[1].id: True}
+    # The renewed rows stay the slow worker's; only the one it did not renew has lapsed.
+    other = await delivery.claim(mailroom.db, mailroom.settings, limit=3, worker="other")
+    assert [item.id for item in other] == [batch[2].id]
 
 
 async def test_double_send_is_409(mailroom: Mailroom) -> None:
