@@ -21,7 +21,7 @@ from app.articles.admin_router import router as admin_articles_router
 from app.articles.cached_answers import CachedReaderAnswers
 from app.articles.feeds import router as feeds_router
 from app.articles.freshness import CacheFreshness
-from app.articles.rendering import Renderer
+from app.articles.rendering import Renderer, preview_rule
 from app.articles.router import router as articles_router
 from app.billing.admin_router import router as admin_billing_router
 from app.billing.gateways import build_gateway
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth = AuthKit.build(settings)
     app.state.limiter = RateLimiter(settings)
     app.state.mailer = build_mailer(settings)
-    app.state.renderer = Renderer(settings.public_url, settings.preview_paragraphs)
+    app.state.renderer = Renderer(settings.public_url, preview_rule(settings))
     app.state.gateway = build_gateway(settings)
     app.state.response_cache = ResponseCache(
         settings.response_cache_seconds, max_bytes=settings.response_cache_mb * 1024 * 1024

@@ -14,7 +14,7 @@ from app.accounts.kit import AuthKit
 from app.accounts.models import Role, User
 from app.articles import service as articles_service
 from app.articles.models import Article, Status, Visibility
-from app.articles.rendering import Renderer
+from app.articles.rendering import Renderer, preview_rule
 from app.articles.schemas import ArticleCreate
 from app.billing import service as billing
 from app.billing.gateways import build_gateway
@@ -107,7 +107,7 @@ async def seed_demo(settings: Settings) -> list[str]:
 
 async def _seed_articles(session: AsyncSession, settings: Settings, staff: list[User]) -> int:
     """Create the demo articles that do not exist yet (matched by title); give back how many."""
-    renderer = Renderer(settings.public_url, settings.preview_paragraphs)
+    renderer = Renderer(settings.public_url, preview_rule(settings))
     editor = staff[0]
     created = 0
     start = utcnow() - timedelta(days=90)

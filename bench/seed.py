@@ -19,7 +19,7 @@ from sqlalchemy import insert, text
 
 from app.accounts.models import User
 from app.articles.models import Article, ArticleAuthor, ArticleTag, Tag
-from app.articles.rendering import Renderer, plain_text
+from app.articles.rendering import Renderer, plain_text, preview_rule
 from app.billing.models import CompGrant, Subscription
 from app.core.config import Settings
 from app.core.db import Database, is_sqlite
@@ -92,11 +92,11 @@ async def seed(url: str, articles: int, members: int, *, seed_value: int = 7) ->
     settings = Settings(database_url=url, jwt_secret="x" * 40)
     db = Database(settings)
     rng = random.Random(seed_value)
-    renderer = Renderer("https://bench.example", 3)
+    renderer = Renderer("https://bench.example", preview_rule(settings))
     pool = []
     for n in range(BODY_POOL):
         md = make_body(rng, n)
-        out = renderer.render(md, preview_paragraphs=None, excerpt_override=None)
+        out = renderer.render(md, gated=True, preview_blocks=None, excerpt_override=None)
         pool.append((md, out, plain_text(out.content_html)))
     hasher = PasswordHasher(
         settings.model_copy(

@@ -30,6 +30,11 @@ class SearchDocument:
     body_text: str
 
 
+def public_text(title: str, subtitle: str, excerpt: str, tags: list[str]) -> str:
+    """Give back what anyone may match an article by: title, subtitle, teaser and tags."""
+    return " ".join([title, subtitle, excerpt, *tags])
+
+
 def terms(query: str) -> list[str]:
     """Give back the words of a user query; all search syntax is dropped, never interpreted."""
     return [word.lower() for word in _WORD.findall(query)][:MAX_TERMS]

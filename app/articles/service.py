@@ -29,6 +29,7 @@ from app.articles.models import (
     SlugRedirect,
     Status,
     Tag,
+    Visibility,
 )
 from app.articles.rendering import Renderer, plain_text
 from app.articles.schemas import ArticleCreate, ArticleUpdate
@@ -132,10 +133,11 @@ async def _tag_names(session: AsyncSession, article_id: int) -> list[str]:
     return list(rows.all())
 
 
-def _render(renderer: Renderer, article: Article) -> None:
-    out = renderer.render(
+async def _render(renderer: Renderer, article: Article) -> None:
+    out = await renderer.render_off_loop(
         article.body_md,
-        preview_paragraphs=article.preview_paragraphs,
+        gated=article.visibility != Visibility.public.value,
+        preview_blocks=article.preview_paragraphs,
         excerpt_override=article.excerpt_override,
     )
     article.content_html = out.content_html
@@ -166,7 +168,7 @@ async def _after_write(session: AsyncSession, editor: User, article: Article) ->
         search.SearchDocument(
             article_id=article_id,
             visibility=article.visibility,
-            public_text=" ".join([article.title, article.subtitle, article.excerpt, *tags]),
+            public_text=search.public_text(article.title, article.subtitle, article.excerpt, tags),
             body_text=plain_text(article.content_html),
         ),
     )
@@ -197,7 +199,7 @@ async def create_article(
         comments=data.comments.value,
         created_by_id=editor.id,
     )
-    _render(renderer, article)
+    await _render(renderer, article)
     session.add(article)
     await session.flush()
     await _set_authors(session, pk(article.id), data.author_ids or [pk(editor.id)])
@@ -245,7 +247,7 @@ async def update_article(
         if editor.role not in EDITOR_ROLES:
             raise ArticleForbidden("Only editors change an article's authors.")
         await _set_authors(session, article_id, data.author_ids)
-    _render(renderer, article)
+    await _render(renderer, article)
     await _bump(session, article)
     await _after_write(session, editor, article)
     return article

@@ -85,7 +85,7 @@ async def post(
         parent_id=parent.id if parent else None,
         depth=depth,
         body=body,
-        body_html=rendering.to_html(body),
+        body_html=await rendering.to_html_off_loop(body),
     )
     session.add(comment)
     await session.flush()
@@ -110,7 +110,7 @@ async def edit(
     if utcnow() - comment.created_at > window:
         raise EditWindowClosed("Comments can be edited for a short while after posting.")
     comment.body = body
-    comment.body_html = rendering.to_html(body)
+    comment.body_html = await rendering.to_html_off_loop(body)
     comment.edited_at = utcnow()
     session.add(comment)
     return comment

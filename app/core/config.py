@@ -74,7 +74,10 @@ class Settings(BaseSettings):
     password_reset_minutes: int = Field(default=60, ge=5, le=24 * 60)
     email_verify_hours: int = Field(default=48, ge=1)
     signup_open: bool = True
+    # The automatic preview of a gated article without a paywall marker: at most this many
+    # top-level blocks and characters of text (and never more than half of its text).
     preview_paragraphs: int = Field(default=3, ge=1, le=50)
+    preview_max_chars: int = Field(default=1500, ge=100, le=20_000)
     # Reader answers are kept this long at most; staff writes and articles going live clear
     # them sooner (checked every response_cache_check_seconds), comment counts wait it out.
     response_cache_seconds: float = Field(default=60.0, ge=0, le=300)

@@ -22,7 +22,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import STAFF_ROLES, User
 from app.articles.models import Article
-from app.articles.rendering import Renderer
 from app.billing.entitlements import (
     GrantFacts,
     SubscriptionFacts,
@@ -340,7 +339,7 @@ async def _content(
         newsletter = await session.get(Newsletter, issue.newsletter_id)
         assert newsletter is not None  # noqa: S101
         article = await session.get(Article, issue.article_id) if issue.article_id else None
-    intro = Renderer("", 3).to_html(issue.body_md) if issue.body_md else ""
+    intro = await rendering.intro_html(issue.body_md)
     content = rendering.IssueContent(newsletter, issue, intro, article)
     renderer_html[issue_id] = content
     return content

@@ -21,14 +21,21 @@ from html import escape
 
 from app.articles.gating import decide
 from app.articles.models import Article
-from app.articles.rendering import plain_text
+from app.articles.rendering import PreviewRule, Renderer, plain_text
 from app.billing.entitlements import AccessLevel
 from app.core.config import Settings
 from app.core.db import pk
 from app.newsletter import tokens
 from app.newsletter.models import Newsletter, NewsletterIssue
 
+# Issue intros are Markdown like articles; in an email every link is external.
+_INTROS = Renderer("", PreviewRule(blocks=1, max_chars=0))
 FONT = "font-family:Georgia,'Times New Roman',serif;font-size:17px;line-height:1.6;color:#1a1a1a"
+
+
+async def intro_html(body_md: str) -> str:
+    """Give back an issue's own Markdown as safe HTML ("" when it has none)."""
+    return await _INTROS.to_html_off_loop(body_md) if body_md else ""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.accounts.models import User
 from app.articles.models import Article
 from app.articles.queries import LIVE_STATUSES
-from app.articles.rendering import Renderer
 from app.core.config import Settings
 from app.core.db import as_utc, pk, utcnow
 from app.core.errors import InvalidInput
@@ -71,7 +70,7 @@ async def _content(session: AsyncSession, issue: NewsletterIssue) -> rendering.I
     if newsletter is None:
         raise NewsletterNotFound("No such newsletter.")
     article = await session.get(Article, issue.article_id) if issue.article_id else None
-    intro = Renderer("", 3).to_html(issue.body_md) if issue.body_md else ""
+    intro = await rendering.intro_html(issue.body_md)
     return rendering.IssueContent(newsletter, issue, intro, article)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -10,6 +13,7 @@ from httpx import AsyncClient
 
 from app.accounts.models import Role
 from app.articles.models import Article
+from app.articles.rendering import Rendered, Renderer
 from app.articles.tasks import publish_scheduled
 from app.core.db import utcnow
 from tests.factories import Factory
@@ -169,3 +173,37 @@ async def test_duplicate_titles_get_unique_slugs(client: AsyncClient, factory: F
         for _ in range(3)
     ]
     assert slugs == ["budget-day", "budget-day-2", "budget-day-3"]
+
+
+class _GatedRenderer(Renderer):
+    """The real renderer, held mid-render until the event loop lets it go."""
+
+    def __init__(self, base: Renderer) -> None:
+        super().__init__("https://reader.example", base.rule)
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.released_in_time = False
+
+    def render(self, body_md: str, **options: Any) -> Rendered:
+        self.started.set()
+        # On the loop's own thread this wait could never be ended by the loop: it times out.
+        self.released_in_time = self.release.wait(timeout=5)
+        return super().render(body_md, **options)
+
+
+async def test_article_bodies_render_off_the_event_loop(
+    app: FastAPI, client: AsyncClient, factory: Factory
+) -> None:
+    author = await factory.member(role=Role.author)
+    gated = _GatedRenderer(app.state.renderer)
+    app.state.renderer = gated
+    body = {"title": "Slow to render", "body_md": "[" * 20_000 + "\n\n" + "\n" * 40_000}
+    request = asyncio.create_task(
+        client.post("/api/v1/admin/articles", headers=author.headers, json=body)
+    )
+    while not gated.started.is_set():
+        await asyncio.sleep(0.001)
+    gated.release.set()
+    response = await request
+    assert response.status_code == 201, response.text
+    assert gated.released_in_time

@@ -17,7 +17,24 @@ PAID_SENTINEL = f"paidsentinel{uuid.uuid4().hex[:10]}"
 MEMBERS_SENTINEL = f"membersentinel{uuid.uuid4().hex[:10]}"
 
 
-def body(sentinel: str) -> str:
+def body(sentinel: str, kind: str = "marker") -> str:
+    """A gated body with `sentinel` behind the paywall: cut at a marker, or automatically."""
+    if kind == "short":
+        # Without a marker and with fewer paragraphs than the preview takes (security
+        # review H1): the whole article used to be served as its free part.
+        return (
+            "A free paragraph about the harbour.\n\nThe middle goes on a little.\n\n"
+            f"The end reveals {sentinel}."
+        )
+    if kind == "blocks":
+        # Tables, lists and code before the N-th paragraph used to be free, at any length;
+        # now a block past the preview's size budget ends it.
+        rows = "".join(f"| {sentinel} row {n} |\n" for n in range(80))
+        return (
+            f"A free paragraph about the harbour.\n\n| col |\n|---|\n{rows}\n"
+            f"- {sentinel} in a list\n- and more\n\n```\n{sentinel} in code\n```\n\n"
+            f"Two.\n\nThree.\n\n{sentinel} in the fourth paragraph."
+        )
     return (
         "## Opening\n\nA free paragraph that anyone may read about the harbour.\n\n"
         "<!-- paywall -->\n\n"
@@ -66,22 +83,23 @@ def assert_clean(response: Response, *sentinels: str) -> None:
         assert sentinel not in text, f"{response.request.method} {response.request.url} leaked"
 
 
+@pytest.mark.parametrize("kind", ["marker", "short", "blocks"])
 @pytest.mark.parametrize("reader", ["anonymous", "member"])
 async def test_no_gated_text_reaches_readers_without_access(
-    client: AsyncClient, factory: Factory, articles: ArticleFactory, reader: str
+    client: AsyncClient, factory: Factory, articles: ArticleFactory, reader: str, kind: str
 ) -> None:
     editor = await factory.member(role=Role.editor)
     paid = await articles.make(
         editor,
         title="Harbour report",
-        body=body(PAID_SENTINEL),
+        body=body(PAID_SENTINEL, kind),
         visibility="paid",
         tags=["harbour"],
     )
     members = await articles.make(
         editor,
         title="Harbour notes",
-        body=body(MEMBERS_SENTINEL),
+        body=body(MEMBERS_SENTINEL, kind),
         visibility="members",
         tags=["harbour"],
     )

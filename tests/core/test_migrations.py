@@ -8,10 +8,10 @@ from typing import Any
 import anyio
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.core.db import is_sqlite
+from app.core.db import is_sqlite, utcnow
 from app.core.migrate import downgrade, upgrade
 from app.models import include_object, metadata
 from tests.conftest import create_postgres_database, postgres_admin_url
@@ -62,3 +62,58 @@ async def test_upgrade_downgrade_upgrade_and_models_agree(tmp_path: Path) -> Non
     }
     await anyio.to_thread.run_sync(upgrade, url)
     assert await _diff(url) == []
+
+
+async def test_free_parts_stored_before_the_block_cut_are_rendered_again(tmp_path: Path) -> None:
+    """Revision 0008 replaces free parts the old preview rule let gated text into."""
+    url = await fresh_url(tmp_path)
+    await anyio.to_thread.run_sync(upgrade, url, "0007")
+    body = "Opening.\n\nMiddle.\n\nThe end holds OLDLEAK."
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO article (id, slug, title, subtitle, body_md, content_html,"
+                " preview_html, excerpt, has_paywall_marker, visibility, status, created_at,"
+                " updated_at, version, cover_image_alt, comments, word_count, reading_minutes)"
+                " VALUES (1, 'short', 'Short', '', :body, :html, :html, :leak, false, 'paid',"
+                " 'published', :now, :now, 1, '', 'everyone', 6, 1)"
+            ),
+            {"body": body, "html": "<p>The end OLDLEAK.</p>", "leak": "OLDLEAK", "now": utcnow()},
+        )
+        if is_sqlite(url):
+            await conn.execute(
+                text(
+                    "INSERT INTO article_search (rowid, visibility, public_text, body_text)"
+                    " VALUES (1, 'paid', 'Short OLDLEAK', 'OLDLEAK')"
+                )
+            )
+        else:
+            await conn.execute(
+                text(
+                    "INSERT INTO article_search (article_id, visibility, public_tsv, full_tsv)"
+                    " VALUES (1, 'paid', to_tsvector('simple', 'Short OLDLEAK'),"
+                    " to_tsvector('simple', 'OLDLEAK'))"
+                )
+            )
+    await anyio.to_thread.run_sync(upgrade, url)
+    async with engine.connect() as conn:
+        preview, excerpt = (
+            await conn.execute(text("SELECT preview_html, excerpt FROM article WHERE id = 1"))
+        ).one()
+        if is_sqlite(url):
+            matches = await conn.execute(
+                text("SELECT count(*) FROM article_search WHERE article_search MATCH :q"),
+                {"q": 'public_text : "oldleak"'},
+            )
+        else:
+            matches = await conn.execute(
+                text(
+                    "SELECT count(*) FROM article_search"
+                    " WHERE public_tsv @@ plainto_tsquery('simple', 'oldleak')"
+                )
+            )
+        public_hits = matches.scalar_one()
+    await engine.dispose()
+    assert "OLDLEAK" not in preview + excerpt
+    assert public_hits == 0

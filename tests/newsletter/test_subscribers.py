@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlmodel import select
@@ -144,20 +145,26 @@ async def test_one_click_unsubscribe_and_what_changes_nothing(
     assert await active(first)
 
 
+SENTINEL_BODIES = {
+    "marker": "Free opening of the story.\n\n<!-- paywall -->\n\nNEWSLETTERSENTINEL lives here.",
+    # No marker and fewer paragraphs than the preview takes: once sent whole (review H1).
+    "short": "Free opening of the story.\n\nA middle part.\n\nNEWSLETTERSENTINEL lives here.",
+    "blocks": "Free opening of the story.\n\n```\n" + "NEWSLETTERSENTINEL code\n" * 90 + "```",
+}
+
+
+@pytest.mark.parametrize("kind", list(SENTINEL_BODIES))
 async def test_paid_sentinel_never_reaches_a_free_recipient(
     mailroom: Mailroom,
     factory: Factory,
     articles: ArticleFactory,
     client: AsyncClient,
     app: FastAPI,
+    kind: str,
 ) -> None:
     newsletter = await mailroom.newsletter()
     editor = await factory.member(role=Role.editor)
-    article = await articles.make(
-        editor,
-        visibility="paid",
-        body="Free opening of the story.\n\n<!-- paywall -->\n\nNEWSLETTERSENTINEL lives here.",
-    )
+    article = await articles.make(editor, visibility="paid", body=SENTINEL_BODIES[kind])
     free_emails = await mailroom.subscribers(newsletter, 3, prefix="free")
     paid = await factory.member(role=Role.admin, email="boss@example.com")  # staff read everything
     await client.patch("/api/v1/me", headers=paid.headers, json={"newsletters": ["daily"]})
