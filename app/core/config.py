@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import secrets
 from enum import StrEnum
@@ -11,6 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.core.private_files import create_private, private_dir, write_private
 
 API_PREFIX = "/api/v1"
 MIN_SECRET_BYTES = 32
@@ -181,6 +184,7 @@ class Settings(BaseSettings):
         if self.is_production:
             _refuse_unsafe_production(self)
             return self
+        _prepare_var_dir(self)
         if not self.jwt_secret:
             self.jwt_secret = _development_secret(self.var_dir / "jwt_secret")
         if len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
@@ -309,15 +313,22 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _prepare_var_dir(settings: Settings) -> None:
+    """Create var/ as 0700 and the default SQLite file as 0600 before anything writes them."""
+    private_dir(settings.var_dir)
+    if not settings.database_url:
+        # SQLite gives the -wal and -shm files the mode of the database file.
+        create_private(settings.var_dir / "broadsheet.db")
+
+
 def _development_secret(path: Path) -> str:
     """Give back the development JWT secret kept under var/, creating it once."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    path.write_text(value)
-    path.chmod(0o600)
-    return value
+    if not path.exists():
+        private_dir(path.parent)
+        # If another process makes it first, theirs is the one to share.
+        with contextlib.suppress(FileExistsError):
+            write_private(path, secrets.token_urlsafe(48).encode(), exclusive=True)
+    return path.read_text().strip()
 
 
 @lru_cache
