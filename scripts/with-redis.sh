@@ -34,8 +34,14 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 DATA=$(mktemp -d /tmp/broadsheet-redis.XXXXXX)
 
 cleanup() {
-  if [ -f "$DATA/pid" ]; then kill "$(cat "$DATA/pid")" 2>/dev/null || true; fi
-  rm -rf "$DATA"
+  if [ -f "$DATA/pid" ]; then
+    local pid
+    pid=$(cat "$DATA/pid")
+    kill "$pid" 2>/dev/null || true
+    # Wait for it to go, so it writes nothing more into the folder being removed.
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -rf "$DATA" || true
 }
 trap cleanup EXIT INT TERM
 
