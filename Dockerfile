@@ -12,5 +12,9 @@ COPY alembic.ini ./
 RUN uv sync --frozen --no-dev && useradd --system --uid 10001 broadsheet \
     && mkdir -p /srv/broadsheet/var && chown broadsheet /srv/broadsheet/var
 USER broadsheet
+# Production unless told otherwise: the image never starts with development defaults (the
+# local payment gateway, the file mailer, open docs). Four workers need a shared rate-limit
+# store (BROADSHEET_RATE_LIMIT_STORAGE=redis://...); the API refuses memory:// with more than one.
+ENV BROADSHEET_ENV=production BROADSHEET_WEB_WORKERS=4
 EXPOSE 8000
-CMD ["sh", "-c", "broadsheet migrate && broadsheet serve --host 0.0.0.0 --port 8000 --workers ${BROADSHEET_WEB_WORKERS:-4}"]
+CMD ["sh", "-c", "broadsheet migrate && exec broadsheet serve --host 0.0.0.0 --port 8000"]

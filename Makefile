@@ -6,6 +6,9 @@ UV_VERSION := 0.13.9
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# What the suite needs besides the database: a throwaway Redis (rate limits shared by API
+# processes) and nginx (the proxy config, run for real). Each script installs its tool if missing.
+WITH_SERVICES := scripts/with-redis.sh scripts/with-nginx.sh
 
 .PHONY: run install install-dev test lint typecheck test-sqlite test-postgres bench bench-pg clean
 
@@ -35,10 +38,10 @@ typecheck:
 	$(VENV)/bin/mypy app tests bench
 
 test-sqlite:
-	$(VENV)/bin/pytest
+	$(WITH_SERVICES) $(VENV)/bin/pytest
 
 test-postgres:
-	scripts/with-postgres.sh $(VENV)/bin/pytest
+	scripts/with-postgres.sh $(WITH_SERVICES) $(VENV)/bin/pytest
 
 bench: install-dev
 	$(VENV)/bin/python -m bench.run --database sqlite $(BENCH_ARGS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
@@ -20,18 +20,30 @@ def _settings() -> Settings:
     try:
         return get_settings()
     except ConfigError as exc:
-        typer.echo(f"broadsheet: refusing to start: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        _refuse(exc)
+
+
+def _refuse(exc: ConfigError) -> NoReturn:
+    typer.echo(f"broadsheet: refusing to start: {exc}", err=True)
+    raise typer.Exit(2) from exc
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="uvicorn worker processes [default: BROADSHEET_WEB_WORKERS]."),
+    ] = None,
 ) -> None:
     """Serve the API with uvicorn (uvloop + httptools)."""
-    _settings()
+    settings = _settings()
+    workers = workers or settings.web_workers
+    try:
+        settings.check_serving(workers)
+    except ConfigError as exc:
+        _refuse(exc)
     uvicorn.run(
         "app.main:create_app",
         factory=True,

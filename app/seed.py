@@ -21,6 +21,7 @@ from app.billing.gateways import build_gateway
 from app.billing.models import Plan
 from app.core.config import Settings
 from app.core.db import Database, utcnow
+from app.core.private_files import private_dir, write_private
 from app.demo_content import MEMBERS, PAID, PUBLIC, body
 
 DEMO_ADMIN_EMAIL = "admin@broadsheet.example"
@@ -65,10 +66,9 @@ def _demo_password(settings: Settings) -> str:
     path = settings.var_dir / "demo-admin-password"
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     value = secrets.token_urlsafe(12)
-    path.write_text(value)
-    path.chmod(0o600)
+    write_private(path, value.encode())
     return value
 
 

@@ -112,7 +112,7 @@ async def signup(
     """Create a reader account (needs `accept_terms: true`) and sign it in."""
     limiter = _limiter(request)
     ip = limiter.client_ip(request)
-    await limiter.hit(kit.settings.signup_rate_limit, f"signup:ip:{ip}")
+    await limiter.hit(kit.settings.signup_rate_limit, f"signup:ip:{limiter.ip_key(ip)}")
     user = await accounts.signup(
         session,
         kit,
@@ -133,7 +133,7 @@ async def login(
 ) -> TokenPair:
     """Sign in with email and password. Failures are limited per IP and per account."""
     limiter = _limiter(request)
-    keys = (f"login:ip:{limiter.client_ip(request)}", f"login:account:{body.email}")
+    keys = (f"login:ip:{limiter.client_key(request)}", f"login:account:{body.email}")
     spec = kit.settings.login_rate_limit
     await limiter.check(spec, *keys)
     try:
@@ -199,7 +199,7 @@ async def magic_link(
     """Email a single-use sign-in link; for a new address with `accept_terms`, a sign-up link."""
     limiter = _limiter(request)
     ip = limiter.client_ip(request)
-    await limiter.hit(kit.settings.email_rate_limit, f"magic:ip:{ip}", f"magic:email:{body.email}")
+    await limiter.hit(kit.settings.email_rate_limit, *limiter.mail_keys("magic", ip, body.email))
     message = await links.request_magic_link(
         session, kit, email=body.email, accept_terms=body.accept_terms, ip=ip
     )
@@ -234,7 +234,7 @@ async def password_reset(
     """Email a password-reset link; the answer is the same whether or not the account exists."""
     limiter = _limiter(request)
     ip = limiter.client_ip(request)
-    await limiter.hit(kit.settings.email_rate_limit, f"reset:ip:{ip}", f"reset:email:{body.email}")
+    await limiter.hit(kit.settings.email_rate_limit, *limiter.mail_keys("reset", ip, body.email))
     _send_later(request, tasks, await links.request_password_reset(session, kit, email=body.email))
     return Accepted(detail=_SENT)
 

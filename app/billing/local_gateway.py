@@ -17,6 +17,7 @@ from typing import Any
 
 from app.billing.gateway import CheckoutRequest, CheckoutSession, GatewayError, SubscriptionState
 from app.core.config import Settings
+from app.core.private_files import private_dir, write_private
 
 PERIODS = {"month": timedelta(days=30), "year": timedelta(days=365)}
 
@@ -40,9 +41,9 @@ class LocalGateway:
         return data
 
     def _save(self, data: dict[str, dict[str, Any]]) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self._path.parent)
         tmp = self._path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
+        write_private(tmp, json.dumps(data, indent=1).encode())
         tmp.replace(self._path)
 
     async def ensure_customer(self, *, user_id: int, email: str) -> str:

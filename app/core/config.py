@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.core.private_files import create_private, private_dir, write_private
 
 API_PREFIX = "/api/v1"
 MIN_SECRET_BYTES = 32
-# Values that ship in docs, compose files or examples; production must never run on them.
-KNOWN_WEAK_SECRETS = frozenset({"changeme", "secret", "development", "dev-secret", "test-secret"})
+MIN_TOKEN_CHARS = 24
+# A random secret of 32 bytes or more has far more; a typed or patterned one often has fewer.
+MIN_DISTINCT_CHARS = 10
+# Words found in values that ship in docs, compose files and examples ("changeme-changeme-...").
+# Six letters or more, so a random secret contains one by chance about never.
+WEAK_SECRET_WORDS = (
+    "changeme",
+    "secret",
+    "password",
+    "example",
+    "development",
+    "default",
+    "insecure",
+    "broadsheet",
+    "letmein",
+    "qwerty",
+    "123456",
+)
 
 
 class Environment(StrEnum):
@@ -55,8 +75,12 @@ class Settings(BaseSettings):
     publication_description: str = "An independent publication."
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    docs_enabled: bool = True
+    # On in development, off in production unless set: the schema maps every admin route.
+    docs_enabled: bool = Field(default_factory=lambda data: not _is_production(data))
     metrics_token: str = ""
+    # An open /metrics in production, for a scraper on a network the public cannot reach.
+    metrics_public: bool = False
+    web_workers: int = Field(default=1, ge=1)
     embedded_worker: bool = True
     log_level: str = "INFO"
     log_json: bool = True
@@ -97,6 +121,8 @@ class Settings(BaseSettings):
     signup_rate_limit: str = "10/hour"
     email_rate_limit: str = "5/15minutes"
     trusted_proxies: int = Field(default=0, ge=0)
+    # The peers (CIDRs) whose X-Forwarded-For is believed; anyone else's is ignored.
+    proxy_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
 
     mailer: MailerKind = MailerKind.file
     smtp_host: str = "127.0.0.1"
@@ -122,6 +148,8 @@ class Settings(BaseSettings):
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""
+    # For a staging deployment that runs in production mode against Stripe's test mode.
+    stripe_test_keys_allowed: bool = False
     billing_grace_days: int = Field(default=7, ge=0, le=60)
 
     @field_validator("cors_origins", mode="before")
@@ -129,6 +157,13 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("proxy_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [network.strip() for network in value.split(",") if network.strip()]
         return value
 
     @field_validator("public_url")
@@ -152,43 +187,151 @@ class Settings(BaseSettings):
         if self.is_production:
             _refuse_unsafe_production(self)
             return self
+        _prepare_var_dir(self)
         if not self.jwt_secret:
             self.jwt_secret = _development_secret(self.var_dir / "jwt_secret")
         if len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
             raise ConfigError(f"BROADSHEET_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         return self
 
+    def check_serving(self, workers: int) -> None:
+        """Refuse to serve with `workers` processes when each would keep its own rate limits."""
+        scheme = self.rate_limit_storage.split("://", 1)[0].removeprefix("async+")
+        if self.is_production and workers > 1 and scheme == "memory":
+            raise ConfigError(
+                f"BROADSHEET_RATE_LIMIT_STORAGE=memory:// with {workers} workers gives each its "
+                "own counters (every limit times the workers); use redis:// or one worker"
+            )
+
+
+def _is_production(data: dict[str, Any]) -> bool:
+    return data.get("env") in (Environment.production, Environment.production.value)
+
 
 def _refuse_unsafe_production(settings: Settings) -> None:
+    for problems in (_secret_problems, _exposure_problems, _provider_problems, _network_problems):
+        for problem in problems(settings):
+            raise ConfigError(problem)
+
+
+def _secret_problems(settings: Settings) -> list[str]:
     secret = settings.jwt_secret
     if not secret:
-        raise ConfigError("BROADSHEET_JWT_SECRET is not set; production needs a random secret")
+        return ["BROADSHEET_JWT_SECRET is not set; production needs a random secret"]
     if len(secret.encode()) < MIN_SECRET_BYTES:
-        raise ConfigError(f"BROADSHEET_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
-    if secret.lower() in KNOWN_WEAK_SECRETS or len(set(secret)) < 8:
-        raise ConfigError("BROADSHEET_JWT_SECRET is a development or trivially weak value")
+        return [f"BROADSHEET_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"]
+    problems = []
+    if is_weak_secret(secret):
+        problems.append("BROADSHEET_JWT_SECRET is a development or trivially weak value")
+    token = settings.metrics_token
+    if token and (len(token) < MIN_TOKEN_CHARS or is_weak_secret(token)):
+        problems.append(
+            f"BROADSHEET_METRICS_TOKEN must be a random value of {MIN_TOKEN_CHARS}+ characters"
+        )
+    return problems
+
+
+def is_weak_secret(value: str) -> bool:
+    """Tell whether `value` contains a well-known word or too few distinct characters."""
+    lowered = value.lower()
+    return len(set(value)) < MIN_DISTINCT_CHARS or any(w in lowered for w in WEAK_SECRET_WORDS)
+
+
+def _exposure_problems(settings: Settings) -> list[str]:
+    problems = []
+    if settings.docs_enabled and "docs_enabled" not in settings.model_fields_set:
+        problems.append(
+            "/docs is on by default only in development; set BROADSHEET_DOCS_ENABLED=true "
+            "to serve it in production"
+        )
+    if not settings.metrics_token and not settings.metrics_public:
+        problems.append(
+            "BROADSHEET_METRICS_TOKEN is not set; set it, or BROADSHEET_METRICS_PUBLIC=true "
+            "when only an internal network reaches /metrics"
+        )
+    if not settings.refresh_cookie_secure:
+        problems.append("BROADSHEET_REFRESH_COOKIE_SECURE=false sends refresh tokens over http")
+    for name, url in (("PUBLIC_URL", settings.public_url), ("API_URL", settings.api_url)):
+        if not url.lower().startswith("https://"):
+            problems.append(f"BROADSHEET_{name} must be an https:// URL in production")
+    for origin in settings.cors_origins:
+        if origin in ("*", "null"):
+            problems.append(
+                f"BROADSHEET_CORS_ORIGINS may not be {origin!r}; list the frontend origins"
+            )
+    return problems
+
+
+def _provider_problems(settings: Settings) -> list[str]:
+    problems = []
     if not settings.database_url:
-        raise ConfigError("BROADSHEET_DATABASE_URL is not set; production runs on PostgreSQL")
-    if not settings.stripe_secret_key:
-        raise ConfigError(
+        problems.append("BROADSHEET_DATABASE_URL is not set; production runs on PostgreSQL")
+    key = settings.stripe_secret_key
+    if not key:
+        problems.append(
             "BROADSHEET_STRIPE_SECRET_KEY is not set; the local payment gateway is for development"
         )
+    elif key.startswith(("sk_test_", "rk_test_")) and not settings.stripe_test_keys_allowed:
+        problems.append(
+            "BROADSHEET_STRIPE_SECRET_KEY is a test-mode key; set "
+            "BROADSHEET_STRIPE_TEST_KEYS_ALLOWED=true for a staging deployment"
+        )
+    if settings.stripe_api_base:
+        problems.append(
+            "BROADSHEET_STRIPE_API_BASE is for tests; production sends the key to Stripe only"
+        )
+    if not settings.stripe_webhook_secret:
+        problems.append(
+            "BROADSHEET_STRIPE_WEBHOOK_SECRET is not set; every Stripe event would be refused"
+        )
     if settings.mailer is MailerKind.file:
-        raise ConfigError("BROADSHEET_MAILER=file writes mail to disk; production needs smtp")
-    for origin in settings.cors_origins:
-        if origin == "*":
-            raise ConfigError("BROADSHEET_CORS_ORIGINS may not be '*'; list the frontend origins")
+        problems.append("BROADSHEET_MAILER=file writes mail to disk; production needs smtp")
+    elif (
+        settings.smtp_password
+        and settings.smtp_tls is SmtpTls.none
+        and not _is_loopback(settings.smtp_host)
+    ):
+        problems.append(
+            "BROADSHEET_SMTP_TLS=none would send the SMTP password in plain text to "
+            f"{settings.smtp_host}; use starttls or tls"
+        )
+    return problems
+
+
+def _network_problems(settings: Settings) -> list[str]:
+    if settings.trusted_proxies and not settings.proxy_networks:
+        return [
+            "BROADSHEET_TRUSTED_PROXIES is set without BROADSHEET_PROXY_NETWORKS; list the "
+            "proxies' addresses (CIDRs) whose X-Forwarded-For may be believed"
+        ]
+    return []
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _prepare_var_dir(settings: Settings) -> None:
+    """Create var/ as 0700 and the default SQLite file as 0600 before anything writes them."""
+    private_dir(settings.var_dir)
+    if not settings.database_url:
+        # SQLite gives the -wal and -shm files the mode of the database file.
+        create_private(settings.var_dir / "broadsheet.db")
 
 
 def _development_secret(path: Path) -> str:
     """Give back the development JWT secret kept under var/, creating it once."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    path.write_text(value)
-    path.chmod(0o600)
-    return value
+    if not path.exists():
+        private_dir(path.parent)
+        # If another process makes it first, theirs is the one to share.
+        with contextlib.suppress(FileExistsError):
+            write_private(path, secrets.token_urlsafe(48).encode(), exclusive=True)
+    return path.read_text().strip()
 
 
 @lru_cache

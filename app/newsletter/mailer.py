@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
 import anyio
 
 from app.core.config import MailerKind, Settings, SmtpTls
+from app.core.private_files import private_dir, write_private
 
 log = logging.getLogger("broadsheet.mail")
 
@@ -58,9 +59,10 @@ class FileMailer:
 
     async def send_raw(self, raw: bytes) -> None:
         """Write a message that is already wire bytes."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # The files hold live sign-in and reset links: for this user's eyes only.
+        private_dir(self.directory)
         path = self.directory / f"{uuid.uuid4().hex}.eml"
-        await anyio.to_thread.run_sync(Path.write_bytes, path, raw)
+        await anyio.to_thread.run_sync(functools.partial(write_private, path, raw, exclusive=True))
         log.info("mail written", extra={"path": str(path), "to": "<redacted>"})
 
 

@@ -36,7 +36,7 @@ async def subscribe(
     limiter: RateLimiter = request.app.state.limiter
     ip = limiter.client_ip(request)
     await limiter.hit(
-        kit.settings.email_rate_limit, f"subscribe:ip:{ip}", f"subscribe:{body.email}"
+        kit.settings.email_rate_limit, *limiter.mail_keys("subscribe", ip, body.email)
     )
     message = await subscribers.subscribe(
         session,
