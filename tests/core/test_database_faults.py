@@ -1,4 +1,4 @@
-"""A lost database answers 503 problem+json; the pool recovers by itself afterwards."""
+"""A lost or starting database answers 503 problem+json; the pool recovers by itself afterwards."""
 
 from __future__ import annotations
 
@@ -6,13 +6,27 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.core.reads import PostgresReads, Query, ReadsUnavailable
 from app.main import create_app
 from tests.conftest import make_settings, postgres_admin_url
+from tests.pg_standin import RefusingPostgres
 from tests.smtp import SmtpSink
+
+PASSWORD = "correct horse battery staple"
+NEEDS_POSTGRES = pytest.mark.skipif(
+    postgres_admin_url() is None, reason="needs PostgreSQL (runs in the PG pass)"
+)
+
+
+def assert_database_unavailable(response: Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "database_unavailable"
+    assert int(response.headers["retry-after"]) > 0
 
 
 @pytest.mark.parametrize(
@@ -34,13 +48,48 @@ async def test_unreachable_database_is_503_not_500(
     await app.state.db.dispose()
     await app.state.reads.close()
     for response in responses:
-        assert response.status_code == 503, response.text
-        assert response.json()["code"] == "database_unavailable"
-        assert response.headers["retry-after"]
+        assert_database_unavailable(response)
     assert ready.status_code == 503
 
 
-@pytest.mark.skipif(postgres_admin_url() is None, reason="needs PostgreSQL (runs in the PG pass)")
+async def test_postgres_that_takes_no_sessions_yet_is_503_everywhere(
+    tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    # Around a restart the server is up but answers every start-up with 57P03 ("the database
+    # system is starting up"): sign-up and login answered 500 there while the outage was 503.
+    async with RefusingPostgres().running() as server:
+        app = create_app(make_settings(server.url(), tmp_path, smtp_sink.port))
+        transport = ASGITransport(app=app, raise_app_exceptions=False)
+        credentials = {"email": "reader@example.com", "password": PASSWORD}
+        async with AsyncClient(transport=transport, base_url="https://api.test") as http:
+            responses = [
+                await http.post("/api/v1/auth/login", json=credentials),
+                await http.post("/api/v1/auth/signup", json={**credentials, "accept_terms": True}),
+                await http.get("/api/v1/articles"),
+                await http.get("/api/v1/articles/x"),
+            ]
+            ready = await http.get("/readyz")
+        await app.state.gateway.close()
+        await app.state.reads.close()
+        await app.state.db.dispose()
+    for response in responses:
+        assert_database_unavailable(response)
+    assert ready.status_code == 503
+    assert ready.json()["code"] == "not_ready"
+    assert server.startups >= len(responses) + 1
+
+
+async def test_direct_reads_map_a_postgres_starting_up_to_unavailable() -> None:
+    async with RefusingPostgres().running() as server:
+        reads = PostgresReads(server.url().replace("+asyncpg", ""), 2)
+        with pytest.raises(ReadsUnavailable):
+            await reads.one(Query.portable("SELECT 1"), {})
+        await reads.close()
+    # The read was tried again on a fresh connection before giving up.
+    assert server.startups == 2
+
+
+@NEEDS_POSTGRES
 async def test_killed_connections_are_replaced_without_errors(
     app: FastAPI, client: AsyncClient, database_url: str
 ) -> None:
