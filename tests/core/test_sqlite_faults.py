@@ -1,4 +1,5 @@
-"""SQLite's own failures: a full database answers 503 and keeps nothing of the failed write."""
+"""SQLite's own failures: a full database answers 503 and keeps nothing of the failed write; a
+connection that cannot write is replaced instead of failing every write after it."""
 
 from __future__ import annotations
 
@@ -10,19 +11,26 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from app.accounts.models import Role
 from app.core.db import Database
+from app.core.errors import is_database_unavailable
+from app.core.writes import SQLiteWrites
 from app.main import create_app
 from tests.conftest import make_settings, postgres_admin_url
-from tests.core.test_database_faults import assert_database_unavailable
+from tests.core.test_database_faults import PASSWORD, TOUCH_VERSION, assert_database_unavailable
 from tests.factories import Factory
 from tests.smtp import SmtpSink
 
 pytestmark = pytest.mark.skipif(
     postgres_admin_url() is not None, reason="SQLite's own failure modes (runs in the SQLite pass)"
 )
+# Per connection, as a connection opened on a read-only file is: every write is refused with
+# SQLITE_READONLY ("attempt to write a readonly database").
+REFUSE_WRITES = "PRAGMA query_only = ON"
 
 
 def dump(path: str) -> list[str]:
@@ -66,3 +74,41 @@ async def test_a_full_database_is_503_and_the_failed_write_changes_nothing(
         )
     assert_database_unavailable(response)
     assert dump(path) == before
+
+
+async def test_a_write_connection_that_cannot_write_is_replaced(
+    app: FastAPI, client: AsyncClient
+) -> None:
+    async with app.state.db.write_engine.connect() as conn:
+        await conn.exec_driver_sql(REFUSE_WRITES)
+    body = {"email": "reader@example.com", "password": PASSWORD, "accept_terms": True}
+    refused = await client.post("/api/v1/auth/signup", json=body)
+    accepted = await client.post("/api/v1/auth/signup", json=body)
+    assert_database_unavailable(refused)
+    assert accepted.status_code == 201, accepted.text
+
+
+async def test_the_read_engine_drops_a_connection_that_cannot_write(app: FastAPI) -> None:
+    engine = app.state.db.engine
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql(REFUSE_WRITES)
+    with pytest.raises(OperationalError) as caught:
+        async with engine.begin() as conn:
+            await conn.execute(text(TOUCH_VERSION.sqlite))
+    assert caught.value.connection_invalidated
+    async with engine.begin() as conn:
+        await conn.execute(text(TOUCH_VERSION.sqlite))
+
+
+async def test_direct_writes_replace_a_connection_that_cannot_write(app: FastAPI) -> None:
+    db: Database = app.state.db
+    writes = SQLiteWrites(db, str(make_url(db.url).database))
+    try:
+        writes._connection().execute(REFUSE_WRITES)
+        with pytest.raises(sqlite3.OperationalError, match="readonly") as caught:
+            await writes.execute(TOUCH_VERSION, {})
+        # Unwrapped by SQLAlchemy, the driver's error still reads as "unavailable" (503).
+        assert is_database_unavailable(caught.value)
+        await writes.execute(TOUCH_VERSION, {})
+    finally:
+        await writes.close()
