@@ -143,6 +143,20 @@ async def read_only_postgres(database_url: str) -> AsyncIterator[None]:
 
 
 @NEEDS_POSTGRES
+async def test_readyz_is_503_while_postgres_takes_no_writes(
+    client: AsyncClient, database_url: str
+) -> None:
+    async with read_only_postgres(database_url):
+        refused = await client.get("/readyz")
+    # The session that saw the database read-only is not reused: the next check sees it again.
+    ready = await client.get("/readyz")
+    assert refused.status_code == 503
+    assert refused.json()["code"] == "not_ready"
+    assert "read-only" in refused.json()["detail"]
+    assert ready.status_code == 200, ready.text
+
+
+@NEEDS_POSTGRES
 async def test_writes_to_a_read_only_postgres_are_503_until_it_takes_writes_again(
     app: FastAPI, client: AsyncClient, database_url: str
 ) -> None:
