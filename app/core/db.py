@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import event, insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.dml import Insert
@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core import inline_sqlite
 from app.core.config import Settings
-from app.core.errors import AppError
+from app.core.errors import AppError, leaves_connection_unusable
 
 # Named constraints, so migrations can drop or alter them on both dialects (SQLite batch mode).
 SQLModel.metadata.naming_convention = {
@@ -97,6 +97,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+def _drop_unusable_connection(context: ExceptionContext) -> None:
+    # SQLAlchemy reuses a connection unless its error counts as a disconnect. One that cannot
+    # write (SQLite opened the file read-only; PostgreSQL on a standby) never will, so it goes,
+    # and the pool opens a fresh one that can once the database is writable again.
+    if leaves_connection_unusable(context.original_exception):
+        context.is_disconnect = True
+
+
 def _sqlite_begin(conn: Any) -> None:
     # The pragmas put the driver in autocommit; a session's reads still need one snapshot.
     # Deferred, so WAL lets readers run alongside the writer (writers begin IMMEDIATE on
@@ -111,18 +119,26 @@ def create_engine(settings: Settings) -> AsyncEngine:
         if url.database and url.database != ":memory:":
             settings.var_dir.mkdir(parents=True, exist_ok=True)
         # No pre-ping: an SQLite file cannot drop a connection, and the ping costs a thread hop.
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        # Every engine hides bound values from its errors, which are logged: a sign-up race's
+        # IntegrityError would otherwise carry the password hash and the email.
+        engine = create_async_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine, "handle_error", _drop_unusable_connection)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_pre_ping=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=1800,
+        hide_parameters=True,
     )
+    event.listen(engine.sync_engine, "handle_error", _drop_unusable_connection)
+    return engine
 
 
 class _WriteGate:
@@ -178,8 +194,11 @@ class Database:
         url = make_url(self.url)
         if not self.is_sqlite or url.database in (None, "", ":memory:"):
             return None
-        engine = create_async_engine(url, async_creator=inline_sqlite.creator(url.database))
+        engine = create_async_engine(
+            url, async_creator=inline_sqlite.creator(url.database), hide_parameters=True
+        )
         event.listen(engine.sync_engine, "begin", inline_sqlite.begin_immediate)
+        event.listen(engine.sync_engine, "handle_error", _drop_unusable_connection)
         return engine
 
     def write_turn(self) -> contextlib.AbstractAsyncContextManager[None]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
@@ -183,45 +185,95 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    if (
-        isinstance(exc, DBAPIError)
-        and not exc.connection_invalidated
-        and not _is_connection_error(exc)
-    ):
+    if not is_database_unavailable(exc):
         return await _unexpected(request, exc)
-    log.warning("database unavailable: %s", type(exc).__name__)
+    log.warning("database unavailable: %s (%s)", type(exc).__name__, _error_code(exc))
     return problem_response(
         503,
         "database_unavailable",
         "Service unavailable",
-        "The database is unreachable; try again shortly.",
+        "The database cannot serve requests right now; try again shortly.",
         request=request,
         headers={"Retry-After": "5"},
     )
 
 
-_SQLITE_UNAVAILABLE = ("unable to open database", "database is locked", "disk i/o error")
+# SQLSTATEs that say "this server cannot serve now", not "this statement is wrong": besides
+# class 08 (connection exception), admin and crash shutdown, cannot connect now (starting up,
+# shutting down, a standby taking no connections), too many connections, and a read-only
+# transaction (a standby, or a primary a failover demoted).
+_PG_UNAVAILABLE = frozenset({"57P01", "57P02", "57P03", "53300", "25006"})
+# Of those, the ones after which a connection is no use: the server dropped it, or it sits on
+# a server that takes no writes; a fresh one may reach the server that does.
+_PG_STALE = frozenset({"57P01", "57P02", "25006"})
+# SQLite primary result codes: busy, read-only, I/O error, full, cannot open.
+_SQLITE_READONLY = 8
+_SQLITE_UNAVAILABLE = frozenset({5, _SQLITE_READONLY, 10, 13, 14})
 
 
-def _is_connection_error(exc: DBAPIError) -> bool:
-    orig = exc.orig
-    if type(orig).__module__ == "sqlite3" and any(
-        text in str(orig).lower() for text in _SQLITE_UNAVAILABLE
-    ):
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, the driver error SQLAlchemy wrapped in it, and what each was raised from."""
+    err: BaseException | None = exc
+    # Cause chains are short; the bound keeps a cyclic one from looping.
+    for _ in range(8):
+        if err is None:
+            return
+        yield err
+        err = err.orig if isinstance(err, DBAPIError) and err.orig is not None else err.__cause__
+
+
+def _sqlstate(err: BaseException) -> str:
+    # asyncpg names it sqlstate; SQLAlchemy's asyncpg adapter copies it as sqlstate and pgcode.
+    value = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+    return value if isinstance(value, str) else ""
+
+
+def _sqlite_code(err: BaseException) -> int | None:
+    # Extended codes (SQLITE_READONLY_DIRECTORY, SQLITE_IOERR_WRITE...) keep the primary code
+    # in their low byte. Errors the module raises itself carry no code.
+    code = getattr(err, "sqlite_errorcode", None) if isinstance(err, sqlite3.Error) else None
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _error_code(exc: BaseException) -> str:
+    """The first SQLSTATE or SQLite error name in `exc`'s chain, for the log."""
+    for err in _causes(exc):
+        code = _sqlstate(err) or getattr(err, "sqlite_errorname", "")
+        if isinstance(code, str) and code:
+            return code
+    return "no code"
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Tell whether `exc` means the database cannot serve now (503), not a bug or bad data."""
+    if isinstance(exc, PoolTimeoutError | ConnectionError):
         return True
-    names = {cls.__name__ for cls in type(orig).__mro__} if orig is not None else set()
-    return bool(
-        names
-        & {
-            "InterfaceError",
-            "ConnectionDoesNotExistError",
-            "ConnectionFailureError",
-            "CannotConnectNowError",
-            "AdminShutdownError",
-            "ConnectionRefusedError",
-            "OSError",
-        }
-    )
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    for err in _causes(exc):
+        state = _sqlstate(err)
+        if state.startswith("08") or state in _PG_UNAVAILABLE:
+            return True
+        if _sqlite_code(err) in _SQLITE_UNAVAILABLE:
+            return True
+        if isinstance(err, OSError | asyncpg.InterfaceError):
+            return True
+    return False
+
+
+def leaves_connection_unusable(exc: BaseException) -> bool:
+    """Tell whether the connection that raised `exc` should be closed rather than reused.
+
+    An SQLite connection opened while the file was read-only stays read-only after the file
+    is writable again; only a new one can write.
+    """
+    for err in _causes(exc):
+        state = _sqlstate(err)
+        if state.startswith("08") or state in _PG_STALE:
+            return True
+        if _sqlite_code(err) == _SQLITE_READONLY:
+            return True
+    return False
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -241,7 +293,15 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(DBAPIError, _database_unavailable)
-    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
-    app.add_exception_handler(ConnectionError, _database_unavailable)
+    # Driver errors reach here unwrapped too: asyncpg's at connect time (SQLAlchemy wraps only
+    # errors of an open connection) and sqlite3's from the direct writes.
+    for kind in (
+        DBAPIError,
+        PoolTimeoutError,
+        ConnectionError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        sqlite3.Error,
+    ):
+        app.add_exception_handler(kind, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -19,6 +19,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from app.core.db import Database, as_utc
+from app.core.errors import leaves_connection_unusable
 from app.core.inline_sqlite import is_locked, lock_waits
 from app.core.reads import CONNECTION_LOST, Params, Query, Row, SQLiteFile
 
@@ -50,6 +51,10 @@ class SQLiteWrites(SQLiteFile):
                 try:
                     return self._connection().execute(query.sqlite, params).fetchall()
                 except sqlite3.OperationalError as exc:
+                    if leaves_connection_unusable(exc):
+                        # Opened while the file was read-only: only a new one can write.
+                        await self.close()
+                        raise
                     pause = next(waits, None) if is_locked(exc) else None
                     if pause is None:
                         raise
@@ -66,11 +71,20 @@ class PostgresWrites:
     async def execute(self, query: Query, params: Params) -> list[Row]:
         sql, args = query.for_postgres(params)
         try:
-            records = await (await self._connection()).fetch(sql, *args)
+            records = await self._fetch(sql, args)
         except CONNECTION_LOST:
             await self.close()
-            records = await (await self._connection()).fetch(sql, *args)
+            records = await self._fetch(sql, args)
         return [tuple(record) for record in records]
+
+    async def _fetch(self, sql: str, args: list[Any]) -> list[asyncpg.Record]:
+        try:
+            return await (await self._connection()).fetch(sql, *args)
+        except asyncpg.PostgresError as exc:
+            # A connection to a server that takes no writes (a standby) never will.
+            if leaves_connection_unusable(exc):
+                await self.close()
+            raise
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():

@@ -21,9 +21,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Database down or migrations behind"}})
+@router.get(
+    "/readyz", responses={503: {"description": "Database down, read-only or migrations behind"}}
+)
 async def readyz(db: DatabaseDep) -> dict[str, Any]:
-    """Answer 200 only when the database is reachable and migrated to the latest revision."""
+    """Answer 200 only when the database is reachable, takes writes and is migrated to the
+    latest revision."""
     state = await service.readiness(db)
     if not state.ready:
         raise ServiceUnavailable(state.reason, code="not_ready")
