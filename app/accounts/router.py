@@ -7,7 +7,7 @@ import secrets
 from email.message import EmailMessage
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Body, Request, Response, status
+from fastapi import BackgroundTasks, Body, Request, Response, status
 
 from app.accounts import links, profile
 from app.accounts import service as accounts
@@ -36,11 +36,12 @@ from app.billing.entitlements import AccessLevel, access_level
 from app.core.config import API_PREFIX
 from app.core.deps import SessionDep
 from app.core.ratelimit import RateLimiter
+from app.core.routing import api_router
 from app.newsletter import subscribers as newsletter_subscribers
 from app.newsletter.mailer import Mailer, send_quietly
 
-auth_router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
-me_router = APIRouter(prefix=f"{API_PREFIX}/me", tags=["me"])
+auth_router = api_router(prefix=f"{API_PREFIX}/auth", tags=["auth"])
+me_router = api_router(prefix=f"{API_PREFIX}/me", tags=["me"])
 
 REFRESH_COOKIE = "broadsheet_refresh"
 CSRF_COOKIE = "broadsheet_csrf"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,10 +21,12 @@ from app.core.config import API_PREFIX
 from app.core.db import pk, utcnow
 from app.core.deps import DatabaseDep, SessionDep, SettingsDep
 from app.core.errors import InvalidInput
+from app.core.fields import Day, Id, UtcDatetime
 from app.core.pagination import Cursor, Limit, Page, clamp, newest_first
+from app.core.routing import api_router
 from app.newsletter.models import Newsletter
 
-router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin: members"])
+router = api_router(prefix=f"{API_PREFIX}/admin", tags=["admin: members"])
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
@@ -53,11 +55,11 @@ async def list_members(
     q: Annotated[str | None, Query(max_length=200)] = None,
     role: Role | None = None,
     access: Annotated[str | None, Query(pattern="^(free|paid)$")] = None,
-    plan: int | None = None,
+    plan: Id | None = None,
     status: Annotated[str | None, Query(max_length=32)] = None,
     newsletter: Annotated[str | None, Query(max_length=100)] = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: UtcDatetime | None = None,
+    created_to: UtcDatetime | None = None,
     comped: bool | None = None,
     bounced: bool | None = None,
     label: Annotated[str | None, Query(max_length=100)] = None,
@@ -138,7 +140,7 @@ async def import_members(
 
 @router.get("/members/{member_id}", response_model=MemberDetail)
 async def get_member(
-    member_id: int, _admin: AdminUser, session: SessionDep, settings: SettingsDep
+    member_id: Id, _admin: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> MemberDetail:
     """One member with subscription history, billing events, consents, newsletters, comments."""
     return await _detail(session, settings, await accounts.live_member(session, member_id))
@@ -146,7 +148,7 @@ async def get_member(
 
 @router.patch("/members/{member_id}", response_model=MemberDetail)
 async def patch_member(
-    member_id: int, body: MemberPatch, admin: AdminUser, session: SessionDep, settings: SettingsDep
+    member_id: Id, body: MemberPatch, admin: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> MemberDetail:
     """Change role, disable or enable (disabling signs the member out everywhere), set labels."""
     member = await accounts.live_member(session, member_id)
@@ -161,8 +163,8 @@ async def get_stats(
     _admin: AdminUser,
     session: SessionDep,
     settings: SettingsDep,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[Day | None, Query(alias="from")] = None,
+    end: Annotated[Day | None, Query(alias="to")] = None,
 ) -> dict[str, object]:
     """Totals, MRR per currency, revenue and refunds, new paid and churned per day, trials,
     conversions by article, sign-ups by source, and newsletter results."""
@@ -180,7 +182,7 @@ async def audit_log(
     session: SessionDep,
     limit: Limit = 50,
     cursor: Cursor = None,
-    actor: int | None = None,
+    actor: Id | None = None,
     entity: Annotated[str | None, Query(max_length=64)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=16)] = None,

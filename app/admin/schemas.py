@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.accounts.models import Role
+from app.core.fields import Collapsed
 
 
 class MemberOut(BaseModel):
@@ -37,7 +38,9 @@ class MemberPatch(BaseModel):
 
     role: Role | None = None
     disabled: bool | None = None
-    labels: list[str] | None = Field(default=None, max_length=50)
+    labels: list[Annotated[Collapsed, Field(max_length=100)]] | None = Field(
+        default=None, max_length=50
+    )
 
 
 class AuditOut(BaseModel):

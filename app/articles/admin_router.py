@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import Header, Query, Request, Response, status
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,9 +26,11 @@ from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import SessionDep
 from app.core.errors import InvalidInput
+from app.core.fields import Id
 from app.core.pagination import Cursor, Limit, Page, newest_first
+from app.core.routing import api_router
 
-router = APIRouter(prefix=f"{API_PREFIX}/admin/articles", tags=["admin: articles"])
+router = api_router(prefix=f"{API_PREFIX}/admin/articles", tags=["admin: articles"])
 
 
 def _renderer(request: Request) -> Renderer:
@@ -100,7 +102,7 @@ async def create_article(
 
 @router.get("/{article_id}", response_model=ArticleStaff)
 async def get_article(
-    article_id: int, response: Response, user: StaffUser, session: SessionDep
+    article_id: Id, response: Response, user: StaffUser, session: SessionDep
 ) -> ArticleStaff:
     """One article in any status, with its Markdown source; the ETag carries its version."""
     article = await service.load_for_staff(session, user, article_id)
@@ -109,7 +111,7 @@ async def get_article(
 
 @router.patch("/{article_id}", response_model=ArticleStaff)
 async def update_article(
-    article_id: int,
+    article_id: Id,
     body: ArticleUpdate,
     request: Request,
     response: Response,
@@ -126,7 +128,7 @@ async def update_article(
 
 
 @router.delete("/{article_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_article(article_id: int, user: StaffUser, session: SessionDep) -> Response:
+async def delete_article(article_id: Id, user: StaffUser, session: SessionDep) -> Response:
     """Delete an article (authors: their own drafts)."""
     article = await service.load_for_staff(session, user, article_id)
     await service.delete_article(session, user, article)
@@ -135,7 +137,7 @@ async def delete_article(article_id: int, user: StaffUser, session: SessionDep) 
 
 @router.post("/{article_id}/publish", response_model=ArticleStaff)
 async def publish(
-    article_id: int,
+    article_id: Id,
     response: Response,
     user: StaffUser,
     session: SessionDep,
@@ -150,7 +152,7 @@ async def publish(
 
 @router.post("/{article_id}/schedule", response_model=ArticleStaff)
 async def schedule(
-    article_id: int, body: ScheduleIn, response: Response, user: StaffUser, session: SessionDep
+    article_id: Id, body: ScheduleIn, response: Response, user: StaffUser, session: SessionDep
 ) -> ArticleStaff:
     """Publish at a future `published_at`; it goes live on time even if no worker runs then."""
     article = await service.load_for_staff(session, user, article_id)
@@ -162,7 +164,7 @@ async def schedule(
 
 @router.post("/{article_id}/unpublish", response_model=ArticleStaff)
 async def unpublish(
-    article_id: int, response: Response, user: StaffUser, session: SessionDep
+    article_id: Id, response: Response, user: StaffUser, session: SessionDep
 ) -> ArticleStaff:
     """Take an article back to draft."""
     article = await service.load_for_staff(session, user, article_id)
@@ -172,7 +174,7 @@ async def unpublish(
 
 @router.post("/{article_id}/archive", response_model=ArticleStaff)
 async def archive(
-    article_id: int, response: Response, user: StaffUser, session: SessionDep
+    article_id: Id, response: Response, user: StaffUser, session: SessionDep
 ) -> ArticleStaff:
     """Withdraw an article from the public archive, keeping it for the record."""
     article = await service.load_for_staff(session, user, article_id)
@@ -181,9 +183,7 @@ async def archive(
 
 
 @router.get("/{article_id}/revisions", response_model=list[RevisionOut])
-async def list_revisions(
-    article_id: int, user: StaffUser, session: SessionDep
-) -> list[RevisionOut]:
+async def list_revisions(article_id: Id, user: StaffUser, session: SessionDep) -> list[RevisionOut]:
     """Every saved version of the article, newest first."""
     await service.load_for_staff(session, user, article_id)
     return [
@@ -194,8 +194,8 @@ async def list_revisions(
 
 @router.post("/{article_id}/revisions/{revision_id}/restore", response_model=ArticleStaff)
 async def restore_revision(
-    article_id: int,
-    revision_id: int,
+    article_id: Id,
+    revision_id: Id,
     request: Request,
     response: Response,
     user: StaffUser,

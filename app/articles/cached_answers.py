@@ -46,11 +46,12 @@ class CachedReaderAnswers:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         archive = path == ARCHIVE
+        page = path.startswith(PREFIX) and "/" not in path[len(PREFIX) :] and path != PREFIX
         if (
             scope["type"] != "http"
             or scope["method"] not in ("GET", "HEAD")
-            or not (archive or (path.startswith(PREFIX) and "/" not in path[len(PREFIX) :]))
-            or path == PREFIX
+            # An article page takes no query parameters: the route refuses any.
+            or not (archive or (page and not scope.get("query_string")))
         ):
             await self.app(scope, receive, send)
             return

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, cast
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.articles import gating, presenter, queries, search
 from app.articles import reads as article_reads
@@ -24,14 +27,17 @@ from app.billing.deps import ReaderLevel, calling_reader_level
 from app.billing.entitlements import AccessLevel
 from app.core.caching import cached_response
 from app.core.config import API_PREFIX, Settings
-from app.core.db import pk
-from app.core.deps import DatabaseDep, SessionDep
+from app.core.db import Database, pk
+from app.core.deps import DatabaseDep
+from app.core.errors import InvalidInput
+from app.core.fields import Id, UtcDatetime
 from app.core.jsonutil import dumps
 from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
 from app.core.reads import Reads
 from app.core.response_cache import Entry, ResponseCache
+from app.core.routing import api_router
 
-router = APIRouter(prefix=API_PREFIX, tags=["articles"])
+router = api_router(prefix=API_PREFIX, tags=["articles"])
 
 
 def _cache(request: Request) -> ResponseCache:
@@ -40,6 +46,7 @@ def _cache(request: Request) -> ResponseCache:
 
 
 _PAGE = {"model": Page[ArticleTeaser]}
+Reader = Callable[[AsyncSession], Awaitable[list[dict[str, object]]]]
 
 
 class _Moved(Exception):
@@ -60,6 +67,18 @@ def list_key(query: str) -> str:
     return f"list?{query}"
 
 
+def canonical_query(params: list[tuple[str, object]]) -> str:
+    """The one spelling of a validated query: present parameters in declared order, values
+    as parsed, so `?limit=020&junk` and friends cannot fill the cache with copies."""
+    return urlencode(
+        [
+            (name, value.isoformat() if isinstance(value, datetime) else str(value))
+            for name, value in params
+            if value is not None
+        ]
+    )
+
+
 def answer(request: Request, entry: Entry, level: AccessLevel) -> Response:
     """Give back a cached answer with the cache headers that suit `level`."""
     if level is not AccessLevel.anonymous:
@@ -77,21 +96,23 @@ async def list_articles(
     limit: Limit = 20,
     cursor: Cursor = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
-    author: Annotated[int | None, Query(ge=1, le=2**31)] = None,
+    author: Id | None = None,
     visibility: Visibility | None = None,
     year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
     month: Annotated[int | None, Query(ge=1, le=12)] = None,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    since: Annotated[UtcDatetime | None, Query(alias="from")] = None,
+    until: Annotated[UtcDatetime | None, Query(alias="to")] = None,
 ) -> Response:
     """Published articles, newest first, with cursor pagination (teasers only, never gated text)."""
+    if month is not None and year is None:
+        raise InvalidInput("Give a year with the month.", code="month_without_year")
     # Teasers are the same for every reader, so one cached page serves them all.
     filters = queries.ListFilters(
         tag=tag,
         author=author,
         visibility=visibility.value if visibility else None,
         year=year,
-        month=month if year is not None else None,
+        month=month,
         since=since,
         until=until,
     )
@@ -105,7 +126,14 @@ async def list_articles(
         items = [presenter.teaser(a, *extra.of(pk(a.id))) for a in articles]
         return dumps({"items": items, "next_cursor": next_cursor})
 
-    entry = await _cache(request).fetch(list_key(request.url.query), render)
+    # Stored under the canonical spelling; the cached-answers middleware finds it for a
+    # request that spells its query that way (the route finds it for any other spelling).
+    query = canonical_query(
+        [("limit", clamp(limit)), ("cursor", cursor), ("tag", tag), ("author", author),
+         ("visibility", filters.visibility), ("year", year), ("month", month),
+         ("from", since), ("to", until)]
+    )  # fmt: skip
+    entry = await _cache(request).fetch(list_key(query), render)
     return answer(request, entry, level)
 
 
@@ -154,28 +182,48 @@ async def get_article(slug: str, request: Request) -> Response:
     return answer(request, entry, level)
 
 
+async def _shared(request: Request, db: Database, key: str, read: Reader) -> Response:
+    """An answer that is the same for every reader, from the response cache."""
+
+    async def render() -> bytes:
+        async with db.session(write=False) as session:
+            return dumps(await read(session))
+
+    entry = await _cache(request).fetch(key, render)
+    return cached_response(request, entry.body, anonymous=True, etag=entry.etag)
+
+
 @router.get("/tags", response_model=list[TagCount])
-async def list_tags(request: Request, session: SessionDep) -> Response:
+async def list_tags(request: Request, db: DatabaseDep) -> Response:
     """Tags with their number of published articles."""
-    rows = await queries.tags_with_counts(session)
-    items = [TagCount(slug=s, name=n, articles=c).model_dump() for s, n, c in rows]
-    return cached_response(request, dumps(items), anonymous=True)
+
+    async def read(session: AsyncSession) -> list[dict[str, object]]:
+        rows = await queries.tags_with_counts(session)
+        return [TagCount(slug=s, name=n, articles=c).model_dump() for s, n, c in rows]
+
+    return await _shared(request, db, "tags", read)
 
 
 @router.get("/authors", response_model=list[AuthorCount])
-async def list_authors(request: Request, session: SessionDep) -> Response:
+async def list_authors(request: Request, db: DatabaseDep) -> Response:
     """Authors with their number of published articles."""
-    rows = await queries.authors_with_counts(session)
-    items = [AuthorCount(id=i, name=n, articles=c).model_dump() for i, n, c in rows]
-    return cached_response(request, dumps(items), anonymous=True)
+
+    async def read(session: AsyncSession) -> list[dict[str, object]]:
+        rows = await queries.authors_with_counts(session)
+        return [AuthorCount(id=i, name=n, articles=c).model_dump() for i, n, c in rows]
+
+    return await _shared(request, db, "authors", read)
 
 
 @router.get("/archive", response_model=list[ArchiveMonth])
-async def archive(request: Request, session: SessionDep) -> Response:
+async def archive(request: Request, db: DatabaseDep) -> Response:
     """Published article counts per year and month, newest first."""
-    rows = await queries.archive_months(session)
-    items = [ArchiveMonth(year=y, month=m, articles=c).model_dump() for y, m, c in rows]
-    return cached_response(request, dumps(items), anonymous=True)
+
+    async def read(session: AsyncSession) -> list[dict[str, object]]:
+        rows = await queries.archive_months(session)
+        return [ArchiveMonth(year=y, month=m, articles=c).model_dump() for y, m, c in rows]
+
+    return await _shared(request, db, "archive", read)
 
 
 @router.get("/search", response_model=Page[SearchHit])

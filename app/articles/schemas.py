@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from app.articles.models import CommentSetting, Status, Visibility
+from app.core.fields import Collapsed, Id, Int32, Text, UtcDatetime
 
 SlugStr = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
-TagName = Annotated[str, Field(min_length=1, max_length=100)]
+TagName = Annotated[Collapsed, Field(min_length=1, max_length=100)]
 
 
 class Strict(BaseModel):
@@ -18,24 +19,19 @@ class Strict(BaseModel):
 
 
 class ArticleBase(Strict):
-    title: str = Field(min_length=1, max_length=300)
-    subtitle: str = Field(default="", max_length=500)
-    body_md: str = Field(default="", max_length=500_000)
-    excerpt: str | None = Field(default=None, max_length=1000)
+    title: Collapsed = Field(min_length=1, max_length=300)
+    subtitle: Collapsed = Field(default="", max_length=500)
+    body_md: Text = Field(default="", max_length=500_000)
+    excerpt: Collapsed | None = Field(default=None, max_length=1000)
     preview_paragraphs: int | None = Field(default=None, ge=1, le=50)
     visibility: Visibility = Visibility.public
     cover_image_url: AnyHttpUrl | None = None
-    cover_image_alt: str = Field(default="", max_length=500)
-    seo_title: str | None = Field(default=None, max_length=300)
-    seo_description: str | None = Field(default=None, max_length=500)
+    cover_image_alt: Collapsed = Field(default="", max_length=500)
+    seo_title: Collapsed | None = Field(default=None, max_length=300)
+    seo_description: Collapsed | None = Field(default=None, max_length=500)
     comments: CommentSetting = CommentSetting.everyone
     tags: list[TagName] = Field(default_factory=list, max_length=20)
-    author_ids: list[int] | None = Field(default=None, max_length=10)
-
-    @field_validator("title", "subtitle")
-    @classmethod
-    def _one_line(cls, value: str) -> str:
-        return " ".join(value.split())
+    author_ids: list[Id] | None = Field(default=None, max_length=10)
 
 
 class ArticleCreate(ArticleBase):
@@ -45,21 +41,21 @@ class ArticleCreate(ArticleBase):
 class ArticleUpdate(Strict):
     """Only the fields sent are changed; `version` (or If-Match) guards against stale writes."""
 
-    version: int | None = None
+    version: Int32 | None = None
     slug: SlugStr | None = None
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    subtitle: str | None = Field(default=None, max_length=500)
-    body_md: str | None = Field(default=None, max_length=500_000)
-    excerpt: str | None = Field(default=None, max_length=1000)
+    title: Collapsed | None = Field(default=None, min_length=1, max_length=300)
+    subtitle: Collapsed | None = Field(default=None, max_length=500)
+    body_md: Text | None = Field(default=None, max_length=500_000)
+    excerpt: Collapsed | None = Field(default=None, max_length=1000)
     preview_paragraphs: int | None = Field(default=None, ge=1, le=50)
     visibility: Visibility | None = None
     cover_image_url: AnyHttpUrl | None = None
-    cover_image_alt: str | None = Field(default=None, max_length=500)
-    seo_title: str | None = Field(default=None, max_length=300)
-    seo_description: str | None = Field(default=None, max_length=500)
+    cover_image_alt: Collapsed | None = Field(default=None, max_length=500)
+    seo_title: Collapsed | None = Field(default=None, max_length=300)
+    seo_description: Collapsed | None = Field(default=None, max_length=500)
     comments: CommentSetting | None = None
     tags: list[TagName] | None = Field(default=None, max_length=20)
-    author_ids: list[int] | None = Field(default=None, max_length=10)
+    author_ids: list[Id] | None = Field(default=None, max_length=10)
 
     @model_validator(mode="after")
     def _no_null_text(self) -> ArticleUpdate:
@@ -70,11 +66,11 @@ class ArticleUpdate(Strict):
 
 
 class ScheduleIn(Strict):
-    published_at: datetime
+    published_at: UtcDatetime
 
 
 class PublishIn(Strict):
-    published_at: datetime | None = Field(
+    published_at: UtcDatetime | None = Field(
         default=None, description="Backdate the publication; defaults to now."
     )
 

@@ -113,6 +113,9 @@ async def _set_tags(session: AsyncSession, article_id: int, names: Sequence[str]
         if tag_id not in seen:
             seen.add(tag_id)
             session.add(ArticleTag(article_id=article_id, tag_id=tag_id))
+    # Sessions do not autoflush: what reads the links next (the search index, the answer)
+    # must see them.
+    await session.flush()
 
 
 async def _set_authors(session: AsyncSession, article_id: int, ids: Sequence[int]) -> None:
@@ -124,6 +127,7 @@ async def _set_authors(session: AsyncSession, article_id: int, ids: Sequence[int
     await session.exec(delete(ArticleAuthor).where(col(ArticleAuthor.article_id) == article_id))
     for position, user_id in enumerate(unique):
         session.add(ArticleAuthor(article_id=article_id, user_id=user_id, position=position))
+    await session.flush()
 
 
 async def _tag_names(session: AsyncSession, article_id: int) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
+from fastapi import BackgroundTasks, Query, Request, Response, status
 from sqlmodel import col, select
 
 from app.accounts import service as accounts
@@ -18,10 +18,12 @@ from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import DatabaseDep, SessionDep, SettingsDep
 from app.core.errors import NotFound
+from app.core.fields import Id
 from app.core.pagination import Cursor, Limit, Page, newest_first
+from app.core.routing import api_router
 from app.newsletter.mailer import Mailer, send_quietly
 
-router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin: billing"])
+router = api_router(prefix=f"{API_PREFIX}/admin", tags=["admin: billing"])
 
 
 @router.get("/plans", response_model=list[PlanAdminOut])
@@ -46,7 +48,7 @@ async def create_plan(
 
 @router.patch("/plans/{plan_id}", response_model=PlanAdminOut)
 async def update_plan(
-    plan_id: int, body: PlanUpdate, _admin: AdminUser, session: SessionDep
+    plan_id: Id, body: PlanUpdate, _admin: AdminUser, session: SessionDep
 ) -> PlanAdminOut:
     """Rename, describe, reorder, retire a plan (prices are immutable: make a new plan)."""
     plan = await session.get(Plan, plan_id)
@@ -61,9 +63,7 @@ async def update_plan(
 @router.post(
     "/members/{member_id}/comp", status_code=status.HTTP_201_CREATED, response_model=CompOut
 )
-async def grant_comp(
-    member_id: int, body: CompIn, admin: AdminUser, session: SessionDep
-) -> CompOut:
+async def grant_comp(member_id: Id, body: CompIn, admin: AdminUser, session: SessionDep) -> CompOut:
     """Give a member complimentary paid access, optionally until `ends_at`."""
     member = await accounts.live_member(session, member_id)
     grant = await service.grant_comp(
@@ -79,7 +79,7 @@ async def grant_comp(
 
 
 @router.delete("/members/{member_id}/comp", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_comp(member_id: int, _admin: AdminUser, session: SessionDep) -> Response:
+async def revoke_comp(member_id: Id, _admin: AdminUser, session: SessionDep) -> Response:
     """End a member's complimentary access now."""
     member = await accounts.live_member(session, member_id)
     if not await service.revoke_comps(session, member):
@@ -113,7 +113,7 @@ async def list_events(
 
 @router.post("/billing/events/{event_row_id}/replay", response_model=EventOut)
 async def replay_event(
-    event_row_id: int,
+    event_row_id: Id,
     request: Request,
     tasks: BackgroundTasks,
     _admin: AdminUser,

@@ -10,7 +10,7 @@ import time
 from html import escape
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.billing import webhooks
@@ -18,8 +18,9 @@ from app.billing.local_gateway import LocalGateway
 from app.billing.models import Plan
 from app.core.deps import DatabaseDep, SettingsDep
 from app.core.errors import NotFound
+from app.core.routing import api_router
 
-router = APIRouter(prefix="/billing/local", include_in_schema=False)
+router = api_router(prefix="/billing/local", include_in_schema=False)
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:system-ui;max-width:32rem;margin:4rem auto}}</style></head>

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Header, Request, Response
+from fastapi import BackgroundTasks, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.accounts.deps import CurrentUser
@@ -26,11 +26,12 @@ from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import DatabaseDep, SessionDep, SettingsDep
 from app.core.errors import PayloadTooLarge
+from app.core.routing import api_router
 from app.newsletter.mailer import Mailer, send_quietly
 
-router = APIRouter(prefix=f"{API_PREFIX}/billing", tags=["billing"])
-me_router = APIRouter(prefix=f"{API_PREFIX}/me/subscription", tags=["me"])
-webhook_router = APIRouter(prefix=f"{API_PREFIX}/webhooks", tags=["billing"])
+router = api_router(prefix=f"{API_PREFIX}/billing", tags=["billing"])
+me_router = api_router(prefix=f"{API_PREFIX}/me/subscription", tags=["me"])
+webhook_router = api_router(prefix=f"{API_PREFIX}/webhooks", tags=["billing"])
 
 
 def gateway_of(request: Request) -> PaymentGateway:

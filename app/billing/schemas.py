@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.billing.models import Interval
+from app.core.fields import Collapsed, Id, Int32, OneLine, Text, UtcDatetime
 
 
 class Strict(BaseModel):
@@ -31,28 +32,37 @@ class PlanAdminOut(PlanOut):
 
 
 class PlanCreate(Strict):
-    name: str = Field(min_length=1, max_length=120)
-    description: str = Field(default="", max_length=1000)
+    name: Collapsed = Field(min_length=1, max_length=120)
+    description: Text = Field(default="", max_length=1000)
     interval: Interval = Interval.month
     amount: int = Field(ge=0, le=100_000_000)
     currency: str = Field(default="usd", pattern=r"^[a-z]{3}$")
     trial_days: int = Field(default=0, ge=0, le=365)
     stripe_price_id: str | None = Field(default=None, max_length=255)
     active: bool = True
-    sort_order: int = 0
+    sort_order: Int32 = 0
 
 
 class PlanUpdate(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=120)
-    description: str | None = Field(default=None, max_length=1000)
+    """Only the fields sent change; a field that cannot be empty cannot be sent as null."""
+
+    name: Collapsed | None = Field(default=None, min_length=1, max_length=120)
+    description: Text | None = Field(default=None, max_length=1000)
     trial_days: int | None = Field(default=None, ge=0, le=365)
     active: bool | None = None
-    sort_order: int | None = None
+    sort_order: Int32 | None = None
     stripe_price_id: str | None = Field(default=None, max_length=255)
+
+    @model_validator(mode="after")
+    def _no_null(self) -> PlanUpdate:
+        for name in ("name", "description", "trial_days", "active", "sort_order"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
 
 
 class CheckoutIn(Strict):
-    plan_id: int = Field(ge=1)
+    plan_id: Id
     success_url: str | None = Field(default=None, max_length=2000)
     cancel_url: str | None = Field(default=None, max_length=2000)
     article_slug: str | None = Field(default=None, max_length=200)
@@ -84,8 +94,8 @@ class MySubscription(BaseModel):
 
 
 class CompIn(Strict):
-    ends_at: datetime | None = None
-    reason: str = Field(default="", max_length=500)
+    ends_at: UtcDatetime | None = None
+    reason: OneLine = Field(default="", max_length=500)
 
 
 class CompOut(BaseModel):

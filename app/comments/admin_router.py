@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -17,9 +17,11 @@ from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import SessionDep
 from app.core.errors import NotFound
+from app.core.fields import Id
 from app.core.pagination import Cursor, Limit, Page, newest_first
+from app.core.routing import api_router
 
-router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin: comments"])
+router = api_router(prefix=f"{API_PREFIX}/admin", tags=["admin: comments"])
 
 
 @router.get("/comments", response_model=Page[AdminCommentOut])
@@ -71,32 +73,32 @@ async def list_comments(
     return Page[AdminCommentOut](items=items, next_cursor=next_cursor)
 
 
-async def _moderate(session: SessionDep, comment_id: int, to: CommentStatus) -> Response:
+async def _moderate(session: SessionDep, comment_id: Id, to: CommentStatus) -> Response:
     await service.set_status(session, comment_id, to)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/comments/{comment_id}/hide", status_code=status.HTTP_204_NO_CONTENT)
-async def hide(comment_id: int, _editor: EditorUser, session: SessionDep) -> Response:
+async def hide(comment_id: Id, _editor: EditorUser, session: SessionDep) -> Response:
     """Hide a comment from readers (reversible)."""
     return await _moderate(session, comment_id, CommentStatus.hidden)
 
 
 @router.post("/comments/{comment_id}/unhide", status_code=status.HTTP_204_NO_CONTENT)
-async def unhide(comment_id: int, _editor: EditorUser, session: SessionDep) -> Response:
+async def unhide(comment_id: Id, _editor: EditorUser, session: SessionDep) -> Response:
     """Show a hidden comment again."""
     return await _moderate(session, comment_id, CommentStatus.visible)
 
 
 @router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete(comment_id: int, _editor: EditorUser, session: SessionDep) -> Response:
+async def delete(comment_id: Id, _editor: EditorUser, session: SessionDep) -> Response:
     """Delete any comment (its text is erased; a placeholder holds its replies)."""
     return await _moderate(session, comment_id, CommentStatus.deleted)
 
 
 @router.post("/comments/bans/{member_id}", status_code=status.HTTP_201_CREATED)
 async def ban(
-    member_id: int, body: BanIn, editor: EditorUser, session: SessionDep
+    member_id: Id, body: BanIn, editor: EditorUser, session: SessionDep
 ) -> dict[str, object]:
     """Stop a reader commenting, until a date or for good, with a reason."""
     entry = await service.ban(
@@ -110,7 +112,7 @@ async def ban(
 
 
 @router.delete("/comments/bans/{member_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def unban(member_id: int, _editor: EditorUser, session: SessionDep) -> Response:
+async def unban(member_id: Id, _editor: EditorUser, session: SessionDep) -> Response:
     """Let a banned reader comment again."""
     if not await service.lift_bans(session, await accounts.live_member(session, member_id)):
         raise NotFound("The member is not banned.", code="ban_not_found")

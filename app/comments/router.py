@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
+from fastapi import BackgroundTasks, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
 from app.accounts.deps import CurrentUser, OptionalUser
@@ -20,11 +20,13 @@ from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import InvalidInput
+from app.core.fields import Id
 from app.core.pagination import Cursor, Limit, Page, clamp
 from app.core.ratelimit import RateLimiter
+from app.core.routing import api_router
 from app.newsletter.mailer import Mailer, send_quietly
 
-router = APIRouter(prefix=API_PREFIX, tags=["comments"])
+router = api_router(prefix=API_PREFIX, tags=["comments"])
 
 
 async def _article(session: SessionDep, slug: str) -> Article:
@@ -71,7 +73,7 @@ async def list_comments(
     session: SessionDep,
     user: OptionalUser,
     order: Literal["newest", "oldest", "top"] = "newest",
-    parent: Annotated[int | None, Query(ge=1)] = None,
+    parent: Id | None = None,
     nested: bool = True,
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -147,7 +149,7 @@ async def post_comment(
 
 @router.patch("/comments/{comment_id}", response_model=CommentOut)
 async def edit_comment(
-    comment_id: int,
+    comment_id: Id,
     body: CommentEdit,
     user: CurrentUser,
     session: SessionDep,
@@ -165,27 +167,27 @@ async def edit_comment(
 
 
 @router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_comment(comment_id: int, user: CurrentUser, session: SessionDep) -> Response:
+async def delete_comment(comment_id: Id, user: CurrentUser, session: SessionDep) -> Response:
     """Delete your own comment (a placeholder stays while it has replies)."""
     await service.delete(session, user, comment_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/comments/{comment_id}/like", response_model=LikesOut)
-async def like(comment_id: int, user: CurrentUser, session: SessionDep) -> LikesOut:
+async def like(comment_id: Id, user: CurrentUser, session: SessionDep) -> LikesOut:
     """Like a comment (once per reader; again is a no-op)."""
     return LikesOut(likes=await service.like(session, user, comment_id, on=True))
 
 
 @router.delete("/comments/{comment_id}/like", response_model=LikesOut)
-async def unlike(comment_id: int, user: CurrentUser, session: SessionDep) -> LikesOut:
+async def unlike(comment_id: Id, user: CurrentUser, session: SessionDep) -> LikesOut:
     """Take a like back."""
     return LikesOut(likes=await service.like(session, user, comment_id, on=False))
 
 
 @router.post("/comments/{comment_id}/report", status_code=status.HTTP_202_ACCEPTED)
 async def report(
-    comment_id: int, body: ReportIn, user: CurrentUser, session: SessionDep
+    comment_id: Id, body: ReportIn, user: CurrentUser, session: SessionDep
 ) -> dict[str, str]:
     """Report a comment to the moderators (once per reader)."""
     await service.report(session, user, comment_id, body.reason)

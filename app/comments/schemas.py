@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.core.fields import Id, OneLine, Text, UtcDatetime
+
 MAX_BODY = 10_000
 
 
@@ -14,8 +16,8 @@ class Strict(BaseModel):
 
 
 class CommentIn(Strict):
-    body: str = Field(min_length=1, max_length=MAX_BODY)
-    parent_id: int | None = Field(default=None, ge=1)
+    body: Text = Field(min_length=1, max_length=MAX_BODY)
+    parent_id: Id | None = None
 
     @field_validator("body")
     @classmethod
@@ -26,16 +28,16 @@ class CommentIn(Strict):
 
 
 class CommentEdit(Strict):
-    body: str = Field(min_length=1, max_length=MAX_BODY)
+    body: Text = Field(min_length=1, max_length=MAX_BODY)
 
 
 class ReportIn(Strict):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class BanIn(Strict):
-    until: datetime | None = None
-    reason: str = Field(default="", max_length=500)
+    until: UtcDatetime | None = None
+    reason: OneLine = Field(default="", max_length=500)
 
 
 class CommentOut(BaseModel):

@@ -21,7 +21,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core import inline_sqlite
 from app.core.config import Settings
-from app.core.errors import AppError, leaves_connection_unusable
+from app.core.db_errors import leaves_connection_unusable
+from app.core.errors import AppError
 
 # Named constraints, so migrations can drop or alter them on both dialects (SQLite batch mode).
 SQLModel.metadata.naming_convention = {

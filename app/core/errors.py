@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -15,6 +15,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from app.core.db_errors import (
+    Violation,
+    error_code,
+    is_database_unavailable,
+    is_out_of_range,
+    violation,
+)
 from app.core.jsonutil import dumps
 
 log = logging.getLogger("broadsheet.errors")
@@ -184,96 +191,46 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     )
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    if not is_database_unavailable(exc):
-        return await _unexpected(request, exc)
-    log.warning("database unavailable: %s (%s)", type(exc).__name__, _error_code(exc))
+# A broken constraint that a service did not foresee is still the client's input: a unique
+# value taken answers 409 in one place instead of a 500 on every route that can hit it.
+_VIOLATIONS = {
+    Violation.unique: (409, "already_exists", "Already exists", "A unique value is taken."),
+    Violation.foreign_key: (422, "invalid_reference", "Invalid reference", "No such record."),
+    Violation.not_null: (422, "value_required", "Value required", "A value is missing."),
+    Violation.check: (422, "invalid_value", "Invalid value", "A value is not allowed."),
+}
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    if is_database_unavailable(exc):
+        log.warning("database unavailable: %s (%s)", type(exc).__name__, error_code(exc))
+        return problem_response(
+            503,
+            "database_unavailable",
+            "Service unavailable",
+            "The database cannot serve requests right now; try again shortly.",
+            request=request,
+            headers={"Retry-After": "5"},
+        )
+    kind = violation(exc)
+    if kind is not None:
+        log.info("constraint violated: %s", kind.value)
+        return problem_response(*_VIOLATIONS[kind], request=request)
+    if is_out_of_range(exc):
+        return await _out_of_range(request, exc)
+    return await _unexpected(request, exc)
+
+
+async def _out_of_range(request: Request, exc: Exception) -> Response:
+    # A number or a date past what the database or Python can hold: bad input, never a 500.
+    log.info("value out of range: %s", type(exc).__name__)
     return problem_response(
-        503,
-        "database_unavailable",
-        "Service unavailable",
-        "The database cannot serve requests right now; try again shortly.",
+        422,
+        "value_out_of_range",
+        "Value out of range",
+        "A number or a date is outside the supported range.",
         request=request,
-        headers={"Retry-After": "5"},
     )
-
-
-# SQLSTATEs that say "this server cannot serve now", not "this statement is wrong": besides
-# class 08 (connection exception), admin and crash shutdown, cannot connect now (starting up,
-# shutting down, a standby taking no connections), too many connections, and a read-only
-# transaction (a standby, or a primary a failover demoted).
-_PG_UNAVAILABLE = frozenset({"57P01", "57P02", "57P03", "53300", "25006"})
-# Of those, the ones after which a connection is no use: the server dropped it, or it sits on
-# a server that takes no writes; a fresh one may reach the server that does.
-_PG_STALE = frozenset({"57P01", "57P02", "25006"})
-# SQLite primary result codes: busy, read-only, I/O error, full, cannot open.
-_SQLITE_READONLY = 8
-_SQLITE_UNAVAILABLE = frozenset({5, _SQLITE_READONLY, 10, 13, 14})
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """`exc`, the driver error SQLAlchemy wrapped in it, and what each was raised from."""
-    err: BaseException | None = exc
-    # Cause chains are short; the bound keeps a cyclic one from looping.
-    for _ in range(8):
-        if err is None:
-            return
-        yield err
-        err = err.orig if isinstance(err, DBAPIError) and err.orig is not None else err.__cause__
-
-
-def _sqlstate(err: BaseException) -> str:
-    # asyncpg names it sqlstate; SQLAlchemy's asyncpg adapter copies it as sqlstate and pgcode.
-    value = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
-    return value if isinstance(value, str) else ""
-
-
-def _sqlite_code(err: BaseException) -> int | None:
-    # Extended codes (SQLITE_READONLY_DIRECTORY, SQLITE_IOERR_WRITE...) keep the primary code
-    # in their low byte. Errors the module raises itself carry no code.
-    code = getattr(err, "sqlite_errorcode", None) if isinstance(err, sqlite3.Error) else None
-    return code & 0xFF if isinstance(code, int) else None
-
-
-def _error_code(exc: BaseException) -> str:
-    """The first SQLSTATE or SQLite error name in `exc`'s chain, for the log."""
-    for err in _causes(exc):
-        code = _sqlstate(err) or getattr(err, "sqlite_errorname", "")
-        if isinstance(code, str) and code:
-            return code
-    return "no code"
-
-
-def is_database_unavailable(exc: BaseException) -> bool:
-    """Tell whether `exc` means the database cannot serve now (503), not a bug or bad data."""
-    if isinstance(exc, PoolTimeoutError | ConnectionError):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    for err in _causes(exc):
-        state = _sqlstate(err)
-        if state.startswith("08") or state in _PG_UNAVAILABLE:
-            return True
-        if _sqlite_code(err) in _SQLITE_UNAVAILABLE:
-            return True
-        if isinstance(err, OSError | asyncpg.InterfaceError):
-            return True
-    return False
-
-
-def leaves_connection_unusable(exc: BaseException) -> bool:
-    """Tell whether the connection that raised `exc` should be closed rather than reused.
-
-    An SQLite connection opened while the file was read-only stays read-only after the file
-    is writable again; only a new one can write.
-    """
-    for err in _causes(exc):
-        state = _sqlstate(err)
-        if state.startswith("08") or state in _PG_STALE:
-            return True
-        if _sqlite_code(err) == _SQLITE_READONLY:
-            return True
-    return False
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -303,5 +260,6 @@ def install_error_handlers(app: FastAPI) -> None:
         asyncpg.InterfaceError,
         sqlite3.Error,
     ):
-        app.add_exception_handler(kind, _database_unavailable)
+        app.add_exception_handler(kind, _database_error)
+    app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(Exception, _unexpected)

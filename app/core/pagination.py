@@ -12,7 +12,9 @@ import orjson
 from fastapi import Query
 from pydantic import BaseModel
 
+from app.core.db import as_utc
 from app.core.errors import InvalidInput
+from app.core.fields import INT_MAX, INT_MIN
 
 T = TypeVar("T")
 
@@ -51,15 +53,19 @@ def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> tuple[object, ...]:
         out: list[object] = []
         for kind, value in zip(kinds, raw, strict=True):
             if kind is datetime:
-                out.append(datetime.fromisoformat(value))
+                out.append(as_utc(datetime.fromisoformat(value)))
             elif kind is int:
+                # Cursor values are compared with integer columns: out of their range is no
+                # position of ours (and an overflow in the driver).
                 if not isinstance(value, int) or isinstance(value, bool):
                     raise ValueError("int")
+                if not INT_MIN <= value <= INT_MAX:
+                    raise ValueError("out of range")
                 out.append(value)
             else:
                 out.append(str(value))
         return tuple(out)
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, binascii.Error, orjson.JSONDecodeError) as exc:
         raise InvalidCursor("The cursor is not valid; start from the first page.") from exc
 
 

@@ -19,7 +19,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from app.core.db import Database, as_utc
-from app.core.errors import leaves_connection_unusable
+from app.core.db_errors import leaves_connection_unusable
 from app.core.inline_sqlite import is_locked, lock_waits
 from app.core.reads import CONNECTION_LOST, Params, Query, Row, SQLiteFile
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, status
+from fastapi import Request, status
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -12,6 +10,8 @@ from app.accounts.deps import EditorUser
 from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import SessionDep, SettingsDep
+from app.core.fields import Id
+from app.core.routing import api_router
 from app.newsletter import service
 from app.newsletter.errors import NewsletterNotFound
 from app.newsletter.models import Newsletter, NewsletterIssue
@@ -25,7 +25,7 @@ from app.newsletter.schemas import (
     TestSendIn,
 )
 
-router = APIRouter(prefix=f"{API_PREFIX}/admin/newsletters", tags=["admin: newsletters"])
+router = api_router(prefix=f"{API_PREFIX}/admin/newsletters", tags=["admin: newsletters"])
 
 
 def _list_out(newsletter: Newsletter) -> NewsletterOut:
@@ -61,7 +61,7 @@ async def create_list(
 
 @router.put("/lists/{newsletter_id}", response_model=NewsletterOut)
 async def update_list(
-    newsletter_id: int, body: NewsletterIn, _editor: EditorUser, session: SessionDep
+    newsletter_id: Id, body: NewsletterIn, _editor: EditorUser, session: SessionDep
 ) -> NewsletterOut:
     """Replace a newsletter's settings."""
     newsletter = await session.get(Newsletter, newsletter_id)
@@ -77,7 +77,7 @@ async def update_list(
 async def issues(
     _editor: EditorUser,
     session: SessionDep,
-    newsletter_id: Annotated[int | None, Query()] = None,
+    newsletter_id: Id | None = None,
 ) -> list[IssueOut]:
     """The latest 100 issues, newest first, with progress."""
     out = []
@@ -94,14 +94,14 @@ async def create_issue(body: IssueIn, editor: EditorUser, session: SessionDep) -
 
 
 @router.get("/{issue_id}", response_model=IssueOut)
-async def get_issue(issue_id: int, _editor: EditorUser, session: SessionDep) -> IssueOut:
+async def get_issue(issue_id: Id, _editor: EditorUser, session: SessionDep) -> IssueOut:
     """One issue with its progress (queued, sending, sent, failed, skipped) and timings."""
     return await _issue_out(session, await service.get_issue(session, issue_id))
 
 
 @router.get("/{issue_id}/preview", response_model=PreviewOut)
 async def preview(
-    issue_id: int, _editor: EditorUser, session: SessionDep, settings: SettingsDep
+    issue_id: Id, _editor: EditorUser, session: SessionDep, settings: SettingsDep
 ) -> PreviewOut:
     """The issue as a paying and as a free recipient would get it (HTML and text)."""
     issue = await service.get_issue(session, issue_id)
@@ -110,7 +110,7 @@ async def preview(
 
 @router.post("/{issue_id}/test", status_code=status.HTTP_202_ACCEPTED)
 async def test_send(
-    issue_id: int,
+    issue_id: Id,
     body: TestSendIn,
     request: Request,
     _editor: EditorUser,
@@ -129,7 +129,7 @@ async def test_send(
     "/{issue_id}/send", response_model=IssueOut, responses={409: {"description": "Already sending"}}
 )
 async def send(
-    issue_id: int, _editor: EditorUser, session: SessionDep, settings: SettingsDep
+    issue_id: Id, _editor: EditorUser, session: SessionDep, settings: SettingsDep
 ) -> IssueOut:
     """Send now: recipients are fixed at this moment; a second request gets 409."""
     issue = await service.send_now(session, settings, issue_id)
@@ -138,7 +138,7 @@ async def send(
 
 @router.post("/{issue_id}/schedule", response_model=IssueOut)
 async def schedule(
-    issue_id: int, body: ScheduleIn, _editor: EditorUser, session: SessionDep
+    issue_id: Id, body: ScheduleIn, _editor: EditorUser, session: SessionDep
 ) -> IssueOut:
     """Send at a future time (the worker starts it; late if no worker runs, unless send_by)."""
     issue = await service.schedule(
@@ -148,21 +148,21 @@ async def schedule(
 
 
 @router.post("/{issue_id}/pause", response_model=IssueOut)
-async def pause(issue_id: int, _editor: EditorUser, session: SessionDep) -> IssueOut:
+async def pause(issue_id: Id, _editor: EditorUser, session: SessionDep) -> IssueOut:
     """Pause a send; resuming skips nobody and repeats nobody."""
     issue = await service.pause(session, await service.get_issue(session, issue_id))
     return await _issue_out(session, issue)
 
 
 @router.post("/{issue_id}/resume", response_model=IssueOut)
-async def resume(issue_id: int, _editor: EditorUser, session: SessionDep) -> IssueOut:
+async def resume(issue_id: Id, _editor: EditorUser, session: SessionDep) -> IssueOut:
     """Continue a paused send."""
     issue = await service.resume(session, await service.get_issue(session, issue_id))
     return await _issue_out(session, issue)
 
 
 @router.post("/{issue_id}/cancel", response_model=IssueOut)
-async def cancel(issue_id: int, _editor: EditorUser, session: SessionDep) -> IssueOut:
+async def cancel(issue_id: Id, _editor: EditorUser, session: SessionDep) -> IssueOut:
     """Stop a send; what went out stays sent, the rest is skipped."""
     issue = await service.cancel(session, await service.get_issue(session, issue_id))
     return await _issue_out(session, issue)

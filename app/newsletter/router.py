@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Form, Query, Request, status
+from fastapi import BackgroundTasks, Form, Query, Request, status
 from fastapi.responses import HTMLResponse
 
 from app.accounts.deps import KitDep
@@ -14,11 +14,12 @@ from app.accounts.schemas import Accepted
 from app.core.config import API_PREFIX
 from app.core.deps import SessionDep, SettingsDep
 from app.core.ratelimit import RateLimiter
+from app.core.routing import api_router
 from app.newsletter import subscribers
 from app.newsletter.mailer import Mailer, send_quietly
 from app.newsletter.schemas import ConfirmIn, SubscribeIn
 
-router = APIRouter(prefix=f"{API_PREFIX}/newsletter", tags=["newsletter"])
+router = api_router(prefix=f"{API_PREFIX}/newsletter", tags=["newsletter"])
 
 Token = Annotated[str, Query(min_length=10, max_length=200)]
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta name="robots" content="noindex">

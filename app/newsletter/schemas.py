@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.accounts.emailaddr import normalise_email
+from app.core.fields import Collapsed, Id, OneLine, Text, UtcDatetime
 from app.newsletter.models import IssueStatus, Segment
 
 Email = Annotated[str, Field(min_length=3, max_length=320), AfterValidator(normalise_email)]
@@ -22,8 +23,8 @@ class SubscribeIn(Strict):
     email: Email
     accept_terms: bool = False
     newsletters: list[Slug] | None = Field(default=None, max_length=20)
-    source: str = Field(default="", max_length=100)
-    article_slug: str | None = Field(default=None, max_length=200)
+    source: OneLine = Field(default="", max_length=100)
+    article_slug: OneLine | None = Field(default=None, max_length=200)
 
 
 class ConfirmIn(Strict):
@@ -32,9 +33,9 @@ class ConfirmIn(Strict):
 
 class NewsletterIn(Strict):
     slug: Slug
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=1000)
-    sender_name: str = Field(default="", max_length=200)
+    name: Collapsed = Field(min_length=1, max_length=200)
+    description: Text = Field(default="", max_length=1000)
+    sender_name: OneLine = Field(default="", max_length=200)
     sender_email: Email | None = None
     reply_to: Email | None = None
     default_for_signups: bool = True
@@ -56,17 +57,17 @@ class NewsletterOut(BaseModel):
 
 
 class IssueIn(Strict):
-    newsletter_id: int
-    subject: str | None = Field(default=None, max_length=300)
-    preheader: str = Field(default="", max_length=300)
-    article_id: int | None = None
-    body_md: str = Field(default="", max_length=200_000)
+    newsletter_id: Id
+    subject: OneLine | None = Field(default=None, max_length=300)
+    preheader: OneLine = Field(default="", max_length=300)
+    article_id: Id | None = None
+    body_md: Text = Field(default="", max_length=200_000)
     segment: Segment = Segment.all
-    send_by: datetime | None = None
+    send_by: UtcDatetime | None = None
 
 
 class ScheduleIn(Strict):
-    scheduled_at: datetime
+    scheduled_at: UtcDatetime
 
 
 class TestSendIn(Strict):

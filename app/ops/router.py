@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import Header, Request
 from fastapi.responses import Response
 
 from app.core.deps import DatabaseDep, SettingsDep
 from app.core.errors import ServiceUnavailable, Unauthorized
 from app.core.metrics import Metrics
+from app.core.routing import api_router
 from app.ops import service
 
-router = APIRouter(tags=["ops"])
+router = api_router(tags=["ops"])
 
 
 @router.get("/healthz")

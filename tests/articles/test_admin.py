@@ -207,3 +207,23 @@ async def test_article_bodies_render_off_the_event_loop(
     response = await request
     assert response.status_code == 201, response.text
     assert gated.released_in_time
+
+
+async def test_the_create_answer_and_the_search_index_include_the_new_tags_and_authors(
+    client: AsyncClient, factory: Factory
+) -> None:
+    """Product review B3: the links added in the same request were missing from both."""
+    editor = await factory.member(role=Role.editor, name="Jo Desk")
+    created = await client.post(
+        "/api/v1/admin/articles",
+        headers=editor.headers,
+        json={"title": "Tagged", "body_md": "Body.", "tags": ["Zeta New", "harbour"]},
+    )
+    assert created.status_code == 201
+    assert {t["name"] for t in created.json()["tags"]} == {"harbour", "Zeta New"}
+    assert created.json()["authors"] == [{"id": editor.id, "name": "Jo Desk"}]
+    await client.post(
+        f"/api/v1/admin/articles/{created.json()['id']}/publish", headers=editor.headers
+    )
+    found = await client.get("/api/v1/search?q=zeta")
+    assert [hit["article"]["slug"] for hit in found.json()["items"]] == ["tagged"]

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.accounts.models import User
 from app.core.db import Database
-from app.core.errors import is_database_unavailable
+from app.core.db_errors import is_database_unavailable
 from app.core.reads import PostgresReads, Query, ReadsUnavailable
 from app.core.writes import open_writes
 from app.main import create_app

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.accounts.models import Role
 from app.core.db import Database
-from app.core.errors import is_database_unavailable
+from app.core.db_errors import is_database_unavailable
 from app.core.writes import SQLiteWrites
 from app.main import create_app
 from tests.conftest import make_settings, postgres_admin_url
