@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from app.core.errors import AppError, Conflict, InvalidInput, NotFound, ServiceUnavailable
+from app.core.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+)
 
 
 class PlanNotFound(NotFound):
@@ -49,3 +56,9 @@ class InvalidEvent(AppError):
 
 class WebhookFailed(AppError):
     status, code, title = 500, "webhook_failed", "Webhook could not be applied"
+
+
+class FormNotFromPage(Forbidden):
+    """A local-gateway form posted without the token of the page that shows it."""
+
+    code, title = "csrf_failed", "CSRF token missing or wrong"
