@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from app.core.errors import AppError, Conflict, InvalidInput, NotFound, ServiceUnavailable
+from app.core.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+)
 
 
 class PlanNotFound(NotFound):
@@ -29,9 +36,29 @@ class WebhookDisabled(NotFound):
     code, title = "not_found", "Not found"
 
 
+class SignatureMissing(AppError):
+    status, code, title = 400, "signature_missing", "Stripe-Signature header missing"
+
+
 class BadSignature(AppError):
-    status, code, title = 400, "invalid_signature", "Invalid webhook signature"
+    """No configured secret signs the body, or the signature's time is out of bounds."""
+
+    status, code, title = 401, "invalid_signature", "Invalid webhook signature"
+
+    def __init__(self, detail: str | None = None) -> None:
+        # A 401 names how to authenticate (RFC 9110): here, Stripe's signature header.
+        super().__init__(detail, headers={"WWW-Authenticate": "Stripe-Signature"})
+
+
+class InvalidEvent(AppError):
+    status, code, title = 400, "invalid_event", "Not a Stripe event"
 
 
 class WebhookFailed(AppError):
     status, code, title = 500, "webhook_failed", "Webhook could not be applied"
+
+
+class FormNotFromPage(Forbidden):
+    """A local-gateway form posted without the token of the page that shows it."""
+
+    code, title = "csrf_failed", "CSRF token missing or wrong"

@@ -3,6 +3,11 @@
 Its checkout is a small HTML page served by Broadsheet itself; confirming it runs the same
 service code a Stripe event would (see local_router.py). State lives in one JSON file under
 `var/`. Refused in production by the settings check.
+
+Its pages answer only links it issued: each carries an HMAC of the session or customer id
+(`sig`), so a guessed customer id or an altered link is no page. Their forms carry a token
+of their own, kept inside the page, so a form posted from another site confirms or cancels
+nothing.
 """
 
 from __future__ import annotations
@@ -13,13 +18,17 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 from app.billing.gateway import CheckoutRequest, CheckoutSession, GatewayError, SubscriptionState
 from app.core.config import Settings
 from app.core.private_files import private_dir, write_private
+from app.core.security import sign, signature_matches
 
 PERIODS = {"month": timedelta(days=30), "year": timedelta(days=365)}
+
+Page = Literal["checkout", "portal"]
 
 
 def _new_id(prefix: str) -> str:
@@ -32,7 +41,32 @@ class LocalGateway:
     def __init__(self, settings: Settings) -> None:
         self._path: Path = settings.var_dir / "local-gateway.json"
         self._base = settings.api_url.rstrip("/")
+        self._secret = settings.jwt_secret
         self._lock = asyncio.Lock()
+
+    def page_path(self, page: Page, value: str) -> str:
+        """Give back the path of the page about `value` (a session or customer id), signed."""
+        return f"/billing/local/{page}/{quote(value, safe='')}?sig={self._sign(page, value)}"
+
+    def link_is_ours(self, page: Page, value: str, signature: str) -> bool:
+        """Tell whether `signature` is the one this gateway put in its link to the page."""
+        return self._matches(page, value, signature)
+
+    def form_token(self, page: Page, value: str) -> str:
+        """Give back the token the page's forms carry (it is never part of a link)."""
+        return self._sign(f"{page}-form", value)
+
+    def form_is_ours(self, page: Page, value: str, token: str) -> bool:
+        return self._matches(f"{page}-form", value, token)
+
+    def _sign(self, purpose: str, value: str) -> str:
+        return sign(self._secret, f"local-gateway:{purpose}", value)
+
+    def _matches(self, purpose: str, value: str, signature: str) -> bool:
+        # compare_digest refuses non-ASCII text; such a signature is simply not ours.
+        return signature.isascii() and signature_matches(
+            self._secret, f"local-gateway:{purpose}", value, signature
+        )
 
     def _load(self) -> dict[str, dict[str, Any]]:
         if not self._path.exists():
@@ -62,7 +96,7 @@ class LocalGateway:
             data = self._load()
             existing = data["keys"].get(request.idempotency_key)
             if existing:
-                return CheckoutSession(existing, f"{self._base}/billing/local/checkout/{existing}")
+                return CheckoutSession(existing, self._base + self.page_path("checkout", existing))
             sid = _new_id("cs")
             data["sessions"][sid] = {
                 "customer": request.customer_id,
@@ -77,7 +111,7 @@ class LocalGateway:
             }
             data["keys"][request.idempotency_key] = sid
             self._save(data)
-        return CheckoutSession(sid, f"{self._base}/billing/local/checkout/{sid}")
+        return CheckoutSession(sid, self._base + self.page_path("checkout", sid))
 
     async def session(self, session_id: str) -> dict[str, Any] | None:
         async with self._lock:
@@ -130,7 +164,7 @@ class LocalGateway:
 
     async def create_portal(self, *, customer_id: str, return_url: str) -> str:
         del return_url
-        return f"{self._base}/billing/local/portal/{customer_id}"
+        return self._base + self.page_path("portal", customer_id)
 
     async def subscriptions_of(self, customer_id: str) -> list[SubscriptionState]:
         async with self._lock:

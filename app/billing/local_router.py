@@ -1,6 +1,8 @@
 """The local gateway's pages: a checkout to confirm and a portal to cancel or resume.
 
 Confirming posts a synthetic event through the same webhook processing a Stripe event takes.
+Every page and form is checked against what the gateway issued (see local_gateway.py): a link
+without its signature is 404, a form without the page's token 403 `csrf_failed`.
 """
 
 from __future__ import annotations
@@ -8,13 +10,15 @@ from __future__ import annotations
 import secrets
 import time
 from html import escape
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.billing import webhooks
-from app.billing.local_gateway import LocalGateway
+from app.billing.errors import FormNotFromPage
+from app.billing.local_gateway import LocalGateway, Page
 from app.billing.models import Plan
 from app.core.deps import DatabaseDep, SettingsDep
 from app.core.errors import NotFound
@@ -27,11 +31,42 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title
 <body><h1>{title}</h1><p><em>Local test gateway: no money moves.</em></p>{body}</body></html>"""
 
 
+# Both are hex HMACs; a missing one is "" and matches nothing.
+Signature = Annotated[str, Query(alias="sig", max_length=128)]
+FormToken = Annotated[str, Form(max_length=128)]
+
+
 def _gateway(request: Request) -> LocalGateway:
     gateway = request.app.state.gateway
     if not isinstance(gateway, LocalGateway):
         raise NotFound("The local gateway is not in use.")
     return gateway
+
+
+def _issued(request: Request, page: Page, value: str, signature: str) -> LocalGateway:
+    """Give back the gateway if it issued this link; a guessed or altered one is no page."""
+    gateway = _gateway(request)
+    if not gateway.link_is_ours(page, value, signature):
+        raise NotFound("No such page.")
+    return gateway
+
+
+def _form_from_page(gateway: LocalGateway, page: Page, value: str, token: str) -> None:
+    if not gateway.form_is_ours(page, value, token):
+        raise FormNotFromPage("Submit the form on the page itself.")
+
+
+def _form(action: str, token: str, label: str) -> str:
+    return (
+        f'<form method="post" action="{escape(action, quote=True)}">'
+        f'<input type="hidden" name="token" value="{escape(token, quote=True)}">'
+        f'<button type="submit">{escape(label)}</button></form>'
+    )
+
+
+def _page(title: str, body: str) -> HTMLResponse:
+    # The page holds its form's token: never kept by a browser cache or a proxy.
+    return HTMLResponse(PAGE.format(title=title, body=body), headers={"Cache-Control": "no-store"})
 
 
 def _event(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -45,30 +80,40 @@ def _event(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/checkout/{session_id}", response_class=HTMLResponse)
-async def checkout_page(session_id: str, request: Request, db: DatabaseDep) -> HTMLResponse:
-    checkout = await _gateway(request).session(session_id)
+async def checkout_page(
+    session_id: str, request: Request, db: DatabaseDep, sig: Signature = ""
+) -> HTMLResponse:
+    gateway = _issued(request, "checkout", session_id, sig)
+    checkout = await gateway.session(session_id)
     if checkout is None:
         raise NotFound("No such checkout.")
     async with db.session(write=False) as session:
         plan = await session.get(Plan, checkout["plan_id"])
     name = escape(plan.name) if plan else "Subscription"
     price = f"{plan.amount / 100:.2f} {plan.currency.upper()} / {plan.interval}" if plan else ""
+    action = gateway.page_path("checkout", session_id)
     body = (
         f"<p>{name}: {escape(price)}</p>"
-        f'<form method="post"><button type="submit">Confirm test payment</button></form>'
-        f'<p><a href="{escape(checkout["cancel_url"], quote=True)}">Cancel</a></p>'
+        + _form(action, gateway.form_token("checkout", session_id), "Confirm test payment")
+        + f'<p><a href="{escape(checkout["cancel_url"], quote=True)}">Cancel</a></p>'
     )
-    return HTMLResponse(PAGE.format(title="Checkout", body=body))
+    return _page("Checkout", body)
 
 
 @router.post("/checkout/{session_id}")
 async def confirm_checkout(
-    session_id: str, request: Request, db: DatabaseDep, settings: SettingsDep
+    session_id: str,
+    request: Request,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    sig: Signature = "",
+    token: FormToken = "",
 ) -> RedirectResponse:
-    gateway = _gateway(request)
+    gateway = _issued(request, "checkout", session_id, sig)
     checkout = await gateway.session(session_id)
     if checkout is None:
         raise NotFound("No such checkout.")
+    _form_from_page(gateway, "checkout", session_id, token)
     async with db.session(write=False) as session:
         plan = await session.get(Plan, checkout["plan_id"])
     if plan is None:
@@ -83,19 +128,20 @@ async def confirm_checkout(
 
 
 @router.get("/portal/{customer_id}", response_class=HTMLResponse)
-async def portal_page(customer_id: str, request: Request) -> HTMLResponse:
-    subs = await _gateway(request).subscriptions_of(customer_id)
+async def portal_page(customer_id: str, request: Request, sig: Signature = "") -> HTMLResponse:
+    gateway = _issued(request, "portal", customer_id, sig)
+    token = gateway.form_token("portal", customer_id)
     rows = []
-    for sub in subs:
+    for sub in await gateway.subscriptions_of(customer_id):
         action = "resume" if sub.cancel_at_period_end else "cancel"
+        target = f"/billing/local/portal/{quote(customer_id, safe='')}/{quote(sub.id, safe='')}"
         rows.append(
             f"<li>{escape(sub.id)}: {escape(sub.status)}"
             f"{' (ends at period end)' if sub.cancel_at_period_end else ''}"
-            f'<form method="post" '
-            f'action="/billing/local/portal/{escape(customer_id)}/{escape(sub.id)}/{action}">'
-            f"<button>{action.title()}</button></form></li>"
+            + _form(f"{target}/{action}?sig={sig}", token, action.title())
+            + "</li>"
         )
-    return HTMLResponse(PAGE.format(title="Billing portal", body=f"<ul>{''.join(rows)}</ul>"))
+    return _page("Billing portal", f"<ul>{''.join(rows)}</ul>")
 
 
 @router.post("/portal/{customer_id}/{subscription_id}/{action}")
@@ -106,16 +152,19 @@ async def portal_action(
     request: Request,
     db: DatabaseDep,
     settings: SettingsDep,
+    sig: Signature = "",
+    token: FormToken = "",
 ) -> RedirectResponse:
-    gateway = _gateway(request)
+    gateway = _issued(request, "portal", customer_id, sig)
     if action not in {"cancel", "resume"}:
         raise NotFound("Unknown action.")
     state = await gateway.fetch_subscription(subscription_id)
     if state is None or state.customer_id != customer_id:
         raise NotFound("No such subscription.")
+    _form_from_page(gateway, "portal", customer_id, token)
     await gateway.set_cancel_at_period_end(subscription_id, action == "cancel")
     event = _event(
         "customer.subscription.updated", {"id": subscription_id, "object": "subscription"}
     )
     await webhooks.process(db, request.app.state.reads, gateway, settings, event)
-    return RedirectResponse(f"/billing/local/portal/{customer_id}", status_code=303)
+    return RedirectResponse(gateway.page_path("portal", customer_id), status_code=303)

@@ -50,7 +50,12 @@ async def plans(session: SessionDep) -> list[PlanOut]:
 
 
 @router.post(
-    "/checkout", response_model=CheckoutOut, responses={409: {"description": "Already subscribed"}}
+    "/checkout",
+    response_model=CheckoutOut,
+    responses={
+        409: {"description": "Already subscribed"},
+        429: {"description": "Too many new checkouts"},
+    },
 )
 async def checkout(
     body: CheckoutIn,
@@ -60,7 +65,8 @@ async def checkout(
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> CheckoutOut:
-    """Start a Stripe Checkout for a plan; a double click gives the same session."""
+    """Start a Stripe Checkout for a plan; a double click, or the same Idempotency-Key with
+    the same body, gives the same session. 429 when the reader opened too many sessions."""
     started = await service.start_checkout(
         session,
         gateway_of(request),
@@ -71,6 +77,7 @@ async def checkout(
         cancel_url=body.cancel_url,
         article_slug=body.article_slug,
         idempotency_key=idempotency_key,
+        limiter=request.app.state.limiter,
     )
     return CheckoutOut(checkout_url=started.url)
 

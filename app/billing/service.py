@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from app.billing.gateway import CheckoutRequest, GatewayError, PaymentGateway
 from app.billing.models import BillingCustomer, CheckoutRecord, CompGrant, Plan, Subscription
 from app.core.config import Settings
 from app.core.db import insert_ignoring_duplicates, pk, utcnow
+from app.core.ratelimit import RateLimiter
 
 CHECKOUT_WINDOW = timedelta(minutes=30)
 
@@ -109,8 +111,10 @@ async def start_checkout(
     cancel_url: str | None,
     article_slug: str | None,
     idempotency_key: str | None,
+    limiter: RateLimiter,
 ) -> CheckoutStart:
-    """Open a checkout for a plan; a repeated request (same key or double click) reuses it."""
+    """Open a checkout for a plan; a repeated request (same key and parameters, or a double
+    click) reuses it. New provider sessions per reader are limited (`checkout_rate_limit`)."""
     user_id = pk(user.id)
     plan = await session.get(Plan, plan_id)
     if plan is None or not plan.active or not plan.stripe_price_id:
@@ -122,12 +126,19 @@ async def start_checkout(
         )
     success = check_redirect(success_url, settings, "/account/billing?checkout=success")
     cancel = check_redirect(cancel_url, settings, "/account/billing?checkout=cancel")
-    key = _checkout_key(user_id, plan_id, idempotency_key)
+    key = _checkout_key(
+        user_id,
+        idempotency_key,
+        [plan_id, plan.stripe_price_id, plan.trial_days, success, cancel, article_slug],
+    )
     existing = (
         await session.exec(select(CheckoutRecord).where(CheckoutRecord.idempotency_key == key))
     ).first()
     if existing is not None and existing.url and existing.session_id:
         return CheckoutStart(existing.url, existing.session_id)
+    # Only what opens a session at the provider counts: a repeat answered from our record
+    # costs the provider nothing, and still works for a reader over the limit.
+    await limiter.hit(settings.checkout_rate_limit, f"checkout:user:{user_id}")
     customer_id = await customer_for(session, gateway, user)
     try:
         checkout = await gateway.create_checkout(
@@ -159,14 +170,19 @@ async def start_checkout(
     return CheckoutStart(checkout.url, checkout.id)
 
 
-def _checkout_key(user_id: int, plan_id: int, client_key: str | None) -> str:
+def _checkout_key(user_id: int, client_key: str | None, parameters: list[object]) -> str:
+    # Everything the session is made of is in the key, so one key never stands for two
+    # checkouts: the same key with another plan, URL or article is another session (and
+    # Stripe, which refuses a key reused with other parameters, never sees one).
+    made_of = json.dumps(parameters, separators=(",", ":")).encode()
+    if client_key:
+        digest = hashlib.sha256(json.dumps(client_key).encode() + b"\n" + made_of).hexdigest()
+        return f"broadsheet-checkout-{user_id}-{digest[:32]}"
     # Without a client key, requests in the same half-hour window share one key, so a double
     # click (or a retry of ours) opens a single session at the provider.
-    if client_key:
-        digest = hashlib.sha256(client_key.encode()).hexdigest()[:32]
-        return f"broadsheet-checkout-{user_id}-{digest}"
     window = int(utcnow().timestamp() // CHECKOUT_WINDOW.total_seconds())
-    return f"broadsheet-checkout-{user_id}-{plan_id}-{window}"
+    digest = hashlib.sha256(made_of).hexdigest()[:16]
+    return f"broadsheet-checkout-{user_id}-{parameters[0]}-{window}-{digest}"
 
 
 async def portal_url(

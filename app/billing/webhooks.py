@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import User
 from app.billing import emails, sync
-from app.billing.errors import BadSignature
+from app.billing.errors import BadSignature, InvalidEvent, SignatureMissing
 from app.billing.gateway import GatewayError, PaymentGateway, SubscriptionState
 from app.billing.models import (
     BillingCustomer,
@@ -47,46 +47,60 @@ CLAIM_TIMEOUT = timedelta(seconds=60)
 
 
 def verify(payload: bytes, header: str | None, secrets: list[str]) -> dict[str, Any]:
-    """Give back the verified event; raise BadSignature. Accepts any configured secret."""
+    """Give back the verified event (any configured secret may sign it).
+
+    Raises SignatureMissing without a header, BadSignature when the signature does not hold
+    (no secret signs it, or its time is too old or in the future) and InvalidEvent when a
+    body is no event.
+    """
     if not header:
-        raise BadSignature("The Stripe-Signature header is missing.")
-    timestamp = _timestamp(header)
-    if timestamp is not None and timestamp > time.time() + TOLERANCE_SECONDS:
-        # The SDK only refuses old timestamps; a far-future one is refused here.
-        raise BadSignature("The signature timestamp is in the future.")
+        raise SignatureMissing("The Stripe-Signature header is missing.")
     try:
         text_payload = payload.decode()
     except UnicodeDecodeError as exc:
-        raise BadSignature("The body is not valid JSON.") from exc
-    for secret in secrets:
-        try:
-            stripe.WebhookSignature.verify_header(
-                text_payload, header, secret, tolerance=TOLERANCE_SECONDS
-            )
-        except stripe.SignatureVerificationError:
-            continue
-        # The SDK's construct_event would build StripeObjects only for us to turn them back
-        # into a dict; the signature check is the part we need from it.
-        try:
-            data = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise BadSignature("The body is not valid JSON.") from exc
-        if (
-            not isinstance(data, dict)
-            or not isinstance(data.get("id"), str)
-            or not isinstance(data.get("type"), str)
-        ):
-            raise BadSignature("The event has no id or type.")
-        return data
-    raise BadSignature("No configured secret matches the signature.")
+        raise InvalidEvent("The body is not UTF-8 JSON.") from exc
+    if not any(_signed_by(text_payload, header, secret) for secret in secrets):
+        raise BadSignature("No configured secret matches the signature.")
+    # The SDK only refuses old timestamps, so a far-future one is refused here, read from the
+    # header as the SDK read it. It has read one by now: None would mean we read the header
+    # otherwise than it did, which is refused as well.
+    timestamp = _timestamp(header)
+    if timestamp is None or timestamp > time.time() + TOLERANCE_SECONDS:
+        raise BadSignature("The signature timestamp is in the future.")
+    # The SDK's construct_event would build StripeObjects only for us to turn them back into
+    # a dict; the signature check is the part we need from it.
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent("The body is not valid JSON.") from exc
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("id"), str)
+        or not isinstance(data.get("type"), str)
+    ):
+        raise InvalidEvent("The event has no id or type.")
+    return data
+
+
+def _signed_by(payload: str, header: str, secret: str) -> bool:
+    try:
+        stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=TOLERANCE_SECONDS)
+    except stripe.SignatureVerificationError:
+        return False
+    return True
 
 
 def _timestamp(header: str) -> int | None:
-    for part in header.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
-            return int(value)
-    return None
+    """Give back the header's `t` as stripe's WebhookSignature reads it, or None where it
+    reads none: items split on "," then "=" (at most twice), keys compared unstripped, the
+    first `t` through int() (so "+1", " 1 " and "1_0" are numbers), and an item "t" with no
+    value spoils the lot."""
+    items = [item.split("=", 2) for item in header.split(",")]
+    try:
+        values = [parts[1] for parts in items if parts[0] == "t"]
+        return int(values[0])
+    except (IndexError, ValueError):
+        return None
 
 
 @dataclass

@@ -151,6 +151,8 @@ class Settings(BaseSettings):
     # For a staging deployment that runs in production mode against Stripe's test mode.
     stripe_test_keys_allowed: bool = False
     billing_grace_days: int = Field(default=7, ge=0, le=60)
+    # New provider checkout sessions per reader; each one is a call on Stripe's API budget.
+    checkout_rate_limit: str = "10/hour"
 
     @field_validator("cors_origins", mode="before")
     @classmethod

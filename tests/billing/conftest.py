@@ -51,17 +51,22 @@ def standin() -> Iterator[StandIn]:
     server.stop()
 
 
+def standin_settings(
+    database_url: str, var_dir: Path, smtp_port: int, standin: StandIn, **overrides: object
+) -> Settings:
+    """Test settings with the StripeGateway pointed at a freshly reset stand-in."""
+    standin.reset()
+    values: dict[str, object] = {
+        "stripe_secret_key": "sk_test_standin",
+        "stripe_api_base": standin.url,
+        "stripe_webhook_secret": f"{WEBHOOK_SECRET},{OLD_SECRET}",
+    }
+    return make_settings(database_url, var_dir, smtp_port, **(values | overrides))
+
+
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, smtp_sink: SmtpSink, standin: StandIn) -> Settings:
-    standin.reset()
-    return make_settings(
-        database_url,
-        tmp_path / "var",
-        smtp_sink.port,
-        stripe_secret_key="sk_test_standin",
-        stripe_api_base=standin.url,
-        stripe_webhook_secret=f"{WEBHOOK_SECRET},{OLD_SECRET}",
-    )
+    return standin_settings(database_url, tmp_path / "var", smtp_sink.port, standin)
 
 
 class Billing:

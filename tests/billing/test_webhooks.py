@@ -1,5 +1,5 @@
-"""Signed webhooks: refused when not Stripe's, stored before applied, applied exactly once,
-tolerant of order, and retried safely after a failure."""
+"""Webhook processing: events stored before applied, applied exactly once, tolerant of order,
+and retried safely after a failure (who may post one: test_webhook_signatures.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
-import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlmodel import func, select
@@ -18,119 +16,14 @@ from sqlmodel import func, select
 from app.billing import webhooks
 from app.billing.models import Payment, StripeEvent, Subscription, SubscriptionChange
 from app.core.db import utcnow
-from tests.billing.conftest import OLD_SECRET, WEBHOOK_SECRET, Billing
+from tests.billing.conftest import Billing
 from tests.factories import Factory
-from tests.stripe_standin import StandIn, event, sign
+from tests.stripe_standin import StandIn, event
 
 
 async def count(app: FastAPI, model: Any) -> int:
     async with app.state.db.session() as session:
         return int((await session.exec(select(func.count()).select_from(model))).one())
-
-
-def sample() -> dict[str, Any]:
-    return event("customer.subscription.updated", {"id": "sub_nothing", "object": "subscription"})
-
-
-@pytest.mark.parametrize(
-    "case",
-    ["missing", "wrong_secret", "tampered", "whitespace", "too_old", "future", "garbage_header"],
-)
-async def test_bad_signatures_are_400_and_write_nothing(
-    client: AsyncClient, app: FastAPI, case: str
-) -> None:
-    body = orjson.dumps(sample())
-    now = int(time.time())
-    headers = {"Content-Type": "application/json"}
-    send = body
-    if case == "wrong_secret":
-        headers["Stripe-Signature"] = sign(body, "whsec_someone_else")
-    elif case == "tampered":
-        headers["Stripe-Signature"] = sign(body, WEBHOOK_SECRET)
-        send = body.replace(b"sub_nothing", b"sub_other00")
-    elif case == "whitespace":
-        headers["Stripe-Signature"] = sign(body, WEBHOOK_SECRET)
-        send = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2)
-    elif case == "too_old":
-        headers["Stripe-Signature"] = sign(body, WEBHOOK_SECRET, now - 301)
-    elif case == "future":
-        headers["Stripe-Signature"] = sign(body, WEBHOOK_SECRET, now + 3600)
-    elif case == "garbage_header":
-        headers["Stripe-Signature"] = "this is not a signature"
-    response = await client.post("/api/v1/webhooks/stripe", content=send, headers=headers)
-    assert response.status_code == 400, response.text
-    assert response.json()["code"] == "invalid_signature"
-    assert await count(app, StripeEvent) == 0
-
-
-async def test_recent_timestamp_is_accepted(client: AsyncClient, app: FastAPI) -> None:
-    body = orjson.dumps(event("ping.unknown", {"id": "x"}))
-    # Four minutes old: inside the 300 s tolerance with room for a slow test run.
-    headers = {"Stripe-Signature": sign(body, WEBHOOK_SECRET, int(time.time()) - 240)}
-    response = await client.post("/api/v1/webhooks/stripe", content=body, headers=headers)
-    assert response.status_code == 200
-
-
-@pytest.mark.parametrize(
-    "body",
-    [b"not json at all", b"\xff\xfe not utf-8", b"[1, 2]", b'{"id": "evt_1"}', b'{"type": 3}'],
-    ids=["not_json", "not_utf8", "not_an_object", "no_type", "no_id"],
-)
-async def test_signed_body_that_is_no_event_is_400(
-    client: AsyncClient, app: FastAPI, body: bytes
-) -> None:
-    headers = {"Stripe-Signature": sign(body, WEBHOOK_SECRET)}
-    response = await client.post("/api/v1/webhooks/stripe", content=body, headers=headers)
-    assert response.status_code == 400
-    assert await count(app, StripeEvent) == 0
-
-
-async def test_oversized_body_is_413_before_verification(client: AsyncClient, app: FastAPI) -> None:
-    body = b"{" + b" " * 1_100_000 + b"}"
-    response = await client.post(
-        "/api/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": "t=1,v1=00"}
-    )
-    assert response.status_code == 413
-    assert await count(app, StripeEvent) == 0
-
-
-async def test_rotation_any_matching_v1_or_secret_is_accepted(
-    client: AsyncClient, app: FastAPI
-) -> None:
-    body = orjson.dumps(event("ping.unknown", {"id": "x"}))
-    good = sign(body, WEBHOOK_SECRET)
-    stale = sign(body, "whsec_retired").split(",")[1]
-    both = f"{good.split(',')[0]},{stale},{good.split(',')[1]}"
-    assert (
-        await client.post(
-            "/api/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": both}
-        )
-    ).status_code == 200
-    body2 = orjson.dumps(event("ping.unknown", {"id": "y"}))
-    old = await client.post(
-        "/api/v1/webhooks/stripe",
-        content=body2,
-        headers={"Stripe-Signature": sign(body2, OLD_SECRET)},
-    )
-    assert old.status_code == 200
-
-
-async def test_no_secret_configured_disables_the_endpoint(
-    database_url: str, tmp_path: Any, smtp_sink: Any
-) -> None:
-    from httpx import ASGITransport
-
-    from app.main import create_app
-    from tests.conftest import make_settings
-
-    app = create_app(make_settings(database_url, tmp_path, smtp_sink.port))
-    body = orjson.dumps(sample())
-    async with AsyncClient(transport=ASGITransport(app=app), base_url="https://api.test") as http:
-        response = await http.post(
-            "/api/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": sign(body, "")}
-        )
-    await app.state.db.dispose()
-    assert response.status_code == 404
 
 
 async def test_unknown_event_type_is_stored_and_ignored(
