@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from app.accounts.links import MAIL_BUILDERS
 from app.articles.tasks import publish_scheduled
+from app.core import outbox
 from app.core.worker import NamedJob
 from app.newsletter.tasks import deliver
 
@@ -10,6 +12,7 @@ from app.newsletter.tasks import deliver
 def all_jobs() -> list[NamedJob]:
     """Give back the jobs a `broadsheet worker` (or the embedded worker) runs."""
     return [
+        NamedJob("mail.outbox", outbox.delivery_job(MAIL_BUILDERS)),
         NamedJob("articles.publish_scheduled", publish_scheduled),
         NamedJob("newsletter.deliver", deliver),
     ]

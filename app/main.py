@@ -37,6 +37,7 @@ from app.core.db import Database
 from app.core.errors import install_error_handlers
 from app.core.jsonutil import ORJSONResponse
 from app.core.logging import configure_logging
+from app.core.mail import build_mailer
 from app.core.metrics import Metrics
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.ratelimit import RateLimiter
@@ -45,7 +46,6 @@ from app.core.response_cache import ResponseCache
 from app.core.worker import run_forever
 from app.jobs import all_jobs
 from app.newsletter.admin_router import router as admin_newsletter_router
-from app.newsletter.mailer import build_mailer
 from app.newsletter.router import router as newsletter_router
 from app.ops.router import router as ops_router
 

@@ -33,6 +33,7 @@ from app.comments.models import (
     CommentReport,
 )
 from app.core.content_version import ContentVersion
+from app.core.outbox import OutboxMessage
 from app.newsletter.models import (
     Delivery,
     Newsletter,
@@ -45,6 +46,7 @@ __all__ = [
     "Article",
     "AuditEntry",
     "ContentVersion",
+    "OutboxMessage",
     "MemberLabel",
     "BillingCustomer",
     "BillingNotice",

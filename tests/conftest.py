@@ -8,14 +8,17 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import ASGITransport, AsyncClient, Request, Response
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.accounts.links import MAIL_BUILDERS
+from app.core import outbox
 from app.core.config import Environment, MailerKind, Settings
 from app.core.db import is_sqlite
 from app.core.migrate import upgrade
@@ -126,9 +129,32 @@ async def app(settings: Settings, smtp_sink: SmtpSink) -> AsyncIterator[FastAPI]
     await _wipe(settings.resolved_database_url)
 
 
+async def drain_outbox(app: FastAPI) -> None:
+    """Do what the worker does with transactional mail until nothing is left to send."""
+    job = outbox.delivery_job(MAIL_BUILDERS)
+    for _ in range(10):
+        if not await job(app.state.db, app.state.settings):
+            return
+    raise AssertionError("the outbox did not settle")
+
+
+class _WorkingTransport(ASGITransport):
+    """The app with its worker's mail round after each request (tests run no worker loop),
+    so that mail a request caused has arrived when its answer has."""
+
+    def __init__(self, app: FastAPI, **options: Any) -> None:
+        super().__init__(app=app, **options)
+        self.fastapi = app
+
+    async def handle_async_request(self, request: Request) -> Response:
+        response = await super().handle_async_request(request)
+        await drain_outbox(self.fastapi)
+        return response
+
+
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
-    transport = ASGITransport(app=app, client=("203.0.113.7", 40000))
+    transport = _WorkingTransport(app, client=("203.0.113.7", 40000))
     async with AsyncClient(transport=transport, base_url="https://api.test") as http:
         yield http
 

@@ -12,7 +12,8 @@ from app.accounts.models import STAFF_ROLES, Role, User
 from app.accounts.service import token_still_valid
 from app.admin import audit
 from app.core import content_version
-from app.core.deps import SessionDep
+from app.core.db import adopt
+from app.core.deps import ReadSessionDep, SessionDep
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import AccessClaims, InvalidToken
 
@@ -37,7 +38,9 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-async def _authenticate(request: Request, session: SessionDep, kit: AuthKit) -> User | None:
+async def _authenticate(
+    request: Request, read: ReadSessionDep, session: SessionDep, kit: AuthKit
+) -> User | None:
     token = bearer_token(request)
     if token is None:
         return None
@@ -45,7 +48,9 @@ async def _authenticate(request: Request, session: SessionDep, kit: AuthKit) -> 
         claims = kit.codec.verify(token)
     except InvalidToken as exc:
         raise Unauthorized("The access token is invalid or expired.", code="token_invalid") from exc
-    user = await session.get(User, claims.user_id)
+    # Read outside the write transaction (which begins at the request's first write), then
+    # handed to the request's session, through which any change to the account is written.
+    user = await read.get(User, claims.user_id)
     if (
         user is None
         or user.disabled
@@ -54,17 +59,21 @@ async def _authenticate(request: Request, session: SessionDep, kit: AuthKit) -> 
     ):
         raise Unauthorized("The access token is no longer valid.", code="token_invalid")
     request.state.claims = claims
-    return user
+    return adopt(session, user)
 
 
-async def optional_user(request: Request, session: SessionDep, kit: KitDep) -> User | None:
+async def optional_user(
+    request: Request, read: ReadSessionDep, session: SessionDep, kit: KitDep
+) -> User | None:
     """Give back the signed-in user, or None for an anonymous request; a bad token is still 401."""
-    return await _authenticate(request, session, kit)
+    return await _authenticate(request, read, session, kit)
 
 
-async def current_user(request: Request, session: SessionDep, kit: KitDep) -> User:
+async def current_user(
+    request: Request, read: ReadSessionDep, session: SessionDep, kit: KitDep
+) -> User:
     """Give back the signed-in user or answer 401."""
-    user = await _authenticate(request, session, kit)
+    user = await _authenticate(request, read, session, kit)
     if user is None:
         raise Unauthorized("Sign in to do this.", code="authentication_required")
     return user

@@ -85,3 +85,19 @@ def password_reset(settings: Settings, to: str, token: str) -> EmailMessage:
         link=_link(settings, "/auth/reset-password", token),
         action="Choose a new password",
     )
+
+
+def email_changed(settings: Settings, old: str, new: str) -> EmailMessage:
+    """The notice to an account's former address that it moved (sent once it has)."""
+    message = EmailMessage()
+    message["To"] = old
+    message["From"] = settings.mail_from
+    message["Subject"] = "Your account's email address was changed"
+    message["Auto-Submitted"] = "auto-generated"
+    name, _, domain = new.partition("@")
+    message.set_content(
+        f"Your account now uses a new address ({name[:2]}…@{domain}) instead of this one.\n\n"
+        "If you did not make this change, reset your password from the sign-in page at once "
+        f"and reply to this email: {settings.public_url}/auth/reset-password"
+    )
+    return message

@@ -1,11 +1,19 @@
-"""Single-use emailed tokens: magic-link sign-in, email verification, password reset."""
+"""Single-use emailed tokens: magic-link sign-in, email verification, password reset, email
+change, and the outbox builders that write those emails.
+
+Asking for a sign-in link or a reset costs a request the same whatever the address: it only
+records the request (app.core.outbox); the worker's builder then finds the account, makes
+the token and writes the email, or sends nothing.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from email.message import EmailMessage
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,30 +22,36 @@ from app.accounts import service as accounts
 from app.accounts.errors import AccountDisabled, TokenExpired, TokenRejected, TokenUsed
 from app.accounts.kit import AuthKit
 from app.accounts.models import EmailToken, TokenPurpose, User
+from app.core import outbox
+from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.security import hash_opaque_token, new_opaque_token
 
+# What a change of password or address makes void: every link that signs in or changes the
+# account. Email confirmations stay (they only prove an address the account already uses).
+ACCOUNT_LINKS = (TokenPurpose.magic_link, TokenPurpose.password_reset, TokenPurpose.email_change)
 
-def _lifetime(kit: AuthKit, purpose: TokenPurpose) -> timedelta:
-    s = kit.settings
+
+def _lifetime(settings: Settings, purpose: TokenPurpose) -> timedelta:
     return {
-        TokenPurpose.magic_link: timedelta(minutes=s.magic_link_minutes),
-        TokenPurpose.password_reset: timedelta(minutes=s.password_reset_minutes),
-        TokenPurpose.verify_email: timedelta(hours=s.email_verify_hours),
-        TokenPurpose.email_change: timedelta(hours=s.email_verify_hours),
-        TokenPurpose.newsletter_confirm: timedelta(hours=s.email_verify_hours),
+        TokenPurpose.magic_link: timedelta(minutes=settings.magic_link_minutes),
+        TokenPurpose.password_reset: timedelta(minutes=settings.password_reset_minutes),
+        TokenPurpose.verify_email: timedelta(hours=settings.email_verify_hours),
+        TokenPurpose.email_change: timedelta(hours=settings.email_verify_hours),
+        TokenPurpose.newsletter_confirm: timedelta(hours=settings.email_verify_hours),
     }[purpose]
 
 
 def new_token(
     session: AsyncSession,
-    kit: AuthKit,
+    settings: Settings,
     purpose: TokenPurpose,
     *,
     email: str,
     user_id: int | None,
     accepted_terms: bool = False,
     consent_ip: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> str:
     """Store a new single-use token (hashed) and give back its raw value for the email."""
     raw = new_opaque_token()
@@ -50,8 +64,9 @@ def new_token(
             email=email,
             accepted_terms=accepted_terms,
             consent_ip=consent_ip,
+            data=data,
             created_at=now,
-            expires_at=now + _lifetime(kit, purpose),
+            expires_at=now + _lifetime(settings, purpose),
         )
     )
     return raw
@@ -84,28 +99,55 @@ async def consume(session: AsyncSession, token: str, *purposes: TokenPurpose) ->
     raise TokenExpired("This link has expired; ask for a new one.")
 
 
-async def request_magic_link(
-    session: AsyncSession, kit: AuthKit, *, email: str, accept_terms: bool, ip: str | None
+async def end_links(session: AsyncSession, user: User, *purposes: TokenPurpose) -> None:
+    """Make every unused link of the account void (by its id, or sent to its address)."""
+    await session.exec(
+        update(EmailToken)
+        .where(
+            or_(col(EmailToken.user_id) == user.id, col(EmailToken.email) == user.email),
+            col(EmailToken.purpose).in_([p.value for p in purposes]),
+            col(EmailToken.used_at).is_(None),
+        )
+        .values(used_at=utcnow())
+    )
+
+
+def request_magic_link(
+    session: AsyncSession, *, email: str, accept_terms: bool, display_name: str, ip: str | None
+) -> None:
+    """Record that `email` asked for a sign-in (or, with the terms accepted, sign-up) link."""
+    outbox.request(
+        session,
+        "magic_link",
+        email,
+        {"email": email, "accept_terms": accept_terms, "display_name": display_name, "ip": ip},
+    )
+
+
+async def build_magic_link(
+    session: AsyncSession, settings: Settings, payload: dict[str, Any]
 ) -> EmailMessage | None:
-    """Give back the sign-in email to send, or None when none may go (callers answer alike)."""
+    """The sign-in email for a requested address, a sign-up email, or None (nothing goes)."""
+    email = str(payload["email"])
     user = await accounts.user_by_email(session, email)
     if user is not None:
         if user.disabled:
             return None
-        raw = new_token(session, kit, TokenPurpose.magic_link, email=email, user_id=user.id)
-        return emails.magic_link(kit.settings, email, raw, new_account=False)
-    if not (kit.settings.signup_open and accept_terms):
+        raw = new_token(session, settings, TokenPurpose.magic_link, email=email, user_id=user.id)
+        return emails.magic_link(settings, email, raw, new_account=False)
+    if not (settings.signup_open and payload.get("accept_terms")):
         return None
     raw = new_token(
         session,
-        kit,
+        settings,
         TokenPurpose.magic_link,
         email=email,
         user_id=None,
         accepted_terms=True,
-        consent_ip=ip,
+        consent_ip=payload.get("ip"),
+        data={"display_name": payload.get("display_name") or ""},
     )
-    return emails.magic_link(kit.settings, email, raw, new_account=True)
+    return emails.magic_link(settings, email, raw, new_account=True)
 
 
 async def sign_in_with_magic_link(
@@ -114,24 +156,39 @@ async def sign_in_with_magic_link(
     """Consume a magic link and open a session, creating the account on a sign-up link."""
     row = await consume(session, token, TokenPurpose.magic_link)
     user = await user_for_token(session, row)
+    if user is not None and user.email != row.email:
+        raise TokenRejected("This link is for an address the account no longer uses.")
     if user is None:
         user = await accounts.user_by_email(session, row.email)
     if user is None:
         if not row.accepted_terms:
             raise TokenRejected("This link is not valid.")
         user = await accounts.create_user(
-            session, kit, email=row.email, password=None, email_verified=True
+            session,
+            kit,
+            email=row.email,
+            password=None,
+            display_name=str((row.data or {}).get("display_name", "")),
+            email_verified=True,
         )
         accounts.record_consents(
             session, kit, user_id=user.id, email=row.email, ip=row.consent_ip, source="magic_link"
         )
     if user.disabled:
         raise AccountDisabled("This account is disabled.")
-    # Following the link proves the reader controls the address.
-    user.email_verified = True
+    if not user.email_verified:
+        await claim_unverified_account(session, user)
     user.last_login_at = utcnow()
     session.add(user)
     return await accounts.open_session(session, kit, user)
+
+
+async def claim_unverified_account(session: AsyncSession, user: User) -> None:
+    """The owner of the address has just proven it: whoever made the account with a password
+    before them (a squatter, perhaps) loses that password and every session."""
+    user.password_hash = None
+    user.email_verified = True
+    await accounts.revoke_all_sessions(session, user)
 
 
 async def user_for_token(session: AsyncSession, row: EmailToken) -> User | None:
@@ -141,13 +198,13 @@ async def user_for_token(session: AsyncSession, row: EmailToken) -> User | None:
     return user if user is not None and user.deleted_at is None else None
 
 
-def verification_email(session: AsyncSession, kit: AuthKit, user: User) -> EmailMessage:
+def verification_email(session: AsyncSession, settings: Settings, user: User) -> EmailMessage:
     """Give back the email that asks the user to confirm their address."""
-    raw = new_token(session, kit, TokenPurpose.verify_email, email=user.email, user_id=user.id)
-    return emails.verify_email(kit.settings, user.email, raw)
+    raw = new_token(session, settings, TokenPurpose.verify_email, email=user.email, user_id=user.id)
+    return emails.verify_email(settings, user.email, raw)
 
 
-async def verify_email(session: AsyncSession, *, token: str) -> User:
+async def verify_email(session: AsyncSession, settings: Settings, *, token: str) -> User:
     """Confirm an address: the account's own, or a new one it asked to change to."""
     row = await consume(session, token, TokenPurpose.verify_email, TokenPurpose.email_change)
     user = await user_for_token(session, row)
@@ -156,7 +213,10 @@ async def verify_email(session: AsyncSession, *, token: str) -> User:
     if row.purpose == TokenPurpose.email_change.value:
         if await accounts.user_by_email(session, row.email) is not None:
             raise TokenRejected("That address is now used by another account.")
+        old = user.email
+        await end_links(session, user, *ACCOUNT_LINKS)
         user.email = row.email
+        outbox.enqueue(session, settings, emails.email_changed(settings, old, row.email))
     elif row.email != user.email:
         raise TokenRejected("This link is for an address the account no longer uses.")
     user.email_verified = True
@@ -164,28 +224,66 @@ async def verify_email(session: AsyncSession, *, token: str) -> User:
     return user
 
 
-async def request_password_reset(
-    session: AsyncSession, kit: AuthKit, *, email: str
+def request_password_reset(session: AsyncSession, *, email: str) -> None:
+    """Record that `email` asked for a password reset (see the module docstring)."""
+    outbox.request(session, "password_reset", email, {"email": email})
+
+
+async def build_password_reset(
+    session: AsyncSession, settings: Settings, payload: dict[str, Any]
 ) -> EmailMessage | None:
-    """Give back the reset email to send, or None for unknown or disabled accounts."""
+    """The reset email for a requested address, or None for unknown or disabled accounts."""
+    email = str(payload["email"])
     user = await accounts.user_by_email(session, email)
     if user is None or user.disabled:
         return None
-    raw = new_token(session, kit, TokenPurpose.password_reset, email=email, user_id=user.id)
-    return emails.password_reset(kit.settings, email, raw)
+    raw = new_token(session, settings, TokenPurpose.password_reset, email=email, user_id=user.id)
+    return emails.password_reset(settings, email, raw)
+
+
+def request_email_change(session: AsyncSession, user: User, new_email: str) -> None:
+    """Record that the account asked to move to `new_email`; answered alike whether or not
+    another account has that address (its builder then sends nothing)."""
+    outbox.request(session, "email_change", new_email, {"user_id": user.id, "email": new_email})
+
+
+async def build_email_change(
+    session: AsyncSession, settings: Settings, payload: dict[str, Any]
+) -> EmailMessage | None:
+    """The confirmation for a new address, or None when it is taken or the account is gone."""
+    email = str(payload["email"])
+    user = await session.get(User, int(payload["user_id"]))
+    if user is None or user.deleted_at is not None or user.disabled:
+        return None
+    if await accounts.user_by_email(session, email) is not None:
+        return None
+    raw = new_token(session, settings, TokenPurpose.email_change, email=email, user_id=user.id)
+    return emails.email_change(settings, email, raw)
 
 
 async def reset_password(
     session: AsyncSession, kit: AuthKit, *, token: str, new_password: str
 ) -> User:
-    """Set a new password from a reset link and close every existing session."""
+    """Set a new password from a reset link and close every existing session and link."""
     accounts.check_password_rules(kit, new_password)
+    # Hashed before the first statement, so no write lock is held while it runs.
+    new_hash = await kit.hasher.hash(new_password)
     row = await consume(session, token, TokenPurpose.password_reset)
     user = await user_for_token(session, row)
     if user is None:
         raise TokenRejected("This link is not valid.")
-    user.password_hash = await kit.hasher.hash(new_password)
+    if user.email != row.email:
+        raise TokenRejected("This link is for an address the account no longer uses.")
+    user.password_hash = new_hash
     # The link reached their inbox, so the address is proven too.
     user.email_verified = True
     await accounts.revoke_all_sessions(session, user)
+    await end_links(session, user, *ACCOUNT_LINKS)
     return user
+
+
+MAIL_BUILDERS: Mapping[str, outbox.Builder] = {
+    "magic_link": build_magic_link,
+    "password_reset": build_password_reset,
+    "email_change": build_email_change,
+}

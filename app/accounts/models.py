@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Column, Index, String
+from sqlalchemy import JSON, Column, Index, String
 from sqlmodel import Field, SQLModel
 
 from app.core.db import utcnow
@@ -94,6 +95,8 @@ class EmailToken(SQLModel, table=True):
     # A magic link for a new account carries the consent given when it was requested.
     accepted_terms: bool = False
     consent_ip: str | None = Field(default=None, max_length=64)
+    # What the link is for beyond its purpose (e.g. the newsletters an opt-in adds).
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.accounts import emails, links
+from app.accounts import links
 from app.accounts import service as accounts
-from app.accounts.errors import EmailTaken, ReauthRequired, TokenRejected
+from app.accounts.errors import ReauthRequired, TokenRejected
 from app.accounts.kit import AuthKit
 from app.accounts.models import Consent, EmailToken, RefreshToken, TokenPurpose, User
 from app.billing import service as billing
@@ -58,27 +57,28 @@ async def update_profile(
     new_password: str | None,
     current_password: str | None,
     reauth_token: str | None,
-) -> EmailMessage | None:
-    """Apply a profile change; give back the confirmation email to send for an email change."""
-    sensitive = (email is not None and email != user.email) or new_password is not None
-    if sensitive:
+) -> None:
+    """Apply a profile change; an email change is confirmed by a link to the new address."""
+    new_hash = None
+    if new_password is not None:
+        accounts.check_password_rules(kit, new_password)
+        # Hashed before the first statement, so no write lock is held while it runs.
+        new_hash = await kit.hasher.hash(new_password)
+    moving = email is not None and email != user.email
+    if moving or new_hash is not None:
         await reauthenticate(
             session, kit, user, password=current_password, reauth_token=reauth_token
         )
     if display_name is not None:
         user.display_name = display_name.strip()
-    if new_password is not None:
-        accounts.check_password_rules(kit, new_password)
-        user.password_hash = await kit.hasher.hash(new_password)
-        # Other devices must sign in again with the new password.
+    if new_hash is not None:
+        user.password_hash = new_hash
+        # Other devices must sign in again with the new password, and earlier links die.
         await accounts.revoke_all_sessions(session, user)
+        await links.end_links(session, user, *links.ACCOUNT_LINKS)
     session.add(user)
-    if email is None or email == user.email:
-        return None
-    if await accounts.user_by_email(session, email) is not None:
-        raise EmailTaken("That address cannot be used.")
-    raw = links.new_token(session, kit, TokenPurpose.email_change, email=email, user_id=user.id)
-    return emails.email_change(kit.settings, email, raw)
+    if moving and email is not None:
+        links.request_email_change(session, user, email)
 
 
 def _iso(value: datetime | None) -> str | None:

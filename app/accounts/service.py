@@ -22,7 +22,7 @@ from app.accounts.errors import (
 )
 from app.accounts.kit import AuthKit
 from app.accounts.models import Consent, ConsentDocument, RefreshToken, Role, User
-from app.core.db import utcnow
+from app.core.db import adopt, utcnow
 from app.core.errors import NotFound
 from app.core.security import hash_opaque_token, new_opaque_token
 
@@ -96,13 +96,16 @@ async def create_user(
     email_verified: bool = False,
 ) -> User:
     """Create a user; raise EmailTaken if the address is in use."""
+    password_hash = None
     if password is not None:
         check_password_rules(kit, password)
+        # Hashed before the first statement, so no write lock is held while it runs.
+        password_hash = await kit.hasher.hash(password)
     if await user_by_email(session, email) is not None:
         raise EmailTaken("This email cannot be used to sign up.")
     user = User(
         email=email,
-        password_hash=await kit.hasher.hash(password) if password is not None else None,
+        password_hash=password_hash,
         display_name=display_name.strip(),
         role=role.value,
         email_verified=email_verified,
@@ -132,14 +135,21 @@ async def signup(
     return user
 
 
-async def login(session: AsyncSession, kit: AuthKit, *, email: str, password: str) -> IssuedTokens:
-    """Check the password and open a session; unknown emails cost the same time as wrong ones."""
-    user = await user_by_email(session, email)
+async def login(
+    read: AsyncSession, session: AsyncSession, kit: AuthKit, *, email: str, password: str
+) -> IssuedTokens:
+    """Check the password and open a session; unknown emails cost the same time as wrong ones.
+
+    The account is read and the password checked before the write session's first
+    statement, so no write lock is held while argon2 runs.
+    """
+    user = await user_by_email(read, email)
     ok, new_hash = await kit.hasher.verify(password, user.password_hash if user else None)
     if user is None or not ok:
         raise InvalidCredentials("Email or password is wrong.")
     if user.disabled:
         raise AccountDisabled("This account is disabled.")
+    adopt(session, user)
     if new_hash:
         user.password_hash = new_hash
     user.last_login_at = utcnow()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import BackgroundTasks, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 from sqlmodel import col, select
 
 from app.accounts import service as accounts
@@ -21,7 +21,6 @@ from app.core.errors import NotFound
 from app.core.fields import Id
 from app.core.pagination import Cursor, Limit, Page, newest_first
 from app.core.routing import api_router
-from app.newsletter.mailer import Mailer, send_quietly
 
 router = api_router(prefix=f"{API_PREFIX}/admin", tags=["admin: billing"])
 
@@ -115,7 +114,6 @@ async def list_events(
 async def replay_event(
     event_row_id: Id,
     request: Request,
-    tasks: BackgroundTasks,
     _admin: AdminUser,
     session: SessionDep,
     db: DatabaseDep,
@@ -130,12 +128,9 @@ async def replay_event(
         raise NotFound("No such event.", code="event_not_found")
     force = row.status in {EventStatus.failed.value, EventStatus.unmatched.value}
     event = orjson.loads(row.payload)
-    _, mail = await webhooks.process(
+    await webhooks.process(
         db, request.app.state.reads, gateway_of(request), settings, event, force=force
     )
-    mailer: Mailer = request.app.state.mailer
-    for message in mail:
-        tasks.add_task(send_quietly, mailer, message)
     async with db.session(write=False) as session:
         fresh = await session.get(StripeEvent, event_row_id)
     return EventOut.model_validate(fresh, from_attributes=True)

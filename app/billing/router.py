@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import BackgroundTasks, Header, Request, Response
+from fastapi import Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.accounts.deps import CurrentUser
@@ -27,7 +27,6 @@ from app.core.db import pk
 from app.core.deps import DatabaseDep, SessionDep, SettingsDep
 from app.core.errors import PayloadTooLarge
 from app.core.routing import api_router
-from app.newsletter.mailer import Mailer, send_quietly
 
 router = api_router(prefix=f"{API_PREFIX}/billing", tags=["billing"])
 me_router = api_router(prefix=f"{API_PREFIX}/me/subscription", tags=["me"])
@@ -156,7 +155,6 @@ async def resume(
 @webhook_router.post("/stripe", include_in_schema=True)
 async def stripe_webhook(
     request: Request,
-    tasks: BackgroundTasks,
     db: DatabaseDep,
     settings: SettingsDep,
     stripe_signature: Annotated[str | None, Header()] = None,
@@ -172,12 +170,9 @@ async def stripe_webhook(
             raise PayloadTooLarge("Webhook bodies are limited to 1 MB.")
     event = webhooks.verify(bytes(payload), stripe_signature, secrets)
     try:
-        status, mail = await webhooks.process(
+        status = await webhooks.process(
             db, request.app.state.reads, gateway_of(request), settings, event
         )
     except Exception as exc:
         raise WebhookFailed("The event could not be applied; it will be retried.") from exc
-    mailer: Mailer = request.app.state.mailer
-    for message in mail:
-        tasks.add_task(send_quietly, mailer, message)
-    return JSONResponse({"received": True, "status": status}, background=tasks)
+    return JSONResponse({"received": True, "status": status})

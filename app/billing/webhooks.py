@@ -34,6 +34,7 @@ from app.billing.models import (
     StripeEvent,
     Subscription,
 )
+from app.core import outbox
 from app.core.config import Settings
 from app.core.db import Database, insert_ignoring_duplicates, utcnow
 from app.core.reads import Query, Reads
@@ -213,9 +214,9 @@ async def process(
     event: dict[str, Any],
     *,
     force: bool = False,
-) -> tuple[str, list[EmailMessage]]:
-    """Store, claim and apply an event in one transaction; give back (status, mail to send
-    after commit).
+) -> str:
+    """Store, claim and apply an event in one transaction, its mail (receipts, notices) put
+    in the outbox in that same transaction; give back the event's status.
 
     Raises on failure after storing the event with its error, so the caller can answer 5xx,
     Stripe retries and staff can replay it; nothing else of the failed attempt remains.
@@ -223,15 +224,17 @@ async def process(
     # Stripe redelivers often; a direct read answers a finished event without a session or
     # the write lock.
     if not force and await _already_processed(reads, event["id"]):
-        return "duplicate", []
+        return "duplicate"
     try:
         # The provider is asked before the transaction opens, so no write lock is held over
         # a network call (on SQLite that lock serialised every webhook behind Stripe's reply).
         prefetched = await _prefetch(gateway, event)
         async with db.session() as session:
             if not await _store_and_claim(session, event, force=force):
-                return "duplicate", []
+                return "duplicate"
             outcome = await apply(Context(session, gateway, settings, event, prefetched))
+            for message in outcome.mail:
+                outbox.enqueue(session, settings, message)
             # On the table, not the entity: the ORM's bulk UPDATE path was 7 % of a webhook.
             await session.exec(
                 update(_EVENTS)
@@ -256,7 +259,7 @@ async def process(
                 )
             )
         raise
-    return outcome.status.value, outcome.mail
+    return outcome.status.value
 
 
 _FETCH_VIA_FIELD = {"checkout.session.completed", "invoice.paid", "invoice.payment_succeeded",

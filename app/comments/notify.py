@@ -35,6 +35,8 @@ def reply_email(
     message = EmailMessage()
     message["To"] = to
     message["From"] = settings.mail_from
+    # A name stored before names were held to one line must not break the header.
+    replier = " ".join(replier.split())
     message["Subject"] = f"{replier or 'Someone'} replied to your comment"
     message["Auto-Submitted"] = "auto-generated"
     message["List-Unsubscribe"] = f"<{stop}>"

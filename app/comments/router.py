@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import BackgroundTasks, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
 from app.accounts.deps import CurrentUser, OptionalUser
@@ -16,6 +16,7 @@ from app.billing.entitlements import access_level
 from app.comments import notify, service
 from app.comments.models import Comment, CommentStatus
 from app.comments.schemas import CommentEdit, CommentIn, CommentOut, LikesOut, ReportIn
+from app.core import outbox
 from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import SessionDep, SettingsDep
@@ -24,7 +25,6 @@ from app.core.fields import Id
 from app.core.pagination import Cursor, Limit, Page, clamp
 from app.core.ratelimit import RateLimiter
 from app.core.routing import api_router
-from app.newsletter.mailer import Mailer, send_quietly
 
 router = api_router(prefix=API_PREFIX, tags=["comments"])
 
@@ -104,7 +104,6 @@ async def post_comment(
     slug: str,
     body: CommentIn,
     request: Request,
-    tasks: BackgroundTasks,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -131,19 +130,15 @@ async def post_comment(
     ):
         recipient = await session.get(type(user), parent.author_id)
         if recipient is not None and recipient.deleted_at is None:
-            mailer: Mailer = request.app.state.mailer
-            tasks.add_task(
-                send_quietly,
-                mailer,
-                notify.reply_email(
-                    settings,
-                    to=recipient.email,
-                    user_id=parent.author_id,
-                    replier=user.display_name,
-                    article=article,
-                    excerpt=body.body[:300],
-                ),
+            message = notify.reply_email(
+                settings,
+                to=recipient.email,
+                user_id=parent.author_id,
+                replier=user.display_name,
+                article=article,
+                excerpt=body.body[:300],
             )
+            outbox.enqueue(session, settings, message)
     return _out(comment, {pk(user.id): user.display_name}, {})
 
 

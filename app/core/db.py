@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import object_session
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.util import await_only
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,6 +36,7 @@ SQLModel.metadata.naming_convention = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+T = TypeVar("T")
 
 
 def dialect_insert(session: Any, model: Any) -> Any:
@@ -69,6 +72,16 @@ def pk(value: int | None) -> int:
     if value is None:
         raise RuntimeError("the row has no primary key yet; flush it first")
     return value
+
+
+def adopt(session: AsyncSession, entity: T) -> T:
+    """Give back `entity`, moved from the session it was read in into `session` (no query):
+    rows read before a write transaction begins are written through the write session."""
+    current = object_session(entity)
+    if current is not None and current is not session.sync_session:
+        current.expunge(entity)
+    session.add(entity)
+    return entity
 
 
 def as_utc(value: datetime) -> datetime:
@@ -149,25 +162,64 @@ class _WriteGate:
     100 ms whatever the lock's real wait: with 32 webhooks at once the app sat idle a third
     of the time. Queueing in-process first leaves only other processes' locks to wait out
     (inline_sqlite retries BEGIN IMMEDIATE with asyncio.sleep).
-    Re-entrant per task, so a write session opened inside another cannot wait on itself.
+
+    A write session takes its turn when its transaction begins (its first statement) and
+    gives it back when the transaction ends, so whatever a request does before its first
+    statement (hashing a password, asking Stripe) holds up no other writer.
+    Re-entrant per task, so a write opened inside another cannot wait on itself.
     """
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
+        self._depth = 0
+
+    async def acquire(self) -> None:
+        task = asyncio.current_task()
+        if task is None or task is not self._owner:
+            await self._lock.acquire()
+            self._owner = task
+        self._depth += 1
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            self._lock.release()
 
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
-        task = asyncio.current_task()
-        if task is not None and task is self._owner:
+        await self.acquire()
+        try:
             yield
-            return
-        async with self._lock:
-            self._owner = task
-            try:
-                yield
-            finally:
-                self._owner = None
+        finally:
+            self.release()
+
+
+def _take_turn(gate: _WriteGate, holders: set[int]) -> Callable[[Any], None]:
+    def begin(conn: Any) -> None:
+        # Listeners run inside SQLAlchemy's greenlet, where a coroutine can be awaited.
+        await_only(gate.acquire())
+        holders.add(id(conn))
+        try:
+            inline_sqlite.begin_immediate(conn)
+        except BaseException:
+            _give_turn(gate, holders)(conn)
+            raise
+
+    return begin
+
+
+def _give_turn(gate: _WriteGate, holders: set[int]) -> Callable[..., None]:
+    # Fired before the driver's COMMIT or ROLLBACK, which run without yielding to the loop,
+    # so no other writer of this process can begin in between. Known by identity: an
+    # invalidated connection still ends its transaction here, but refuses most questions.
+    def end(conn: Any, *_args: Any) -> None:
+        if id(conn) in holders:
+            holders.discard(id(conn))
+            gate.release()
+
+    return end
 
 
 class Database:
@@ -179,12 +231,12 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
         )
+        self._write_gate = _WriteGate() if self.is_sqlite else None
         self._inline_engine = self._sqlite_write_engine()
         self.write_engine = self._inline_engine or self.engine
         self.write_sessionmaker = async_sessionmaker(
             self.write_engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
         )
-        self._write_gate = _WriteGate() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -193,12 +245,15 @@ class Database:
     def _sqlite_write_engine(self) -> AsyncEngine | None:
         """Writes to an SQLite file run on the event loop (see inline_sqlite); None elsewhere."""
         url = make_url(self.url)
-        if not self.is_sqlite or url.database in (None, "", ":memory:"):
+        if self._write_gate is None or url.database in (None, "", ":memory:"):
             return None
         engine = create_async_engine(
             url, async_creator=inline_sqlite.creator(url.database), hide_parameters=True
         )
-        event.listen(engine.sync_engine, "begin", inline_sqlite.begin_immediate)
+        holders: set[int] = set()
+        event.listen(engine.sync_engine, "begin", _take_turn(self._write_gate, holders))
+        for end in ("commit", "rollback"):
+            event.listen(engine.sync_engine, end, _give_turn(self._write_gate, holders))
         event.listen(engine.sync_engine, "handle_error", _drop_unusable_connection)
         return engine
 
@@ -210,16 +265,11 @@ class Database:
 
     @asynccontextmanager
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        """Yield a session that commits when the caller finishes and rolls back on error."""
-        if write and self._write_gate is not None:
-            async with self.write_turn(), self._session(write=True) as session:
-                yield session
-        else:
-            async with self._session(write=write) as session:
-                yield session
+        """Yield a session that commits when the caller finishes and rolls back on error.
 
-    @asynccontextmanager
-    async def _session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
+        A write session begins its transaction, and on SQLite takes this process's write
+        turn, at its first statement, not when it is opened.
+        """
         factory = self.write_sessionmaker if write else self.sessionmaker
         async with factory() as session:
             try:

@@ -29,15 +29,30 @@ async def get_database(request: Request) -> Database:
     return db
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """Yield the request's session; it commits before the response is sent, or rolls back."""
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Yield a session for reading only: it takes no write lock, so reads made before a
+    password hash or a call to Stripe hold up no writer."""
     db: Database = request.app.state.db
-    async with db.session(write=request.method not in _READ_METHODS) as session:
+    async with db.session(write=False) as session:
+        yield session
+
+
+# scope="function": the commit runs when the handler returns, before the response leaves,
+# so a failed commit can never follow a 2xx.
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
+
+async def get_session(request: Request, read: ReadSessionDep) -> AsyncIterator[AsyncSession]:
+    """Yield the request's session: for a write, a write session that commits before the
+    response is sent, or rolls back; for a read, the read session itself."""
+    if request.method in _READ_METHODS:
+        yield read
+        return
+    db: Database = request.app.state.db
+    async with db.session(write=True) as session:
         yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
-# scope="function": the commit runs when the handler returns, before the response leaves,
-# so a failed commit can never follow a 2xx.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

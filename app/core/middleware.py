@@ -27,6 +27,16 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 # The docs pages run Swagger's and ReDoc's scripts; every other response is data only.
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 _DOCS_PREFIXES = ("/docs", "/redoc", "/static-offline-docs", "/billing/local")
+# Answers that carry tokens or someone's personal data: no cache may keep them (RFC 6749
+# section 5.1 for token answers), whatever the route forgot to say.
+_PRIVATE_PREFIXES = (
+    "/api/v1/auth/",
+    "/api/v1/me",
+    "/api/v1/admin/",
+    "/api/v1/billing/checkout",
+    "/api/v1/billing/portal",
+)
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 class RequestContextMiddleware:
@@ -57,6 +67,7 @@ class RequestContextMiddleware:
         status = 500
         path: str = scope["path"]
         csp = not path.startswith(_DOCS_PREFIXES)
+        private = path.startswith(_PRIVATE_PREFIXES)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -67,6 +78,8 @@ class RequestContextMiddleware:
                 headers.extend(self.extra_headers)
                 if csp:
                     headers.append(_API_CSP)
+                if private and not any(name == b"cache-control" for name, _ in headers):
+                    headers.append(_NO_STORE)
                 message["headers"] = headers
             await send(message)
 

@@ -45,6 +45,20 @@ class RateLimiter:
             if not await self._strategy.hit(item, key):
                 raise RateLimited(await self._retry_after(item, key))
 
+    async def check_account(self, spec: str, account: str, caller: str) -> None:
+        """Raise RateLimited when the `account` key has used up `spec` and the `caller` key
+        (this account from this network) has failed on it in the window too.
+
+        A locked account still lets in an owner who has not failed from where they are, so
+        failures from elsewhere cannot lock them out; every caller who has failed stays out.
+        """
+        item = self._item(spec)
+        if await self._strategy.test(item, account):
+            return
+        stats = await self._strategy.get_window_stats(item, caller)
+        if stats.remaining < item.amount:
+            raise RateLimited(await self._retry_after(item, account))
+
     async def _retry_after(self, item: RateLimitItem, key: str) -> int:
         stats = await self._strategy.get_window_stats(item, key)
         return max(1, math.ceil(stats.reset_time - time.time()))

@@ -31,11 +31,11 @@ from app.billing.entitlements import (
 from app.billing.models import CompGrant, Subscription
 from app.core.config import MailerKind, Settings
 from app.core.db import Database, insert_ignoring_duplicates, pk, utcnow
+from app.core.mail import FileMailer, SmtpMailer
 from app.core.reads import Query
 from app.core.writes import DirectWrites, open_writes
 from app.newsletter import rendering, subscribers
 from app.newsletter.dkim import sign_raw
-from app.newsletter.mailer import FileMailer, SmtpMailer
 from app.newsletter.models import (
     Delivery,
     DeliveryStatus,

@@ -5,18 +5,18 @@ from __future__ import annotations
 from html import escape
 from typing import Annotated
 
-from fastapi import BackgroundTasks, Form, Query, Request, status
+from fastapi import Form, Query, Request, status
 from fastapi.responses import HTMLResponse
 
 from app.accounts.deps import KitDep
 from app.accounts.errors import TermsNotAccepted
 from app.accounts.schemas import Accepted
+from app.core import outbox
 from app.core.config import API_PREFIX
 from app.core.deps import SessionDep, SettingsDep
 from app.core.ratelimit import RateLimiter
 from app.core.routing import api_router
 from app.newsletter import subscribers
-from app.newsletter.mailer import Mailer, send_quietly
 from app.newsletter.schemas import ConfirmIn, SubscribeIn
 
 router = api_router(prefix=f"{API_PREFIX}/newsletter", tags=["newsletter"])
@@ -29,7 +29,7 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta name="robots" c
 
 @router.post("/subscribe", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
 async def subscribe(
-    body: SubscribeIn, request: Request, tasks: BackgroundTasks, session: SessionDep, kit: KitDep
+    body: SubscribeIn, request: Request, session: SessionDep, kit: KitDep
 ) -> Accepted:
     """Sign an address up (needs `accept_terms: true`); a confirmation email follows. Always 202."""
     if not body.accept_terms:
@@ -49,8 +49,7 @@ async def subscribe(
         ip=ip,
     )
     if message is not None:
-        mailer: Mailer = request.app.state.mailer
-        tasks.add_task(send_quietly, mailer, message)
+        outbox.enqueue(session, kit.settings, message)
     return Accepted(detail="Check your inbox to confirm the subscription.")
 
 

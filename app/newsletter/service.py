@@ -14,10 +14,10 @@ from app.articles.queries import LIVE_STATUSES
 from app.core.config import Settings
 from app.core.db import as_utc, pk, utcnow
 from app.core.errors import InvalidInput
+from app.core.mail import Mailer
 from app.newsletter import delivery, rendering
 from app.newsletter.dkim import sign_message
 from app.newsletter.errors import IssueNotFound, IssueStateConflict, NewsletterNotFound
-from app.newsletter.mailer import Mailer
 from app.newsletter.models import (
     Delivery,
     DeliveryStatus,

@@ -115,7 +115,11 @@ async def subscribe(
     if subscriber.status == SubscriberStatus.active.value:
         return None  # already confirmed: the new choices apply at once
     raw = links.new_token(
-        session, kit, TokenPurpose.newsletter_confirm, email=email, user_id=subscriber.user_id
+        session,
+        kit.settings,
+        TokenPurpose.newsletter_confirm,
+        email=email,
+        user_id=subscriber.user_id,
     )
     return emails.confirm(kit.settings, email, raw, [n.name for n in chosen])
 

@@ -12,9 +12,9 @@ import pytest
 
 from app.billing.local_gateway import LocalGateway
 from app.core.config import Environment, MailerKind, Settings
+from app.core.mail import FileMailer
 from app.core.migrate import upgrade
 from app.core.private_files import write_private
-from app.newsletter.mailer import FileMailer
 from app.seed import _demo_password
 
 

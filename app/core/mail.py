@@ -1,4 +1,4 @@
-"""Sending email: one small interface; SMTP for real mail, .eml files for development."""
+"""Sending email: one small interface (Mailer); SMTP for real mail, .eml files for development."""
 
 from __future__ import annotations
 
@@ -102,11 +102,3 @@ def build_mailer(settings: Settings) -> Mailer:
     if settings.mailer is MailerKind.smtp:
         return SmtpMailer(settings)
     return FileMailer(settings)
-
-
-async def send_quietly(mailer: Mailer, message: EmailMessage) -> None:
-    """Send a transactional message, logging instead of raising: the request already answered."""
-    try:
-        await mailer.send(message)
-    except Exception:
-        log.exception("transactional mail failed", extra={"subject": message.get("Subject", "")})
