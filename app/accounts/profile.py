@@ -14,11 +14,13 @@ from app.accounts import service as accounts
 from app.accounts.errors import ReauthRequired, TokenRejected
 from app.accounts.kit import AuthKit
 from app.accounts.models import Consent, EmailToken, RefreshToken, TokenPurpose, User
+from app.accounts.service import IssuedTokens
 from app.billing import service as billing
 from app.billing.gateway import PaymentGateway
 from app.billing.models import CompGrant, Payment, Subscription
 from app.comments import service as comments
 from app.comments.models import Comment
+from app.core.config import Settings
 from app.core.db import pk, utcnow
 from app.newsletter import subscribers as newsletter_subscribers
 
@@ -79,6 +81,29 @@ async def update_profile(
     session.add(user)
     if moving and email is not None:
         links.request_email_change(session, user, email)
+
+
+async def confirm_email(session: AsyncSession, settings: Settings, *, token: str) -> User:
+    """Confirm an address from its link; the account's newsletter address follows."""
+    user = await links.verify_email(session, settings, token=token)
+    await newsletter_subscribers.address_proven(session, user)
+    return user
+
+
+async def sign_in_by_link(session: AsyncSession, kit: AuthKit, *, token: str) -> IssuedTokens:
+    """Sign in with a magic link, which proves the address too."""
+    issued = await links.sign_in_with_magic_link(session, kit, token=token)
+    await newsletter_subscribers.address_proven(session, issued.user)
+    return issued
+
+
+async def reset_password(
+    session: AsyncSession, kit: AuthKit, *, token: str, new_password: str
+) -> User:
+    """Set a new password from a reset link, which proves the address too."""
+    user = await links.reset_password(session, kit, token=token, new_password=new_password)
+    await newsletter_subscribers.address_proven(session, user)
+    return user
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -218,14 +218,14 @@ async def magic_link_verify(
     body: MagicLinkVerifyIn, response: Response, session: SessionDep, kit: KitDep
 ) -> TokenPair:
     """Consume a magic-link token and sign in (creating the account on a sign-up link)."""
-    issued = await links.sign_in_with_magic_link(session, kit, token=body.token)
+    issued = await profile.sign_in_by_link(session, kit, token=body.token)
     return _token_response(response, kit, issued, cookie=body.refresh_in_cookie)
 
 
 @auth_router.post("/verify-email", response_model=Accepted)
 async def verify_email(body: TokenIn, session: SessionDep, kit: KitDep) -> Accepted:
     """Confirm an email address (a new account's, or the new one of an email change)."""
-    await links.verify_email(session, kit.settings, token=body.token)
+    await profile.confirm_email(session, kit.settings, token=body.token)
     return Accepted(status="verified", detail="Your email address is confirmed.")
 
 
@@ -246,13 +246,14 @@ async def password_reset_confirm(
     body: PasswordResetConfirmIn, session: SessionDep, kit: KitDep
 ) -> Accepted:
     """Set a new password with a reset token; every session of the account is closed."""
-    await links.reset_password(session, kit, token=body.token, new_password=body.new_password)
+    await profile.reset_password(session, kit, token=body.token, new_password=body.new_password)
     return Accepted(status="reset", detail="Your password is changed; sign in again.")
 
 
 async def me_out(session: SessionDep, kit: AuthKit, user: User) -> MeOut:
     level = await access_level(session, user, grace_days=kit.settings.billing_grace_days)
     chosen = await newsletter_subscribers.member_choices(session, user)
+    status = await newsletter_subscribers.subscription_status(session, user)
     return MeOut(
         id=user.id or 0,
         email=user.email,
@@ -263,6 +264,7 @@ async def me_out(session: SessionDep, kit: AuthKit, user: User) -> MeOut:
         last_login_at=user.last_login_at,
         access_level=level.label,
         newsletters=chosen,
+        newsletter_status=status,
     )
 
 

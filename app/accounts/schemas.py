@@ -94,6 +94,9 @@ class MeOut(BaseModel):
     last_login_at: datetime | None
     access_level: str
     newsletters: list[str]
+    newsletter_status: str | None = Field(
+        description="pending until the address is confirmed, then active; null with no choices"
+    )
 
 
 class MePatch(Strict):

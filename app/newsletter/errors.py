@@ -23,3 +23,7 @@ class InvalidUnsubscribeToken(AppError):
 
 class NotAllowedToSubscribe(InvalidInput):
     code, title = "newsletter_not_open", "This newsletter is not open to you"
+
+
+class VerifyEmailFirst(Conflict):
+    code, title = "email_not_verified", "Confirm your email address first"

@@ -203,7 +203,6 @@ def compose(
     )
     # The token is URL-safe already (base64url and hex, joined by a dot).
     unsubscribe_url = f"{api_url}/api/v1/newsletter/unsubscribe?token={token}"
-    mailto = f"mailto:unsubscribe@{mail_domain(settings)}?subject=unsubscribe%20{token}"
     wire = content.wire(recipient.level, settings)
     footer_text = f"\n--\nYou receive {newsletter.name}. Unsubscribe: {unsubscribe_url}"
     footer_html = (
@@ -214,8 +213,9 @@ def compose(
         f"{wire.headers}To: {_clean(recipient.email)}\n"
         f"Date: {_date(int(time.time()))}\n"
         f"Message-ID: {message_id(settings, pk(issue.id), recipient.delivery_id)}\n"
-        # Folded after the comma: the two addresses together run past 78 characters.
-        f"List-Unsubscribe: <{_clean(unsubscribe_url)}>,\n <{_clean(mailto)}>\n"
+        # Only the one-click URL: no mailbox reads a mailto: unsubscribe here (RFC 8058 needs
+        # the https one; an address nobody processes would promise what never happens).
+        f"List-Unsubscribe: <{_clean(unsubscribe_url)}>\n"
         f"{wire.tail_headers}\n"
     )
     boundary = content.boundary

@@ -54,9 +54,9 @@ async def subscribe(
 
 
 @router.post("/confirm", response_model=Accepted)
-async def confirm(body: ConfirmIn, session: SessionDep) -> Accepted:
+async def confirm(body: ConfirmIn, session: SessionDep, kit: KitDep) -> Accepted:
     """Confirm a subscription with the token from the opt-in email."""
-    await subscribers.confirm(session, token=body.token)
+    await subscribers.confirm(session, kit, token=body.token)
     return Accepted(status="confirmed", detail="You are subscribed.")
 
 

@@ -19,6 +19,7 @@ from app.newsletter.errors import (
     InvalidUnsubscribeToken,
     NewsletterNotFound,
     NotAllowedToSubscribe,
+    VerifyEmailFirst,
 )
 from app.newsletter.models import (
     Newsletter,
@@ -98,44 +99,75 @@ async def subscribe(
     article_slug: str | None,
     ip: str | None,
 ) -> EmailMessage | None:
-    """Record an email sign-up with consent; give back the opt-in email to send, if any."""
+    """Record an email sign-up; give back the opt-in email to send, if any.
+
+    Anyone may type any address, so nothing changes for it until its owner follows the link:
+    not the lists it receives (an unsubscribe is never undone from here), and no consent is
+    recorded before then.
+    """
     chosen = [
         n for n in await newsletters_by_slug(session, newsletter_slugs) if n.visibility == "public"
     ]
     if newsletter_slugs and len(chosen) != len(set(newsletter_slugs)):
         raise NotAllowedToSubscribe("Members-only newsletters are chosen from your account.")
     subscriber = await subscriber_for(session, email, source=source, article_slug=article_slug)
-    accounts.record_consents(
-        session, kit, user_id=subscriber.user_id, email=email, ip=ip, source="newsletter"
-    )
-    subscriber_id = pk(subscriber.id)
-    await _follow(session, subscriber_id, chosen)
     if subscriber.status == SubscriberStatus.bounced.value:
         return None
-    if subscriber.status == SubscriberStatus.active.value:
-        return None  # already confirmed: the new choices apply at once
+    followed = set(await _active_lists(session, pk(subscriber.id)))
+    wanted = [n for n in chosen if pk(n.id) not in followed]
+    if subscriber.status == SubscriberStatus.active.value and not wanted:
+        return None  # already receives every one of them
     raw = links.new_token(
         session,
         kit.settings,
         TokenPurpose.newsletter_confirm,
         email=email,
         user_id=subscriber.user_id,
+        accepted_terms=True,
+        consent_ip=ip,
+        data={"newsletters": [pk(n.id) for n in wanted]},
     )
-    return emails.confirm(kit.settings, email, raw, [n.name for n in chosen])
+    return emails.confirm(kit.settings, email, raw, [n.name for n in wanted])
 
 
-async def confirm(session: AsyncSession, *, token: str) -> Subscriber:
-    """Activate the subscriber whose opt-in link this is."""
+async def _active_lists(session: AsyncSession, subscriber_id: int) -> list[int]:
+    rows = await session.exec(
+        select(NewsletterSubscription.newsletter_id).where(
+            NewsletterSubscription.subscriber_id == subscriber_id,
+            NewsletterSubscription.active == True,  # noqa: E712
+        )
+    )
+    return list(rows.all())
+
+
+async def confirm(session: AsyncSession, kit: AuthKit, *, token: str) -> Subscriber:
+    """Activate the subscriber whose opt-in link this is, with the lists it asked for, and
+    record the consent given when it asked."""
     row = await links.consume(session, token, TokenPurpose.newsletter_confirm)
     subscriber = (
         await session.exec(select(Subscriber).where(Subscriber.email == row.email))
     ).first()
     if subscriber is None:
         raise InvalidUnsubscribeToken("This confirmation link is not valid.")
-    if subscriber.status != SubscriberStatus.bounced.value:
-        subscriber.status = SubscriberStatus.active.value
-        subscriber.confirmed_at = subscriber.confirmed_at or utcnow()
-        session.add(subscriber)
+    if subscriber.status == SubscriberStatus.bounced.value:
+        return subscriber
+    subscriber.status = SubscriberStatus.active.value
+    subscriber.confirmed_at = subscriber.confirmed_at or utcnow()
+    session.add(subscriber)
+    # Links from before opt-ins carried their lists kept those lists themselves.
+    if row.data is not None:
+        ids = [int(i) for i in row.data.get("newsletters", [])]
+        chosen = (await session.exec(select(Newsletter).where(col(Newsletter.id).in_(ids)))).all()
+        await _follow(session, pk(subscriber.id), chosen)
+    if row.accepted_terms:
+        accounts.record_consents(
+            session,
+            kit,
+            user_id=subscriber.user_id,
+            email=row.email,
+            ip=row.consent_ip,
+            source="newsletter",
+        )
     return subscriber
 
 
@@ -184,11 +216,21 @@ async def member_choices(session: AsyncSession, user: User) -> list[str]:
 async def set_member_choices(
     session: AsyncSession, user: User, slugs: Sequence[str], *, paid: bool
 ) -> None:
-    """Make a member receive exactly the named newsletters (those open to their level)."""
+    """Make a member receive exactly the named newsletters (those open to their level).
+
+    Until the account's address is verified its choices wait (`pending`); an address that
+    already receives newsletters without an account is not touched by an unverified one.
+    """
     wanted = await newsletters_by_slug(session, slugs) if slugs else []
     for newsletter in wanted:
         if newsletter.visibility == "paid" and not paid:
             raise NotAllowedToSubscribe(f"{newsletter.name} is for paying subscribers.")
+    if not user.email_verified:
+        existing = await _by_email(session, user.email)
+        if existing is not None and existing.user_id != user.id:
+            raise VerifyEmailFirst(
+                "This address already receives newsletters: confirm it to manage them here."
+            )
     subscriber = await subscriber_for(session, user.email, user=user, source="account")
     if user.email_verified and subscriber.status == SubscriberStatus.pending.value:
         # A verified account has already proven the address: no second opt-in.
@@ -212,6 +254,41 @@ async def set_member_choices(
             link.unsubscribed_at = utcnow()
             session.add(link)
     await session.flush()
+
+
+async def address_proven(session: AsyncSession, user: User) -> None:
+    """The account's address was just verified (or is a new one it moved to): its newsletter
+    address follows, the choices made while unverified start, and a subscription of that
+    address without an account becomes the account's (its lists joined to the account's)."""
+    mine = (await session.exec(select(Subscriber).where(Subscriber.user_id == user.id))).first()
+    theirs = await _by_email(session, user.email)
+    if theirs is not None and theirs.user_id is not None and theirs.user_id != user.id:
+        return
+    if mine is None:
+        mine = theirs
+    elif theirs is not None and theirs is not mine:
+        lists = await _active_lists(session, pk(theirs.id))
+        await session.delete(theirs)
+        await session.flush()
+        found = (await session.exec(select(Newsletter).where(col(Newsletter.id).in_(lists)))).all()
+        await _follow(session, pk(mine.id), found)
+    if mine is None:
+        return
+    mine.user_id, mine.email = user.id, user.email
+    if mine.status == SubscriberStatus.pending.value:
+        mine.status = SubscriberStatus.active.value
+        mine.confirmed_at = utcnow()
+    session.add(mine)
+
+
+async def subscription_status(session: AsyncSession, user: User) -> str | None:
+    """Give back the state of the member's newsletter address (pending until verified)."""
+    rows = await session.exec(select(Subscriber.status).where(Subscriber.user_id == user.id))
+    return rows.first()
+
+
+async def _by_email(session: AsyncSession, email: str) -> Subscriber | None:
+    return (await session.exec(select(Subscriber).where(Subscriber.email == email))).first()
 
 
 async def suppress(session: AsyncSession, subscriber_id: int, reason: str) -> None:

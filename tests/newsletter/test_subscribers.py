@@ -37,13 +37,16 @@ async def test_subscribe_needs_terms_then_confirms_by_email(
     async with app.state.db.session() as session:
         subscriber = (await session.exec(select(Subscriber))).one()
         assert subscriber.status == "pending" and subscriber.source == "article-footer"
-        consents = (await session.exec(select(Consent).where(Consent.source == "newsletter"))).all()
-        assert {c.document for c in consents} == {"terms", "privacy"}
+        # Anyone may type the address: consent is on record only once its owner confirms.
+        assert not (await session.exec(select(Consent))).all()
     token = token_from_mail(smtp_sink, "n@example.com")
     confirmed = await client.post("/api/v1/newsletter/confirm", json={"token": token})
     assert confirmed.status_code == 200
     async with app.state.db.session() as session:
         assert (await session.exec(select(Subscriber))).one().status == "active"
+        consents = (await session.exec(select(Consent).where(Consent.source == "newsletter"))).all()
+        assert {c.document for c in consents} == {"terms", "privacy"}
+        assert {c.ip for c in consents} == {"203.0.113.7"}
 
 
 async def test_unconfirmed_subscribers_receive_nothing(
@@ -140,8 +143,11 @@ async def test_one_click_unsubscribe_and_what_changes_nothing(
     )
     assert repeat.status_code == 200
     assert not await active(first) and await active(second)
-    # Re-subscribing works.
+    # Re-subscribing works, once the address's owner confirms it (review M4).
     await client.post("/api/v1/newsletter/subscribe", json={"email": first, "accept_terms": True})
+    assert not await active(first)
+    confirm = token_from_mail(mailroom.sink, first)
+    assert (await client.post("/api/v1/newsletter/confirm", json={"token": confirm})).is_success
     assert await active(first)
 
 
