@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.articles.models import Article
+from app.articles.queries import is_live
 from app.billing.entitlements import paid_access_condition
 from app.core.config import MailerKind, Settings
 from app.core.db import Database, insert_ignoring_duplicates, pk, utcnow
@@ -59,6 +60,8 @@ _DELIVERY_COLUMNS = (
     "issue_id", "subscriber_id", "email", "paid", "member", "status", "attempts",
     "unknown_retried", "next_attempt_at", "message_id",
 )  # fmt: skip
+# The note on a scheduled issue held back because its article is not live.
+WAITING_NOTE = "waiting for its article to go live"
 
 
 def _chunk_end(issue: NewsletterIssue, after: int, chunk: int) -> SelectOfScalar[int | None]:
@@ -145,22 +148,72 @@ async def snapshot(
     return added
 
 
+@dataclass(frozen=True)
+class ArticleWait:
+    """An issue's article that is not live (yet) at the time asked about."""
+
+    article_id: int
+    status: str
+    published_at: datetime | None
+
+
+async def article_wait(
+    session: AsyncSession, issue: NewsletterIssue, at: datetime | None = None
+) -> ArticleWait | None:
+    """Give back the issue's article when it is not live at `at` (now); None when nothing waits."""
+    if issue.article_id is None:
+        return None
+    row = (
+        await session.exec(
+            select(col(Article.status), col(Article.published_at), is_live(at)).where(
+                col(Article.id) == issue.article_id
+            )
+        )
+    ).first()
+    if row is None or row[2]:
+        return None
+    return ArticleWait(issue.article_id, row[0], row[1])
+
+
 async def promote_due(db: Database, settings: Settings) -> int:
-    """Start scheduled issues whose time has come."""
+    """Start scheduled issues whose time has come; give back how many started.
+
+    One whose article is not live (unpublished, or moved later) stays scheduled with a note
+    and starts once the article is live, unless its send-by deadline passes first.
+    """
+    now = utcnow()
     async with db.session() as session:
         due = (
             await session.exec(
                 select(NewsletterIssue)
                 .where(
                     NewsletterIssue.status == IssueStatus.scheduled.value,
-                    col(NewsletterIssue.scheduled_at) <= utcnow(),
+                    col(NewsletterIssue.scheduled_at) <= now,
                 )
                 .with_for_update(skip_locked=True)
             )
         ).all()
+        started = 0
         for issue in due:
+            if await article_wait(session, issue, now) is not None:
+                _hold(issue, now)
+                session.add(issue)
+                continue
+            if issue.note == WAITING_NOTE:
+                issue.note = "waited for its article to go live"
             await snapshot(session, issue, settings)
-        return len(due)
+            started += 1
+        return started
+
+
+def _hold(issue: NewsletterIssue, now: datetime) -> None:
+    """Keep a due issue from starting while its article is not live."""
+    if issue.send_by is not None and issue.send_by < now:
+        issue.status = IssueStatus.expired.value
+        issue.finished_at = now
+        issue.note = "send-by deadline passed while waiting for its article to go live"
+    else:
+        issue.note = WAITING_NOTE
 
 
 async def expire_overdue(db: Database) -> int:
