@@ -153,6 +153,12 @@ def paid_condition(user_id: Any, now: datetime, grace: timedelta) -> ColumnEleme
     return or_(entitling_sub, comp_condition(user_id, now))
 
 
+def paid_access_condition(user_id: Any, now: datetime, grace: timedelta) -> ColumnElement[bool]:
+    """SQL for "`access_level` says paid" over a user id column: staff, or `paid_condition`."""
+    staff = exists().where(col(User.id) == user_id, col(User.role).in_(sorted(STAFF_ROLES)))
+    return or_(staff, paid_condition(user_id, now, grace))
+
+
 def comp_condition(user_id: Any, now: datetime) -> ColumnElement[bool]:
     """SQL: the user has a complimentary grant running at `now`."""
     return exists().where(

@@ -14,25 +14,23 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiosmtplib
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import ColumnElement, Select, and_, func, literal, not_, or_, update
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
-from app.accounts.models import STAFF_ROLES, User
 from app.articles.models import Article
-from app.billing.entitlements import (
-    GrantFacts,
-    SubscriptionFacts,
-    grant_entitles,
-    subscription_entitles,
-)
-from app.billing.models import CompGrant, Subscription
+from app.articles.queries import is_live
+from app.billing.entitlements import paid_access_condition
 from app.core.config import MailerKind, Settings
 from app.core.db import Database, insert_ignoring_duplicates, pk, utcnow
 from app.core.mail import FileMailer, SmtpMailer
 from app.core.reads import Query
+from app.core.types import UTCDateTime
 from app.core.writes import DirectWrites, open_writes
 from app.newsletter import rendering, subscribers
 from app.newsletter.dkim import sign_raw
@@ -54,103 +52,168 @@ WORKER_ID = f"{os.uname().nodename}-{os.getpid()}-{secrets.token_hex(3)}"
 OPEN = (DeliveryStatus.pending.value, DeliveryStatus.sending.value, DeliveryStatus.unknown.value)
 
 
-async def paid_user_ids(
-    session: AsyncSession, user_ids: Sequence[int], settings: Settings
-) -> set[int]:
-    """Give back which of these users have paid access now (the entitlement rule, in bulk)."""
-    if not user_ids:
-        return set()
+# Subscriber ids per INSERT ... SELECT. Each statement stays short: other writers and, on
+# SQLite (whose write transaction runs on the event loop), other requests get their turn
+# between chunks, and memory stays flat however long the list is.
+SNAPSHOT_CHUNK = 5000
+_DELIVERY_COLUMNS = (
+    "issue_id", "subscriber_id", "email", "paid", "member", "status", "attempts",
+    "unknown_retried", "next_attempt_at", "message_id",
+)  # fmt: skip
+# The note on a scheduled issue held back because its article is not live.
+WAITING_NOTE = "waiting for its article to go live"
+
+
+def _chunk_end(issue: NewsletterIssue, after: int, chunk: int) -> SelectOfScalar[int | None]:
+    """SQL: the last subscriber id of the next chunk of the list after `after` (NULL: done)."""
+    ids = (
+        select(NewsletterSubscription.subscriber_id)
+        .where(
+            col(NewsletterSubscription.newsletter_id) == issue.newsletter_id,
+            col(NewsletterSubscription.active) == True,  # noqa: E712
+            col(NewsletterSubscription.subscriber_id) > after,
+        )
+        .order_by(col(NewsletterSubscription.subscriber_id))
+        .limit(chunk)
+        .subquery()
+    )
+    return select(func.max(ids.c.subscriber_id))
+
+
+def _recipients(
+    issue: NewsletterIssue, now: datetime, grace: timedelta, after: int, until: int
+) -> Select[Any]:
+    """SQL: the delivery rows of one chunk, flags and segment worked out by the database."""
+    paid = paid_access_condition(Subscriber.user_id, now, grace)
+    where = [
+        col(NewsletterSubscription.newsletter_id) == issue.newsletter_id,
+        col(NewsletterSubscription.active) == True,  # noqa: E712
+        col(NewsletterSubscription.subscriber_id) > after,
+        col(NewsletterSubscription.subscriber_id) <= until,
+        col(Subscriber.status) == SubscriberStatus.active.value,
+    ]
+    # A segment filters on the rule, so the flag it leaves is known without working it out twice.
+    paid_flag: ColumnElement[bool] = paid
+    if issue.segment == Segment.paid.value:
+        where.append(paid)
+        paid_flag = literal(True)
+    elif issue.segment == Segment.free.value:
+        where.append(not_(paid))
+        paid_flag = literal(False)
+    return (
+        core_select(
+            literal(pk(issue.id)),
+            col(Subscriber.id),
+            col(Subscriber.email),
+            paid_flag,
+            col(Subscriber.user_id).is_not(None),
+            literal(DeliveryStatus.pending.value),
+            literal(0),
+            literal(False),
+            literal(now, UTCDateTime()),
+            literal(""),
+        )
+        .join(NewsletterSubscription, col(NewsletterSubscription.subscriber_id) == Subscriber.id)
+        .where(*where)
+    )
+
+
+async def snapshot(
+    session: AsyncSession,
+    issue: NewsletterIssue,
+    settings: Settings,
+    *,
+    chunk: int = SNAPSHOT_CHUNK,
+) -> int:
+    """Write one delivery row per current recipient of the issue; give back how many were added.
+
+    The database copies the rows (INSERT ... SELECT, a chunk of subscriber ids at a time);
+    none comes into Python. A row already there for the address is kept, so a repeated
+    snapshot adds nobody twice.
+    """
     now, grace = utcnow(), timedelta(days=settings.billing_grace_days)
-    paid: set[int] = set()
-    subs = await session.exec(select(Subscription).where(col(Subscription.user_id).in_(user_ids)))
-    for sub in subs:
-        facts = SubscriptionFacts(
-            sub.status, sub.current_period_end, sub.cancel_at_period_end, sub.past_due_since
+    added, after = 0, 0
+    while (until := (await session.exec(_chunk_end(issue, after, chunk))).one()) is not None:
+        rows = _recipients(issue, now, grace, after, until)
+        result = await session.exec(
+            insert_ignoring_duplicates(Delivery).from_select(_DELIVERY_COLUMNS, rows)
         )
-        if subscription_entitles(facts, now, grace):
-            paid.add(sub.user_id)
-    grants = await session.exec(
-        select(
-            CompGrant.user_id, CompGrant.starts_at, CompGrant.ends_at, CompGrant.revoked_at
-        ).where(col(CompGrant.user_id).in_(user_ids))
-    )
-    for user_id, starts_at, ends_at, revoked_at in grants:
-        if grant_entitles(GrantFacts(starts_at, ends_at, revoked_at), now):
-            paid.add(user_id)
-    staff = await session.exec(
-        select(User.id).where(col(User.id).in_(user_ids), col(User.role).in_(list(STAFF_ROLES)))
-    )
-    paid.update(pk(i) for i in staff)
-    return paid
-
-
-async def snapshot(session: AsyncSession, issue: NewsletterIssue, settings: Settings) -> int:
-    """Write one delivery row per current recipient of the issue; give back how many."""
-    rows = (
-        await session.exec(
-            select(Subscriber.id, Subscriber.email, Subscriber.user_id)
-            .join(
-                NewsletterSubscription, col(NewsletterSubscription.subscriber_id) == Subscriber.id
-            )
-            .where(
-                NewsletterSubscription.newsletter_id == issue.newsletter_id,
-                NewsletterSubscription.active == True,  # noqa: E712
-                Subscriber.status == SubscriberStatus.active.value,
-            )
-            .order_by(col(Subscriber.id))
-        )
-    ).all()
-    user_ids = [user_id for _, _, user_id in rows if user_id is not None]
-    paid = await paid_user_ids(session, user_ids, settings)
-    now = utcnow()
-    values = []
-    for subscriber_id, email, user_id in rows:
-        is_paid = user_id in paid
-        if issue.segment == Segment.paid.value and not is_paid:
-            continue
-        if issue.segment == Segment.free.value and is_paid:
-            continue
-        values.append(
-            {
-                "issue_id": issue.id,
-                "subscriber_id": subscriber_id,
-                "email": email,
-                "paid": is_paid,
-                "member": user_id is not None,
-                "status": DeliveryStatus.pending.value,
-                "attempts": 0,
-                "unknown_retried": False,
-                "next_attempt_at": now,
-                "message_id": "",
-            }
-        )
-    for start in range(0, len(values), 1000):
-        await session.exec(
-            insert_ignoring_duplicates(Delivery).values(values[start : start + 1000])
-        )
-    issue.recipients = len(values)
+        added += result.rowcount
+        after = until
+        await asyncio.sleep(0)
+    issue.recipients += added
     issue.status = IssueStatus.sending.value
     issue.started_at = issue.started_at or now
     session.add(issue)
-    return len(values)
+    return added
+
+
+@dataclass(frozen=True)
+class ArticleWait:
+    """An issue's article that is not live (yet) at the time asked about."""
+
+    article_id: int
+    status: str
+    published_at: datetime | None
+
+
+async def article_wait(
+    session: AsyncSession, issue: NewsletterIssue, at: datetime | None = None
+) -> ArticleWait | None:
+    """Give back the issue's article when it is not live at `at` (now); None when nothing waits."""
+    if issue.article_id is None:
+        return None
+    row = (
+        await session.exec(
+            select(col(Article.status), col(Article.published_at), is_live(at)).where(
+                col(Article.id) == issue.article_id
+            )
+        )
+    ).first()
+    if row is None or row[2]:
+        return None
+    return ArticleWait(issue.article_id, row[0], row[1])
 
 
 async def promote_due(db: Database, settings: Settings) -> int:
-    """Start scheduled issues whose time has come."""
+    """Start scheduled issues whose time has come; give back how many started.
+
+    One whose article is not live (unpublished, or moved later) stays scheduled with a note
+    and starts once the article is live, unless its send-by deadline passes first.
+    """
+    now = utcnow()
     async with db.session() as session:
         due = (
             await session.exec(
                 select(NewsletterIssue)
                 .where(
                     NewsletterIssue.status == IssueStatus.scheduled.value,
-                    col(NewsletterIssue.scheduled_at) <= utcnow(),
+                    col(NewsletterIssue.scheduled_at) <= now,
                 )
                 .with_for_update(skip_locked=True)
             )
         ).all()
+        started = 0
         for issue in due:
+            if await article_wait(session, issue, now) is not None:
+                _hold(issue, now)
+                session.add(issue)
+                continue
+            if issue.note == WAITING_NOTE:
+                issue.note = "waited for its article to go live"
             await snapshot(session, issue, settings)
-        return len(due)
+            started += 1
+        return started
+
+
+def _hold(issue: NewsletterIssue, now: datetime) -> None:
+    """Keep a due issue from starting while its article is not live."""
+    if issue.send_by is not None and issue.send_by < now:
+        issue.status = IssueStatus.expired.value
+        issue.finished_at = now
+        issue.note = "send-by deadline passed while waiting for its article to go live"
+    else:
+        issue.note = WAITING_NOTE
 
 
 async def expire_overdue(db: Database) -> int:

@@ -17,6 +17,14 @@ class IssueStateConflict(Conflict):
     code, title = "issue_state_conflict", "Not possible in the issue's current state"
 
 
+class ArticleNotLive(Conflict):
+    code, title = "article_not_live", "The issue's article is not live"
+
+
+class ScheduleBeforeArticle(InvalidInput):
+    code, title = "schedule_before_article", "Scheduled before the article goes live"
+
+
 class InvalidUnsubscribeToken(AppError):
     status, code, title = 400, "unsubscribe_token_invalid", "Unsubscribe link not valid"
 

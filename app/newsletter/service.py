@@ -17,7 +17,13 @@ from app.core.errors import InvalidInput
 from app.core.mail import Mailer
 from app.newsletter import delivery, rendering
 from app.newsletter.dkim import sign_message
-from app.newsletter.errors import IssueNotFound, IssueStateConflict, NewsletterNotFound
+from app.newsletter.errors import (
+    ArticleNotLive,
+    IssueNotFound,
+    IssueStateConflict,
+    NewsletterNotFound,
+    ScheduleBeforeArticle,
+)
 from app.newsletter.models import (
     Delivery,
     DeliveryStatus,
@@ -36,7 +42,11 @@ async def get_issue(session: AsyncSession, issue_id: int) -> NewsletterIssue:
 
 
 async def create_issue(session: AsyncSession, editor: User, data: IssueIn) -> NewsletterIssue:
-    """Create a draft issue from an article, from Markdown, or both (an intro then the article)."""
+    """Create a draft issue from an article, from Markdown, or both (an intro then the article).
+
+    A scheduled article is accepted, so editors can prepare the issue ahead; it cannot be
+    sent before the article is live.
+    """
     newsletter = await session.get(Newsletter, data.newsletter_id)
     if newsletter is None:
         raise NewsletterNotFound("No such newsletter.")
@@ -143,9 +153,25 @@ async def _lock_issue(
     return issue
 
 
+def _not_live(wait: delivery.ArticleWait) -> ArticleNotLive:
+    return ArticleNotLive(
+        "The issue's article is not live yet; send it once the article is published.",
+        extra={
+            "article_id": wait.article_id,
+            "article_status": wait.status,
+            "published_at": wait.published_at.isoformat() if wait.published_at else None,
+        },
+    )
+
+
 async def send_now(session: AsyncSession, settings: Settings, issue_id: int) -> NewsletterIssue:
-    """Snapshot the recipients and queue the send; a second request gets 409."""
+    """Snapshot the recipients and queue the send; a second request gets 409, and so does an
+    issue whose article is not live yet (it would mail text the site does not show)."""
     issue = await _lock_issue(session, issue_id, IssueStatus.draft, IssueStatus.scheduled)
+    # Raising rolls the session back, and with it the status change above.
+    wait = await delivery.article_wait(session, issue)
+    if wait is not None:
+        raise _not_live(wait)
     await delivery.snapshot(session, issue, settings)
     return issue
 
@@ -153,10 +179,20 @@ async def send_now(session: AsyncSession, settings: Settings, issue_id: int) -> 
 async def schedule(
     session: AsyncSession, issue: NewsletterIssue, when: datetime
 ) -> NewsletterIssue:
+    """Set the issue to start at `when`, which must be in the future and not before its
+    article goes live."""
     _require(issue, IssueStatus.draft, IssueStatus.scheduled)
     when = as_utc(when)
     if when <= utcnow():
         raise InvalidInput("Schedule a time in the future.", code="invalid_schedule")
+    wait = await delivery.article_wait(session, issue, when)
+    if wait is not None:
+        if wait.published_at is None or wait.status not in LIVE_STATUSES:
+            raise _not_live(wait)
+        raise ScheduleBeforeArticle(
+            "Schedule the issue at or after the article's publication time.",
+            extra={"article_id": wait.article_id, "published_at": wait.published_at.isoformat()},
+        )
     issue.status = IssueStatus.scheduled.value
     issue.scheduled_at = when
     session.add(issue)
