@@ -99,6 +99,21 @@ async def consume(session: AsyncSession, token: str, *purposes: TokenPurpose) ->
     raise TokenExpired("This link has expired; ask for a new one.")
 
 
+async def usable(session: AsyncSession, token: str, purpose: TokenPurpose) -> EmailToken | None:
+    """Give back the token if it could be consumed now, without consuming it."""
+    row = (
+        await session.exec(
+            select(EmailToken).where(
+                EmailToken.token_hash == hash_opaque_token(token),
+                EmailToken.purpose == purpose.value,
+                col(EmailToken.used_at).is_(None),
+                col(EmailToken.expires_at) > utcnow(),
+            )
+        )
+    ).first()
+    return row
+
+
 async def end_links(session: AsyncSession, user: User, *purposes: TokenPurpose) -> None:
     """Make every unused link of the account void (by its id, or sent to its address)."""
     await session.exec(

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
-from sqlalchemy import delete
-from sqlmodel import col, select
+from sqlalchemy import delete, or_
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import links
@@ -15,13 +12,13 @@ from app.accounts.errors import ReauthRequired, TokenRejected
 from app.accounts.kit import AuthKit
 from app.accounts.models import Consent, EmailToken, RefreshToken, TokenPurpose, User
 from app.accounts.service import IssuedTokens
+from app.admin.models import MemberLabel
 from app.billing import service as billing
 from app.billing.gateway import PaymentGateway
-from app.billing.models import CompGrant, Payment, Subscription
 from app.comments import service as comments
-from app.comments.models import Comment
 from app.core.config import Settings
 from app.core.db import pk, utcnow
+from app.core.outbox import OutboxMessage
 from app.newsletter import subscribers as newsletter_subscribers
 
 
@@ -32,18 +29,29 @@ async def reauthenticate(
     *,
     password: str | None,
     reauth_token: str | None,
+    consume: bool = True,
 ) -> None:
-    """Raise ReauthRequired unless the current password or a fresh magic link is given."""
+    """Raise ReauthRequired unless the current password or a fresh magic link is given.
+
+    With `consume=False` a link is only checked (in a read session); the caller consumes it
+    in its write phase.
+    """
     if password is not None:
         ok, _ = await kit.hasher.verify(password, user.password_hash)
         if ok:
             return
         raise ReauthRequired("The current password is wrong.")
     if reauth_token is not None:
-        try:
-            row = await links.consume(session, reauth_token, TokenPurpose.magic_link)
-        except TokenRejected as exc:
-            raise ReauthRequired("The sign-in link is not valid for this.") from exc
+        if consume:
+            try:
+                row = await links.consume(session, reauth_token, TokenPurpose.magic_link)
+            except TokenRejected as exc:
+                raise ReauthRequired("The sign-in link is not valid for this.") from exc
+        else:
+            found = await links.usable(session, reauth_token, TokenPurpose.magic_link)
+            if found is None:
+                raise ReauthRequired("The sign-in link is not valid for this.")
+            row = found
         if row.user_id == user.id:
             return
     raise ReauthRequired("Give the current password or a fresh sign-in link token.")
@@ -106,108 +114,43 @@ async def reset_password(
     return user
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-async def export_data(session: AsyncSession, user: User) -> dict[str, Any]:
-    """Give back everything stored about the user, as plain JSON-ready data."""
-    consents = (await session.exec(select(Consent).where(Consent.user_id == user.id))).all()
-    sessions = (
-        await session.exec(select(RefreshToken).where(RefreshToken.user_id == user.id))
-    ).all()
-    families: dict[str, dict[str, Any]] = {}
-    for row in sessions:
-        family = families.setdefault(
-            row.family_id, {"started_at": _iso(row.created_at), "revoked": False}
-        )
-        family["last_used_at"] = _iso(row.created_at)
-        family["revoked"] = family["revoked"] or row.revoked_at is not None
-    return {
-        "exported_at": utcnow(),
-        "profile": {
-            "id": user.id,
-            "email": user.email,
-            "display_name": user.display_name,
-            "role": user.role,
-            "email_verified": user.email_verified,
-            "created_at": _iso(user.created_at),
-            "last_login_at": _iso(user.last_login_at),
-            "has_password": user.password_hash is not None,
-        },
-        "consents": [
-            {
-                "document": c.document,
-                "version": c.version,
-                "accepted_at": _iso(c.accepted_at),
-                "ip": c.ip,
-                "source": c.source,
-            }
-            for c in consents
-        ],
-        "sessions": list(families.values()),
-        "subscriptions": [
-            {
-                "status": s.status,
-                "amount": s.amount,
-                "currency": s.currency,
-                "interval": s.interval,
-                "cancel_at_period_end": s.cancel_at_period_end,
-                "current_period_end": _iso(s.current_period_end),
-                "created_at": _iso(s.created_at),
-            }
-            for s in (
-                await session.exec(select(Subscription).where(Subscription.user_id == user.id))
-            ).all()
-        ],
-        "payments": [
-            {
-                "amount": p.amount,
-                "currency": p.currency,
-                "paid_at": _iso(p.paid_at),
-                "refunded_amount": p.refunded_amount,
-            }
-            for p in (await session.exec(select(Payment).where(Payment.user_id == user.id))).all()
-        ],
-        "complimentary_access": [
-            {
-                "starts_at": _iso(g.starts_at),
-                "ends_at": _iso(g.ends_at),
-                "revoked_at": _iso(g.revoked_at),
-            }
-            for g in (
-                await session.exec(select(CompGrant).where(CompGrant.user_id == user.id))
-            ).all()
-        ],
-        "comments": [
-            {
-                "article_id": c.article_id,
-                "body": c.body,
-                "status": c.status,
-                "created_at": _iso(c.created_at),
-            }
-            for c in (await session.exec(select(Comment).where(Comment.author_id == user.id))).all()
-        ],
-        "newsletters": [
-            {"newsletter": slug}
-            for slug in await newsletter_subscribers.member_choices(session, user)
-        ],
-    }
-
-
-async def delete_account(session: AsyncSession, gateway: PaymentGateway, user: User) -> None:
+async def delete_account(
+    read: AsyncSession,
+    session: AsyncSession,
+    gateway: PaymentGateway,
+    user: User,
+    *,
+    reauth_token: str | None,
+) -> None:
     """Erase personal data and close every session; keep an anonymous row for payments.
 
-    Live subscriptions are cancelled at the provider first, so nobody pays for a deleted account.
+    The provider comes first, outside any write transaction: live subscriptions end at
+    once (nobody pays for a deleted account) and the customer is deleted there. What is
+    erased here is everything keyed by the account or by its address (README, "Deleting an
+    account").
     """
-    await billing.cancel_all_now(session, gateway, user)
+    ended = await billing.end_at_provider(read, gateway, user)
+    if reauth_token is not None:
+        # Checked before the provider was asked; used up now, in the write transaction.
+        try:
+            await links.consume(session, reauth_token, TokenPurpose.magic_link)
+        except TokenRejected as exc:
+            raise ReauthRequired("The sign-in link is not valid for this.") from exc
+    await billing.forget_customer(session, user, ended)
     await newsletter_subscribers.forget(session, user)
     await comments.anonymise_author(session, pk(user.id))
     await accounts.revoke_all_sessions(session, user)
-    await session.exec(delete(EmailToken).where(col(EmailToken.user_id) == user.id))
-    await session.exec(delete(RefreshToken).where(col(RefreshToken.user_id) == user.id))
-    # Consent records prove what a person agreed to; with the person gone they are personal data.
-    await session.exec(delete(Consent).where(col(Consent.user_id) == user.id))
+    address = user.email
+    by_account_or_address = [
+        (EmailToken, or_(col(EmailToken.user_id) == user.id, col(EmailToken.email) == address)),
+        (RefreshToken, col(RefreshToken.user_id) == user.id),
+        # Consents prove what a person agreed to; with the person gone they are personal data.
+        (Consent, or_(col(Consent.user_id) == user.id, col(Consent.email) == address)),
+        (MemberLabel, col(MemberLabel.user_id) == user.id),
+        (OutboxMessage, col(OutboxMessage.to_address) == address),
+    ]
+    for model, condition in by_account_or_address:
+        await session.exec(delete(model).where(condition))
     user.email = f"deleted-{user.id}@deleted.invalid"
     user.display_name = ""
     user.password_hash = None

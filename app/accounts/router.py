@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Request, Response, status
 
-from app.accounts import links, profile
+from app.accounts import export, links, profile
 from app.accounts import service as accounts
 from app.accounts.deps import ClaimsDep, CurrentUser, KitDep
 from app.accounts.errors import CsrfFailed, InvalidCredentials, ReauthRequired, RefreshRejected
@@ -328,19 +328,31 @@ async def export_me(user: CurrentUser, session: SessionDep, response: Response) 
     """Everything Broadsheet stores about the signed-in reader, as JSON."""
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Content-Disposition"] = 'attachment; filename="broadsheet-export.json"'
-    return await profile.export_data(session, user)
+    return await export.export_data(session, user)
 
 
 @me_router.delete("", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_me(
-    body: MeDeleteIn, request: Request, user: CurrentUser, session: SessionDep, kit: KitDep
+    body: MeDeleteIn,
+    request: Request,
+    user: CurrentUser,
+    read: ReadSessionDep,
+    session: SessionDep,
+    kit: KitDep,
 ) -> Response:
     """Delete the account: personal data erased, sessions closed; payment records kept (README)."""
     async with _reauth_limited(request, kit, user):
         await profile.reauthenticate(
-            session, kit, user, password=body.password, reauth_token=body.reauth_token
+            read,
+            kit,
+            user,
+            password=body.password,
+            reauth_token=body.reauth_token,
+            consume=False,
         )
-    await profile.delete_account(session, request.app.state.gateway, user)
+    await profile.delete_account(
+        read, session, request.app.state.gateway, user, reauth_token=body.reauth_token
+    )
     out = Response(status_code=status.HTTP_204_NO_CONTENT)
     _clear_cookies(out, kit)
     return out

@@ -126,6 +126,13 @@ class ExportOut(BaseModel):
     sessions: list[dict[str, Any]]
     subscriptions: list[dict[str, Any]]
     payments: list[dict[str, Any]]
+    billing: dict[str, Any]
     complimentary_access: list[dict[str, Any]]
     comments: list[dict[str, Any]]
-    newsletters: list[dict[str, Any]]
+    comment_likes: list[dict[str, Any]]
+    comment_reports: list[dict[str, Any]]
+    preferences: dict[str, Any]
+    labels: list[str]
+    newsletters: list[dict[str, Any]] = Field(
+        description="Each newsletter address: its lists and what was sent to it."
+    )

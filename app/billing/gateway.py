@@ -70,6 +70,10 @@ class PaymentGateway(Protocol):
 
     async def cancel_now(self, subscription_id: str) -> SubscriptionState: ...
 
+    async def delete_customer(self, customer_id: str) -> None:
+        """Delete the provider's customer (account deletion); one already gone is fine."""
+        ...
+
     def list_subscriptions(self) -> AsyncIterator[SubscriptionState]: ...
 
     async def ensure_price(

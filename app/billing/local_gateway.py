@@ -195,6 +195,12 @@ class LocalGateway:
         now = int(datetime.now(UTC).timestamp())
         return await self._update(subscription_id, status="canceled", canceled_at=now)
 
+    async def delete_customer(self, customer_id: str) -> None:
+        async with self._lock:
+            data = self._load()
+            if data["customers"].pop(customer_id, None) is not None:
+                self._save(data)
+
     async def list_subscriptions(self) -> AsyncIterator[SubscriptionState]:
         async with self._lock:
             subs = list(self._load()["subscriptions"].values())

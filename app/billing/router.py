@@ -24,7 +24,7 @@ from app.billing.schemas import (
 )
 from app.core.config import API_PREFIX
 from app.core.db import pk
-from app.core.deps import DatabaseDep, SessionDep, SettingsDep
+from app.core.deps import DatabaseDep, ReadSessionDep, SessionDep, SettingsDep
 from app.core.errors import PayloadTooLarge
 from app.core.routing import api_router
 
@@ -60,6 +60,7 @@ async def checkout(
     body: CheckoutIn,
     request: Request,
     user: CurrentUser,
+    read: ReadSessionDep,
     session: SessionDep,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
@@ -67,6 +68,7 @@ async def checkout(
     """Start a Stripe Checkout for a plan; a double click, or the same Idempotency-Key with
     the same body, gives the same session. 429 when the reader opened too many sessions."""
     started = await service.start_checkout(
+        read,
         session,
         gateway_of(request),
         settings,
@@ -85,13 +87,13 @@ async def checkout(
 async def portal(
     request: Request,
     user: CurrentUser,
-    session: SessionDep,
+    read: ReadSessionDep,
     settings: SettingsDep,
     body: PortalIn | None = None,
 ) -> PortalOut:
     """A Billing Portal link for plan changes, card updates and cancellation."""
     url = await service.portal_url(
-        session, gateway_of(request), settings, user, body.return_url if body else None
+        read, gateway_of(request), settings, user, body.return_url if body else None
     )
     return PortalOut(portal_url=url)
 
@@ -136,19 +138,29 @@ async def get_my_subscription(
 
 @me_router.post("/cancel", response_model=MySubscription)
 async def cancel(
-    request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    request: Request,
+    user: CurrentUser,
+    read: ReadSessionDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> MySubscription:
     """Cancel at the end of the paid period; access continues until then."""
-    await service.set_cancel_at_period_end(session, gateway_of(request), settings, user, True)
+    await service.set_cancel_at_period_end(read, session, gateway_of(request), settings, user, True)
     return await my_subscription(session, settings, user)
 
 
 @me_router.post("/resume", response_model=MySubscription)
 async def resume(
-    request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    request: Request,
+    user: CurrentUser,
+    read: ReadSessionDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> MySubscription:
     """Undo a cancellation before the period ends."""
-    await service.set_cancel_at_period_end(session, gateway_of(request), settings, user, False)
+    await service.set_cancel_at_period_end(
+        read, session, gateway_of(request), settings, user, False
+    )
     return await my_subscription(session, settings, user)
 
 

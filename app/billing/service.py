@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlmodel import col, select
@@ -22,8 +23,15 @@ from app.billing.errors import (
     PlanNotFound,
     RedirectNotAllowed,
 )
-from app.billing.gateway import CheckoutRequest, GatewayError, PaymentGateway
-from app.billing.models import BillingCustomer, CheckoutRecord, CompGrant, Plan, Subscription
+from app.billing.gateway import CheckoutRequest, GatewayError, PaymentGateway, SubscriptionState
+from app.billing.models import (
+    BillingCustomer,
+    CheckoutRecord,
+    CompGrant,
+    Plan,
+    StripeEvent,
+    Subscription,
+)
 from app.core.config import Settings
 from app.core.db import insert_ignoring_duplicates, pk, utcnow
 from app.core.ratelimit import RateLimiter
@@ -80,18 +88,16 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-async def customer_for(session: AsyncSession, gateway: PaymentGateway, user: User) -> str:
-    """Give back the reader's provider customer, created once and stored."""
+async def customer_for(read: AsyncSession, gateway: PaymentGateway, user: User) -> tuple[str, bool]:
+    """Give back the reader's provider customer and whether it is new (to be linked)."""
     user_id = pk(user.id)
-    link = await session.get(BillingCustomer, user_id)
+    link = await read.get(BillingCustomer, user_id)
     if link is not None:
-        return link.customer_id
+        return link.customer_id, False
     try:
-        customer_id = await gateway.ensure_customer(user_id=user_id, email=user.email)
+        return await gateway.ensure_customer(user_id=user_id, email=user.email), True
     except GatewayError as exc:
         raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
-    await sync.link_customer(session, user_id=user_id, customer_id=customer_id)
-    return customer_id
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,7 @@ class CheckoutStart:
 
 
 async def start_checkout(
+    read: AsyncSession,
     session: AsyncSession,
     gateway: PaymentGateway,
     settings: Settings,
@@ -114,12 +121,16 @@ async def start_checkout(
     limiter: RateLimiter,
 ) -> CheckoutStart:
     """Open a checkout for a plan; a repeated request (same key and parameters, or a double
-    click) reuses it. New provider sessions per reader are limited (`checkout_rate_limit`)."""
+    click) reuses it. New provider sessions per reader are limited (`checkout_rate_limit`).
+
+    Everything is read, and the provider asked, before the write session's first statement:
+    no write lock is held while Stripe answers.
+    """
     user_id = pk(user.id)
-    plan = await session.get(Plan, plan_id)
+    plan = await read.get(Plan, plan_id)
     if plan is None or not plan.active or not plan.stripe_price_id:
         raise PlanNotFound("No such plan on sale.")
-    if await entitling_subscription(session, user_id, settings) is not None:
+    if await entitling_subscription(read, user_id, settings) is not None:
         raise AlreadySubscribed(
             "You already have a subscription; manage it in the billing portal.",
             extra={"portal": "/api/v1/billing/portal"},
@@ -132,14 +143,14 @@ async def start_checkout(
         [plan_id, plan.stripe_price_id, plan.trial_days, success, cancel, article_slug],
     )
     existing = (
-        await session.exec(select(CheckoutRecord).where(CheckoutRecord.idempotency_key == key))
+        await read.exec(select(CheckoutRecord).where(CheckoutRecord.idempotency_key == key))
     ).first()
     if existing is not None and existing.url and existing.session_id:
         return CheckoutStart(existing.url, existing.session_id)
     # Only what opens a session at the provider counts: a repeat answered from our record
     # costs the provider nothing, and still works for a reader over the limit.
     await limiter.hit(settings.checkout_rate_limit, f"checkout:user:{user_id}")
-    customer_id = await customer_for(session, gateway, user)
+    customer_id, new_customer = await customer_for(read, gateway, user)
     try:
         checkout = await gateway.create_checkout(
             CheckoutRequest(
@@ -156,6 +167,8 @@ async def start_checkout(
         )
     except GatewayError as exc:
         raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
+    if new_customer:
+        await sync.link_customer(session, user_id=user_id, customer_id=customer_id)
     await session.exec(
         insert_ignoring_duplicates(CheckoutRecord).values(
             user_id=user_id,
@@ -186,13 +199,14 @@ def _checkout_key(user_id: int, client_key: str | None, parameters: list[object]
 
 
 async def portal_url(
-    session: AsyncSession,
+    read: AsyncSession,
     gateway: PaymentGateway,
     settings: Settings,
     user: User,
     return_url: str | None,
 ) -> str:
-    link = await session.get(BillingCustomer, pk(user.id))
+    """A billing-portal link for the reader's customer (nothing is written)."""
+    link = await read.get(BillingCustomer, pk(user.id))
     if link is None:
         raise NoSubscription("There is no billing account yet; subscribe first.")
     target = check_redirect(return_url, settings, "/account/billing")
@@ -203,11 +217,17 @@ async def portal_url(
 
 
 async def set_cancel_at_period_end(
-    session: AsyncSession, gateway: PaymentGateway, settings: Settings, user: User, cancel: bool
+    read: AsyncSession,
+    session: AsyncSession,
+    gateway: PaymentGateway,
+    settings: Settings,
+    user: User,
+    cancel: bool,
 ) -> Subscription:
-    """Cancel at period end (or resume) the reader's subscription, at the provider and here."""
+    """Cancel at period end (or resume) the reader's subscription, at the provider and here
+    (the provider first, outside any write transaction)."""
     user_id = pk(user.id)
-    sub = await entitling_subscription(session, user_id, settings)
+    sub = await entitling_subscription(read, user_id, settings)
     if sub is None or sub.status not in ENTITLING | {"past_due"}:
         raise NoSubscription("There is no active subscription to change.")
     try:
@@ -219,19 +239,67 @@ async def set_cancel_at_period_end(
     )
 
 
-async def cancel_all_now(session: AsyncSession, gateway: PaymentGateway, user: User) -> None:
-    """End every live subscription of the reader at once (account deletion)."""
+@dataclass(frozen=True)
+class Ended:
+    """What the provider said when a reader's account went: to copy in the write phase."""
+
+    states: list[tuple[str, SubscriptionState]]
+    customer_id: str | None
+
+
+async def end_at_provider(read: AsyncSession, gateway: PaymentGateway, user: User) -> Ended:
+    """End every live subscription of a reader at the provider at once and delete its
+    customer there (account deletion); nothing is written here."""
     user_id = pk(user.id)
-    for sub in await subscriptions_of(session, user_id):
-        if sub.status in {"canceled", "incomplete_expired"}:
-            continue
-        try:
-            state = await gateway.cancel_now(sub.provider_subscription_id)
-        except GatewayError as exc:
-            raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
-        await sync.apply_state(
-            session, state, user_id=user_id, provider=sub.provider, event_id=None
-        )
+    states = []
+    try:
+        for sub in await subscriptions_of(read, user_id):
+            if sub.status not in {"canceled", "incomplete_expired"}:
+                states.append(
+                    (sub.provider, await gateway.cancel_now(sub.provider_subscription_id))
+                )
+        link = await read.get(BillingCustomer, user_id)
+        if link is not None:
+            await gateway.delete_customer(link.customer_id)
+    except GatewayError as exc:
+        raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
+    return Ended(states, link.customer_id if link is not None else None)
+
+
+async def forget_customer(session: AsyncSession, user: User, ended: Ended) -> None:
+    """Copy the ended subscriptions and drop the personal data of the reader's billing events
+    (payment records themselves stay, as the law asks; they hold no name or email)."""
+    user_id = pk(user.id)
+    for provider, state in ended.states:
+        await sync.apply_state(session, state, user_id=user_id, provider=provider, event_id=None)
+    if ended.customer_id is not None:
+        await redact_events(session, ended.customer_id)
+
+
+# Keys of a Stripe object that carry a person's details: names, addresses, emails, phones.
+_PERSONAL = frozenset(
+    {"email", "name", "phone", "address", "shipping", "billing_details", "customer_email",
+     "customer_name", "customer_phone", "customer_address", "customer_shipping",
+     "customer_details", "receipt_email"}
+)  # fmt: skip
+
+
+def _redacted(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: None if k in _PERSONAL else _redacted(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_redacted(v) for v in node]
+    return node
+
+
+async def redact_events(session: AsyncSession, customer_id: str) -> None:
+    """Remove the personal details stored in the payloads of a customer's Stripe events."""
+    rows = (
+        await session.exec(select(StripeEvent).where(StripeEvent.customer_id == customer_id))
+    ).all()
+    for row in rows:
+        row.payload = json.dumps(_redacted(json.loads(row.payload)))
+        session.add(row)
 
 
 async def grant_comp(

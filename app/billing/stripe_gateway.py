@@ -153,6 +153,10 @@ class StripeGateway:
             raise GatewayError("subscription not found at the provider")
         return subscription_state(obj.to_dict())
 
+    async def delete_customer(self, customer_id: str) -> None:
+        # Stripe keeps the invoices and payments of a deleted customer, as the law needs.
+        await self._call(self._client.customers.delete_async(customer_id))
+
     async def list_subscriptions(self) -> AsyncIterator[SubscriptionState]:
         params: dict[str, Any] = {"limit": 100, "status": "all"}
         while True:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from email.message import EmailMessage
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -302,9 +303,12 @@ async def suppress(session: AsyncSession, subscriber_id: int, reason: str) -> No
 
 
 async def forget(session: AsyncSession, user: User) -> None:
-    """Remove a deleted account's subscriber row and its choices."""
-    subscriber = (
-        await session.exec(select(Subscriber).where(Subscriber.user_id == user.id))
-    ).first()
-    if subscriber is not None:
+    """Remove a deleted account's newsletter address: its own and any row of its address
+    without an account (their choices and delivery history go with them)."""
+    rows = await session.exec(
+        select(Subscriber).where(
+            or_(col(Subscriber.user_id) == user.id, col(Subscriber.email) == user.email)
+        )
+    )
+    for subscriber in rows.all():
         await session.delete(subscriber)

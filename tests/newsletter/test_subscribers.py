@@ -82,7 +82,11 @@ async def test_members_choose_newsletters_through_me(
     issue = await mailroom.issue(daily)
     assert (await mailroom.send(issue))["recipients"] == 0
     export = (await client.get("/api/v1/me/export", headers=member.headers)).json()
-    assert export["newsletters"] == [{"newsletter": "weekly"}]
+    (address,) = export["newsletters"]
+    assert {(x["newsletter"], x["active"]) for x in address["lists"]} == {
+        ("daily", False),
+        ("weekly", True),
+    }
 
 
 def _unsubscribe_token(mailroom: Mailroom, address: str) -> str:
