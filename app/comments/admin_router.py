@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from app.accounts import service as accounts
 from app.accounts.deps import EditorUser
+from app.accounts.models import User
 from app.comments import service
 from app.comments.models import Comment, CommentReport, CommentStatus
 from app.comments.schemas import AdminCommentOut, BanIn
@@ -73,34 +74,41 @@ async def list_comments(
     return Page[AdminCommentOut](items=items, next_cursor=next_cursor)
 
 
-async def _moderate(session: SessionDep, comment_id: Id, to: CommentStatus) -> Response:
-    await service.set_status(session, comment_id, to)
+async def _moderate(
+    session: SessionDep, staff: User, comment_id: Id, to: CommentStatus
+) -> Response:
+    await service.set_status(session, staff, comment_id, to)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/comments/{comment_id}/hide", status_code=status.HTTP_204_NO_CONTENT)
-async def hide(comment_id: Id, _editor: EditorUser, session: SessionDep) -> Response:
-    """Hide a comment from readers (reversible)."""
-    return await _moderate(session, comment_id, CommentStatus.hidden)
+async def hide(comment_id: Id, editor: EditorUser, session: SessionDep) -> Response:
+    """Hide a comment from readers (reversible); an editor's or admin's needs an admin."""
+    return await _moderate(session, editor, comment_id, CommentStatus.hidden)
 
 
 @router.post("/comments/{comment_id}/unhide", status_code=status.HTTP_204_NO_CONTENT)
-async def unhide(comment_id: Id, _editor: EditorUser, session: SessionDep) -> Response:
-    """Show a hidden comment again."""
-    return await _moderate(session, comment_id, CommentStatus.visible)
+async def unhide(comment_id: Id, editor: EditorUser, session: SessionDep) -> Response:
+    """Show a hidden comment again; an editor's or admin's needs an admin."""
+    return await _moderate(session, editor, comment_id, CommentStatus.visible)
 
 
 @router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete(comment_id: Id, _editor: EditorUser, session: SessionDep) -> Response:
-    """Delete any comment (its text is erased; a placeholder holds its replies)."""
-    return await _moderate(session, comment_id, CommentStatus.deleted)
+async def delete(comment_id: Id, editor: EditorUser, session: SessionDep) -> Response:
+    """Delete a comment (its text is erased; a placeholder holds its replies); an editor's
+    or admin's needs an admin."""
+    return await _moderate(session, editor, comment_id, CommentStatus.deleted)
 
 
 @router.post("/comments/bans/{member_id}", status_code=status.HTTP_201_CREATED)
 async def ban(
     member_id: Id, body: BanIn, editor: EditorUser, session: SessionDep
 ) -> dict[str, object]:
-    """Stop a reader commenting, until a date or for good, with a reason."""
+    """Stop a reader commenting, until a date or for good, with a reason.
+
+    Editors may ban readers and authors; banning an editor or an admin takes an admin (403
+    `moderation_needs_admin`). The ban also stops edits, likes and reports, not deletes.
+    """
     entry = await service.ban(
         session,
         editor,
@@ -112,8 +120,9 @@ async def ban(
 
 
 @router.delete("/comments/bans/{member_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def unban(member_id: Id, _editor: EditorUser, session: SessionDep) -> Response:
-    """Let a banned reader comment again."""
-    if not await service.lift_bans(session, await accounts.live_member(session, member_id)):
+async def unban(member_id: Id, editor: EditorUser, session: SessionDep) -> Response:
+    """Let a banned reader comment again (an editor's or admin's ban is lifted by an admin)."""
+    member = await accounts.live_member(session, member_id)
+    if not await service.lift_bans(session, editor, member):
         raise NotFound("The member is not banned.", code="ban_not_found")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -31,3 +31,7 @@ class NotYourComment(Forbidden):
 
 class EditWindowClosed(Forbidden):
     code, title = "edit_window_closed", "Too late to edit this comment"
+
+
+class ModerationNeedsAdmin(Forbidden):
+    code, title = "moderation_needs_admin", "Only an admin can moderate this member"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.accounts.models import Role
 from app.articles.models import CommentSetting
 from app.billing.entitlements import AccessLevel
 from app.comments.errors import (
@@ -27,3 +28,16 @@ def refusal(setting: str, level: AccessLevel, *, verified: bool) -> AppError | N
     if setting == CommentSetting.paid.value and level is not AccessLevel.paid:
         return CommentsPaidOnly("Comments on this article are for paying subscribers.")
     return None
+
+
+# Staff at or above an editor's rank are moderated only by admins, so an editor can neither
+# silence an admin nor settle a dispute with another editor by hiding their words.
+ADMIN_MODERATED = frozenset({Role.editor.value, Role.admin.value})
+
+
+def may_moderate(actor_role: str, target_role: str | None) -> bool:
+    """Give back whether staff with `actor_role` may ban, hide or delete for `target_role`.
+
+    `target_role` is None for a comment whose author deleted their account.
+    """
+    return actor_role == Role.admin.value or target_role not in ADMIN_MODERATED

@@ -41,7 +41,7 @@ def _out(comment: Comment, names: dict[int, str], replies: dict[int, list[Commen
     author: dict[str, object] | None = None
     if not deleted:
         author = (
-            {"id": comment.author_id, "name": names.get(comment.author_id, "")}
+            {"id": comment.author_id, "name": names.get(comment.author_id, service.NAMELESS)}
             if comment.author_id is not None
             else {"id": None, "name": "[deleted account]"}
         )
@@ -139,7 +139,7 @@ async def post_comment(
                 excerpt=body.body[:300],
             )
             outbox.enqueue(session, settings, message)
-    return _out(comment, {pk(user.id): user.display_name}, {})
+    return _out(comment, {pk(user.id): service.author_name(user.display_name)}, {})
 
 
 @router.patch("/comments/{comment_id}", response_model=CommentOut)
@@ -150,7 +150,7 @@ async def edit_comment(
     session: SessionDep,
     settings: SettingsDep,
 ) -> CommentOut:
-    """Edit your own comment within the edit window."""
+    """Edit your own visible comment within the edit window (not while banned)."""
     comment = await service.edit(
         session,
         user,
@@ -158,25 +158,26 @@ async def edit_comment(
         body.body.strip(),
         timedelta(minutes=settings.comment_edit_minutes),
     )
-    return _out(comment, {pk(user.id): user.display_name}, {})
+    return _out(comment, {pk(user.id): service.author_name(user.display_name)}, {})
 
 
 @router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_comment(comment_id: Id, user: CurrentUser, session: SessionDep) -> Response:
-    """Delete your own comment (a placeholder stays while it has replies)."""
+    """Delete your own visible comment (a placeholder stays while it has replies); allowed
+    while banned. A comment the moderators hid is 404 to its author, as on reads."""
     await service.delete(session, user, comment_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/comments/{comment_id}/like", response_model=LikesOut)
 async def like(comment_id: Id, user: CurrentUser, session: SessionDep) -> LikesOut:
-    """Like a comment (once per reader; again is a no-op)."""
+    """Like a comment (once per reader; again is a no-op; not while banned)."""
     return LikesOut(likes=await service.like(session, user, comment_id, on=True))
 
 
 @router.delete("/comments/{comment_id}/like", response_model=LikesOut)
 async def unlike(comment_id: Id, user: CurrentUser, session: SessionDep) -> LikesOut:
-    """Take a like back."""
+    """Take a like back (not while banned)."""
     return LikesOut(likes=await service.like(session, user, comment_id, on=False))
 
 
@@ -184,7 +185,7 @@ async def unlike(comment_id: Id, user: CurrentUser, session: SessionDep) -> Like
 async def report(
     comment_id: Id, body: ReportIn, user: CurrentUser, session: SessionDep
 ) -> dict[str, str]:
-    """Report a comment to the moderators (once per reader)."""
+    """Report a comment to the moderators (once per reader; not while banned)."""
     await service.report(session, user, comment_id, body.reason)
     return {"status": "reported"}
 

@@ -18,6 +18,7 @@ from app.comments.errors import (
     CommentBanned,
     CommentNotFound,
     EditWindowClosed,
+    ModerationNeedsAdmin,
     NotYourComment,
 )
 from app.comments.models import (
@@ -32,6 +33,14 @@ from app.core.db import insert_ignoring_duplicates, pk, utcnow
 from app.core.pagination import decode_cursor, encode_cursor
 
 DELETED_TEXT = "[deleted]"
+# Shown for an author with no display name (magic-link readers start without one); it says
+# nothing about who they are, and never falls back to the email address.
+NAMELESS = "Reader"
+
+
+def author_name(display_name: str) -> str:
+    """Give back the name a comment author is shown under."""
+    return display_name.strip() or NAMELESS
 
 
 async def active_ban(session: AsyncSession, user_id: int) -> CommentBan | None:
@@ -44,6 +53,12 @@ async def active_ban(session: AsyncSession, user_id: int) -> CommentBan | None:
         )
     )
     return rows.first()
+
+
+async def refuse_if_banned(session: AsyncSession, user: User) -> None:
+    """Raise CommentBanned while the user has an active ban."""
+    if await active_ban(session, pk(user.id)) is not None:
+        raise CommentBanned("You are banned from commenting.")
 
 
 async def post(
@@ -60,8 +75,7 @@ async def post(
     refusal = policy.refusal(article.comments, level, verified=author.email_verified)
     if refusal is not None:
         raise refusal
-    if await active_ban(session, pk(author.id)) is not None:
-        raise CommentBanned("You are banned from commenting.")
+    await refuse_if_banned(session, author)
     parent = None
     depth = 0
     if parent_id is not None:
@@ -93,8 +107,11 @@ async def post(
 
 
 async def own_comment(session: AsyncSession, user: User, comment_id: int) -> Comment:
+    """Give back the user's own visible comment; hidden ones are out of reach, as on reads."""
+    # A hidden comment stays as the moderators left it: its author may neither erase nor
+    # rewrite it, and answering 404 says no more than the thread itself does.
     comment = await session.get(Comment, comment_id)
-    if comment is None or comment.status == CommentStatus.deleted.value:
+    if comment is None or comment.status != CommentStatus.visible.value:
         raise CommentNotFound("No such comment.")
     if comment.author_id != user.id:
         raise NotYourComment("You can only change your own comments.")
@@ -104,9 +121,9 @@ async def own_comment(session: AsyncSession, user: User, comment_id: int) -> Com
 async def edit(
     session: AsyncSession, user: User, comment_id: int, body: str, window: timedelta
 ) -> Comment:
+    """Change the text of the user's own comment within the edit window."""
+    await refuse_if_banned(session, user)
     comment = await own_comment(session, user, comment_id)
-    if comment.status != CommentStatus.visible.value:
-        raise NotYourComment("This comment cannot be edited.")
     if utcnow() - comment.created_at > window:
         raise EditWindowClosed("Comments can be edited for a short while after posting.")
     comment.body = body
@@ -117,6 +134,7 @@ async def edit(
 
 
 async def delete(session: AsyncSession, user: User, comment_id: int) -> None:
+    """Erase the user's own comment; allowed under a ban, so words can always be taken back."""
     comment = await own_comment(session, user, comment_id)
     _mark_deleted(comment)
     session.add(comment)
@@ -137,6 +155,7 @@ async def visible_comment(session: AsyncSession, comment_id: int) -> Comment:
 
 async def like(session: AsyncSession, user: User, comment_id: int, *, on: bool) -> int:
     """Like or unlike (one like per reader); give back the comment's like count."""
+    await refuse_if_banned(session, user)
     comment = await visible_comment(session, comment_id)
     if on:
         result = await session.exec(
@@ -164,6 +183,8 @@ async def like(session: AsyncSession, user: User, comment_id: int, *, on: bool) 
 
 
 async def report(session: AsyncSession, user: User, comment_id: int, reason: str) -> None:
+    """Flag a visible comment for the moderators (once per reader)."""
+    await refuse_if_banned(session, user)
     await visible_comment(session, comment_id)
     await session.exec(
         insert_ignoring_duplicates(CommentReport).values(
@@ -291,17 +312,27 @@ async def counts(session: AsyncSession, article_ids: Sequence[int]) -> dict[int,
 
 
 async def authors(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    """Give back the shown name of each author id."""
     if not ids:
         return {}
     rows = await session.exec(select(User.id, User.display_name).where(col(User.id).in_(list(ids))))
-    return {pk(i): name for i, name in rows}
+    return {pk(i): author_name(name) for i, name in rows}
 
 
-async def set_status(session: AsyncSession, comment_id: int, status: CommentStatus) -> Comment:
-    """Staff: hide, unhide or delete any comment."""
+def _check_rank(staff: User, target_role: str | None, what: str) -> None:
+    if not policy.may_moderate(staff.role, target_role):
+        raise ModerationNeedsAdmin(f"Only an admin can {what} an editor or an admin.")
+
+
+async def set_status(
+    session: AsyncSession, staff: User, comment_id: int, status: CommentStatus
+) -> Comment:
+    """Staff: hide, unhide or delete a comment; editors' and admins' comments need an admin."""
     comment = await session.get(Comment, comment_id)
     if comment is None:
         raise CommentNotFound("No such comment.")
+    author = await session.get(User, comment.author_id) if comment.author_id is not None else None
+    _check_rank(staff, author.role if author else None, "moderate the comments of")
     if status is CommentStatus.deleted:
         _mark_deleted(comment)
     else:
@@ -313,13 +344,17 @@ async def set_status(session: AsyncSession, comment_id: int, status: CommentStat
 async def ban(
     session: AsyncSession, staff: User, member: User, *, until: datetime | None, reason: str
 ) -> CommentBan:
+    """Ban a member from commenting; banning an editor or an admin needs an admin."""
+    _check_rank(staff, member.role, "ban")
     entry = CommentBan(user_id=pk(member.id), banned_by_id=staff.id, until=until, reason=reason)
     session.add(entry)
     await session.flush()
     return entry
 
 
-async def lift_bans(session: AsyncSession, member: User) -> int:
+async def lift_bans(session: AsyncSession, staff: User, member: User) -> int:
+    """Lift a member's bans; give back how many there were. Staff bans are an admin's to lift."""
+    _check_rank(staff, member.role, "lift the ban of")
     bans = (
         await session.exec(
             select(CommentBan).where(
