@@ -61,3 +61,8 @@ class AccountDisabled(Forbidden):
 class CsrfFailed(Forbidden):
     code = "csrf_failed"
     title = "CSRF token missing or wrong"
+
+
+class SignupClosed(Forbidden):
+    code = "signup_closed"
+    title = "Sign-up is closed"

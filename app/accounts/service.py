@@ -17,6 +17,7 @@ from app.accounts.errors import (
     InvalidCredentials,
     RefreshRejected,
     RefreshReused,
+    SignupClosed,
     TermsNotAccepted,
     WeakPassword,
 )
@@ -125,7 +126,9 @@ async def signup(
     accept_terms: bool,
     ip: str | None,
 ) -> User:
-    """Create a reader account with recorded consent."""
+    """Create a reader account with recorded consent (while sign-up is open)."""
+    if not kit.settings.signup_open:
+        raise SignupClosed("New accounts are not being created.")
     if not accept_terms:
         raise TermsNotAccepted("Sign-up needs accept_terms: true.")
     user = await create_user(

@@ -239,13 +239,18 @@ async def change(
 
 
 async def _admins(session: AsyncSession) -> int:
-    count = await session.exec(
-        select(func.count())
-        .select_from(User)
+    """Give back how many working admins there are, holding their rows until commit.
+
+    Locked, so two admins demoting or disabling each other at once cannot both see "two":
+    the second waits for the first, then counts again (PostgreSQL; SQLite lets one writer in).
+    """
+    rows = await session.exec(
+        select(User.id)
         .where(
             User.role == Role.admin.value,
             col(User.disabled).is_(False),
             col(User.deleted_at).is_(None),
         )
+        .with_for_update()
     )
-    return int(count.one())
+    return len(rows.all())

@@ -19,7 +19,8 @@ from app.core.reads import Query, Reads, parse_required_ts, parse_ts
 _COLUMNS = """a.slug, a.title, a.subtitle, a.excerpt, a.visibility, a.published_at, a.updated_at,
        a.reading_minutes, a.word_count, a.cover_image_url, a.cover_image_alt, a.seo_title,
        a.seo_description, a.comments, a.preview_html, a.content_html"""
-_LIVE = """a.status IN ('published', 'scheduled') AND a.published_at IS NOT NULL
+# The SQL of queries.is_live for an `article a`, with a `:now` parameter.
+LIVE_SQL = """a.status IN ('published', 'scheduled') AND a.published_at IS NOT NULL
   AND a.published_at <= :now"""
 _COUNT = """(SELECT count(*) FROM comment c WHERE c.article_id = a.id AND c.status = 'visible')"""
 
@@ -31,18 +32,18 @@ ARTICLE = Query(
   (SELECT json_group_array(json_array(t.slug, t.name))
      FROM article_tag at JOIN tag t ON t.id = at.tag_id WHERE at.article_id = a.id),
   {_COUNT}
-FROM article a WHERE a.slug = :slug AND {_LIVE}""",  # noqa: S608
+FROM article a WHERE a.slug = :slug AND {LIVE_SQL}""",  # noqa: S608
     postgres=f"""SELECT {_COLUMNS},
   (SELECT coalesce(json_agg(json_build_array(aa.position, u.id, u.display_name)), '[]')::text
      FROM article_author aa JOIN "user" u ON u.id = aa.user_id WHERE aa.article_id = a.id),
   (SELECT coalesce(json_agg(json_build_array(t.slug, t.name)), '[]')::text
      FROM article_tag at JOIN tag t ON t.id = at.tag_id WHERE at.article_id = a.id),
   {_COUNT}
-FROM article a WHERE a.slug = :slug AND {_LIVE}""",  # noqa: S608
+FROM article a WHERE a.slug = :slug AND {LIVE_SQL}""",  # noqa: S608
 )
 
 _REDIRECT_SQL = f"""SELECT a.slug FROM slug_redirect r JOIN article a ON a.id = r.article_id
-WHERE r.old_slug = :slug AND {_LIVE}"""  # noqa: S608
+WHERE r.old_slug = :slug AND {LIVE_SQL}"""  # noqa: S608
 REDIRECT = Query.portable(_REDIRECT_SQL)
 
 # The columns are PlanOut's fields, so the paywall's plans have the shape /billing/plans has.

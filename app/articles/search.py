@@ -11,10 +11,13 @@ import re
 from dataclasses import dataclass
 from html import escape
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, bindparam, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.articles.models import Visibility
+from app.articles.reads import LIVE_SQL
+from app.core.db import utcnow
+from app.core.types import UTCDateTime
 
 SEARCH_TABLE = "article_search"
 ALL_VISIBILITIES = {v.value for v in Visibility}
@@ -142,12 +145,15 @@ async def _sqlite(
             marks = ", ".join(f":v{i}" for i in range(len(readable))) or "NULL"
             where = f"AND visibility IN ({marks})"
     # bm25 is lower for better matches; negate it so that higher is better on both dialects.
+    # Only live articles match: drafts and scheduled ones are indexed, but never found.
     sql = f"""
         SELECT rowid, -bm25({SEARCH_TABLE}) FROM {SEARCH_TABLE}
         WHERE {SEARCH_TABLE} MATCH :q {where}
+        AND EXISTS (SELECT 1 FROM article a WHERE a.id = {SEARCH_TABLE}.rowid AND {LIVE_SQL})
         ORDER BY rowid DESC LIMIT :window
     """  # noqa: S608 - only our table name and placeholders are formatted in
-    rows = await session.exec(text(sql), params=params)  # type: ignore[call-overload]
+    params["now"] = utcnow()
+    rows = await session.exec(_live_text(sql), params=params)  # type: ignore[call-overload]
     return [(int(row[0]), float(row[1])) for row in rows]
 
 
@@ -188,13 +194,18 @@ async def _postgres(
         SELECT article_id, ts_rank({column}, query) FROM (
             SELECT article_id, {column} FROM {SEARCH_TABLE}, plainto_tsquery('simple', :q) AS q0
             WHERE {column} @@ q0 {where}
+            AND EXISTS (SELECT 1 FROM article a WHERE a.id = article_id AND {LIVE_SQL})
             ORDER BY article_id DESC LIMIT :window
         ) AS newest, plainto_tsquery('simple', :q) AS query
     """  # noqa: S608 - only our table and column names are formatted in
-    rows = await session.exec(  # type: ignore[call-overload]
-        text(sql), params={"q": " ".join(words), "readable": readable, "window": window}
-    )
+    params = {"q": " ".join(words), "readable": readable, "window": window, "now": utcnow()}
+    rows = await session.exec(_live_text(sql), params=params)  # type: ignore[call-overload]
     return [(int(row[0]), float(row[1])) for row in rows]
+
+
+def _live_text(sql: str) -> TextClause:
+    # `:now` bound as the column type, so it compares as stored timestamps do on SQLite.
+    return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 def highlight(source: str, words: list[str], *, width: int = 160) -> str:

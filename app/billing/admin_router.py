@@ -37,11 +37,7 @@ async def create_plan(
     body: PlanCreate, request: Request, _admin: AdminUser, session: SessionDep
 ) -> PlanAdminOut:
     """Create a plan; without a Stripe price id one is created at the gateway."""
-    plan = Plan(**body.model_dump())
-    session.add(plan)
-    await session.flush()
-    if plan.stripe_price_id is None:
-        await service.sync_plan_price(session, gateway_of(request), plan)
+    plan = await service.create_plan(session, gateway_of(request), body)
     return PlanAdminOut.model_validate(plan, from_attributes=True)
 
 
@@ -50,12 +46,7 @@ async def update_plan(
     plan_id: Id, body: PlanUpdate, _admin: AdminUser, session: SessionDep
 ) -> PlanAdminOut:
     """Rename, describe, reorder, retire a plan (prices are immutable: make a new plan)."""
-    plan = await session.get(Plan, plan_id)
-    if plan is None:
-        raise NotFound("No such plan.", code="plan_not_found")
-    for name, value in body.model_dump(exclude_unset=True).items():
-        setattr(plan, name, value)
-    session.add(plan)
+    plan = await service.update_plan(session, plan_id, body)
     return PlanAdminOut.model_validate(plan, from_attributes=True)
 
 

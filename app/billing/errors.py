@@ -62,3 +62,7 @@ class FormNotFromPage(Forbidden):
     """A local-gateway form posted without the token of the page that shows it."""
 
     code, title = "csrf_failed", "CSRF token missing or wrong"
+
+
+class PriceImmutable(InvalidInput):
+    code, title = "price_immutable", "A plan's price cannot change"

@@ -21,6 +21,7 @@ from app.billing.errors import (
     NoSubscription,
     PaymentProviderUnavailable,
     PlanNotFound,
+    PriceImmutable,
     RedirectNotAllowed,
 )
 from app.billing.gateway import CheckoutRequest, GatewayError, PaymentGateway, SubscriptionState
@@ -32,6 +33,7 @@ from app.billing.models import (
     StripeEvent,
     Subscription,
 )
+from app.billing.schemas import PlanCreate, PlanUpdate
 from app.core.config import Settings
 from app.core.db import insert_ignoring_duplicates, pk, utcnow
 from app.core.ratelimit import RateLimiter
@@ -335,6 +337,34 @@ async def active_comp(session: AsyncSession, user_id: int) -> CompGrant | None:
         if grant.starts_at <= now and (grant.ends_at is None or now < grant.ends_at):
             return grant
     return None
+
+
+async def create_plan(session: AsyncSession, gateway: PaymentGateway, data: PlanCreate) -> Plan:
+    """Create a plan; without a price id, its product and price are made at the provider."""
+    plan = Plan(**data.model_dump())
+    session.add(plan)
+    await session.flush()
+    if plan.stripe_price_id is None:
+        # The provider's product is keyed by the plan's id, so the row comes first; committed
+        # before asking, so no write lock is held while the provider answers.
+        await session.commit()
+        await sync_plan_price(session, gateway, plan)
+    return plan
+
+
+async def update_plan(session: AsyncSession, plan_id: int, data: PlanUpdate) -> Plan:
+    """Apply a partial edit; a plan's price, once set, never changes (it is what was sold)."""
+    plan = await session.get(Plan, plan_id)
+    if plan is None:
+        raise PlanNotFound("No such plan.", code="plan_not_found")
+    changes = data.model_dump(exclude_unset=True)
+    price = changes.get("stripe_price_id")
+    if "stripe_price_id" in changes and plan.stripe_price_id and price != plan.stripe_price_id:
+        raise PriceImmutable("A plan's price cannot change; create a new plan instead.")
+    for name, value in changes.items():
+        setattr(plan, name, value)
+    session.add(plan)
+    return plan
 
 
 async def sync_plan_price(session: AsyncSession, gateway: PaymentGateway, plan: Plan) -> Plan:

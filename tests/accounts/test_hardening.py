@@ -252,3 +252,18 @@ async def test_a_process_killed_after_answering_still_sends_the_link_once(
         await second.state.db.dispose()
         await second.state.reads.close()
     assert len(smtp_sink.handler.to(member.user.email)) == 1
+
+
+async def test_closed_sign_up_closes_password_sign_up_too(
+    database_url: str, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    """Review I4: BROADSHEET_SIGNUP_OPEN=false only closed sign-up by magic link."""
+    app = create_app(make_settings(database_url, tmp_path, smtp_sink.port, signup_open=False))
+    async with _client(app, "203.0.113.20") as http:
+        response = await http.post(
+            "/api/v1/auth/signup",
+            json={"email": "late@example.com", "password": "a long password", "accept_terms": True},
+        )
+    await app.state.db.dispose()
+    await app.state.reads.close()
+    assert response.status_code == 403 and response.json()["code"] == "signup_closed"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from app.accounts.models import Role
+from app.accounts.models import Role, User
 from tests.factories import ArticleFactory, Factory
 
 
@@ -225,3 +227,27 @@ async def test_export_streams_ghost_compatible_csv(client: AsyncClient, factory:
         "complimentary_plan",
         "stripe_customer_id",
     }
+
+
+@pytest.mark.parametrize("change", [{"role": "reader"}, {"disabled": True}])
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
+    client: AsyncClient, factory: Factory, change: dict[str, object]
+) -> None:
+    """Security review L15: count-then-update let both succeed on PostgreSQL."""
+    first = await factory.member(role=Role.admin)
+    second = await factory.member(role=Role.admin)
+    answers = await asyncio.gather(
+        client.patch(f"/api/v1/admin/members/{second.id}", json=change, headers=first.headers),
+        client.patch(f"/api/v1/admin/members/{first.id}", json=change, headers=second.headers),
+    )
+    # The loser is refused as the last admin, or, if the winner committed first, as no
+    # longer an admin (403) or no longer signed in (401, disabled).
+    codes = sorted(a.status_code for a in answers)
+    assert codes[0] == 200 and codes[1] in (401, 403, 409), codes
+    roles = []
+    for member in (first, second):
+        async with factory.db.session(write=False) as session:
+            user = await session.get(User, member.id)
+            assert user is not None
+            roles.append(user.role == Role.admin.value and not user.disabled)
+    assert roles.count(True) == 1

@@ -150,3 +150,30 @@ async def test_search_ranks_and_pages(
     ).json()
     slugs = [h["article"]["slug"] for h in first["items"] + second["items"]]
     assert len(slugs) == len(set(slugs)) == 5
+
+
+async def test_search_never_reveals_drafts_or_scheduled_articles(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    """Security review L10: unpublished words matched, and `next_cursor` counted them."""
+    editor = await factory.member(role=Role.editor)
+    for n in range(2):
+        await articles.make(
+            editor, title=f"Deal {n}", body="Secret deal zqx123 closes.", status="draft"
+        )
+    await articles.make(
+        editor,
+        title="Zqx123 takeover",
+        body="Coming soon.",
+        status="scheduled",
+        published_at=utcnow() + timedelta(days=1),
+    )
+    for headers in ({}, editor.headers):
+        hidden = await client.get("/api/v1/search?q=zqx123&limit=1", headers=headers)
+        nothing = await client.get("/api/v1/search?q=nowordlikethis&limit=1", headers=headers)
+        assert hidden.json() == nothing.json() == {"items": [], "next_cursor": None}
+    await articles.make(editor, title="Published", body="The zqx123 deal, now public.")
+    # Another page size: the answers above are cached, and the factory skips the staff API.
+    found = await client.get("/api/v1/search?q=zqx123&limit=5")
+    assert [hit["article"]["slug"] for hit in found.json()["items"]] == ["published"]
+    assert found.json()["next_cursor"] is None

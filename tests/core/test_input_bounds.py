@@ -184,12 +184,13 @@ async def test_unique_values_already_taken_are_409(client: AsyncClient, factory:
     other = await client.post(
         "/api/v1/admin/plans", headers=admin.headers, json={"name": "Yearly", "amount": 8000}
     )
+    # A plan's price, once set, is what was sold: it never changes (review I8).
     moved = await client.patch(
         f"/api/v1/admin/plans/{other.json()['id']}",
         headers=admin.headers,
         json={"stripe_price_id": "price_taken"},
     )
-    assert moved.status_code == 409
+    assert moved.status_code == 422 and moved.json()["code"] == "price_immutable"
     lists = "/api/v1/admin/newsletters/lists"
     daily = await client.post(lists, headers=admin.headers, json={"slug": "daily", "name": "D"})
     weekly = await client.post(lists, headers=admin.headers, json={"slug": "weekly", "name": "W"})
