@@ -1,9 +1,10 @@
-"""The `broadsheet` command: serve, worker, migrate, create-admin, seed-demo."""
+"""The `broadsheet` command: serve, worker, migrate, create-admin, seed-demo, maintenance."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import UTC, datetime
 from typing import Annotated, NoReturn
 
 import typer
@@ -186,6 +187,31 @@ def billing_reconcile() -> None:
     for line in report:
         typer.echo(line)
     typer.echo(f"reconcile: {len(report)} change(s)")
+
+
+audit_app = typer.Typer(help="Audit log maintenance.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("purge")
+def audit_purge(
+    before: Annotated[
+        datetime,
+        typer.Option(formats=["%Y-%m-%d"], help="Delete entries written before this day (UTC)."),
+    ],
+) -> None:
+    """Delete audit entries older than a day, for retention (the purge itself is logged)."""
+    from app.admin.audit_retention import purge_database
+    from app.core.db import utcnow
+
+    cutoff = before.replace(tzinfo=UTC)
+    if cutoff > utcnow():
+        # A typo'd year would empty the log: a retention cut-off is always in the past.
+        typer.echo("broadsheet: --before must be a day in the past", err=True)
+        raise typer.Exit(1)
+    settings = _settings()
+    deleted = asyncio.run(purge_database(settings, cutoff))
+    typer.echo(f"audit purge: {deleted} entries written before {cutoff:%Y-%m-%d} deleted")
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ class AuditEntry(SQLModel, table=True):
     __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    actor_id: int | None = Field(
-        default=None, foreign_key="user.id", index=True, ondelete="SET NULL"
-    )
+    # No ON DELETE action (SET NULL would be an UPDATE of the log, which its triggers refuse):
+    # an account with entries cannot be deleted, and none needs to be (they are anonymised).
+    actor_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     action: str = Field(max_length=16)
     entity: str = Field(max_length=64)
     entity_id: str = Field(max_length=64)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from slugify import slugify
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -98,8 +98,7 @@ async def _unique_slug(session: AsyncSession, wanted: str, article_id: int | Non
 
 
 async def _set_tags(session: AsyncSession, article_id: int, names: Sequence[str]) -> None:
-    await session.exec(delete(ArticleTag).where(col(ArticleTag.article_id) == article_id))
-    seen: set[int] = set()
+    wanted: list[int] = []
     for name in names:
         slug = slugify(name, max_length=100)
         if not slug:
@@ -109,9 +108,18 @@ async def _set_tags(session: AsyncSession, article_id: int, names: Sequence[str]
             tag = Tag(slug=slug, name=" ".join(name.split()))
             session.add(tag)
             await session.flush()
-        tag_id = pk(tag.id)
-        if tag_id not in seen:
-            seen.add(tag_id)
+        wanted.append(pk(tag.id))
+    # Only the links that change are written, one row each, so the audit log records each
+    # tag added or removed (a bulk DELETE and re-insert would hide which).
+    current = (
+        await session.exec(select(ArticleTag).where(ArticleTag.article_id == article_id))
+    ).all()
+    for link in current:
+        if link.tag_id not in wanted:
+            await session.delete(link)
+    kept = {link.tag_id for link in current}
+    for tag_id in dict.fromkeys(wanted):
+        if tag_id not in kept:
             session.add(ArticleTag(article_id=article_id, tag_id=tag_id))
     # Sessions do not autoflush: what reads the links next (the search index, the answer)
     # must see them.
@@ -124,9 +132,23 @@ async def _set_authors(session: AsyncSession, article_id: int, ids: Sequence[int
     staff = {u.id for u in users if u.role in STAFF_ROLES and u.deleted_at is None}
     if not unique or set(unique) != staff:
         raise InvalidAuthors("Every author must be an existing staff account.")
-    await session.exec(delete(ArticleAuthor).where(col(ArticleAuthor.article_id) == article_id))
+    # Row by row, like the tags: each credit given, withdrawn or moved is its own audit entry.
+    current = {
+        link.user_id: link
+        for link in (
+            await session.exec(select(ArticleAuthor).where(ArticleAuthor.article_id == article_id))
+        ).all()
+    }
+    for user_id, link in current.items():
+        if user_id not in unique:
+            await session.delete(link)
     for position, user_id in enumerate(unique):
-        session.add(ArticleAuthor(article_id=article_id, user_id=user_id, position=position))
+        existing = current.get(user_id)
+        if existing is None:
+            session.add(ArticleAuthor(article_id=article_id, user_id=user_id, position=position))
+        elif existing.position != position:
+            existing.position = position
+            session.add(existing)
     await session.flush()
 
 

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from app.accounts import service as accounts
 from app.accounts.deps import AdminUser
+from app.admin import audit
 from app.billing import service, webhooks
 from app.billing.models import EventStatus, Plan, StripeEvent
 from app.billing.router import gateway_of
@@ -110,7 +111,9 @@ async def replay_event(
     db: DatabaseDep,
     settings: SettingsDep,
 ) -> EventOut:
-    """Apply a stored event again (failed or unmatched ones; processed events are no-ops)."""
+    """Apply a stored event again (failed or unmatched ones; processed events are no-ops).
+    What it writes is in the audit log under the admin who replayed it."""
+    actor = audit.actor_of(session)
     row = await session.get(StripeEvent, event_row_id)
     # The webhook pipeline runs its own transactions; end this one first, or on SQLite the
     # request's write lock would make them wait on itself.
@@ -120,7 +123,7 @@ async def replay_event(
     force = row.status in {EventStatus.failed.value, EventStatus.unmatched.value}
     event = orjson.loads(row.payload)
     await webhooks.process(
-        db, request.app.state.reads, gateway_of(request), settings, event, force=force
+        db, request.app.state.reads, gateway_of(request), settings, event, force=force, actor=actor
     )
     async with db.session(write=False) as session:
         fresh = await session.get(StripeEvent, event_row_id)

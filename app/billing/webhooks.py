@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import User
+from app.admin import audit
 from app.billing import emails, sync
 from app.billing.errors import BadSignature, InvalidEvent, SignatureMissing
 from app.billing.gateway import GatewayError, PaymentGateway, SubscriptionState
@@ -214,12 +215,15 @@ async def process(
     event: dict[str, Any],
     *,
     force: bool = False,
+    actor: audit.Actor | None = None,
 ) -> str:
     """Store, claim and apply an event in one transaction, its mail (receipts, notices) put
     in the outbox in that same transaction; give back the event's status.
 
     Raises on failure after storing the event with its error, so the caller can answer 5xx,
     Stripe retries and staff can replay it; nothing else of the failed attempt remains.
+    With an `actor` (a staff replay) every write lands in the audit log as theirs; Stripe's
+    own deliveries have none.
     """
     # Stripe redelivers often; a direct read answers a finished event without a session or
     # the write lock.
@@ -230,6 +234,7 @@ async def process(
         # a network call (on SQLite that lock serialised every webhook behind Stripe's reply).
         prefetched = await _prefetch(gateway, event)
         async with db.session() as session:
+            audit.mark(session, actor)
             if not await _store_and_claim(session, event, force=force):
                 return "duplicate"
             outcome = await apply(Context(session, gateway, settings, event, prefetched))
@@ -244,6 +249,7 @@ async def process(
     except Exception as exc:
         log.warning("webhook %s failed: %s", event["id"], exc)
         async with db.session() as session:
+            audit.mark(session, actor)
             await _store_and_claim(session, event, force=True)
             await session.exec(
                 update(StripeEvent)
