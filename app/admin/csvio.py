@@ -107,8 +107,6 @@ def read_table(text: str) -> Table:
     """Read the header (names stripped and lower-cased) and give back the rows lazily.
 
     An empty file, an unreadable header or a column named twice is refused as a whole."""
-    if not text.strip():
-        raise InvalidInput("The CSV is empty.", code="csv_empty")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     number = 0
     header: list[str] | None = []
@@ -121,7 +119,7 @@ def read_table(text: str) -> Table:
                 f"The header row is not readable CSV ({exc}).", code="csv_bad_header"
             ) from exc
     if header is None:
-        raise InvalidInput("The CSV has no header row.", code="csv_empty")
+        raise InvalidInput("The CSV is empty: it has not even a header row.", code="csv_empty")
     names = [cell.strip().lstrip("\ufeff").lower() for cell in header]
     repeated = sorted(name for name, n in Counter(names).items() if name and n > 1)
     if repeated:
