@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlmodel import select
 
 from app.accounts.models import Role
+from app.newsletter.models import NewsletterSubscription, Subscriber
 from tests.admin.csvkit import comps, fixture, post_csv
 from tests.conftest import token_from_mail
 from tests.factories import Factory, Member
@@ -194,3 +196,18 @@ async def test_a_reader_who_left_a_list_here_stays_off_it(
     report = (await post_csv(client, admin.headers, body, "?newsletter=daily")).json()
     assert report["unchanged"] == 1
     assert await _on_list(client, admin, "daily") == set()
+
+
+async def test_a_bounced_address_is_not_put_on_another_list(
+    client: AsyncClient, factory: Factory, app: FastAPI
+) -> None:
+    admin = await factory.member(role=Role.admin)
+    await _newsletter(client, admin, "daily")
+    async with app.state.db.session() as session:
+        session.add(Subscriber(email="bounced@example.org", status="bounced", source="signup"))
+    body = "email,subscribed_to_emails\nbounced@example.org,true\n"
+    report = (await post_csv(client, admin.headers, body, "?newsletter=daily")).json()
+    assert (report["created"], report["errors"]) == (1, [])
+    async with app.state.db.session() as session:
+        links = (await session.exec(select(NewsletterSubscription))).all()
+    assert links == []
