@@ -1,126 +1,170 @@
-"""Member CSV export (streamed) and import (validated row by row, with a dry run).
+"""Member CSV as text: safe cells, a forgiving reader, and what Ghost's and Substack's
+export columns mean for a member.
 
-Columns follow Ghost's member export, which Substack exports map onto: email, name, note,
-subscribed_to_emails, labels, created_at, complimentary_plan, stripe_customer_id.
+Cells a spreadsheet would run as formulas are neutralised on the way out (and read back as
+written on the way in). The reader is strict about quoting and hands back a bad record as a
+numbered error instead of raising, so one broken line never fails a whole import.
+
+Import columns, Ghost: email, name, subscribed_to_emails, complimentary_plan,
+stripe_customer_id, created_at, deleted_at, labels (id, note and tiers are ignored).
+Substack: email, active_subscription, expiry, email_disabled, created_at (plan and
+first_payment_at are ignored). Our own export's role and disabled are ignored as well: an
+import never changes a role.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from app.accounts.emailaddr import normalise_email
-from app.accounts.models import Consent, User
-from app.admin import audit
-from app.admin.models import AuditEntry, MemberLabel
-from app.billing.models import BillingCustomer, CompGrant
-from app.core.db import Database, as_utc, pk, utcnow
-from app.newsletter.models import Newsletter, NewsletterSubscription, Subscriber
+from app.core.db import as_utc
+from app.core.errors import InvalidInput
 
-COLUMNS = [
-    "id",
+# OWASP's list: a cell starting with one of these is a formula (or becomes one) in Excel,
+# LibreOffice and Google Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The import route accepts bodies up to 20 MiB; with the limit at that size the parser never
+# refuses a field of an accepted body, and the import bounds the cells it reads itself.
+FIELD_SIZE_LIMIT = 20 * 1024 * 1024
+TRUE = frozenset({"true", "yes", "1", "y", "t", "subscribed"})
+FALSE = frozenset({"false", "no", "0", "n", "f", "", "unsubscribed"})
+# Stripe's customer ids (and the local gateway's cus_local_...), within the column's 255.
+CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9_]{1,251}")
+# No cell the import reads is anywhere near this long; a longer one is a broken or hostile file.
+MAX_CELL = 10_000
+READ = (
     "email",
     "name",
-    "note",
-    "subscribed_to_emails",
     "labels",
-    "created_at",
-    "complimentary_plan",
     "stripe_customer_id",
-]
-TRUE = {"true", "yes", "1", "y", "t", "subscribed"}
-FALSE = {"false", "no", "0", "n", "f", "", "unsubscribed"}
-PAGE = 1000
+    "created_at",
+    "deleted_at",
+    "subscribed_to_emails",
+    "subscribed",
+    "email_disabled",
+    "complimentary_plan",
+    "active_subscription",
+    "expiry",
+)
+
+csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
 
 
-async def export_rows(db: Database) -> AsyncIterator[str]:
-    """Yield the CSV a page of members at a time, so 100,000 members never sit in memory."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    yield out.getvalue()
-    last = 0
+def safe_cell(value: str) -> str:
+    """Give back `value` with a leading ' if a spreadsheet would otherwise run it."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def original_cell(value: str) -> str:
+    """Undo safe_cell, so an exported file imports as the values it was made from."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
+class SafeWriter:
+    """CSV text a row at a time, every cell neutralised; take() gives what was written since."""
+
+    def __init__(self) -> None:
+        self._out = io.StringIO()
+        self._writer = csv.writer(self._out)
+
+    def row(self, cells: Sequence[str]) -> None:
+        """Write one row."""
+        self._writer.writerow([safe_cell(cell) for cell in cells])
+
+    def take(self) -> str:
+        """Give back the text written since the last take and forget it."""
+        text = self._out.getvalue()
+        self._out.seek(0)
+        self._out.truncate()
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One row of the file: its spreadsheet row number (the header is 1), cells or an error."""
+
+    number: int
+    cells: list[str]
+    error: str | None = None
+
+
+@dataclass
+class Table:
+    header: list[str]
+    records: Iterator[Record]
+
+
+def read_table(text: str) -> Table:
+    """Read the header (names stripped and lower-cased) and give back the rows lazily.
+
+    An empty file, an unreadable header or a column named twice is refused as a whole."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    number = 0
+    header: list[str] | None = []
+    while header is not None and not any(cell.strip() for cell in header):
+        number += 1
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise InvalidInput(
+                f"The header row is not readable CSV ({exc}).", code="csv_bad_header"
+            ) from exc
+    if header is None:
+        raise InvalidInput("The CSV is empty: it has not even a header row.", code="csv_empty")
+    names = [cell.strip().lstrip("\ufeff").lower() for cell in header]
+    repeated = sorted(name for name, n in Counter(names).items() if name and n > 1)
+    if repeated:
+        raise InvalidInput(
+            f"The header names a column more than once: {', '.join(repeated)}.",
+            code="csv_duplicate_column",
+        )
+    return Table(header=names, records=_records(reader, number))
+
+
+def _records(reader: Iterator[list[str]], number: int) -> Iterator[Record]:
     while True:
-        out.seek(0)
-        out.truncate()
-        async with db.session(write=False) as session:
-            users = (
-                await session.exec(
-                    select(User)
-                    .where(col(User.id) > last, col(User.deleted_at).is_(None))
-                    .order_by(col(User.id))
-                    .limit(PAGE)
-                )
-            ).all()
-            if not users:
-                return
-            ids = [pk(u.id) for u in users]
-            labels: dict[int, list[str]] = {}
-            for user_id, label in await session.exec(
-                select(MemberLabel.user_id, MemberLabel.label).where(
-                    col(MemberLabel.user_id).in_(ids)
-                )
-            ):
-                labels.setdefault(user_id, []).append(label)
-            customers = dict(
-                (
-                    await session.exec(
-                        select(BillingCustomer.user_id, BillingCustomer.customer_id).where(
-                            col(BillingCustomer.user_id).in_(ids)
-                        )
-                    )
-                ).all()
+        number += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            reason = (
+                f"the CSV is malformed here ({exc}); a cell holding a comma, a quote or a "
+                'line break must be in double quotes, with its quotes doubled ("")'
             )
-            now = utcnow()
-            comped = {
-                uid
-                for uid, ends, revoked in await session.exec(
-                    select(CompGrant.user_id, CompGrant.ends_at, CompGrant.revoked_at).where(
-                        col(CompGrant.user_id).in_(ids)
-                    )
-                )
-                if revoked is None and (ends is None or ends > now)
-            }
-            subscribed = set(
-                (
-                    await session.exec(
-                        select(Subscriber.user_id)
-                        .join(
-                            NewsletterSubscription,
-                            col(NewsletterSubscription.subscriber_id) == Subscriber.id,
-                        )
-                        .where(
-                            col(Subscriber.user_id).in_(ids),
-                            col(NewsletterSubscription.active).is_(True),
-                            Subscriber.status == "active",
-                        )
-                    )
-                ).all()
-            )
-        for user in users:
-            uid = pk(user.id)
-            writer.writerow(
-                [
-                    uid,
-                    user.email,
-                    user.display_name,
-                    "",
-                    "true" if uid in subscribed else "false",
-                    ",".join(sorted(labels.get(uid, []))),
-                    user.created_at.isoformat(),
-                    "complimentary" if uid in comped else "",
-                    customers.get(uid, ""),
-                ]
-            )
-        last = pk(users[-1].id)
-        yield out.getvalue()
+            yield Record(number, [], reason)
+            continue
+        yield Record(number, cells)
+
+
+def parse_bool(value: str, column: str) -> bool:
+    """Read a yes/no cell (true/false, yes/no, 1/0, ...; empty is no) or raise ValueError."""
+    lowered = value.strip().lower()
+    if lowered in TRUE:
+        return True
+    if lowered in FALSE:
+        return False
+    raise ValueError(f"{column} must be true or false, not {value[:40]!r}")
+
+
+def parse_time(value: str, column: str) -> datetime | None:
+    """Read an ISO-8601 date or timestamp (UTC when it names no zone); empty is None."""
+    if not value.strip():
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(value.strip()))
+    except ValueError as exc:
+        raise ValueError(f"{column} is not an ISO date: {value[:40]!r}") from exc
 
 
 @dataclass
@@ -130,29 +174,28 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    comped: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
+    def error(self, row: int, email: str, reason: str) -> None:
+        """Record a row that was skipped and why."""
+        self.errors.append({"row": row, "email": email[:320], "reason": reason})
 
-def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in TRUE:
-        return True
-    if lowered in FALSE:
-        return False
-    raise ValueError(f"subscribed_to_emails must be true or false, not {value!r}")
-
-
-def _date(value: str) -> datetime | None:
-    if not value.strip():
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
-    except ValueError as exc:
-        raise ValueError(f"created_at is not an ISO date: {value!r}") from exc
+    def summary(self) -> dict[str, object]:
+        """The counts, for the import's audit entry."""
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "comped": self.comped,
+            "errors": len(self.errors),
+        }
 
 
-@dataclass
-class _Row:
+@dataclass(slots=True)
+class MemberRow:
+    """One valid row: the member it describes, in our terms."""
+
     number: int
     email: str
     name: str
@@ -160,206 +203,115 @@ class _Row:
     customer: str
     created_at: datetime | None
     subscribed: bool
-    comped: bool
+    comp: bool
+    # The end of a comp that stands for a period paid at the previous platform.
+    comp_until: datetime | None
 
 
-def _parse(text: str, report: ImportReport) -> list[_Row]:
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or "email" not in [f.strip().lower() for f in reader.fieldnames]:
-        report.errors.append({"row": 1, "reason": "the header has no email column"})
-        return []
-    rows: list[_Row] = []
-    seen: set[str] = set()
-    for number, raw in enumerate(reader, start=2):
-        report.rows += 1
-        row = {(k or "").strip().lower(): (v or "") for k, v in raw.items()}
-        try:
-            email = normalise_email(row.get("email", ""))
-            if email in seen:
-                raise ValueError("the email appears twice in this file")
-            customer = row.get("stripe_customer_id", "").strip()
-            if customer and not customer.startswith("cus_"):
-                raise ValueError("stripe_customer_id must look like cus_...")
-            parsed = _Row(
-                number=number,
-                email=email,
-                name=row.get("name", "").strip()[:120],
-                labels=[x.strip()[:100] for x in row.get("labels", "").split(",") if x.strip()],
-                customer=customer,
-                created_at=_date(row.get("created_at", "")),
-                subscribed=_bool(row.get("subscribed_to_emails", row.get("subscribed", ""))),
-                comped=bool(row.get("complimentary_plan", "").strip()),
-            )
-        except ValueError as exc:
-            report.errors.append({"row": number, "email": row.get("email", ""), "reason": str(exc)})
-            continue
-        seen.add(email)
-        rows.append(parsed)
-    return rows
+class _Cells:
+    """The cells of one record the import reads, by column name; None for a missing column."""
+
+    def __init__(self, index: dict[str, int], cells: list[str]) -> None:
+        width = len(cells)
+        self.values = {
+            name: original_cell(cells[at]) if at < width else "" for name, at in index.items()
+        }
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+    def text(self, name: str) -> str:
+        return (self.values.get(name) or "").strip()
+
+    def flag(self, name: str) -> bool | None:
+        value = self.values.get(name)
+        return None if value is None else parse_bool(value, name)
 
 
-async def _by_email(session: AsyncSession, emails: list[str]) -> dict[str, User]:
-    found: dict[str, User] = {}
-    for start in range(0, len(emails), 500):
-        chunk = emails[start : start + 500]
-        for user in (await session.exec(select(User).where(col(User.email).in_(chunk)))).all():
-            found[user.email] = user
-    return found
+def _subscribed(cells: _Cells) -> bool:
+    # An imported list is a list of people who subscribed, unless the file says otherwise.
+    stated = cells.flag("subscribed_to_emails")
+    if stated is None:
+        stated = cells.flag("subscribed")
+    disabled = cells.flag("email_disabled")
+    return (stated is None or stated) and not disabled
 
 
-async def import_csv(
-    session: AsyncSession,
-    text: str,
-    *,
-    actor: User,
-    dry_run: bool,
-    default_newsletter: Newsletter | None,
-) -> ImportReport:
-    """Create or update members from CSV. Bad rows are reported with their row numbers and
-    skipped without aborting the rest; an existing email is never duplicated; a re-import of
-    the same file changes nothing. The import is one audit entry, not one per row."""
-    report = ImportReport(dry_run=dry_run)
-    rows = _parse(text, report)
-    existing = await _by_email(session, [r.email for r in rows])
-    if dry_run:
-        report.created = sum(1 for r in rows if r.email not in existing)
-        report.unchanged = len(rows) - report.created
-        return report
-    actor_key = audit.ACTOR_KEY
-    info = session.sync_session.info
-    saved_actor = info.get(actor_key)
-    info[actor_key] = None
-    try:
-        await _apply_all(
-            session, rows, existing, actor=actor, newsletter=default_newsletter, report=report
-        )
-    finally:
-        info[actor_key] = saved_actor
-    session.add(
-        AuditEntry(
-            actor_id=actor.id,
-            action="import",
-            entity="user",
-            entity_id="*",
-            after={
-                "created": report.created,
-                "updated": report.updated,
-                "errors": len(report.errors),
-            },
-            request_id=info.get(audit.REQUEST_KEY),
-        )
+def _member(number: int, cells: _Cells, now: datetime) -> MemberRow:
+    email = normalise_email(cells.get("email") or "")
+    for name, value in cells.values.items():
+        if len(value) > MAX_CELL:
+            raise ValueError(f"{name} is longer than {MAX_CELL:,} characters")
+    if cells.text("deleted_at"):
+        raise ValueError("the member was deleted at the source (deleted_at is set)")
+    customer = cells.text("stripe_customer_id")
+    if customer and not CUSTOMER_ID.fullmatch(customer):
+        raise ValueError("stripe_customer_id must look like cus_... (at most 255 characters)")
+    labels = cells.text("labels")
+    comp, comp_until = bool(cells.flag("complimentary_plan")), None
+    expiry = parse_time(cells.get("expiry") or "", "expiry")
+    if cells.flag("active_subscription") and not comp and expiry is not None and expiry > now:
+        # Paid at the previous platform: keep the paid access until the paid period ends.
+        comp, comp_until = True, expiry
+    return MemberRow(
+        number=number,
+        email=email,
+        name=cells.text("name")[:120],
+        labels=list(dict.fromkeys(x.strip()[:100] for x in labels.split(",") if x.strip())),
+        customer=customer,
+        created_at=parse_time(cells.get("created_at") or "", "created_at"),
+        subscribed=_subscribed(cells),
+        comp=comp,
+        comp_until=comp_until,
     )
-    return report
 
 
-async def _apply_all(
-    session: AsyncSession,
-    rows: list[_Row],
-    existing: dict[str, User],
-    *,
-    actor: User,
-    newsletter: Newsletter | None,
-    report: ImportReport,
-) -> None:
-    new_users = [
-        User(email=r.email, display_name=r.name, created_at=r.created_at or utcnow())
-        for r in rows
-        if r.email not in existing
-    ]
-    for start in range(0, len(new_users), PAGE):
-        session.add_all(new_users[start : start + PAGE])
-        await session.flush()
-    created = {u.email for u in new_users}
-    users = {**existing, **{u.email: u for u in new_users}}
-    ids = [pk(u.id) for u in users.values()]
-    labels: set[tuple[int, str]] = set()
-    customers: set[int] = set()
-    comps: set[int] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        labels |= set(
-            (
-                await session.exec(
-                    select(MemberLabel.user_id, MemberLabel.label).where(
-                        col(MemberLabel.user_id).in_(chunk)
-                    )
-                )
-            ).all()
+def _columns(header: list[str]) -> dict[str, int]:
+    index = {name: at for at, name in enumerate(header) if name in READ}
+    if "email" not in index:
+        raise InvalidInput(
+            "The CSV header has no email column (Ghost and Substack exports have one).",
+            code="csv_no_email_column",
         )
-        customers |= set(
-            (
-                await session.exec(
-                    select(BillingCustomer.user_id).where(col(BillingCustomer.user_id).in_(chunk))
+    return index
+
+
+def member_chunks(
+    table: Table, report: ImportReport, now: datetime, size: int = 500
+) -> Iterator[list[MemberRow]]:
+    """The file's valid rows, `size` at a time; every other non-blank row goes to the report."""
+    chunk: list[MemberRow] = []
+    for row in _member_rows(table, report, now):
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _member_rows(table: Table, report: ImportReport, now: datetime) -> Iterator[MemberRow]:
+    header, index = table.header, _columns(table.header)
+    seen: set[str] = set()
+    for record in table.records:
+        if record.error is not None:
+            report.rows += 1
+            report.error(record.number, "", record.error)
+            continue
+        if not any(cell.strip() for cell in record.cells):
+            continue  # a blank line, or a spreadsheet's row of empty cells
+        report.rows += 1
+        cells = _Cells(index, record.cells)
+        try:
+            if any(cell.strip() for cell in record.cells[len(header) :]):
+                raise ValueError(
+                    f"this row has {len(record.cells)} cells; the header has {len(header)}"
                 )
-            ).all()
-        )
-        comps |= set(
-            (
-                await session.exec(
-                    select(CompGrant.user_id).where(
-                        col(CompGrant.user_id).in_(chunk), col(CompGrant.revoked_at).is_(None)
-                    )
-                )
-            ).all()
-        )
-    taken_customers = set((await session.exec(select(BillingCustomer.customer_id))).all())
-    subscribers = set((await session.exec(select(Subscriber.email))).all())
-    new_subscribers: list[Subscriber] = []
-    for row in rows:
-        user = users[row.email]
-        uid = pk(user.id)
-        changed = row.email in created
-        for label in row.labels:
-            if (uid, label) not in labels:
-                session.add(MemberLabel(user_id=uid, label=label))
-                labels.add((uid, label))
-                changed = True
-        if row.customer and uid not in customers and row.customer not in taken_customers:
-            session.add(BillingCustomer(user_id=uid, customer_id=row.customer))
-            customers.add(uid)
-            taken_customers.add(row.customer)
-            changed = True
-        if row.comped and uid not in comps:
-            session.add(CompGrant(user_id=uid, granted_by_id=actor.id, reason="imported"))
-            comps.add(uid)
-            changed = True
-        if row.email in created and row.subscribed:
-            # The consent the source platform recorded travels with the member.
-            session.add(
-                Consent(
-                    user_id=uid,
-                    email=row.email,
-                    document="terms",
-                    version="imported",
-                    accepted_at=row.created_at or utcnow(),
-                    source="import",
-                )
-            )
-        if row.subscribed and newsletter is not None and row.email not in subscribers:
-            new_subscribers.append(
-                Subscriber(
-                    email=row.email,
-                    user_id=uid,
-                    status="active",
-                    confirmed_at=row.created_at or utcnow(),
-                    source="import",
-                )
-            )
-            subscribers.add(row.email)
-            changed = True
-        if row.email in created:
-            report.created += 1
-        elif changed:
-            report.updated += 1
-        else:
-            report.unchanged += 1
-    session.add_all(new_subscribers)
-    await session.flush()
-    if newsletter is not None:
-        session.add_all(
-            [
-                NewsletterSubscription(subscriber_id=pk(s.id), newsletter_id=pk(newsletter.id))
-                for s in new_subscribers
-            ]
-        )
-        await session.flush()
+            row = _member(record.number, cells, now)
+            if row.email in seen:
+                raise ValueError("the email appears twice in this file")
+        except ValueError as exc:
+            report.error(record.number, cells.text("email"), str(exc))
+            continue
+        seen.add(row.email)
+        yield row

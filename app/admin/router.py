@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.accounts import service as accounts
 from app.accounts.deps import AdminUser
 from app.accounts.models import Role, User
-from app.admin import csvio, members, stats
+from app.admin import member_export, member_import, members, stats
 from app.admin.models import AuditEntry
 from app.admin.schemas import AuditOut, ImportOut, MemberDetail, MemberOut, MemberPatch
 from app.billing.entitlements import access_level
@@ -98,10 +98,11 @@ async def _detail(session: AsyncSession, settings: SettingsDep, member: User) ->
 
 @router.get("/members/export.csv", response_class=StreamingResponse)
 async def export_members(_admin: AdminUser, db: DatabaseDep) -> StreamingResponse:
-    """Every member as CSV (Ghost-compatible columns), streamed page by page."""
+    """Every account as CSV (Ghost's columns, then role and disabled; no cell starts a
+    spreadsheet formula), streamed page by page."""
     stamp = utcnow().strftime("%Y-%m-%d")
     return StreamingResponse(
-        csvio.export_rows(db),
+        member_export.export_rows(db),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="members-{stamp}.csv"',
@@ -119,7 +120,8 @@ async def import_members(
     newsletter: Annotated[str | None, Query(max_length=100)] = None,
 ) -> ImportOut:
     """Import members from a CSV body (Ghost or Substack export columns); `dry_run=true`
-    validates and reports without writing."""
+    reports what the import would change without writing; `newsletter=slug` puts the rows
+    marked subscribed on that list."""
     body = await request.body()
     try:
         text = body.decode("utf-8-sig")
@@ -132,7 +134,7 @@ async def import_members(
         ).first()
         if target is None:
             raise InvalidInput("No such newsletter.", code="newsletter_not_found")
-    report = await csvio.import_csv(
+    report = await member_import.import_csv(
         session, text, actor=admin, dry_run=dry_run, default_newsletter=target
     )
     return ImportOut(**report.__dict__)

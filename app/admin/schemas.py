@@ -61,4 +61,6 @@ class ImportOut(BaseModel):
     created: int
     updated: int
     unchanged: int
+    # Complimentary grants the import gave (or, in a dry run, would give).
+    comped: int
     errors: list[dict[str, Any]]
