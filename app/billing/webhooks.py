@@ -96,10 +96,11 @@ def _timestamp(header: str) -> int | None:
     """Give back the header's `t` as stripe's WebhookSignature reads it, or None where it
     reads none: items split on "," then "=" (at most twice), keys compared unstripped, the
     first `t` through int() (so "+1", " 1 " and "1_0" are numbers), and an item "t" with no
-    value spoils the lot."""
+    value spoils the lot, as does a signature item with none."""
     items = [item.split("=", 2) for item in header.split(",")]
     try:
         values = [parts[1] for parts in items if parts[0] == "t"]
+        [parts[1] for parts in items if parts[0] == stripe.WebhookSignature.EXPECTED_SCHEME]
         return int(values[0])
     except (IndexError, ValueError):
         return None
