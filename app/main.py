@@ -31,7 +31,7 @@ from app.billing.router import router as billing_router
 from app.billing.router import webhook_router
 from app.comments.admin_router import router as admin_comments_router
 from app.comments.router import router as comments_router
-from app.core import content_version
+from app.core import content_version, openapi
 from app.core.config import API_PREFIX, Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers
@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware, metrics=app.state.metrics, hsts=settings.is_production
     )
     install_error_handlers(app)
+    openapi.install(app)
 
     # Starlette tries routes in order: the reader routes, by far the busiest, go first, then
     # Stripe's webhooks, which arrive in bursts (each router tried costs a match).

@@ -15,6 +15,7 @@ from app.core import content_version
 from app.core.db import adopt
 from app.core.deps import ReadSessionDep, SessionDep
 from app.core.errors import Forbidden, Unauthorized
+from app.core.openapi import auth
 from app.core.security import AccessClaims, InvalidToken
 
 
@@ -62,6 +63,7 @@ async def _authenticate(
     return adopt(session, user)
 
 
+@auth("optional")
 async def optional_user(
     request: Request, read: ReadSessionDep, session: SessionDep, kit: KitDep
 ) -> User | None:
@@ -69,6 +71,7 @@ async def optional_user(
     return await _authenticate(request, read, session, kit)
 
 
+@auth("required")
 async def current_user(
     request: Request, read: ReadSessionDep, session: SessionDep, kit: KitDep
 ) -> User:
@@ -94,6 +97,7 @@ def require_role(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
     """Give back a dependency that lets only users with one of `roles` through (else 403)."""
     allowed = frozenset(role.value for role in roles)
 
+    @auth("role")
     async def check(user: CurrentUser, request: Request, session: SessionDep) -> User:
         if user.role not in allowed:
             raise Forbidden("Your role does not allow this.", code="role_forbidden")

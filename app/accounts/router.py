@@ -37,6 +37,7 @@ from app.billing.entitlements import AccessLevel, access_level
 from app.core import outbox
 from app.core.config import API_PREFIX
 from app.core.deps import ReadSessionDep, SessionDep
+from app.core.openapi import errors
 from app.core.ratelimit import RateLimiter
 from app.core.routing import api_router
 from app.newsletter import subscribers as newsletter_subscribers
@@ -95,7 +96,12 @@ def _clear_cookies(response: Response, kit: AuthKit) -> None:
     response.delete_cookie(CSRF_COOKIE, path="/", secure=secure, samesite="lax")
 
 
-@auth_router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=TokenPair)
+@auth_router.post(
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenPair,
+    responses=errors(403, 429),
+)
 async def signup(
     body: SignupIn, request: Request, response: Response, session: SessionDep, kit: KitDep
 ) -> TokenPair:
@@ -117,7 +123,7 @@ async def signup(
     return _token_response(response, kit, issued, cookie=body.refresh_in_cookie)
 
 
-@auth_router.post("/login", response_model=TokenPair)
+@auth_router.post("/login", response_model=TokenPair, responses=errors(401, 403, 429))
 async def login(
     body: LoginIn,
     request: Request,
@@ -146,7 +152,7 @@ async def login(
     return _token_response(response, kit, issued, cookie=body.refresh_in_cookie)
 
 
-@auth_router.post("/refresh", response_model=TokenPair)
+@auth_router.post("/refresh", response_model=TokenPair, responses=errors(401, 403))
 async def refresh(
     request: Request,
     response: Response,
@@ -194,7 +200,12 @@ async def logout(
     return out
 
 
-@auth_router.post("/magic-link", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
+@auth_router.post(
+    "/magic-link",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=errors(429),
+)
 async def magic_link(
     body: MagicLinkIn, request: Request, session: SessionDep, kit: KitDep
 ) -> Accepted:
@@ -213,7 +224,7 @@ async def magic_link(
     return Accepted(detail=_SENT)
 
 
-@auth_router.post("/magic-link/verify", response_model=TokenPair)
+@auth_router.post("/magic-link/verify", response_model=TokenPair, responses=errors(400, 403))
 async def magic_link_verify(
     body: MagicLinkVerifyIn, response: Response, session: SessionDep, kit: KitDep
 ) -> TokenPair:
@@ -222,14 +233,19 @@ async def magic_link_verify(
     return _token_response(response, kit, issued, cookie=body.refresh_in_cookie)
 
 
-@auth_router.post("/verify-email", response_model=Accepted)
+@auth_router.post("/verify-email", response_model=Accepted, responses=errors(400))
 async def verify_email(body: TokenIn, session: SessionDep, kit: KitDep) -> Accepted:
     """Confirm an email address (a new account's, or the new one of an email change)."""
     await profile.confirm_email(session, kit.settings, token=body.token)
     return Accepted(status="verified", detail="Your email address is confirmed.")
 
 
-@auth_router.post("/password-reset", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
+@auth_router.post(
+    "/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=errors(429),
+)
 async def password_reset(
     body: PasswordResetIn, request: Request, session: SessionDep, kit: KitDep
 ) -> Accepted:
@@ -241,7 +257,7 @@ async def password_reset(
     return Accepted(detail=_SENT)
 
 
-@auth_router.post("/password-reset/confirm", response_model=Accepted)
+@auth_router.post("/password-reset/confirm", response_model=Accepted, responses=errors(400))
 async def password_reset_confirm(
     body: PasswordResetConfirmIn, session: SessionDep, kit: KitDep
 ) -> Accepted:
@@ -275,7 +291,7 @@ async def get_me(user: CurrentUser, session: SessionDep, kit: KitDep, response: 
     return await me_out(session, kit, user)
 
 
-@me_router.patch("", response_model=MeOut)
+@me_router.patch("", response_model=MeOut, responses=errors(403, 404, 409, 429))
 async def patch_me(
     body: MePatch, user: CurrentUser, request: Request, session: SessionDep, kit: KitDep
 ) -> MeOut:
@@ -331,7 +347,7 @@ async def export_me(user: CurrentUser, session: SessionDep, response: Response) 
     return await export.export_data(session, user)
 
 
-@me_router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+@me_router.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 429))
 async def delete_me(
     body: MeDeleteIn,
     request: Request,

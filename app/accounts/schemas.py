@@ -10,7 +10,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from app.accounts.emailaddr import normalise_email
 from app.core.fields import OneLine
 
-Email = Annotated[str, Field(min_length=3, max_length=320), AfterValidator(normalise_email)]
+Email = Annotated[
+    str,
+    Field(min_length=3, max_length=320, json_schema_extra={"format": "email"}),
+    AfterValidator(normalise_email),
+]
 # Length in characters here; the byte limit (argon2 input) is checked in the service.
 Password = Annotated[str, Field(min_length=1, max_length=4096)]
 OpaqueToken = Annotated[str, Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")]

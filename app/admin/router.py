@@ -22,6 +22,7 @@ from app.core.db import pk, utcnow
 from app.core.deps import DatabaseDep, SessionDep, SettingsDep
 from app.core.errors import InvalidInput
 from app.core.fields import Day, Id, UtcDatetime
+from app.core.openapi import errors
 from app.core.pagination import Cursor, Limit, Page, clamp, newest_first
 from app.core.routing import api_router
 from app.newsletter.models import Newsletter
@@ -96,7 +97,11 @@ async def _detail(session: AsyncSession, settings: SettingsDep, member: User) ->
     )
 
 
-@router.get("/members/export.csv", response_class=StreamingResponse)
+class CSVResponse(StreamingResponse):
+    media_type = "text/csv"
+
+
+@router.get("/members/export.csv", response_class=CSVResponse)
 async def export_members(_admin: AdminUser, db: DatabaseDep) -> StreamingResponse:
     """Every account as CSV (Ghost's columns, then role and disabled; no cell starts a
     spreadsheet formula), streamed page by page."""
@@ -111,7 +116,18 @@ async def export_members(_admin: AdminUser, db: DatabaseDep) -> StreamingRespons
     )
 
 
-@router.post("/members/import", response_model=ImportOut)
+@router.post(
+    "/members/import",
+    response_model=ImportOut,
+    responses=errors(413),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "A Ghost or Substack members export, up to 20 MB.",
+        }
+    },
+)
 async def import_members(
     request: Request,
     admin: AdminUser,
@@ -148,7 +164,7 @@ async def get_member(
     return await _detail(session, settings, await accounts.live_member(session, member_id))
 
 
-@router.patch("/members/{member_id}", response_model=MemberDetail)
+@router.patch("/members/{member_id}", response_model=MemberDetail, responses=errors(409))
 async def patch_member(
     member_id: Id, body: MemberPatch, admin: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> MemberDetail:

@@ -27,6 +27,7 @@ from app.core.db import pk
 from app.core.deps import SessionDep
 from app.core.errors import InvalidInput
 from app.core.fields import Id
+from app.core.openapi import errors
 from app.core.pagination import Cursor, Limit, Page, newest_first
 from app.core.routing import api_router
 
@@ -90,7 +91,9 @@ async def list_articles(
     return Page[ArticleStaff](items=[await _out(session, a) for a in rows], next_cursor=next_cursor)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ArticleStaff)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=ArticleStaff, responses=errors(409)
+)
 async def create_article(
     body: ArticleCreate, request: Request, response: Response, user: StaffUser, session: SessionDep
 ) -> ArticleStaff:
@@ -109,7 +112,7 @@ async def get_article(
     return await _out(session, article, response)
 
 
-@router.patch("/{article_id}", response_model=ArticleStaff)
+@router.patch("/{article_id}", response_model=ArticleStaff, responses=errors(409, 428))
 async def update_article(
     article_id: Id,
     body: ArticleUpdate,
@@ -192,7 +195,11 @@ async def list_revisions(article_id: Id, user: StaffUser, session: SessionDep) -
     ]
 
 
-@router.post("/{article_id}/revisions/{revision_id}/restore", response_model=ArticleStaff)
+@router.post(
+    "/{article_id}/revisions/{revision_id}/restore",
+    response_model=ArticleStaff,
+    responses=errors(409),
+)
 async def restore_revision(
     article_id: Id,
     revision_id: Id,

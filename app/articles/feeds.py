@@ -39,7 +39,15 @@ def _cache(request: Request) -> ResponseCache:
     return cache
 
 
-@router.get("/feed.xml", response_class=Response)
+class RSSResponse(Response):
+    media_type = "application/rss+xml"
+
+
+class XMLResponse(Response):
+    media_type = "application/xml"
+
+
+@router.get("/feed.xml", response_class=RSSResponse)
 async def rss(request: Request, db: DatabaseDep, settings: SettingsDep) -> Response:
     """The latest articles as RSS 2.0, with teasers only."""
 
@@ -74,7 +82,7 @@ async def rss(request: Request, db: DatabaseDep, settings: SettingsDep) -> Respo
     )
 
 
-@router.get("/sitemap.xml", response_class=Response)
+@router.get("/sitemap.xml", response_class=XMLResponse)
 async def sitemap(request: Request, db: DatabaseDep, settings: SettingsDep) -> Response:
     """Every live article's URL (no drafts, no scheduled articles before their time)."""
 

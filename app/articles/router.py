@@ -32,6 +32,7 @@ from app.core.deps import DatabaseDep
 from app.core.errors import InvalidInput
 from app.core.fields import Id, UtcDatetime
 from app.core.jsonutil import dumps
+from app.core.openapi import auth
 from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
 from app.core.reads import Reads
 from app.core.response_cache import Entry, ResponseCache
@@ -143,6 +144,7 @@ async def list_articles(
     response_model=ArticlePublic,
     responses={200: {"model": ArticlePublic}, 301: {"description": "The slug changed"}},
 )
+@auth("optional")
 async def get_article(slug: str, request: Request) -> Response:
     """One article: the full text for readers with access, else the free part and a paywall."""
     # The busiest route takes only `request`: each FastAPI dependency costs per request.

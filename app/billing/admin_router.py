@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import orjson
@@ -20,6 +21,7 @@ from app.core.db import pk
 from app.core.deps import DatabaseDep, SessionDep, SettingsDep
 from app.core.errors import NotFound
 from app.core.fields import Id
+from app.core.openapi import errors
 from app.core.pagination import Cursor, Limit, Page, newest_first
 from app.core.routing import api_router
 
@@ -33,7 +35,12 @@ async def list_plans(_admin: AdminUser, session: SessionDep) -> list[PlanAdminOu
     return [PlanAdminOut.model_validate(p, from_attributes=True) for p in rows.all()]
 
 
-@router.post("/plans", status_code=status.HTTP_201_CREATED, response_model=PlanAdminOut)
+@router.post(
+    "/plans",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PlanAdminOut,
+    responses=errors(409),
+)
 async def create_plan(
     body: PlanCreate, request: Request, _admin: AdminUser, session: SessionDep
 ) -> PlanAdminOut:
@@ -42,7 +49,7 @@ async def create_plan(
     return PlanAdminOut.model_validate(plan, from_attributes=True)
 
 
-@router.patch("/plans/{plan_id}", response_model=PlanAdminOut)
+@router.patch("/plans/{plan_id}", response_model=PlanAdminOut, responses=errors(409))
 async def update_plan(
     plan_id: Id, body: PlanUpdate, _admin: AdminUser, session: SessionDep
 ) -> PlanAdminOut:
@@ -112,7 +119,8 @@ async def replay_event(
     settings: SettingsDep,
 ) -> EventOut:
     """Apply a stored event again (failed or unmatched ones; processed events are no-ops).
-    What it writes is in the audit log under the admin who replayed it."""
+    What it writes is in the audit log under the admin who replayed it. An event that fails
+    again comes back with its status `failed` and the error, as the log keeps it."""
     actor = audit.actor_of(session)
     row = await session.get(StripeEvent, event_row_id)
     # The webhook pipeline runs its own transactions; end this one first, or on SQLite the
@@ -122,9 +130,17 @@ async def replay_event(
         raise NotFound("No such event.", code="event_not_found")
     force = row.status in {EventStatus.failed.value, EventStatus.unmatched.value}
     event = orjson.loads(row.payload)
-    await webhooks.process(
-        db, request.app.state.reads, gateway_of(request), settings, event, force=force, actor=actor
-    )
+    # A failure is stored on the event's row by the pipeline itself: the answer shows it.
+    with contextlib.suppress(Exception):
+        await webhooks.process(
+            db,
+            request.app.state.reads,
+            gateway_of(request),
+            settings,
+            event,
+            force=force,
+            actor=actor,
+        )
     async with db.session(write=False) as session:
         fresh = await session.get(StripeEvent, event_row_id)
     return EventOut.model_validate(fresh, from_attributes=True)

@@ -12,12 +12,14 @@ from app.billing.entitlements import AccessLevel
 from app.billing.reads import token_level
 from app.core.config import Settings
 from app.core.errors import Unauthorized
+from app.core.openapi import auth
 from app.core.reads import Reads
 from app.core.security import InvalidToken
 
 _LEVEL_KEY = "reader_level"
 
 
+@auth("optional")
 async def calling_reader_level(request: Request) -> AccessLevel:
     """Give back the caller's access level; anonymous without a token, 401 for a bad one.
 

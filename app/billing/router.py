@@ -26,6 +26,7 @@ from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import DatabaseDep, ReadSessionDep, SessionDep, SettingsDep
 from app.core.errors import PayloadTooLarge
+from app.core.openapi import errors
 from app.core.routing import api_router
 
 router = api_router(prefix=f"{API_PREFIX}/billing", tags=["billing"])
@@ -52,6 +53,7 @@ async def plans(session: SessionDep) -> list[PlanOut]:
     "/checkout",
     response_model=CheckoutOut,
     responses={
+        **errors(404),
         409: {"description": "Already subscribed"},
         429: {"description": "Too many new checkouts"},
     },
@@ -83,7 +85,7 @@ async def checkout(
     return CheckoutOut(checkout_url=started.url)
 
 
-@router.post("/portal", response_model=PortalOut)
+@router.post("/portal", response_model=PortalOut, responses=errors(404))
 async def portal(
     request: Request,
     user: CurrentUser,
@@ -136,7 +138,7 @@ async def get_my_subscription(
     return await my_subscription(session, settings, user)
 
 
-@me_router.post("/cancel", response_model=MySubscription)
+@me_router.post("/cancel", response_model=MySubscription, responses=errors(404))
 async def cancel(
     request: Request,
     user: CurrentUser,
@@ -149,7 +151,7 @@ async def cancel(
     return await my_subscription(session, settings, user)
 
 
-@me_router.post("/resume", response_model=MySubscription)
+@me_router.post("/resume", response_model=MySubscription, responses=errors(404))
 async def resume(
     request: Request,
     user: CurrentUser,
@@ -164,7 +166,7 @@ async def resume(
     return await my_subscription(session, settings, user)
 
 
-@webhook_router.post("/stripe", include_in_schema=True)
+@webhook_router.post("/stripe", responses=errors(400, 401, 404, 413, 500))
 async def stripe_webhook(
     request: Request,
     db: DatabaseDep,

@@ -22,6 +22,7 @@ from app.core.db import pk
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import InvalidInput
 from app.core.fields import Id
+from app.core.openapi import errors
 from app.core.pagination import Cursor, Limit, Page, clamp
 from app.core.ratelimit import RateLimiter
 from app.core.routing import api_router
@@ -98,7 +99,10 @@ async def list_comments(
 
 
 @router.post(
-    "/articles/{slug}/comments", status_code=status.HTTP_201_CREATED, response_model=CommentOut
+    "/articles/{slug}/comments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CommentOut,
+    responses=errors(403, 429),
 )
 async def post_comment(
     slug: str,
@@ -142,7 +146,7 @@ async def post_comment(
     return _out(comment, {pk(user.id): service.author_name(user.display_name)}, {})
 
 
-@router.patch("/comments/{comment_id}", response_model=CommentOut)
+@router.patch("/comments/{comment_id}", response_model=CommentOut, responses=errors(403))
 async def edit_comment(
     comment_id: Id,
     body: CommentEdit,
@@ -161,7 +165,9 @@ async def edit_comment(
     return _out(comment, {pk(user.id): service.author_name(user.display_name)}, {})
 
 
-@router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403)
+)
 async def delete_comment(comment_id: Id, user: CurrentUser, session: SessionDep) -> Response:
     """Delete your own visible comment (a placeholder stays while it has replies); allowed
     while banned. A comment the moderators hid is 404 to its author, as on reads."""
@@ -169,19 +175,21 @@ async def delete_comment(comment_id: Id, user: CurrentUser, session: SessionDep)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/comments/{comment_id}/like", response_model=LikesOut)
+@router.post("/comments/{comment_id}/like", response_model=LikesOut, responses=errors(403))
 async def like(comment_id: Id, user: CurrentUser, session: SessionDep) -> LikesOut:
     """Like a comment (once per reader; again is a no-op; not while banned)."""
     return LikesOut(likes=await service.like(session, user, comment_id, on=True))
 
 
-@router.delete("/comments/{comment_id}/like", response_model=LikesOut)
+@router.delete("/comments/{comment_id}/like", response_model=LikesOut, responses=errors(403))
 async def unlike(comment_id: Id, user: CurrentUser, session: SessionDep) -> LikesOut:
     """Take a like back (not while banned)."""
     return LikesOut(likes=await service.like(session, user, comment_id, on=False))
 
 
-@router.post("/comments/{comment_id}/report", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/comments/{comment_id}/report", status_code=status.HTTP_202_ACCEPTED, responses=errors(403)
+)
 async def report(
     comment_id: Id, body: ReportIn, user: CurrentUser, session: SessionDep
 ) -> dict[str, str]:

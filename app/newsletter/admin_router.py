@@ -9,8 +9,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.accounts.deps import EditorUser
 from app.core.config import API_PREFIX
 from app.core.db import pk
-from app.core.deps import SessionDep, SettingsDep
+from app.core.deps import ReadSessionDep, SessionDep, SettingsDep
 from app.core.fields import Id
+from app.core.openapi import errors
 from app.core.routing import api_router
 from app.newsletter import service
 from app.newsletter.errors import NewsletterNotFound
@@ -46,7 +47,12 @@ async def lists(_editor: EditorUser, session: SessionDep) -> list[NewsletterOut]
     return [_list_out(n) for n in rows.all()]
 
 
-@router.post("/lists", status_code=status.HTTP_201_CREATED, response_model=NewsletterOut)
+@router.post(
+    "/lists",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NewsletterOut,
+    responses=errors(409),
+)
 async def create_list(
     body: NewsletterIn, _editor: EditorUser, session: SessionDep
 ) -> NewsletterOut:
@@ -59,7 +65,7 @@ async def create_list(
     return _list_out(newsletter)
 
 
-@router.put("/lists/{newsletter_id}", response_model=NewsletterOut)
+@router.put("/lists/{newsletter_id}", response_model=NewsletterOut, responses=errors(409))
 async def update_list(
     newsletter_id: Id, body: NewsletterIn, _editor: EditorUser, session: SessionDep
 ) -> NewsletterOut:
@@ -86,7 +92,9 @@ async def issues(
     return out
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=IssueOut)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=IssueOut, responses=errors(404)
+)
 async def create_issue(body: IssueIn, editor: EditorUser, session: SessionDep) -> IssueOut:
     """Draft an issue from an article and/or Markdown."""
     issue = await service.create_issue(session, editor, body)
@@ -108,25 +116,28 @@ async def preview(
     return PreviewOut(**await service.preview(session, settings, issue))
 
 
-@router.post("/{issue_id}/test", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{issue_id}/test", status_code=status.HTTP_202_ACCEPTED, responses=errors(503))
 async def test_send(
     issue_id: Id,
     body: TestSendIn,
     request: Request,
     _editor: EditorUser,
-    session: SessionDep,
+    read: ReadSessionDep,
     settings: SettingsDep,
 ) -> dict[str, int]:
-    """Send the issue now to a few addresses, marked [TEST]."""
-    issue = await service.get_issue(session, issue_id)
+    """Send the issue now to a few addresses, marked [TEST]; 503 when the mail server fails.
+    Nothing is written, so no write lock is held while the mail server answers."""
+    issue = await service.get_issue(read, issue_id)
     sent = await service.test_send(
-        session, settings, request.app.state.mailer, issue, body.to, as_paid=body.as_paid
+        read, settings, request.app.state.mailer, issue, body.to, as_paid=body.as_paid
     )
     return {"sent": sent}
 
 
 @router.post(
-    "/{issue_id}/send", response_model=IssueOut, responses={409: {"description": "Already sending"}}
+    "/{issue_id}/send",
+    response_model=IssueOut,
+    responses={409: {"description": "Already sending, or the article is not live"}},
 )
 async def send(
     issue_id: Id, _editor: EditorUser, session: SessionDep, settings: SettingsDep
@@ -136,7 +147,7 @@ async def send(
     return await _issue_out(session, issue)
 
 
-@router.post("/{issue_id}/schedule", response_model=IssueOut)
+@router.post("/{issue_id}/schedule", response_model=IssueOut, responses=errors(409))
 async def schedule(
     issue_id: Id, body: ScheduleIn, _editor: EditorUser, session: SessionDep
 ) -> IssueOut:
@@ -147,21 +158,21 @@ async def schedule(
     return await _issue_out(session, issue)
 
 
-@router.post("/{issue_id}/pause", response_model=IssueOut)
+@router.post("/{issue_id}/pause", response_model=IssueOut, responses=errors(409))
 async def pause(issue_id: Id, _editor: EditorUser, session: SessionDep) -> IssueOut:
     """Pause a send; resuming skips nobody and repeats nobody."""
     issue = await service.pause(session, await service.get_issue(session, issue_id))
     return await _issue_out(session, issue)
 
 
-@router.post("/{issue_id}/resume", response_model=IssueOut)
+@router.post("/{issue_id}/resume", response_model=IssueOut, responses=errors(409))
 async def resume(issue_id: Id, _editor: EditorUser, session: SessionDep) -> IssueOut:
     """Continue a paused send."""
     issue = await service.resume(session, await service.get_issue(session, issue_id))
     return await _issue_out(session, issue)
 
 
-@router.post("/{issue_id}/cancel", response_model=IssueOut)
+@router.post("/{issue_id}/cancel", response_model=IssueOut, responses=errors(409))
 async def cancel(issue_id: Id, _editor: EditorUser, session: SessionDep) -> IssueOut:
     """Stop a send; what went out stays sent, the rest is skipped."""
     issue = await service.cancel(session, await service.get_issue(session, issue_id))

@@ -14,6 +14,7 @@ from app.accounts.schemas import Accepted
 from app.core import outbox
 from app.core.config import API_PREFIX
 from app.core.deps import SessionDep, SettingsDep
+from app.core.openapi import errors
 from app.core.ratelimit import RateLimiter
 from app.core.routing import api_router
 from app.newsletter import subscribers
@@ -27,7 +28,12 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta name="robots" c
 </head><body><h1>{title}</h1>{body}</body></html>"""
 
 
-@router.post("/subscribe", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
+@router.post(
+    "/subscribe",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=errors(404, 429),
+)
 async def subscribe(
     body: SubscribeIn, request: Request, session: SessionDep, kit: KitDep
 ) -> Accepted:
@@ -53,14 +59,14 @@ async def subscribe(
     return Accepted(detail="Check your inbox to confirm the subscription.")
 
 
-@router.post("/confirm", response_model=Accepted)
+@router.post("/confirm", response_model=Accepted, responses=errors(400))
 async def confirm(body: ConfirmIn, session: SessionDep, kit: KitDep) -> Accepted:
     """Confirm a subscription with the token from the opt-in email."""
     await subscribers.confirm(session, kit, token=body.token)
     return Accepted(status="confirmed", detail="You are subscribed.")
 
 
-@router.get("/unsubscribe", response_class=HTMLResponse)
+@router.get("/unsubscribe", response_class=HTMLResponse, responses=errors(400))
 async def unsubscribe_page(
     token: Token, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
@@ -76,7 +82,7 @@ async def unsubscribe_page(
     )
 
 
-@router.post("/unsubscribe", response_class=HTMLResponse)
+@router.post("/unsubscribe", response_class=HTMLResponse, responses=errors(400))
 async def unsubscribe(
     token: Token,
     session: SessionDep,

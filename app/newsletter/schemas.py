@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.accounts.emailaddr import normalise_email
+from app.accounts.schemas import Email
 from app.core.fields import Collapsed, Id, OneLine, Text, UtcDatetime
 from app.newsletter.models import IssueStatus, Segment
 
-Email = Annotated[str, Field(min_length=3, max_length=320), AfterValidator(normalise_email)]
 Slug = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 
 

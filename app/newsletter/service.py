@@ -13,8 +13,8 @@ from app.articles.models import Article
 from app.articles.queries import LIVE_STATUSES
 from app.core.config import Settings
 from app.core.db import as_utc, pk, utcnow
-from app.core.errors import InvalidInput
-from app.core.mail import Mailer
+from app.core.errors import InvalidInput, ServiceUnavailable
+from app.core.mail import Mailer, MailError
 from app.newsletter import delivery, rendering
 from app.newsletter.dkim import sign_message
 from app.newsletter.errors import (
@@ -125,7 +125,12 @@ async def test_send(
         message.replace_header("Subject", f"[TEST] {issue.subject}")
         del message["Message-ID"]
         sign_message(message, settings)
-        await mailer.send(message)
+        try:
+            await mailer.send(message)
+        except MailError as exc:
+            raise ServiceUnavailable(
+                f"The mail server did not take the message: {exc}", code="mail_unavailable"
+            ) from exc
     return len(to)
 
 

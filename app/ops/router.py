@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Header, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 
 from app.core.deps import DatabaseDep, SettingsDep
 from app.core.errors import ServiceUnavailable, Unauthorized
 from app.core.metrics import Metrics
+from app.core.openapi import errors
 from app.core.routing import api_router
 from app.ops import service
 
@@ -34,7 +35,7 @@ async def readyz(db: DatabaseDep) -> dict[str, Any]:
     return {"status": "ready", "database": "ok", "revision": state.revision}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=PlainTextResponse, responses=errors(401))
 async def metrics(
     request: Request, settings: SettingsDep, authorization: str | None = Header(default=None)
 ) -> Response:
