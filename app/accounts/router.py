@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import secrets
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -40,6 +39,7 @@ from app.core.deps import ReadSessionDep, SessionDep
 from app.core.openapi import errors
 from app.core.ratelimit import RateLimiter
 from app.core.routing import api_router
+from app.core.security import sign
 from app.newsletter import subscribers as newsletter_subscribers
 
 auth_router = api_router(prefix=f"{API_PREFIX}/auth", tags=["auth"])
@@ -66,7 +66,7 @@ def _token_response(
             expires_in=issued.expires_in,
             refresh_token=issued.refresh_token,
         )
-    csrf = secrets.token_urlsafe(24)
+    csrf = _csrf_token(kit, issued.refresh_token)
     max_age = kit.settings.refresh_token_days * 86400
     secure = kit.settings.refresh_cookie_secure
     response.set_cookie(
@@ -167,16 +167,22 @@ async def refresh(
         token = request.cookies.get(REFRESH_COOKIE)
         if not token:
             raise RefreshRejected("No refresh token given.")
-        _check_csrf(request)
+        _check_csrf(request, kit, token)
     issued = await accounts.refresh(session, kit, refresh_token=token)
     cookie = from_cookie or bool(body and body.refresh_in_cookie)
     return _token_response(response, kit, issued, cookie=cookie)
 
 
-def _check_csrf(request: Request) -> None:
-    expected = request.cookies.get(CSRF_COOKIE, "")
+def _csrf_token(kit: AuthKit, refresh_token: str) -> str:
+    # Bound to the refresh token it goes with: a page that can set cookies on our domain can
+    # set a CSRF cookie, but cannot compute this for a refresh cookie it cannot read.
+    return sign(kit.settings.jwt_secret, "refresh-csrf", refresh_token)[:43]
+
+
+def _check_csrf(request: Request, kit: AuthKit, refresh_token: str) -> None:
     given = request.headers.get(CSRF_HEADER, "")
-    if not expected or not given or not hmac.compare_digest(expected, given):
+    expected = _csrf_token(kit, refresh_token)
+    if not given or not hmac.compare_digest(expected, given):
         raise CsrfFailed("Send the CSRF token in the X-CSRF-Token header.")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from limits.errors import StorageError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -221,6 +222,19 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     return await _unexpected(request, exc)
 
 
+async def _limits_unavailable(request: Request, exc: Exception) -> Response:
+    # Without its counters no limit holds: refusing is safer than letting guesses through.
+    log.warning("rate-limit store unavailable: %s", type(exc).__name__)
+    return problem_response(
+        503,
+        "rate_limit_unavailable",
+        "Service unavailable",
+        "The service cannot check its limits right now; try again shortly.",
+        request=request,
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _out_of_range(request: Request, exc: Exception) -> Response:
     # A number or a date past what the database or Python can hold: bad input, never a 500.
     log.info("value out of range: %s", type(exc).__name__)
@@ -262,4 +276,5 @@ def install_error_handlers(app: FastAPI) -> None:
     ):
         app.add_exception_handler(kind, _database_error)
     app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(StorageError, _limits_unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -125,8 +125,11 @@ def build_storage(uri: str) -> AsyncStorage:
     """Give back the async `limits` storage for a URI (`memory://`, `redis://host:port`, ...)."""
     if "://" in uri and not uri.startswith("async+"):
         uri = "async+" + uri
-    # limits' async Redis defaults to coredis; redis-py is the better kept client.
-    options = {"implementation": "redispy"} if uri.startswith("async+redis") else {}
+    # limits' async Redis defaults to coredis; redis-py is the better kept client. Errors of
+    # the store come wrapped as StorageError, which the app answers with 503.
+    options: dict[str, float | str | bool] = {"wrap_exceptions": True}
+    if uri.startswith("async+redis"):
+        options["implementation"] = "redispy"
     storage = storage_from_string(uri, **options)
     if not isinstance(storage, AsyncStorage):
         raise ConfigError(f"BROADSHEET_RATE_LIMIT_STORAGE={uri!r} has no asyncio storage")

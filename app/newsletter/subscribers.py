@@ -4,6 +4,7 @@ members' choices, and suppression after hard bounces."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from email.message import EmailMessage
 
 from sqlalchemy import or_
@@ -179,12 +180,24 @@ def read_token(secret: str, token: str) -> tokens.UnsubscribeToken:
         raise InvalidUnsubscribeToken("This unsubscribe link is not valid.") from exc
 
 
+async def _token_subscriber(
+    session: AsyncSession, parsed: tokens.UnsubscribeToken
+) -> Subscriber:
+    """The subscriber a token was made for; not one that reuses its id later (SQLite may give
+    a deleted row's id to a new one, and a link lives a year)."""
+    subscriber = await session.get(Subscriber, parsed.subscriber_id)
+    # Tokens carry whole seconds: a second's grace for a token made as its row was.
+    if subscriber is None or subscriber.created_at > parsed.issued_at + timedelta(seconds=1):
+        raise InvalidUnsubscribeToken("This unsubscribe link is not valid.")
+    return subscriber
+
+
 async def describe(session: AsyncSession, secret: str, token: str) -> tuple[str, str]:
     """Give back (masked address, newsletter name) for the confirmation page; changes nothing."""
     parsed = read_token(secret, token)
-    subscriber = await session.get(Subscriber, parsed.subscriber_id)
+    subscriber = await _token_subscriber(session, parsed)
     newsletter = await session.get(Newsletter, parsed.newsletter_id)
-    if subscriber is None or newsletter is None:
+    if newsletter is None:
         raise InvalidUnsubscribeToken("This unsubscribe link is not valid.")
     name, _, domain = subscriber.email.partition("@")
     return f"{name[:2]}…@{domain}", newsletter.name
@@ -193,6 +206,7 @@ async def describe(session: AsyncSession, secret: str, token: str) -> tuple[str,
 async def unsubscribe(session: AsyncSession, secret: str, token: str) -> None:
     """Stop the newsletter for the token's subscriber; repeating it is harmless."""
     parsed = read_token(secret, token)
+    await _token_subscriber(session, parsed)
     link = await session.get(NewsletterSubscription, (parsed.subscriber_id, parsed.newsletter_id))
     if link is None:
         raise InvalidUnsubscribeToken("This unsubscribe link is not valid.")

@@ -250,3 +250,23 @@ class TestCookieMode:
         assert ok.status_code == 200, ok.text
         assert ok.json()["access_token"]
         assert ok.json()["refresh_token"] is None
+
+    async def test_a_csrf_cookie_set_by_someone_else_does_not_pass(
+        self, client: AsyncClient
+    ) -> None:
+        """Review I3: any matching cookie-and-header pair passed; now the token is bound to
+        the refresh cookie, which a page cannot read."""
+        await client.post(
+            "/api/v1/auth/signup",
+            json={
+                "email": "e@example.com",
+                "password": PASSWORD,
+                "accept_terms": True,
+                "refresh_in_cookie": True,
+            },
+        )
+        client.cookies.set("broadsheet_csrf", "attacker-chosen")
+        forged = await client.post(
+            "/api/v1/auth/refresh", headers={"X-CSRF-Token": "attacker-chosen"}
+        )
+        assert forged.status_code == 403 and forged.json()["code"] == "csrf_failed"

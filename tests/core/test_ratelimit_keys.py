@@ -14,7 +14,7 @@ from httpx import ASGITransport, AsyncClient
 from app.core.ratelimit import RateLimiter
 from app.main import create_app
 from tests.conftest import _wipe, make_settings
-from tests.smtp import SmtpSink
+from tests.smtp import SmtpSink, free_port
 
 
 @pytest.mark.parametrize(
@@ -137,3 +137,19 @@ async def test_forwarded_for_from_a_configured_proxy_names_the_client(
     # ... and only the last hop counts: what the reader wrote before it is theirs to invent.
     chained = [f"198.51.100.{i}, 192.0.2.99" for i in range(5)]
     assert await _logins(proxied_app, "fd00:80::2", chained) == [401, 401, 401, 429, 429]
+
+
+async def test_a_rate_limit_store_out_of_reach_is_503_not_500(
+    database_url: str, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    """Without its counters no limit holds: the login is refused, as unavailable."""
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(make_settings(database_url, tmp_path, smtp_sink.port, rate_limit_storage=dead))
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="https://api.test") as http:
+        response = await http.post(
+            "/api/v1/auth/login", json={"email": "x@example.com", "password": "wrong password"}
+        )
+    await app.state.db.dispose()
+    await app.state.reads.close()
+    assert response.status_code == 503
+    assert response.json()["code"] == "rate_limit_unavailable"

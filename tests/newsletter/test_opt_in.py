@@ -4,11 +4,14 @@ account cannot take over an address's subscription (review L2)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlmodel import select
 
 from app.accounts.models import Consent
+from app.newsletter import tokens
 from app.newsletter.models import NewsletterSubscription, Subscriber
 from tests.conftest import token_from_mail
 from tests.newsletter.conftest import Mailroom
@@ -142,3 +145,24 @@ async def test_a_magic_sign_in_makes_the_addresss_subscription_the_accounts(
     headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
     me = (await client.get("/api/v1/me", headers=headers)).json()
     assert me["newsletters"] == ["daily"] and me["newsletter_status"] == "active"
+
+
+async def test_an_old_unsubscribe_link_cannot_reach_a_row_that_reuses_its_id(
+    app: FastAPI, client: AsyncClient, mailroom: Mailroom
+) -> None:
+    """Review I9: SQLite may give a deleted subscriber's id to a new one."""
+    daily = await mailroom.newsletter("daily")
+    (address,) = await mailroom.subscribers(daily, 1, prefix="newcomer")
+    async with app.state.db.session(write=False) as session:
+        row = (await session.exec(select(Subscriber))).one()
+    assert row.id is not None
+    old = tokens.make(
+        app.state.settings.jwt_secret,
+        subscriber_id=row.id,
+        newsletter_id=daily,
+        issue_id=1,
+        now=row.created_at - timedelta(days=30),
+    )
+    answer = await client.post(f"/api/v1/newsletter/unsubscribe?token={old}")
+    assert answer.status_code == 400
+    assert (await _lists(app, address)) == ("active", {daily: True})
