@@ -180,9 +180,7 @@ def read_token(secret: str, token: str) -> tokens.UnsubscribeToken:
         raise InvalidUnsubscribeToken("This unsubscribe link is not valid.") from exc
 
 
-async def _token_subscriber(
-    session: AsyncSession, parsed: tokens.UnsubscribeToken
-) -> Subscriber:
+async def _token_subscriber(session: AsyncSession, parsed: tokens.UnsubscribeToken) -> Subscriber:
     """The subscriber a token was made for; not one that reuses its id later (SQLite may give
     a deleted row's id to a new one, and a link lives a year)."""
     subscriber = await session.get(Subscriber, parsed.subscriber_id)
