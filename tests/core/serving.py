@@ -119,7 +119,9 @@ def _wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path) 
         try:
             request(port, "GET", "/healthz")
             return
-        except OSError:
+        except (OSError, http.client.HTTPException):
+            # Connecting to a port in the ephemeral range before the server listens can
+            # connect the socket to itself (TCP simultaneous open): it echoes the request.
             time.sleep(0.1)
     pytest.fail(f"nothing answered on port {port}: {log.read_text(errors='replace')}")
 
