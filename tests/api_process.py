@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.smtp import free_port
+from tests.core.serving import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 _DROP_PERMISSION_OVERRIDES = [

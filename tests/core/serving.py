@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -49,10 +50,29 @@ def setting(env_var: str, script: str) -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """Give back a free loopback port below the ephemeral range, for a server to come.
+
+    An ephemeral port is the wrong kind: while the server starts, the probe's own connection
+    may be given that very port as its source and connect to itself (TCP simultaneous open),
+    holding the port the server then fails to bind.
+    """
+    low = _ephemeral_start()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)  # noqa: S311 - not a secret
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def request(
