@@ -41,7 +41,6 @@ from app.core.mail import build_mailer
 from app.core.metrics import Metrics
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.ratelimit import RateLimiter
-from app.core.reads import build_reads
 from app.core.response_cache import ResponseCache
 from app.core.worker import run_forever
 from app.jobs import all_jobs
@@ -68,7 +67,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     worker = None
     if settings.embedded_worker:
         worker = asyncio.create_task(run_forever(db, settings, all_jobs(), stop))
-    freshness = CacheFreshness(app.state.reads, app.state.response_cache)
+    freshness = CacheFreshness(db.reads, app.state.response_cache)
     watcher = asyncio.create_task(freshness.run(settings.response_cache_check_seconds, stop))
     # Everything built so far (routes, models, metadata) lives as long as the process: moved
     # out of the collector's sight, it no longer makes each full collection a long pause.
@@ -80,7 +79,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if worker is not None:
             await worker
         await watcher
-        await app.state.reads.close()
         await app.state.gateway.close()
         await db.dispose()
 
@@ -103,7 +101,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     content_version.install()
     app.state.settings = settings
     app.state.db = Database(settings)
-    app.state.reads = build_reads(settings.resolved_database_url, settings.db_pool_size)
     app.state.metrics = Metrics()
     app.state.auth = AuthKit.build(settings)
     app.state.limiter = RateLimiter(settings)

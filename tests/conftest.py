@@ -128,7 +128,6 @@ async def app(settings: Settings, smtp_sink: SmtpSink) -> AsyncIterator[FastAPI]
     application = create_app(settings)
     yield application
     await application.state.gateway.close()
-    await application.state.reads.close()
     await application.state.db.dispose()
     await _wipe(settings.resolved_database_url)
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Request, Response, status
 
+from app.access.levels import AccessLevel
 from app.accounts import export, links, profile
 from app.accounts import service as accounts
 from app.accounts.deps import ClaimsDep, CurrentUser, KitDep
@@ -32,7 +33,7 @@ from app.accounts.schemas import (
     TokenIn,
     TokenPair,
 )
-from app.billing.entitlements import AccessLevel, access_level
+from app.billing.entitlements import user_reader_level
 from app.core import outbox
 from app.core.config import API_PREFIX
 from app.core.deps import ReadSessionDep, SessionDep
@@ -273,7 +274,7 @@ async def password_reset_confirm(
 
 
 async def me_out(session: SessionDep, kit: AuthKit, user: User) -> MeOut:
-    level = await access_level(session, user, grace_days=kit.settings.billing_grace_days)
+    level = await user_reader_level(session, user, grace_days=kit.settings.billing_grace_days)
     chosen = await newsletter_subscribers.member_choices(session, user)
     status = await newsletter_subscribers.subscription_status(session, user)
     return MeOut(
@@ -323,7 +324,7 @@ async def patch_me(
             reauth_token=body.reauth_token,
         )
     if body.newsletters is not None:
-        level = await access_level(session, user, grace_days=kit.settings.billing_grace_days)
+        level = await user_reader_level(session, user, grace_days=kit.settings.billing_grace_days)
         await newsletter_subscribers.set_member_choices(
             session, user, body.newsletters, paid=level is AccessLevel.paid
         )

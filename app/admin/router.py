@@ -16,7 +16,7 @@ from app.accounts.models import Role, User
 from app.admin import member_export, member_import, members, stats
 from app.admin.models import AuditEntry
 from app.admin.schemas import AuditOut, ImportOut, MemberDetail, MemberOut, MemberPatch
-from app.billing.entitlements import access_level
+from app.billing.entitlements import user_reader_level
 from app.core.config import API_PREFIX
 from app.core.db import pk, utcnow
 from app.core.deps import DatabaseDep, SessionDep, SettingsDep
@@ -89,7 +89,7 @@ async def list_members(
 
 async def _detail(session: AsyncSession, settings: SettingsDep, member: User) -> MemberDetail:
     labels = await members.labels_of(session, [pk(member.id)])
-    level = await access_level(session, member, grace_days=settings.billing_grace_days)
+    level = await user_reader_level(session, member, grace_days=settings.billing_grace_days)
     return MemberDetail(
         **_out(member, labels).model_dump(),
         access_level=level.label,

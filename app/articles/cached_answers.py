@@ -15,9 +15,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.access.deps import reader_level
+from app.access.levels import AccessLevel
 from app.articles.router import answer, article_key, list_key
-from app.billing.deps import calling_reader_level
-from app.billing.entitlements import AccessLevel
 from app.core.config import API_PREFIX
 from app.core.response_cache import ResponseCache
 
@@ -57,7 +57,7 @@ class CachedReaderAnswers:
             return
         request = Request(scope)
         try:
-            level = await calling_reader_level(request)
+            level = await reader_level(request)
         except Exception:
             # A bad token or an unreachable database: the route answers it as it always does.
             await self.app(scope, receive, send)

@@ -13,8 +13,7 @@ import contextlib
 import logging
 from datetime import datetime
 
-from app.core.db import utcnow
-from app.core.reads import Query, Reads, parse_ts
+from app.core.db import Query, Reads, parse_ts, utcnow
 from app.core.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from app.articles.gating import Access
+from app.access.decision import Access
+from app.access.levels import AccessLevel
 from app.articles.models import Visibility
-from app.billing.entitlements import AccessLevel
 
 SEO_DESCRIPTION_CHARS = 160
 PAYWALL_SELECTOR = ".paywalled-content"

@@ -13,8 +13,7 @@ from typing import Any
 import orjson
 
 from app.billing.schemas import PlanOut
-from app.core.db import utcnow
-from app.core.reads import Query, Reads, parse_required_ts, parse_ts
+from app.core.db import Query, Reads, parse_required_ts, parse_ts, utcnow
 
 _COLUMNS = """a.slug, a.title, a.subtitle, a.excerpt, a.visibility, a.published_at, a.updated_at,
        a.reading_minutes, a.word_count, a.cover_image_url, a.cover_image_alt, a.seo_title,

@@ -11,7 +11,10 @@ from fastapi import Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.articles import gating, presenter, queries, search
+from app.access import decision
+from app.access.deps import ReaderLevel, reader_level
+from app.access.levels import AccessLevel
+from app.articles import presenter, queries, search
 from app.articles import reads as article_reads
 from app.articles.errors import ArticleNotFound
 from app.articles.models import Visibility
@@ -23,18 +26,15 @@ from app.articles.schemas import (
     SearchHit,
     TagCount,
 )
-from app.billing.deps import ReaderLevel, calling_reader_level
-from app.billing.entitlements import AccessLevel
 from app.core.caching import cached_response
 from app.core.config import API_PREFIX, Settings
-from app.core.db import Database, pk
+from app.core.db import Database, Reads, pk
 from app.core.deps import DatabaseDep
 from app.core.errors import InvalidInput
 from app.core.fields import Id, UtcDatetime
 from app.core.jsonutil import dumps
 from app.core.openapi import auth
 from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
-from app.core.reads import Reads
 from app.core.response_cache import Entry, ResponseCache
 from app.core.routing import api_router
 
@@ -148,8 +148,8 @@ async def list_articles(
 async def get_article(slug: str, request: Request) -> Response:
     """One article: the full text for readers with access, else the free part and a paywall."""
     # The busiest route takes only `request`: each FastAPI dependency costs per request.
-    level = await calling_reader_level(request)
-    reads: Reads = request.app.state.reads
+    level = await reader_level(request)
+    reads: Reads = request.app.state.db.reads
     settings: Settings = request.app.state.settings
 
     async def render() -> bytes:
@@ -158,7 +158,7 @@ async def get_article(slug: str, request: Request) -> Response:
             raise ArticleNotFound("No such article.")
         if isinstance(found, str):
             raise _Moved(found)
-        access = gating.decide(found.visibility, level)
+        access = decision.decide(found.visibility, level)
         plans: list[dict[str, object]] = []
         if not access.granted and found.visibility == Visibility.paid.value:
             plans = await article_reads.plans_on_sale(reads)
@@ -244,7 +244,7 @@ async def search_articles(
     if cursor:
         (offset_value,) = decode_cursor(cursor, (int,))
         offset = max(0, min(cast(int, offset_value), 10_000))
-    readable = gating.accessible_visibilities(level)
+    readable = decision.accessible_visibilities(level)
 
     async def render() -> bytes:
         async with db.session(write=False) as session:

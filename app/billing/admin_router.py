@@ -134,7 +134,7 @@ async def replay_event(
     with contextlib.suppress(Exception):
         await webhooks.process(
             db,
-            request.app.state.reads,
+            request.app.state.db.reads,
             gateway_of(request),
             settings,
             event,

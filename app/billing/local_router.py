@@ -122,7 +122,7 @@ async def confirm_checkout(
         session_id, amount=plan.amount, currency=plan.currency, interval=plan.interval
     )
     await webhooks.process(
-        db, request.app.state.reads, gateway, settings, _event("checkout.session.completed", obj)
+        db, request.app.state.db.reads, gateway, settings, _event("checkout.session.completed", obj)
     )
     return RedirectResponse(checkout["success_url"], status_code=303)
 
@@ -166,5 +166,5 @@ async def portal_action(
     event = _event(
         "customer.subscription.updated", {"id": subscription_id, "object": "subscription"}
     )
-    await webhooks.process(db, request.app.state.reads, gateway, settings, event)
+    await webhooks.process(db, request.app.state.db.reads, gateway, settings, event)
     return RedirectResponse(gateway.page_path("portal", customer_id), status_code=303)

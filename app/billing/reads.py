@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.accounts.models import STAFF_ROLES
-from app.accounts.service import issued_after_revocations
-from app.billing.entitlements import (
+from app.access.levels import (
     AccessLevel,
     GrantFacts,
     SubscriptionFacts,
     level_from,
     subscription_entitles,
 )
-from app.core.db import utcnow
-from app.core.reads import Query, Reads, parse_required_ts, parse_ts
+from app.accounts.models import STAFF_ROLES
+from app.accounts.service import issued_after_revocations
+from app.core.db import Query, Reads, parse_required_ts, parse_ts, utcnow
 from app.core.security import AccessClaims
 
 # The user and their subscriptions in one round trip: one row per subscription, or one row
@@ -29,12 +28,14 @@ WHERE user_id = :id AND revoked_at IS NULL"""
 GRANTS = Query.portable(_GRANTS_SQL)
 
 
-async def token_level(reads: Reads, claims: AccessClaims, *, grace_days: int) -> AccessLevel | None:
+async def token_reader_level(
+    reads: Reads, claims: AccessClaims, *, grace_days: int
+) -> AccessLevel | None:
     """Give back the level of the token's reader, or None when the token no longer counts.
 
     The same checks as `accounts.deps` (the user exists, is neither disabled nor deleted,
     and the token was issued after their last revocation) and the same rule as
-    `entitlements.access_level` (staff read everything; `level_from` for readers).
+    `entitlements.user_reader_level` (staff read everything; `level_from` for readers).
     """
     rows = await reads.all(READER, {"id": claims.user_id})
     if not rows:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from app.accounts.deps import CurrentUser
 from app.billing import service, webhooks
-from app.billing.entitlements import access_level
+from app.billing.entitlements import user_reader_level
 from app.billing.errors import WebhookDisabled, WebhookFailed
 from app.billing.gateway import PaymentGateway
 from app.billing.models import Plan
@@ -104,7 +104,7 @@ async def my_subscription(
     session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> MySubscription:
     user_id = pk(user.id)
-    level = await access_level(session, user, grace_days=settings.billing_grace_days)
+    level = await user_reader_level(session, user, grace_days=settings.billing_grace_days)
     subs = await service.subscriptions_of(session, user_id)
     live = await service.entitling_subscription(session, user_id, settings)
     sub = live or (subs[0] if subs else None)
@@ -185,7 +185,7 @@ async def stripe_webhook(
     event = webhooks.verify(bytes(payload), stripe_signature, secrets)
     try:
         status = await webhooks.process(
-            db, request.app.state.reads, gateway_of(request), settings, event
+            db, request.app.state.db.reads, gateway_of(request), settings, event
         )
     except Exception as exc:
         raise WebhookFailed("The event could not be applied; it will be retried.") from exc

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.access.levels import ENTITLING, SubscriptionFacts, subscription_entitles
 from app.accounts.models import User
 from app.billing import sync
-from app.billing.entitlements import ENTITLING, SubscriptionFacts, subscription_entitles
 from app.billing.errors import (
     AlreadySubscribed,
     NoSubscription,

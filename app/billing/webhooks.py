@@ -37,8 +37,7 @@ from app.billing.models import (
 )
 from app.core import outbox
 from app.core.config import Settings
-from app.core.db import Database, insert_ignoring_duplicates, utcnow
-from app.core.reads import Query, Reads
+from app.core.db import Database, Query, Reads, insert_ignoring_duplicates, utcnow
 from app.core.types import UTCDateTime
 
 log = logging.getLogger("broadsheet.billing.webhooks")
@@ -234,7 +233,7 @@ async def process(
         # The provider is asked before the transaction opens, so no write lock is held over
         # a network call (on SQLite that lock serialised every webhook behind Stripe's reply).
         prefetched = await _prefetch(gateway, event)
-        async with db.session() as session:
+        async with db.session(inline=True) as session:
             audit.mark(session, actor)
             if not await _store_and_claim(session, event, force=force):
                 return "duplicate"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from app.access.levels import AccessLevel
 from app.accounts.models import Role
 from app.articles.models import CommentSetting
-from app.billing.entitlements import AccessLevel
 from app.comments.errors import (
     CommentsClosed,
     CommentsNeedVerifiedEmail,

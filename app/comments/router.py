@@ -12,7 +12,7 @@ from app.accounts.deps import CurrentUser, OptionalUser
 from app.articles import queries
 from app.articles.errors import ArticleNotFound
 from app.articles.models import Article
-from app.billing.entitlements import access_level
+from app.billing.entitlements import user_reader_level
 from app.comments import notify, service
 from app.comments.models import Comment, CommentStatus
 from app.comments.schemas import CommentEdit, CommentIn, CommentOut, LikesOut, ReportIn
@@ -116,7 +116,7 @@ async def post_comment(
     limiter: RateLimiter = request.app.state.limiter
     await limiter.hit(settings.comment_rate_limit, f"comment:user:{user.id}")
     article = await _article(session, slug)
-    level = await access_level(session, user, grace_days=settings.billing_grace_days)
+    level = await user_reader_level(session, user, grace_days=settings.billing_grace_days)
     comment, parent = await service.post(
         session,
         article,

@@ -10,9 +10,9 @@ from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.access.levels import AccessLevel
 from app.accounts.models import User
 from app.articles.models import Article
-from app.billing.entitlements import AccessLevel
 from app.comments import policy, rendering
 from app.comments.errors import (
     CommentBanned,

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     log_json: bool = True
     db_pool_size: int = Field(default=10, ge=1)
     db_pool_timeout: float = Field(default=10.0, gt=0)
+    # The longest one direct read or write may run on PostgreSQL before it is given up (503).
+    db_command_timeout: float = Field(default=30.0, gt=0)
 
     jwt_secret: str = ""
     jwt_algorithm: str = "HS256"

@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.core.db_errors import (
+from app.core.db.errors import (
     Violation,
     error_code,
     is_database_unavailable,

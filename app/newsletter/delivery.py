@@ -27,11 +27,9 @@ from app.articles.models import Article
 from app.articles.queries import is_live
 from app.billing.entitlements import paid_access_condition
 from app.core.config import MailerKind, Settings
-from app.core.db import Database, insert_ignoring_duplicates, pk, utcnow
+from app.core.db import Database, DirectWrites, Query, insert_ignoring_duplicates, pk, utcnow
 from app.core.mail import FileMailer, SmtpMailer
-from app.core.reads import Query
 from app.core.types import UTCDateTime
-from app.core.writes import DirectWrites, open_writes
 from app.newsletter import rendering, subscribers
 from app.newsletter.dkim import sign_raw
 from app.newsletter.models import (
@@ -278,7 +276,7 @@ async def claim(
             col(Delivery.next_attempt_at) <= now,
         ),
     )
-    async with db.session() as session:
+    async with db.session(inline=True) as session:
         rows = (
             await session.exec(
                 select(Delivery)
@@ -437,7 +435,7 @@ async def send_batch(db: Database, settings: Settings, batch: Sequence[Claimed])
     outcomes: Outcomes = []
     recording: asyncio.Task[None] | None = None
     checked = _Checked({}, 0.0)
-    writes = open_writes(db)
+    writes = db.writes()
 
     async def record() -> None:
         """Finish the write under way, then write what is still waiting."""
@@ -620,7 +618,7 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
 
 
 async def _transient(db: Database, settings: Settings, item: Claimed, reply: str) -> None:
-    async with db.session() as session:
+    async with db.session(inline=True) as session:
         row = await session.get(Delivery, item.id)
         if row is None:
             return
@@ -635,7 +633,7 @@ async def _transient(db: Database, settings: Settings, item: Claimed, reply: str
 
 
 async def _permanent(db: Database, item: Claimed, reply: str) -> None:
-    async with db.session() as session:
+    async with db.session(inline=True) as session:
         await session.exec(
             update(Delivery)
             .where(col(Delivery.id) == item.id)

@@ -19,10 +19,10 @@ from email.policy import SMTP
 from email.utils import formataddr, formatdate
 from html import escape
 
-from app.articles.gating import decide
+from app.access.decision import decide
+from app.access.levels import AccessLevel
 from app.articles.models import Article
 from app.articles.rendering import PreviewRule, Renderer, plain_text
-from app.billing.entitlements import AccessLevel
 from app.core.config import Settings
 from app.core.db import pk
 from app.newsletter import tokens

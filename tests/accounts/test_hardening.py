@@ -242,7 +242,6 @@ async def test_a_process_killed_after_answering_still_sends_the_link_once(
     assert answer.status_code == 202
     # The process goes away before any worker ran: nothing was sent yet.
     await first.state.db.dispose()
-    await first.state.reads.close()
     assert not smtp_sink.handler.to(member.user.email)
     second = create_app(make_settings(database_url, tmp_path / "b", smtp_sink.port))
     try:
@@ -250,7 +249,6 @@ async def test_a_process_killed_after_answering_still_sends_the_link_once(
         await drain_outbox(second)
     finally:
         await second.state.db.dispose()
-        await second.state.reads.close()
     assert len(smtp_sink.handler.to(member.user.email)) == 1
 
 
@@ -265,5 +263,4 @@ async def test_closed_sign_up_closes_password_sign_up_too(
             json={"email": "late@example.com", "password": "a long password", "accept_terms": True},
         )
     await app.state.db.dispose()
-    await app.state.reads.close()
     assert response.status_code == 403 and response.json()["code"] == "signup_closed"

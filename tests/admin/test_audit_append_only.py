@@ -18,7 +18,7 @@ from app.admin.models import AuditEntry
 from app.cli import app as cli
 from app.core.config import Settings, get_settings
 from app.core.db import utcnow
-from app.core.db_errors import Violation, violation
+from app.core.db.errors import Violation, violation
 from tests.factories import Factory, Member
 
 ENTRIES = AuditEntry.__table__  # type: ignore[attr-defined]

@@ -194,7 +194,7 @@ async def test_a_write_made_by_another_worker_clears_this_workers_cache(
 ) -> None:
     editor, article, path = await _by_an_editor(factory, articles, title="Old title")
     cache: ResponseCache = app.state.response_cache
-    freshness = CacheFreshness(app.state.reads, cache)
+    freshness = CacheFreshness(app.state.db.reads, cache)
     assert await freshness.check() is False
     assert (await client.get(path)).json()["title"] == "Old title"
     # Another worker's staff edit: the row changes and the version moves, and this process's
@@ -220,7 +220,7 @@ async def test_a_scheduled_article_joins_the_cached_archive_when_its_time_comes(
         status="scheduled",
         published_at=utcnow() + timedelta(milliseconds=300),
     )
-    freshness = CacheFreshness(app.state.reads, app.state.response_cache)
+    freshness = CacheFreshness(app.state.db.reads, app.state.response_cache)
     assert await freshness.check() is False
     titles = [a["title"] for a in (await client.get("/api/v1/articles")).json()["items"]]
     assert titles == ["Already out"]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.billing.entitlements import AccessLevel, GrantFacts, SubscriptionFacts, level_from
+from app.access.levels import AccessLevel, GrantFacts, SubscriptionFacts, level_from
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 GRACE = timedelta(days=7)
@@ -71,7 +71,7 @@ def test_any_entitling_subscription_wins() -> None:
 
 async def test_sql_rule_agrees_with_python_rule_on_every_row(app: object) -> None:
     """`paid_condition` (SQL, for filters), `level_from` (Python) and the direct reads of the
-    reader pages (`billing.reads.token_level`) must never disagree."""
+    reader pages (`billing.reads.token_reader_level`) must never disagree."""
     from fastapi import FastAPI
     from sqlmodel import select
 
@@ -109,10 +109,10 @@ async def test_sql_rule_agrees_with_python_rule_on_every_row(app: object) -> Non
         assert {uid for uid in rows if uid in expected} == {
             u for u, paid in expected.items() if paid
         }
-    from app.billing.reads import token_level
+    from app.billing.reads import token_reader_level
     from app.core.security import AccessClaims
 
     for user_id, paid in expected.items():
         claims = AccessClaims(user_id, "reader", "s", now, now + timedelta(minutes=5), "j")
-        found = await token_level(app.state.reads, claims, grace_days=GRACE.days)
+        found = await token_reader_level(app.state.db.reads, claims, grace_days=GRACE.days)
         assert (found is PAID) == paid, (user_id, found)

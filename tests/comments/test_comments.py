@@ -8,9 +8,9 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from app.access.levels import AccessLevel
 from app.accounts.models import Role, User
 from app.articles.models import Article
-from app.billing.entitlements import AccessLevel
 from app.comments.policy import refusal
 from tests.articles.test_xss import VECTORS, assert_inert
 from tests.factories import ArticleFactory, Factory, Member

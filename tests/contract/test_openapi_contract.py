@@ -53,7 +53,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, dict
     )  # fmt: skip
     assert "demo admin" in seeded.stdout
     password = (work / "var" / "demo-admin-password").read_text().strip()
-    with api_process(env, ROOT) as port:
+    with api_process(env, work) as port:
         admin: dict[str, object] = {"email": "admin@broadsheet.example"}
         reader: dict[str, object] = {"email": "fuzzing-reader@example.com", "accept_terms": True}
         tokens = {

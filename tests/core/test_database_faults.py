@@ -17,10 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.accounts.models import User
-from app.core.db import Database
-from app.core.db_errors import is_database_unavailable
-from app.core.reads import PostgresReads, Query, ReadsUnavailable
-from app.core.writes import open_writes
+from app.core.db import Database, Query, ReadsUnavailable
+from app.core.db.direct_reads import PostgresPool, PostgresReads
+from app.core.db.errors import is_database_unavailable
 from app.main import create_app
 from tests.conftest import make_settings, postgres_admin_url
 from tests.factories import Factory
@@ -58,7 +57,6 @@ async def test_unreachable_database_is_503_not_500(
         responses = [await http.get(p) for p in ("/api/v1/articles", "/api/v1/articles/a")]
         ready = await http.get("/readyz")
     await app.state.db.dispose()
-    await app.state.reads.close()
     for response in responses:
         assert_database_unavailable(response)
     assert ready.status_code == 503
@@ -82,7 +80,6 @@ async def test_postgres_that_takes_no_sessions_yet_is_503_everywhere(
             ]
             ready = await http.get("/readyz")
         await app.state.gateway.close()
-        await app.state.reads.close()
         await app.state.db.dispose()
     for response in responses:
         assert_database_unavailable(response)
@@ -93,7 +90,8 @@ async def test_postgres_that_takes_no_sessions_yet_is_503_everywhere(
 
 async def test_direct_reads_map_a_postgres_starting_up_to_unavailable() -> None:
     async with RefusingPostgres().running() as server:
-        reads = PostgresReads(server.url().replace("+asyncpg", ""), 2)
+        pool = PostgresPool(server.url().replace("+asyncpg", ""), 2, 5, 5)
+        reads = PostgresReads(pool)
         with pytest.raises(ReadsUnavailable):
             await reads.one(Query.portable("SELECT 1"), {})
         await reads.close()
@@ -160,7 +158,7 @@ async def test_readyz_is_503_while_postgres_takes_no_writes(
 async def test_writes_to_a_read_only_postgres_are_503_until_it_takes_writes_again(
     app: FastAPI, client: AsyncClient, database_url: str
 ) -> None:
-    writes = open_writes(app.state.db)
+    writes = app.state.db.writes()
     body = {"email": "reader@example.com", "password": PASSWORD, "accept_terms": True}
     try:
         async with read_only_postgres(database_url):

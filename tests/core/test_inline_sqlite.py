@@ -1,5 +1,7 @@
-"""SQLite write sessions run on the event loop: a transaction never yields between its
-statements, and a lock held by another process is waited out while the loop keeps running."""
+"""SQLite's inline write sessions (the opt-in) run on the event loop: a transaction never
+yields between its statements, and a lock held by another process is waited out while the
+loop keeps running. Ordinary write sessions run on aiosqlite's threads and leave the loop
+free while they work."""
 
 from __future__ import annotations
 
@@ -10,9 +12,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
-from app.core import inline_sqlite
 from app.core.content_version import ContentVersion
-from app.core.db import Database
+from app.core.db import Database, inline_sqlite
 from tests.core.sqlite_lock import assert_waits_out_a_held_lock
 
 
@@ -29,14 +30,38 @@ async def _version(db: Database) -> int:
         return row.version if row is not None else -1
 
 
-async def _set(db: Database, version: int) -> None:
-    async with db.session() as session:
+async def _set(db: Database, version: int, *, inline: bool = True) -> None:
+    async with db.session(inline=inline) as session:
         await session.merge(ContentVersion(id=1, version=version))
 
 
-async def test_a_write_transaction_never_yields_to_the_loop(app: FastAPI) -> None:
+async def test_an_inline_write_transaction_never_yields_to_the_loop(app: FastAPI) -> None:
     db = _sqlite(app)
     await _set(db, 1)
+    ran: list[str] = []
+
+    async def other_request() -> None:
+        ran.append("other")
+
+    async with db.session(inline=True) as session:
+        other = asyncio.create_task(other_request())
+        row = await session.get(ContentVersion, 1)
+        assert row is not None
+        row.version = 2
+        session.add(row)
+        await session.flush()
+        await session.get(ContentVersion, 1)
+        # Through aiosqlite each statement above waited on the loop, and the task ran.
+        assert ran == []
+    await other
+    assert ran == ["other"]
+    assert await _version(db) == 2
+
+
+async def test_an_ordinary_write_transaction_leaves_the_loop_to_others(app: FastAPI) -> None:
+    """A long write (an import, a snapshot) must not stop the readers the loop serves."""
+    db = _sqlite(app)
+    await _set(db, 1, inline=False)
     ran: list[str] = []
 
     async def other_request() -> None:
@@ -49,11 +74,8 @@ async def test_a_write_transaction_never_yields_to_the_loop(app: FastAPI) -> Non
         row.version = 2
         session.add(row)
         await session.flush()
-        await session.get(ContentVersion, 1)
-        # Through aiosqlite each statement above waited on the loop, and the task ran.
-        assert ran == []
+        assert ran == ["other"]
     await other
-    assert ran == ["other"]
     assert await _version(db) == 2
 
 

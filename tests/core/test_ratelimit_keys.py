@@ -105,7 +105,6 @@ async def proxied_app(
     app = create_app(settings)
     yield app
     await app.state.gateway.close()
-    await app.state.reads.close()
     await app.state.db.dispose()
     await _wipe(database_url)
 
@@ -150,6 +149,5 @@ async def test_a_rate_limit_store_out_of_reach_is_503_not_500(
             "/api/v1/auth/login", json={"email": "x@example.com", "password": "wrong password"}
         )
     await app.state.db.dispose()
-    await app.state.reads.close()
     assert response.status_code == 503
     assert response.json()["code"] == "rate_limit_unavailable"

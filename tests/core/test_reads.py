@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI
 
-from app.core.reads import PostgresReads, Query, parse_ts
+from app.core.db import Query, parse_ts
+from app.core.db.direct_reads import PostgresPool, PostgresReads
 
 STAMP = Query.portable(
     "SELECT published_at FROM article WHERE slug = :slug AND published_at <= :now"
@@ -34,7 +35,7 @@ async def test_a_stored_timestamp_compares_equal_to_itself(app: FastAPI) -> None
     async with app.state.db.session() as session:
         for slug, moment in moments.items():
             session.add(Article(slug=slug, title=slug, published_at=moment))
-    reads = app.state.reads
+    reads = app.state.db.reads
     for slug, moment in moments.items():
         row = await reads.one(STAMP, {"slug": slug, "now": reads.ts(moment)})
         assert row is not None, slug
@@ -52,15 +53,19 @@ OPEN = Query(
 
 
 def _postgres_reads(app: FastAPI) -> PostgresReads:
-    reads = app.state.reads
+    reads = app.state.db.reads
     if not isinstance(reads, PostgresReads):
         pytest.skip("PostgreSQL's read connections; SQLite reads on one stdlib connection")
     return reads
 
 
+def _limited(reads: PostgresReads, size: int) -> PostgresReads:
+    return PostgresReads(PostgresPool(reads.dsn, size, acquire_timeout=10, command_timeout=10))
+
+
 async def test_busy_readers_queue_for_at_most_size_connections(app: FastAPI) -> None:
     reads = _postgres_reads(app)
-    limited = PostgresReads(reads._connections.dsn, 2)
+    limited = _limited(reads, 2)
     try:
         busy = [asyncio.create_task(limited.one(SLEEP, {"seconds": 0.3})) for _ in range(6)]
         await asyncio.sleep(0.15)  # the first two are inside pg_sleep, the rest queued
@@ -74,7 +79,7 @@ async def test_busy_readers_queue_for_at_most_size_connections(app: FastAPI) -> 
 
 async def test_a_cancelled_read_gives_its_connection_slot_back(app: FastAPI) -> None:
     reads = _postgres_reads(app)
-    limited = PostgresReads(reads._connections.dsn, 1)
+    limited = _limited(reads, 1)
     try:
         slow = asyncio.create_task(limited.one(SLEEP, {"seconds": 5}))
         waiting = asyncio.create_task(limited.one(SLEEP, {"seconds": 0}))

@@ -17,8 +17,8 @@ from sqlalchemy.exc import OperationalError
 
 from app.accounts.models import Role
 from app.core.db import Database
-from app.core.db_errors import is_database_unavailable
-from app.core.writes import SQLiteWrites
+from app.core.db.direct_writes import SQLiteWrites
+from app.core.db.errors import is_database_unavailable
 from app.main import create_app
 from tests.conftest import make_settings, postgres_admin_url
 from tests.core.test_database_faults import PASSWORD, TOUCH_VERSION, assert_database_unavailable
@@ -50,7 +50,6 @@ async def compact_app(
     app = create_app(make_settings(f"sqlite+aiosqlite:///{path}", tmp_path, smtp_sink.port))
     yield app
     await app.state.gateway.close()
-    await app.state.reads.close()
     await app.state.db.dispose()
 
 
@@ -102,7 +101,8 @@ async def test_the_read_engine_drops_a_connection_that_cannot_write(app: FastAPI
 
 async def test_direct_writes_replace_a_connection_that_cannot_write(app: FastAPI) -> None:
     db: Database = app.state.db
-    writes = SQLiteWrites(db, str(make_url(db.url).database))
+    writes = db.writes()
+    assert isinstance(writes, SQLiteWrites)
     try:
         writes._connection().execute(REFUSE_WRITES)
         with pytest.raises(sqlite3.OperationalError, match="readonly") as caught:

@@ -11,13 +11,14 @@ from sqlmodel import select
 
 from app.core.config import Settings
 from app.core.content_version import ContentVersion
-from app.core.db import Database, _WriteGate
+from app.core.db import Database
+from app.core.db.engines import WriteGate
 from app.core.security import PasswordHasher
 from tests.factories import Factory
 
 
 async def test_writers_of_different_tasks_take_turns_in_arrival_order() -> None:
-    gate = _WriteGate()
+    gate = WriteGate()
     inside: list[str] = []
     order: list[str] = []
 
@@ -34,7 +35,7 @@ async def test_writers_of_different_tasks_take_turns_in_arrival_order() -> None:
 
 
 async def test_a_task_already_inside_can_open_another_write_session() -> None:
-    gate = _WriteGate()
+    gate = WriteGate()
 
     async def nested() -> str:
         async with gate.hold(), gate.hold():

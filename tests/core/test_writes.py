@@ -9,9 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.content_version import ContentVersion
-from app.core.db import Database
-from app.core.reads import Query
-from app.core.writes import open_writes
+from app.core.db import Database, Query
 from tests.conftest import postgres_admin_url
 from tests.core.sqlite_lock import assert_waits_out_a_held_lock
 
@@ -33,7 +31,7 @@ async def _with_row(db: Database) -> None:
 async def test_a_statement_commits_on_its_own(app: FastAPI) -> None:
     db: Database = app.state.db
     await _with_row(db)
-    writes = open_writes(db)
+    writes = db.writes()
     try:
         await writes.execute(SET_VERSION, {"version": 7})
     finally:
@@ -46,7 +44,7 @@ async def test_a_lock_held_elsewhere_is_waited_out_while_the_loop_runs(app: Fast
     if not db.is_sqlite:
         pytest.skip("SQLite's file lock; PostgreSQL locks rows and waits server-side")
     await _with_row(db)
-    writes = open_writes(db)
+    writes = db.writes()
     try:
         await assert_waits_out_a_held_lock(
             db.engine.url.database or "", writes.execute(SET_VERSION, {"version": 3})
@@ -60,7 +58,7 @@ async def test_a_lock_held_elsewhere_is_waited_out_while_the_loop_runs(app: Fast
 async def test_a_killed_connection_is_replaced(app: FastAPI, database_url: str) -> None:
     db: Database = app.state.db
     await _with_row(db)
-    writes = open_writes(db)
+    writes = db.writes()
     try:
         await writes.execute(SET_VERSION, {"version": 1})
         admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")

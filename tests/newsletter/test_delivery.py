@@ -12,7 +12,6 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from app.core.db import Database
-from app.core.writes import open_writes
 from app.newsletter import delivery
 from app.newsletter.models import (
     Delivery,
@@ -239,7 +238,7 @@ async def test_the_look_ahead_renews_leases_so_another_worker_leaves_those_rows(
     await mailroom.send(issue)
     batch = await delivery.claim(mailroom.db, mailroom.settings, limit=3, worker="slow")
     await asyncio.sleep(1.1)  # the slow worker's leases (1 s here) run out
-    writes = open_writes(mailroom.db)
+    writes = mailroom.db.writes()
     try:
         checked = await delivery._check_ahead(  # noqa: SLF001 - the renewal on its own
             writes, mailroom.settings, batch[:2], newsletter

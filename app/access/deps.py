@@ -6,21 +6,21 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.access.levels import AccessLevel
 from app.accounts.deps import bearer_token
 from app.accounts.kit import AuthKit
-from app.billing.entitlements import AccessLevel
-from app.billing.reads import token_level
+from app.billing.reads import token_reader_level
 from app.core.config import Settings
+from app.core.db import Reads
 from app.core.errors import Unauthorized
 from app.core.openapi import auth
-from app.core.reads import Reads
 from app.core.security import InvalidToken
 
 _LEVEL_KEY = "reader_level"
 
 
 @auth("optional")
-async def calling_reader_level(request: Request) -> AccessLevel:
+async def reader_level(request: Request) -> AccessLevel:
     """Give back the caller's access level; anonymous without a token, 401 for a bad one.
 
     It takes the app's parts from `request` rather than as sub-dependencies: on the article
@@ -30,15 +30,15 @@ async def calling_reader_level(request: Request) -> AccessLevel:
     known: AccessLevel | None = request.scope.get("state", {}).get(_LEVEL_KEY)
     if known is not None:
         return known
-    level = await _reader_level(request)
+    level = await _level_of_request(request)
     request.scope.setdefault("state", {})[_LEVEL_KEY] = level
     return level
 
 
-async def _reader_level(request: Request) -> AccessLevel:
+async def _level_of_request(request: Request) -> AccessLevel:
     state = request.app.state
     kit: AuthKit = state.auth
-    reads: Reads = state.reads
+    reads: Reads = state.db.reads
     settings: Settings = state.settings
     token = bearer_token(request)
     if token is None:
@@ -47,10 +47,10 @@ async def _reader_level(request: Request) -> AccessLevel:
         claims = kit.codec.verify(token)
     except InvalidToken as exc:
         raise Unauthorized("The access token is invalid or expired.", code="token_invalid") from exc
-    level = await token_level(reads, claims, grace_days=settings.billing_grace_days)
+    level = await token_reader_level(reads, claims, grace_days=settings.billing_grace_days)
     if level is None:
         raise Unauthorized("The access token is no longer valid.", code="token_invalid")
     return level
 
 
-ReaderLevel = Annotated[AccessLevel, Depends(calling_reader_level)]
+ReaderLevel = Annotated[AccessLevel, Depends(reader_level)]

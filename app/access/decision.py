@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.access.levels import AccessLevel
 from app.articles.models import Visibility
-from app.billing.entitlements import AccessLevel
 
 REQUIRED_LEVEL = {
     Visibility.public: AccessLevel.anonymous,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.articles.gating import accessible_visibilities, decide
-from app.billing.entitlements import AccessLevel
+from app.access.decision import accessible_visibilities, decide
+from app.access.levels import AccessLevel
 
 A, M, P = AccessLevel.anonymous, AccessLevel.member, AccessLevel.paid
 
