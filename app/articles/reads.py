@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from app.billing.schemas import PlanOut
+from app.comments.repository import VISIBLE_COMMENT_SQL
 from app.core.db import Query, Reads, parse_required_ts, parse_ts, utcnow
 
 _COLUMNS = """a.slug, a.title, a.subtitle, a.excerpt, a.visibility, a.published_at, a.updated_at,
@@ -21,7 +22,7 @@ _COLUMNS = """a.slug, a.title, a.subtitle, a.excerpt, a.visibility, a.published_
 # The SQL of queries.is_live for an `article a`, with a `:now` parameter.
 LIVE_SQL = """a.status IN ('published', 'scheduled') AND a.published_at IS NOT NULL
   AND a.published_at <= :now"""
-_COUNT = """(SELECT count(*) FROM comment c WHERE c.article_id = a.id AND c.status = 'visible')"""
+_COUNT = f"(SELECT count(*) FROM comment c WHERE c.article_id = a.id AND {VISIBLE_COMMENT_SQL})"  # noqa: S608
 
 # The f-strings below join constant SQL pieces only; every value goes as a parameter.
 ARTICLE = Query(

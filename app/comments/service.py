@@ -29,6 +29,7 @@ from app.comments.models import (
     CommentReport,
     CommentStatus,
 )
+from app.comments.repository import comment_is_visible
 from app.core.db import insert_ignoring_duplicates, pk, utcnow
 from app.core.pagination import decode_cursor, encode_cursor
 
@@ -303,9 +304,7 @@ async def counts(session: AsyncSession, article_ids: Sequence[int]) -> dict[int,
         return {}
     rows = await session.exec(
         select(Comment.article_id, func.count())
-        .where(
-            col(Comment.article_id).in_(article_ids), Comment.status == CommentStatus.visible.value
-        )
+        .where(col(Comment.article_id).in_(article_ids), comment_is_visible())
         .group_by(col(Comment.article_id))
     )
     return dict(rows.all())
