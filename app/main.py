@@ -12,15 +12,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app import __version__
+from app.access.deps import reader_level
 from app.accounts.kit import AuthKit
 from app.accounts.router import auth_router, me_router
 from app.admin import audit
 from app.admin.router import MAX_IMPORT_BYTES
 from app.admin.router import router as admin_members_router
 from app.articles.admin_router import router as admin_articles_router
-from app.articles.cached_answers import CachedReaderAnswers
 from app.articles.feeds import router as feeds_router
-from app.articles.freshness import CacheFreshness
+from app.articles.reads import NEXT_GO_LIVE_SQL
 from app.articles.rendering import Renderer, preview_rule
 from app.articles.router import router as articles_router
 from app.billing.admin_router import router as admin_billing_router
@@ -31,7 +31,11 @@ from app.billing.router import router as billing_router
 from app.billing.router import webhook_router
 from app.comments.admin_router import router as admin_comments_router
 from app.comments.router import router as comments_router
-from app.core import content_version, openapi
+from app.core import openapi
+from app.core.cache import ResponseCache
+from app.core.cache import version as content_version
+from app.core.cache.freshness import CacheFreshness
+from app.core.cache.middleware import CachedReaderAnswers
 from app.core.config import API_PREFIX, Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers
@@ -41,7 +45,6 @@ from app.core.mail import build_mailer
 from app.core.metrics import Metrics
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.ratelimit import RateLimiter
-from app.core.response_cache import ResponseCache
 from app.core.worker import run_forever
 from app.jobs import all_jobs
 from app.newsletter.admin_router import router as admin_newsletter_router
@@ -67,7 +70,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     worker = None
     if settings.embedded_worker:
         worker = asyncio.create_task(run_forever(db, settings, all_jobs(), stop))
-    freshness = CacheFreshness(db.reads, app.state.response_cache)
+    freshness = CacheFreshness(db.reads, app.state.response_cache, NEXT_GO_LIVE_SQL)
     watcher = asyncio.create_task(freshness.run(settings.response_cache_check_seconds, stop))
     # Everything built so far (routes, models, metadata) lives as long as the process: moved
     # out of the collector's sight, it no longer makes each full collection a long pause.
@@ -113,7 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added innermost first: cached reader answers closest to the routes, then the body cap,
     # request context outermost (so every answer gets its id, headers, log line and metrics).
-    app.add_middleware(CachedReaderAnswers, cache=app.state.response_cache)
+    app.state.db.session_info[content_version.CONTENT_CHANGED] = [app.state.response_cache.clear]
+    app.add_middleware(CachedReaderAnswers, cache=app.state.response_cache, level_of=reader_level)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -32,7 +32,7 @@ from app.comments.models import (
     CommentPreference,
     CommentReport,
 )
-from app.core.content_version import ContentVersion
+from app.core.cache.version import ContentVersion
 from app.core.outbox import OutboxMessage
 from app.newsletter.models import (
     Delivery,

@@ -19,6 +19,7 @@ from app.articles.schemas import ArticleCreate
 from app.billing import service as billing
 from app.billing.gateways import build_gateway
 from app.billing.models import Plan
+from app.core.cache import invalidate_on_commit
 from app.core.config import Settings
 from app.core.db import Database, utcnow
 from app.core.private_files import private_dir, write_private
@@ -160,3 +161,5 @@ async def _seed_plans(session: AsyncSession, settings: Settings) -> None:
         session.add(plan)
         await session.flush()
         await billing.sync_plan_price(session, gateway, plan)
+        # Plans on sale are printed in paid articles' paywall boxes.
+        invalidate_on_commit(session)

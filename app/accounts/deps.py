@@ -11,7 +11,6 @@ from app.accounts.kit import AuthKit
 from app.accounts.models import STAFF_ROLES, Role, User
 from app.accounts.service import token_still_valid
 from app.admin import audit
-from app.core import content_version
 from app.core.db import adopt
 from app.core.deps import ReadSessionDep, SessionDep
 from app.core.errors import Forbidden, Unauthorized
@@ -101,12 +100,8 @@ def require_role(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
     async def check(user: CurrentUser, request: Request, session: SessionDep) -> User:
         if user.role not in allowed:
             raise Forbidden("Your role does not allow this.", code="role_forbidden")
-        # Staff writes made through this request's session land in the audit log, and any
-        # staff write may change what readers see: once it commits, every worker's cached
-        # answers go (this one's at once, the others' when they see the version move).
+        # Staff writes made through this request's session land in the audit log.
         audit.mark_actor(session, user.id, getattr(request.state, "request_id", None))
-        if request.method not in ("GET", "HEAD"):
-            content_version.bump_on_commit(session, request.app.state.response_cache.clear)
         return user
 
     return check

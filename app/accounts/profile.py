@@ -10,12 +10,20 @@ from app.accounts import links
 from app.accounts import service as accounts
 from app.accounts.errors import ReauthRequired, TokenRejected
 from app.accounts.kit import AuthKit
-from app.accounts.models import Consent, EmailToken, RefreshToken, TokenPurpose, User
+from app.accounts.models import (
+    STAFF_ROLES,
+    Consent,
+    EmailToken,
+    RefreshToken,
+    TokenPurpose,
+    User,
+)
 from app.accounts.service import IssuedTokens
 from app.admin.models import MemberLabel
 from app.billing import service as billing
 from app.billing.gateway import PaymentGateway
 from app.comments import service as comments
+from app.core.cache import invalidate_on_commit
 from app.core.config import Settings
 from app.core.db import pk, utcnow
 from app.core.outbox import OutboxMessage
@@ -57,6 +65,12 @@ async def reauthenticate(
     raise ReauthRequired("Give the current password or a fresh sign-in link token.")
 
 
+def _names_on_pages_change(session: AsyncSession, user: User) -> None:
+    # Staff names are printed on their articles' pages (bylines), which readers' caches hold.
+    if user.role in STAFF_ROLES:
+        invalidate_on_commit(session)
+
+
 async def update_profile(
     session: AsyncSession,
     kit: AuthKit,
@@ -81,6 +95,7 @@ async def update_profile(
         )
     if display_name is not None:
         user.display_name = display_name.strip()
+        _names_on_pages_change(session, user)
     if new_hash is not None:
         user.password_hash = new_hash
         # Other devices must sign in again with the new password, and earlier links die.
@@ -153,6 +168,7 @@ async def delete_account(
         await session.exec(delete(model).where(condition))
     user.email = f"deleted-{user.id}@deleted.invalid"
     user.display_name = ""
+    _names_on_pages_change(session, user)
     user.password_hash = None
     user.email_verified = False
     user.disabled = True

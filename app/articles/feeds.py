@@ -15,10 +15,9 @@ from fastapi import Request, Response
 from feedgen.feed import FeedGenerator
 
 from app.articles import queries
-from app.core.caching import cached_response
+from app.core.cache import ResponseCache, cached_response
 from app.core.db import pk
 from app.core.deps import DatabaseDep, SettingsDep
-from app.core.response_cache import ResponseCache
 from app.core.routing import api_router
 
 router = api_router(tags=["feeds"])

@@ -22,6 +22,10 @@ _COLUMNS = """a.slug, a.title, a.subtitle, a.excerpt, a.visibility, a.published_
 # The SQL of queries.is_live for an `article a`, with a `:now` parameter.
 LIVE_SQL = """a.status IN ('published', 'scheduled') AND a.published_at IS NOT NULL
   AND a.published_at <= :now"""
+# The next time an article goes live by itself (a scheduled one reaching its time), for the
+# response cache's freshness check; the status index serves it.
+NEXT_GO_LIVE_SQL = """SELECT min(published_at) FROM article
+    WHERE status IN ('published', 'scheduled') AND published_at > :now"""
 _COUNT = f"(SELECT count(*) FROM comment c WHERE c.article_id = a.id AND {VISIBLE_COMMENT_SQL})"  # noqa: S608
 
 # The f-strings below join constant SQL pieces only; every value goes as a parameter.

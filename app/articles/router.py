@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated, cast
-from urllib.parse import urlencode
 
 from fastapi import Query, Request, Response
 from fastapi.responses import RedirectResponse
@@ -26,7 +24,16 @@ from app.articles.schemas import (
     SearchHit,
     TagCount,
 )
-from app.core.caching import cached_response
+from app.core.cache import (
+    Entry,
+    ResponseCache,
+    article_key,
+    cached_response,
+    canonical_query,
+    entry_response,
+    list_key,
+    search_key,
+)
 from app.core.config import API_PREFIX, Settings
 from app.core.db import Database, Reads, pk
 from app.core.deps import DatabaseDep
@@ -35,7 +42,6 @@ from app.core.fields import Id, UtcDatetime
 from app.core.jsonutil import dumps
 from app.core.openapi import auth
 from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
-from app.core.response_cache import Entry, ResponseCache
 from app.core.routing import api_router
 
 router = api_router(prefix=API_PREFIX, tags=["articles"])
@@ -44,6 +50,10 @@ router = api_router(prefix=API_PREFIX, tags=["articles"])
 def _cache(request: Request) -> ResponseCache:
     cache: ResponseCache = request.app.state.response_cache
     return cache
+
+
+def _answer(request: Request, entry: Entry, level: AccessLevel) -> Response:
+    return entry_response(request, entry, anonymous=level is AccessLevel.anonymous)
 
 
 _PAGE = {"model": Page[ArticleTeaser]}
@@ -56,36 +66,6 @@ class _Moved(Exception):
     def __init__(self, slug: str) -> None:
         super().__init__(slug)
         self.slug = slug
-
-
-def article_key(level: AccessLevel, slug: str) -> str:
-    """The response-cache key of `slug`'s page as rendered for `level`."""
-    return f"article:{int(level)}:{slug}"
-
-
-def list_key(query: str) -> str:
-    """The response-cache key of the archive page asked for by `query` (the same for all)."""
-    return f"list?{query}"
-
-
-def canonical_query(params: list[tuple[str, object]]) -> str:
-    """The one spelling of a validated query: present parameters in declared order, values
-    as parsed, so `?limit=020&junk` and friends cannot fill the cache with copies."""
-    return urlencode(
-        [
-            (name, value.isoformat() if isinstance(value, datetime) else str(value))
-            for name, value in params
-            if value is not None
-        ]
-    )
-
-
-def answer(request: Request, entry: Entry, level: AccessLevel) -> Response:
-    """Give back a cached answer with the cache headers that suit `level`."""
-    if level is not AccessLevel.anonymous:
-        # No ETag for a signed-in reader: reading entry.etag would hash the body for nothing.
-        return cached_response(request, entry.body, anonymous=False)
-    return cached_response(request, entry.body, anonymous=True, etag=entry.etag)
 
 
 @router.get("/articles", response_model=Page[ArticleTeaser], responses={200: _PAGE})
@@ -135,7 +115,7 @@ async def list_articles(
          ("from", since), ("to", until)]
     )  # fmt: skip
     entry = await _cache(request).fetch(list_key(query), render)
-    return answer(request, entry, level)
+    return _answer(request, entry, level)
 
 
 @router.head("/articles/{slug}", include_in_schema=False)
@@ -181,7 +161,7 @@ async def get_article(slug: str, request: Request) -> Response:
         entry = await _cache(request).fetch(article_key(level, slug), render)
     except _Moved as moved:
         return RedirectResponse(f"{API_PREFIX}/articles/{moved.slug}", status_code=301)
-    return answer(request, entry, level)
+    return _answer(request, entry, level)
 
 
 async def _shared(request: Request, db: Database, key: str, read: Reader) -> Response:
@@ -264,5 +244,5 @@ async def search_articles(
         return dumps({"items": hits, "next_cursor": encode_cursor(offset + size) if more else None})
 
     # Results depend on the words and the reader's level only: cached like article pages.
-    key = f"search:{int(level)}:{size}:{offset}:{' '.join(words)}"
-    return answer(request, await _cache(request).fetch(key, render), level)
+    key = search_key(level, size, offset, words)
+    return _answer(request, await _cache(request).fetch(key, render), level)

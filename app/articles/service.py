@@ -33,6 +33,7 @@ from app.articles.models import (
 )
 from app.articles.rendering import Renderer, plain_text
 from app.articles.schemas import ArticleCreate, ArticleUpdate
+from app.core.cache import invalidate_on_commit
 from app.core.db import as_utc, pk, utcnow
 
 EDITOR_ROLES = frozenset({Role.editor.value, Role.admin.value})
@@ -175,7 +176,9 @@ async def _render(renderer: Renderer, article: Article) -> None:
 
 
 async def _after_write(session: AsyncSession, editor: User, article: Article) -> None:
-    """Record the revision and refresh the search index for the article as it now stands."""
+    """Record the revision and refresh the search index for the article as it now stands;
+    readers' cached answers go once this commits."""
+    invalidate_on_commit(session)
     article_id = pk(article.id)
     session.add(
         ArticleRevision(
@@ -333,6 +336,7 @@ async def set_status(
     article.status = status.value
     article.updated_at = now
     session.add(article)
+    invalidate_on_commit(session)
     return article
 
 
@@ -341,6 +345,7 @@ async def delete_article(session: AsyncSession, editor: User, article: Article) 
     await check_can_edit(session, editor, article)
     await search.remove(session, pk(article.id))
     await session.delete(article)
+    invalidate_on_commit(session)
 
 
 async def revisions(session: AsyncSession, article_id: int) -> Sequence[ArticleRevision]:

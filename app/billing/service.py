@@ -34,6 +34,7 @@ from app.billing.models import (
     Subscription,
 )
 from app.billing.schemas import PlanCreate, PlanUpdate
+from app.core.cache import invalidate_on_commit
 from app.core.config import Settings
 from app.core.db import insert_ignoring_duplicates, pk, utcnow
 from app.core.ratelimit import RateLimiter
@@ -349,6 +350,8 @@ async def create_plan(session: AsyncSession, gateway: PaymentGateway, data: Plan
         # before asking, so no write lock is held while the provider answers.
         await session.commit()
         await sync_plan_price(session, gateway, plan)
+    # Paid articles' paywall boxes list the plans on sale.
+    invalidate_on_commit(session)
     return plan
 
 
@@ -364,6 +367,7 @@ async def update_plan(session: AsyncSession, plan_id: int, data: PlanUpdate) -> 
     for name, value in changes.items():
         setattr(plan, name, value)
     session.add(plan)
+    invalidate_on_commit(session)
     return plan
 
 

@@ -30,6 +30,7 @@ from app.comments.models import (
     CommentStatus,
 )
 from app.comments.repository import comment_is_visible
+from app.core.cache import invalidate_on_commit
 from app.core.db import insert_ignoring_duplicates, pk, utcnow
 from app.core.pagination import decode_cursor, encode_cursor
 
@@ -104,6 +105,8 @@ async def post(
     )
     session.add(comment)
     await session.flush()
+    # The article's page shows its count of visible comments.
+    invalidate_on_commit(session)
     return comment, parent
 
 
@@ -139,6 +142,7 @@ async def delete(session: AsyncSession, user: User, comment_id: int) -> None:
     comment = await own_comment(session, user, comment_id)
     _mark_deleted(comment)
     session.add(comment)
+    invalidate_on_commit(session)
 
 
 def _mark_deleted(comment: Comment) -> None:
@@ -337,6 +341,7 @@ async def set_status(
     else:
         comment.status = status.value
     session.add(comment)
+    invalidate_on_commit(session)
     return comment
 
 

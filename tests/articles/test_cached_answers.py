@@ -14,15 +14,16 @@ from sqlalchemy import update
 from sqlmodel import col
 from starlette.types import Message, Receive, Scope, Send
 
+from app.access.deps import reader_level
 from app.accounts.models import Role, User
-from app.articles.cached_answers import CachedReaderAnswers
-from app.articles.freshness import CacheFreshness
 from app.articles.models import Article
+from app.articles.reads import NEXT_GO_LIVE_SQL
 from app.billing.models import CompGrant
-from app.core import content_version
-from app.core.content_version import ContentVersion
+from app.core.cache import ResponseCache, invalidate_on_commit
+from app.core.cache.freshness import CacheFreshness
+from app.core.cache.middleware import CachedReaderAnswers
+from app.core.cache.version import ContentVersion
 from app.core.db import Database, utcnow
-from app.core.response_cache import ResponseCache
 from tests.factories import ArticleFactory, Factory, Member
 
 BODY = "Free opening paragraph.\n\n<!-- paywall -->\n\nGATED-PART of the article."
@@ -53,7 +54,7 @@ class Downstream:
 def _before(app: FastAPI) -> tuple[Downstream, CachedReaderAnswers]:
     """The app's middleware in front of a recording downstream, its routes already learnt."""
     downstream = Downstream()
-    middleware = CachedReaderAnswers(downstream, app.state.response_cache)
+    middleware = CachedReaderAnswers(downstream, app.state.response_cache, reader_level)
     middleware._routes = {False: object(), True: object()}  # as learnt from the first misses
     return downstream, middleware
 
@@ -194,15 +195,20 @@ async def test_a_write_made_by_another_worker_clears_this_workers_cache(
 ) -> None:
     editor, article, path = await _by_an_editor(factory, articles, title="Old title")
     cache: ResponseCache = app.state.response_cache
-    freshness = CacheFreshness(app.state.db.reads, cache)
+    freshness = CacheFreshness(app.state.db.reads, cache, NEXT_GO_LIVE_SQL)
     assert await freshness.check() is False
     assert (await client.get(path)).json()["title"] == "Old title"
     # Another worker's staff edit: the row changes and the version moves, and this process's
     # cache hears of neither until it checks.
-    db: Database = app.state.db
-    async with db.session() as session:
-        content_version.bump_on_commit(session, lambda: None)  # that worker clears its own
-        await session.exec(update(Article).where(col(Article.id) == article.id).values(title="New"))
+    other_worker = Database(app.state.settings)  # its own caches, none of this process's
+    try:
+        async with other_worker.session() as session:
+            invalidate_on_commit(session)
+            await session.exec(
+                update(Article).where(col(Article.id) == article.id).values(title="New")
+            )
+    finally:
+        await other_worker.dispose()
     assert (await client.get(path)).json()["title"] == "Old title"
     assert await freshness.check() is True
     assert (await client.get(path)).json()["title"] == "New"
@@ -220,7 +226,7 @@ async def test_a_scheduled_article_joins_the_cached_archive_when_its_time_comes(
         status="scheduled",
         published_at=utcnow() + timedelta(milliseconds=300),
     )
-    freshness = CacheFreshness(app.state.db.reads, app.state.response_cache)
+    freshness = CacheFreshness(app.state.db.reads, app.state.response_cache, NEXT_GO_LIVE_SQL)
     assert await freshness.check() is False
     titles = [a["title"] for a in (await client.get("/api/v1/articles")).json()["items"]]
     assert titles == ["Already out"]
@@ -234,14 +240,72 @@ async def test_a_scheduled_article_joins_the_cached_archive_when_its_time_comes(
 
 async def test_the_running_app_checks_on_its_own(app: FastAPI) -> None:
     cache: ResponseCache = app.state.response_cache
-    db: Database = app.state.db
+    other_worker = Database(app.state.settings)
     async with app.router.lifespan_context(app):
         await asyncio.sleep(0.3)  # past the watcher's first look, which only takes note
         cache.put("probe", b"page")
-        async with db.session() as session:
-            content_version.bump_on_commit(session, lambda: None)
+        async with other_worker.session() as session:
+            invalidate_on_commit(session)
+        await other_worker.dispose()
         for _ in range(100):
             if cache.get("probe") is None:
                 break
             await asyncio.sleep(0.05)
         assert cache.get("probe") is None
+
+
+async def test_comments_clear_the_cached_count_at_once(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    """Posting, deleting and hiding a comment change the article page's visible count, which
+    sits in the cache: each change is seen by the next read, not after the TTL."""
+    editor, article, path = await _by_an_editor(factory, articles)
+    reader = await factory.member()
+
+    async def count() -> int:
+        page = await client.get(path)
+        return int(page.json()["comment_count"])
+
+    assert await count() == 0
+    comments = f"/api/v1/articles/{article.slug}/comments"
+    posted = [
+        (await client.post(comments, json={"body": text}, headers=reader.headers)).json()["id"]
+        for text in ("One", "Two", "Three")
+    ]
+    assert await count() == 3
+    await client.delete(f"/api/v1/comments/{posted[0]}", headers=reader.headers)
+    assert await count() == 2
+    await client.post(f"/api/v1/admin/comments/{posted[1]}/hide", headers=editor.headers)
+    assert await count() == 1
+
+
+async def test_an_author_renaming_themselves_is_seen_on_their_cached_pages(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor, _, path = await _by_an_editor(factory, articles)
+    before = (await client.get(path)).json()["authors"]
+    renamed = await client.patch(
+        "/api/v1/me", json={"display_name": "A New Byline"}, headers=editor.headers
+    )
+    assert renamed.status_code == 200
+    after = (await client.get(path)).json()["authors"]
+    assert [a["name"] for a in after] == ["A New Byline"] != [a["name"] for a in before]
+
+
+async def test_staff_writes_that_readers_never_see_keep_the_cache(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    """The role check no longer clears every worker's cache: only changes to what readers see
+    do (a label on a member is not one)."""
+    editor, _, path = await _by_an_editor(factory, articles)
+    admin = await factory.member(role=Role.admin)
+    reader = await factory.member()
+    await client.get(path)
+    before = await _version(app.state.db)
+    labelled = await client.patch(
+        f"/api/v1/admin/members/{reader.id}", json={"labels": ["vip"]}, headers=admin.headers
+    )
+    assert labelled.status_code == 200, labelled.text
+    assert await _version(app.state.db) == before
+    cache: ResponseCache = app.state.response_cache
+    assert cache.size > 0

@@ -9,8 +9,8 @@ from httpx import AsyncClient
 
 from app.accounts.models import Role
 from app.articles.schemas import ArticlePublic, ArticleTeaser
+from app.core.cache import etag_of
 from app.core.db import utcnow
-from app.core.response_cache import etag_of
 from tests.factories import ArticleFactory, Factory
 
 BODY = "Free opening paragraph.\n\n<!-- paywall -->\n\nGATED-PART of the article."

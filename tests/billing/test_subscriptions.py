@@ -304,3 +304,25 @@ async def test_the_paywall_offers_the_plans_on_sale_in_their_public_shape(
     on_sale = (await client.get("/api/v1/billing/plans")).json()
     assert [p["name"] for p in on_sale] == ["Monthly", "Yearly"]
     assert page["paywall"]["plans"] == on_sale
+
+
+async def test_a_plan_put_on_sale_or_withdrawn_reaches_cached_paywalls_at_once(
+    app: FastAPI, billing: Billing, factory: Factory, articles: ArticleFactory, client: AsyncClient
+) -> None:
+    monthly = await billing.plan(name="Monthly")
+    editor = await factory.member(role=Role.editor)
+    path = f"/api/v1/articles/{(await articles.make(editor, visibility='paid')).slug}"
+
+    async def offered() -> list[str]:
+        return [p["name"] for p in (await client.get(path)).json()["paywall"]["plans"]]
+
+    assert await offered() == ["Monthly"]  # now in the cache
+    await billing.plan(name="Yearly", interval="year", amount=8000)
+    assert await offered() == ["Monthly", "Yearly"]
+    withdrawn = await client.patch(
+        f"/api/v1/admin/plans/{monthly['id']}",
+        json={"active": False},
+        headers=(await billing.admin()).headers,
+    )
+    assert withdrawn.status_code == 200
+    assert await offered() == ["Yearly"]

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
-from app.core.content_version import ContentVersion
+from app.core.cache.version import ContentVersion
 from app.core.db import Database, inline_sqlite
 from tests.core.sqlite_lock import assert_waits_out_a_held_lock
 

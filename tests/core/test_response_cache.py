@@ -6,8 +6,8 @@ import asyncio
 import random
 import tracemalloc
 
+from app.core.cache import ResponseCache, etag_of
 from app.core.jsonutil import dumps
-from app.core.response_cache import ResponseCache, etag_of
 
 
 def test_entries_expire_are_bounded_by_bytes_and_clear() -> None:

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlmodel import select
 
+from app.core.cache.version import ContentVersion
 from app.core.config import Settings
-from app.core.content_version import ContentVersion
 from app.core.db import Database
 from app.core.db.engines import WriteGate
 from app.core.security import PasswordHasher

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.core.content_version import ContentVersion
+from app.core.cache.version import ContentVersion
 from app.core.db import Database, Query
 from tests.conftest import postgres_admin_url
 from tests.core.sqlite_lock import assert_waits_out_a_held_lock

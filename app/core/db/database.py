@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -41,6 +42,9 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.url = settings.resolved_database_url
+        # Given to every session (`Session.info`): what commit listeners need from the app,
+        # such as the caches to clear when content changes (app.core.cache.version).
+        self.session_info: dict[str, Any] = {}
         self._gate = WriteGate()
         path = sqlite_file(self.url)
         self.engine = create_engine(settings, self._gate)
@@ -65,10 +69,13 @@ class Database:
             )
             self.reads = PostgresReads(self._pool)
 
-    @staticmethod
-    def _sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    def _sessions(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         return async_sessionmaker(
-            engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
+            engine,
+            class_=AsyncSession,
+            expire_on_commit=False,
+            autoflush=False,
+            info=self.session_info,
         )
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from app.core.response_cache import etag_of
+from app.core.cache.store import Entry, etag_of
 
 ANONYMOUS_MAX_AGE = 60
 
@@ -34,3 +34,11 @@ def cached_response(
     if given and tag in {t.strip() for t in given.split(",")}:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
+
+
+def entry_response(request: Request, entry: Entry, *, anonymous: bool) -> Response:
+    """Give back a cached answer with the cache headers that suit its reader."""
+    if not anonymous:
+        # No ETag for a signed-in reader: reading entry.etag would hash the body for nothing.
+        return cached_response(request, entry.body, anonymous=False)
+    return cached_response(request, entry.body, anonymous=True, etag=entry.etag)

@@ -1,13 +1,14 @@
-"""A shared count of staff writes, so every worker can tell when its cached answers went stale.
+"""A shared count of content changes, so every worker can tell when its cached answers went
+stale.
 
-A staff request's session bumps the row in the same transaction as its writes (see
-`accounts.deps.require_role`); each process polls it (`articles.freshness`) and clears its
-response cache when it moves. The process that made the write clears its own at once.
+A service that changes what readers see calls `invalidate_on_commit(session)`: the session's
+commit bumps the row in the same transaction as the change, then clears this process's
+caches (the callables `Database.session_info[CONTENT_CHANGED]` lists); every other process
+polls the row (`freshness`) and clears its own when it moves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, event
@@ -16,7 +17,9 @@ from sqlmodel import Field, SQLModel
 
 from app.core.db import dialect_insert
 
-_ON_COMMIT = "content_version_on_commit"
+# The session info key under which a database's sessions find this process's caches to clear.
+CONTENT_CHANGED = "content_changed"
+_BUMP = "content_version_bump"
 
 
 class ContentVersion(SQLModel, table=True):
@@ -26,14 +29,15 @@ class ContentVersion(SQLModel, table=True):
     version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
 
 
-def bump_on_commit(session: Any, on_commit: Callable[[], None]) -> None:
-    """Make every commit of `session` bump the shared version, then call `on_commit`."""
+def invalidate_on_commit(session: Any) -> None:
+    """Make `session`'s next commit bump the shared content version and, once committed,
+    clear this process's cached answers."""
     sync: Session = getattr(session, "sync_session", session)
-    sync.info[_ON_COMMIT] = on_commit
+    sync.info[_BUMP] = True
 
 
 def _before_commit(session: Session) -> None:
-    if _ON_COMMIT not in session.info:
+    if not session.info.get(_BUMP):
         return
     # An upsert: a database emptied by hand (or by the test suite) has no row to update.
     upsert = dialect_insert(session, ContentVersion).values(id=1, version=1)
@@ -45,9 +49,13 @@ def _before_commit(session: Session) -> None:
 
 
 def _after_commit(session: Session) -> None:
-    on_commit = session.info.get(_ON_COMMIT)
-    if on_commit is not None:
-        on_commit()
+    if session.info.pop(_BUMP, False):
+        for clear in session.info.get(CONTENT_CHANGED, ()):
+            clear()
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_BUMP, None)
 
 
 def install() -> None:
@@ -55,3 +63,4 @@ def install() -> None:
     if not event.contains(Session, "before_commit", _before_commit):
         event.listen(Session, "before_commit", _before_commit)
         event.listen(Session, "after_commit", _after_commit)
+        event.listen(Session, "after_rollback", _after_rollback)

@@ -1,0 +1,34 @@
+"""The response cache's keys: one function per kind of answer, used by the routes and by the
+middleware that answers hits before routing, so both always find the same entry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlencode
+
+
+def article_key(level: int, slug: str) -> str:
+    """The key of `slug`'s page as rendered for a reader at access `level`."""
+    return f"article:{level}:{slug}"
+
+
+def list_key(query: str) -> str:
+    """The key of the archive page asked for by `query` (the same for all readers)."""
+    return f"list?{query}"
+
+
+def search_key(level: int, size: int, offset: int, words: list[str]) -> str:
+    """The key of a search's page: results depend on the words and the reader's level."""
+    return f"search:{level}:{size}:{offset}:{' '.join(words)}"
+
+
+def canonical_query(params: list[tuple[str, object]]) -> str:
+    """The one spelling of a validated query: present parameters in declared order, values
+    as parsed, so `?limit=020&junk` and friends cannot fill the cache with copies."""
+    return urlencode(
+        [
+            (name, value.isoformat() if isinstance(value, datetime) else str(value))
+            for name, value in params
+            if value is not None
+        ]
+    )
