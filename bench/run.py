@@ -32,7 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import seed as seeding
-from bench.scenarios import newsletter_send, webhooks
+from bench.scenarios import background_load, newsletter_send, webhooks
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = ROOT / "bench" / "lua" / "paths.lua"
@@ -134,43 +134,44 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _wrk_command(port: int, listing: str, seconds: int, connections: int) -> list[str]:
+    return [
+        ensure_wrk(),
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{port}",
+        "--",
+        listing,
+    ]
+
+
 def wrk(
-    port: int, paths: list[str], *, duration: int, connections: int, auth: str | None = None
+    port: int,
+    paths: list[str],
+    *,
+    duration: int,
+    connections: int,
+    auth: str | None = None,
+    warmup: bool = True,
 ) -> dict[str, Any]:
+    """Measure `paths` for `duration` seconds, after a 2 s warm-up (caches, connections)."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(paths))
         listing = handle.name
     env = {**os.environ, "BENCH_AUTH": auth or ""}
-    # Warm up caches and connections, then measure.
-    subprocess.run(
-        [
-            ensure_wrk(),
-            "-t1",
-            f"-c{connections}",
-            "-d2s",
-            "-s",
-            str(LUA),
-            f"http://127.0.0.1:{port}",
-            "--",
-            listing,
-        ],
-        env=env,
-        capture_output=True,
-        check=False,
-    )
+    if warmup:
+        subprocess.run(
+            _wrk_command(port, listing, 2, connections),
+            env=env,
+            capture_output=True,
+            check=False,
+        )
     result = subprocess.run(
-        [
-            ensure_wrk(),
-            "-t1",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--latency",
-            "-s",
-            str(LUA),
-            f"http://127.0.0.1:{port}",
-            "--",
-            listing,
-        ],
+        _wrk_command(port, listing, duration, connections),
         env=env,
         capture_output=True,
         text=True,
@@ -245,6 +246,41 @@ async def fixtures(url: str, base: str) -> dict[str, Any]:
     }
 
 
+def background_scenarios(
+    port: int, slugs: list[str], args: argparse.Namespace, bare: float, newsletter_id: int, tag: str
+) -> dict[str, Any]:
+    """Scenario 7 against the server on `port`: anonymous article reads while a newsletter
+    snapshot (b) and then a member import (a) run back to back in the same process. The last
+    import is not waited for: stop the server next."""
+    paths = [f"/api/v1/articles/{s}" for s in slugs]
+    base = f"http://127.0.0.1:{port}"
+    token = background_load.admin_token(base, seeding.ADMIN_EMAIL, seeding.ADMIN_PASSWORD)
+    issues: list[int] = []
+    jobs = {
+        f"7b{tag}_article_during_snapshot": (
+            background_load.snapshot_job(base, token, newsletter_id, issues),
+            True,
+        ),
+        f"7a{tag}_article_during_import": (background_load.import_job(base, token), False),
+    }
+    out: dict[str, Any] = {}
+    for name, (job, wait) in jobs.items():
+        print(f"scenario {name}...", flush=True)
+        wrk(port, paths, duration=2, connections=args.connections, warmup=False)
+        measured = background_load.measure_during(
+            job,
+            lambda: wrk(
+                port, paths, duration=args.duration, connections=args.connections, warmup=False
+            ),
+            wait=wait,
+        )
+        measured["ratio_to_bare"] = ratio(measured["requests_per_s"], bare)
+        out[name] = measured
+        if wait:
+            background_load.cancel_issues(base, token, issues)
+    return out
+
+
 def ratio(value: float, bare: float) -> float:
     return round(value / bare, 3) if bare else 0.0
 
@@ -259,6 +295,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--webhook-events", type=int, default=2000)
     parser.add_argument("--recipients", type=int, default=20_000)
+    parser.add_argument("--background-recipients", type=int, default=100_000)
     parser.add_argument("--skip", default="", help="comma-separated scenarios to skip")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -277,6 +314,11 @@ def main() -> None:
         flush=True,
     )
     seeded = asyncio.run(seeding.seed(url, args.articles, args.members))
+    background_list = 0
+    if "7" not in skip:
+        background_list = asyncio.run(
+            background_load.prepare_snapshot(url, args.background_recipients)
+        )
     env = {
         "BROADSHEET_ENV": "development",
         "BROADSHEET_DATABASE_URL": url,
@@ -335,6 +377,11 @@ def main() -> None:
             results["scenarios"][name] = measured
         results["rss_mb_after_http"] = rss_mb(app, "VmRSS")
         results["peak_rss_mb_after_http"] = rss_mb(app, "VmHWM")
+        if "7" not in skip:
+            results["scenarios"].update(
+                background_scenarios(app_port, data["slugs"], args, b, background_list, "")
+            )
+            results["rss_mb_after_background"] = rss_mb(app, "VmRSS")
         stop(app)
         # The article page with the response cache off: what a page costs when it is rendered.
         app = serve(
@@ -357,6 +404,10 @@ def main() -> None:
             )
             measured["ratio_to_bare"] = ratio(measured["requests_per_s"], b)
             results["scenarios"][name] = measured
+        if "7" not in skip:
+            results["scenarios"].update(
+                background_scenarios(app_port, data["slugs"], args, b, background_list, "u")
+            )
     finally:
         stop(app)
         stop(bare)

@@ -67,6 +67,8 @@ BODY_POOL = 300
 CHUNK = 2000
 PAID_READER_EMAIL = "paid-reader@bench.example"
 PAID_READER_PASSWORD = "bench paid reader password"  # noqa: S105 - a throwaway bench account
+ADMIN_EMAIL = "admin@bench.example"
+ADMIN_PASSWORD = "bench admin password"  # noqa: S105 - a throwaway bench account
 
 
 def make_body(rng: random.Random, n: int) -> str:
@@ -267,14 +269,18 @@ async def seed(url: str, articles: int, members: int, *, seed_value: int = 7) ->
             insert(User),
             [
                 {
-                    "email": PAID_READER_EMAIL,
-                    "display_name": "Paid Reader",
-                    "role": "reader",
-                    "password_hash": await hasher.hash(PAID_READER_PASSWORD),
+                    "email": email,
+                    "display_name": name,
+                    "role": role,
+                    "password_hash": await hasher.hash(password),
                     "email_verified": True,
                     "disabled": False,
                     "created_at": now,
                 }
+                for email, name, role, password in (
+                    (PAID_READER_EMAIL, "Paid Reader", "reader", PAID_READER_PASSWORD),
+                    (ADMIN_EMAIL, "Bench Admin", "admin", ADMIN_PASSWORD),
+                )
             ],
         )
         reader_id = (
