@@ -136,7 +136,7 @@ def stripe_sync() -> None:
     from sqlmodel import select
 
     from app.billing import service as billing
-    from app.billing.gateways import build_gateway
+    from app.billing.gateway import build_gateway
     from app.billing.models import Plan
     from app.core.db import Database
 
@@ -168,7 +168,7 @@ def stripe_sync() -> None:
 def billing_reconcile() -> None:
     """Repair drift from missed webhooks: copy every subscription from Stripe, report changes."""
     from app.billing import service as billing
-    from app.billing.gateways import build_gateway
+    from app.billing.gateway import build_gateway
     from app.core.db import Database
 
     settings = _settings()

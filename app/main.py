@@ -24,7 +24,7 @@ from app.articles.reads import NEXT_GO_LIVE_SQL
 from app.articles.rendering import Renderer, preview_rule
 from app.articles.router import router as articles_router
 from app.billing.admin_router import router as admin_billing_router
-from app.billing.gateways import build_gateway
+from app.billing.gateway import build_gateway
 from app.billing.local_router import router as local_billing_router
 from app.billing.router import me_router as me_subscription_router
 from app.billing.router import router as billing_router

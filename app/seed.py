@@ -17,7 +17,7 @@ from app.articles.models import Article, Status, Visibility
 from app.articles.rendering import Renderer, preview_rule
 from app.articles.schemas import ArticleCreate
 from app.billing import service as billing
-from app.billing.gateways import build_gateway
+from app.billing.gateway import build_gateway
 from app.billing.models import Plan
 from app.core.cache import invalidate_on_commit
 from app.core.config import Settings

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from app.access.levels import AccessLevel
 from app.accounts.deps import bearer_token
 from app.accounts.kit import AuthKit
-from app.billing.reads import token_reader_level
+from app.billing.repository import token_reader_level
 from app.core.config import Settings
 from app.core.db import Reads
 from app.core.errors import Unauthorized

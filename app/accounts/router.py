@@ -33,7 +33,7 @@ from app.accounts.schemas import (
     TokenIn,
     TokenPair,
 )
-from app.billing.entitlements import user_reader_level
+from app.billing.repository import user_reader_level
 from app.core import outbox
 from app.core.config import API_PREFIX
 from app.core.deps import ReadSessionDep, SessionDep

@@ -14,8 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.accounts import service as accounts
 from app.accounts.models import Consent, Role, User
 from app.admin.models import MemberLabel
-from app.billing.entitlements import comp_condition, paid_condition
 from app.billing.models import BillingCustomer, Plan, StripeEvent, Subscription, SubscriptionChange
+from app.billing.repository import comp_condition, paid_condition
 from app.comments.models import Comment
 from app.core.config import Settings
 from app.core.db import as_utc, pk, utcnow

@@ -16,7 +16,7 @@ from app.accounts.models import Role, User
 from app.admin import member_export, member_import, members, stats
 from app.admin.models import AuditEntry
 from app.admin.schemas import AuditOut, ImportOut, MemberDetail, MemberOut, MemberPatch
-from app.billing.entitlements import user_reader_level
+from app.billing.repository import user_reader_level
 from app.core.config import API_PREFIX
 from app.core.db import pk, utcnow
 from app.core.deps import DatabaseDep, SessionDep, SettingsDep

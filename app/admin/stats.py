@@ -12,8 +12,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import Consent, ConsentDocument, Role, User
-from app.billing.entitlements import comp_condition, paid_condition
 from app.billing.models import CheckoutRecord, Payment, Subscription, SubscriptionChange
+from app.billing.repository import comp_condition, paid_condition
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.newsletter.models import Delivery, NewsletterIssue, NewsletterSubscription, Subscriber

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated
 
-import orjson
-from fastapi import Query, Request, Response, status
-from sqlmodel import col, select
+from fastapi import Query, Response, status
 
 from app.accounts import service as accounts
 from app.accounts.deps import AdminUser
 from app.admin import audit
-from app.billing import service, webhooks
-from app.billing.models import EventStatus, Plan, StripeEvent
-from app.billing.router import gateway_of
+from app.billing import events, service
+from app.billing.deps import GatewayDep
+from app.billing.models import EventStatus
 from app.billing.schemas import CompIn, CompOut, EventOut, PlanAdminOut, PlanCreate, PlanUpdate
 from app.core.config import API_PREFIX
 from app.core.db import pk
@@ -22,7 +19,7 @@ from app.core.deps import DatabaseDep, SessionDep, SettingsDep
 from app.core.errors import NotFound
 from app.core.fields import Id
 from app.core.openapi import errors
-from app.core.pagination import Cursor, Limit, Page, newest_first
+from app.core.pagination import Cursor, Limit, Page
 from app.core.routing import api_router
 
 router = api_router(prefix=f"{API_PREFIX}/admin", tags=["admin: billing"])
@@ -31,8 +28,8 @@ router = api_router(prefix=f"{API_PREFIX}/admin", tags=["admin: billing"])
 @router.get("/plans", response_model=list[PlanAdminOut])
 async def list_plans(_admin: AdminUser, session: SessionDep) -> list[PlanAdminOut]:
     """Every plan, on sale or not."""
-    rows = await session.exec(select(Plan).order_by(col(Plan.sort_order), col(Plan.id)))
-    return [PlanAdminOut.model_validate(p, from_attributes=True) for p in rows.all()]
+    plans = await service.all_plans(session)
+    return [PlanAdminOut.model_validate(p, from_attributes=True) for p in plans]
 
 
 @router.post(
@@ -42,10 +39,10 @@ async def list_plans(_admin: AdminUser, session: SessionDep) -> list[PlanAdminOu
     responses=errors(409),
 )
 async def create_plan(
-    body: PlanCreate, request: Request, _admin: AdminUser, session: SessionDep
+    body: PlanCreate, _admin: AdminUser, session: SessionDep, db: DatabaseDep, gateway: GatewayDep
 ) -> PlanAdminOut:
     """Create a plan; without a Stripe price id one is created at the gateway."""
-    plan = await service.create_plan(session, gateway_of(request), body)
+    plan = await service.create_plan(db, gateway, body, actor=audit.actor_of(session))
     return PlanAdminOut.model_validate(plan, from_attributes=True)
 
 
@@ -95,13 +92,8 @@ async def list_events(
     type_filter: Annotated[str | None, Query(alias="type", max_length=100)] = None,
 ) -> Page[EventOut]:
     """Stored Stripe events, newest first, with their processing status and error."""
-    query = select(StripeEvent)
-    if status_filter is not None:
-        query = query.where(StripeEvent.status == status_filter.value)
-    if type_filter:
-        query = query.where(StripeEvent.type == type_filter)
-    rows, next_cursor = await newest_first(
-        session, query, col(StripeEvent.id), limit=limit, cursor=cursor
+    rows, next_cursor = await events.stored_events(
+        session, status=status_filter, kind=type_filter, limit=limit, cursor=cursor
     )
     return Page[EventOut](
         items=[EventOut.model_validate(r, from_attributes=True) for r in rows],
@@ -112,35 +104,16 @@ async def list_events(
 @router.post("/billing/events/{event_row_id}/replay", response_model=EventOut)
 async def replay_event(
     event_row_id: Id,
-    request: Request,
     _admin: AdminUser,
     session: SessionDep,
     db: DatabaseDep,
+    gateway: GatewayDep,
     settings: SettingsDep,
 ) -> EventOut:
     """Apply a stored event again (failed or unmatched ones; processed events are no-ops).
     What it writes is in the audit log under the admin who replayed it. An event that fails
     again comes back with its status `failed` and the error, as the log keeps it."""
+    # The request's session only names the admin: the event runs its own transactions.
     actor = audit.actor_of(session)
-    row = await session.get(StripeEvent, event_row_id)
-    # The webhook pipeline runs its own transactions; end this one first, or on SQLite the
-    # request's write lock would make them wait on itself.
-    await session.commit()
-    if row is None:
-        raise NotFound("No such event.", code="event_not_found")
-    force = row.status in {EventStatus.failed.value, EventStatus.unmatched.value}
-    event = orjson.loads(row.payload)
-    # A failure is stored on the event's row by the pipeline itself: the answer shows it.
-    with contextlib.suppress(Exception):
-        await webhooks.process(
-            db,
-            request.app.state.db.reads,
-            gateway_of(request),
-            settings,
-            event,
-            force=force,
-            actor=actor,
-        )
-    async with db.session(write=False) as session:
-        fresh = await session.get(StripeEvent, event_row_id)
-    return EventOut.model_validate(fresh, from_attributes=True)
+    row = await events.replay(db, gateway, settings, event_row_id, actor=actor)
+    return EventOut.model_validate(row, from_attributes=True)

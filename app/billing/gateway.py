@@ -1,11 +1,17 @@
-"""The payment gateway boundary: what Broadsheet asks of Stripe (or the local stand-in)."""
+"""The payment gateway boundary: what Broadsheet asks of Stripe (or the local stand-in), the
+events it receives from it, and the choice of gateway from the settings."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+import orjson
+
+from app.billing.errors import InvalidEvent
+from app.core.config import Settings
 
 
 class GatewayError(Exception):
@@ -49,8 +55,71 @@ class CheckoutSession:
     url: str
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """A verified event from the provider: what happened (`type`) to which `object`.
+
+    `body` is the whole event as it came, which the ledger stores and a replay reads back.
+    """
+
+    id: str
+    type: str
+    created: int
+    object: dict[str, Any]
+    body: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> WebhookEvent:
+        """Give back the event a JSON body holds; InvalidEvent when it holds none."""
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidEvent("The body is not valid JSON.") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> WebhookEvent:
+        """Give back the event `data` is; InvalidEvent when it has no id, type or object."""
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("id"), str)
+            or not isinstance(data.get("type"), str)
+        ):
+            raise InvalidEvent("The event has no id or type.")
+        wrapper = data.get("data", {})
+        obj = wrapper.get("object", {}) if isinstance(wrapper, dict) else None
+        created = _whole_number(data.get("created") or 0)
+        if not isinstance(obj, dict) or created is None:
+            raise InvalidEvent("The event's object or creation time is malformed.")
+        return cls(data["id"], data["type"], created, obj, data)
+
+
+def _whole_number(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def object_id(value: Any) -> str | None:
+    """Give back the id of an expanded object or an id string (Stripe sends either)."""
+    if isinstance(value, dict):
+        return str(value.get("id")) if value.get("id") else None
+    return str(value) if value else None
+
+
+def customer_of(obj: dict[str, Any]) -> str | None:
+    """Give back the provider customer an event's object is about, if it names one."""
+    if obj.get("object") == "customer":
+        return object_id(obj.get("id"))
+    return object_id(obj.get("customer"))
+
+
 class PaymentGateway(Protocol):
     name: str
+    # Whether the provider's webhooks reach this gateway over HTTP (`POST /webhooks/stripe`);
+    # the local gateway's events are made and received inside the app.
+    accepts_webhooks: bool
 
     async def ensure_customer(self, *, user_id: int, email: str) -> str:
         """Create the provider's customer for a reader (idempotent per user)."""
@@ -89,6 +158,26 @@ class PaymentGateway(Protocol):
         """Create the product and price of a plan; give back (product_id, price_id)."""
         ...
 
+    def parse_webhook(self, payload: bytes, signature_header: str | None) -> WebhookEvent:
+        """Give back the event a signed webhook body holds.
+
+        Raises SignatureMissing without a header, BadSignature when the signature does not
+        hold (or its time is out of bounds) and InvalidEvent when the body is no event.
+        """
+        ...
+
     async def close(self) -> None:
         """Release the gateway's connections (the app's shutdown, the end of a CLI command)."""
         ...
+
+
+def build_gateway(settings: Settings) -> PaymentGateway:
+    """Stripe when a secret key is set, else the local gateway (refused in production)."""
+    # Imported here: both implementations import this module's types. The SDK is loaded
+    # only when Stripe is the gateway.
+    from app.billing.local_gateway import LocalGateway
+    from app.billing.stripe_gateway import StripeGateway
+
+    if settings.stripe_secret_key:
+        return StripeGateway(settings)
+    return LocalGateway(settings)

@@ -1,8 +1,9 @@
 """A built-in payment gateway for development and demos: no Stripe, no network.
 
-Its checkout is a small HTML page served by Broadsheet itself; confirming it runs the same
-service code a Stripe event would (see local_router.py). State lives in one JSON file under
-`var/`. Refused in production by the settings check.
+Its checkout is a small HTML page served by Broadsheet itself; confirming it makes the event
+Stripe would send, signed by this gateway, and hands it to the same webhook path a Stripe
+delivery takes (see local_checkout.py). State lives in one JSON file under `var/`. Refused in
+production by the settings check.
 
 Its pages answer only links it issued: each carries an HMAC of the session or customer id
 (`sig`), so a guessed customer id or an altered link is no page. Their forms carry a token
@@ -15,18 +16,30 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-from app.billing.gateway import CheckoutRequest, CheckoutSession, GatewayError, SubscriptionState
+import orjson
+
+from app.billing.errors import BadSignature, InvalidEvent, SignatureMissing
+from app.billing.gateway import (
+    CheckoutRequest,
+    CheckoutSession,
+    GatewayError,
+    SubscriptionState,
+    WebhookEvent,
+)
 from app.core.config import Settings
 from app.core.private_files import private_dir, write_private
 from app.core.security import sign, signature_matches
 
 PERIODS = {"month": timedelta(days=30), "year": timedelta(days=365)}
+# How old (or how far ahead) a signed event may be, as for Stripe's.
+EVENT_TOLERANCE_SECONDS = 300
 
 Page = Literal["checkout", "portal"]
 
@@ -37,6 +50,8 @@ def _new_id(prefix: str) -> str:
 
 class LocalGateway:
     name = "local"
+    # Its events never come over HTTP: they are made and received inside the app.
+    accepts_webhooks = False
 
     def __init__(self, settings: Settings) -> None:
         self._path: Path = settings.var_dir / "local-gateway.json"
@@ -58,6 +73,38 @@ class LocalGateway:
 
     def form_is_ours(self, page: Page, value: str, token: str) -> bool:
         return self._matches(f"{page}-form", value, token)
+
+    def signed_event(self, kind: str, obj: dict[str, Any]) -> tuple[bytes, str]:
+        """Give back an event about `obj` as a provider posts one: body and signature header
+        (Stripe's `t=<time>,v1=<HMAC of "<time>.<body>">`, with this gateway's own key)."""
+        now = int(time.time())
+        body = orjson.dumps(
+            {
+                "id": f"evt_local_{secrets.token_hex(10)}",
+                "object": "event",
+                "type": kind,
+                "created": now,
+                "data": {"object": obj},
+            }
+        )
+        return body, f"t={now},v1={self._sign('webhook', f'{now}.{body.decode()}')}"
+
+    def parse_webhook(self, payload: bytes, signature_header: str | None) -> WebhookEvent:
+        if not signature_header:
+            raise SignatureMissing("The signature header is missing.")
+        items = dict(item.partition("=")[::2] for item in signature_header.split(","))
+        signed_at, signature = items.get("t", ""), items.get("v1", "")
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent("The body is not UTF-8 JSON.") from exc
+        if not (signed_at.isascii() and signed_at.isdigit()):
+            raise BadSignature("The signature has no time.")
+        if abs(time.time() - int(signed_at)) > EVENT_TOLERANCE_SECONDS:
+            raise BadSignature("The signature is too old or in the future.")
+        if not self._matches("webhook", f"{signed_at}.{text}", signature):
+            raise BadSignature("The signature is not this gateway's.")
+        return WebhookEvent.from_json(payload)
 
     def _sign(self, purpose: str, value: str) -> str:
         return sign(self._secret, f"local-gateway:{purpose}", value)

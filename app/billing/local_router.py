@@ -1,26 +1,23 @@
 """The local gateway's pages: a checkout to confirm and a portal to cancel or resume.
 
-Confirming posts a synthetic event through the same webhook processing a Stripe event takes.
-Every page and form is checked against what the gateway issued (see local_gateway.py): a link
-without its signature is 404, a form without the page's token 403 `csrf_failed`.
+Confirming posts a synthetic event through the same webhook path a Stripe event takes (see
+local_checkout.py). Every page and form is checked against what the gateway issued (see
+local_gateway.py): a link without its signature is 404, a form without the page's token 403
+`csrf_failed`.
 """
 
 from __future__ import annotations
 
-import secrets
-import time
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from app.billing import webhooks
-from app.billing.errors import FormNotFromPage
+from app.billing import local_checkout
 from app.billing.local_gateway import LocalGateway, Page
-from app.billing.models import Plan
-from app.core.deps import DatabaseDep, SettingsDep
+from app.core.deps import DatabaseDep, ReadSessionDep, SettingsDep
 from app.core.errors import NotFound
 from app.core.routing import api_router
 
@@ -51,11 +48,6 @@ def _issued(request: Request, page: Page, value: str, signature: str) -> LocalGa
     return gateway
 
 
-def _form_from_page(gateway: LocalGateway, page: Page, value: str, token: str) -> None:
-    if not gateway.form_is_ours(page, value, token):
-        raise FormNotFromPage("Submit the form on the page itself.")
-
-
 def _form(action: str, token: str, label: str) -> str:
     return (
         f'<form method="post" action="{escape(action, quote=True)}">'
@@ -69,33 +61,20 @@ def _page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(PAGE.format(title=title, body=body), headers={"Cache-Control": "no-store"})
 
 
-def _event(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": f"evt_local_{secrets.token_hex(10)}",
-        "object": "event",
-        "type": kind,
-        "created": int(time.time()),
-        "data": {"object": obj},
-    }
-
-
 @router.get("/checkout/{session_id}", response_class=HTMLResponse)
 async def checkout_page(
-    session_id: str, request: Request, db: DatabaseDep, sig: Signature = ""
+    session_id: str, request: Request, read: ReadSessionDep, sig: Signature = ""
 ) -> HTMLResponse:
     gateway = _issued(request, "checkout", session_id, sig)
-    checkout = await gateway.session(session_id)
-    if checkout is None:
-        raise NotFound("No such checkout.")
-    async with db.session(write=False) as session:
-        plan = await session.get(Plan, checkout["plan_id"])
+    pending = await local_checkout.pending_checkout(read, gateway, session_id)
+    plan = pending.plan
     name = escape(plan.name) if plan else "Subscription"
     price = f"{plan.amount / 100:.2f} {plan.currency.upper()} / {plan.interval}" if plan else ""
     action = gateway.page_path("checkout", session_id)
     body = (
         f"<p>{name}: {escape(price)}</p>"
         + _form(action, gateway.form_token("checkout", session_id), "Confirm test payment")
-        + f'<p><a href="{escape(checkout["cancel_url"], quote=True)}">Cancel</a></p>'
+        + f'<p><a href="{escape(pending.session["cancel_url"], quote=True)}">Cancel</a></p>'
     )
     return _page("Checkout", body)
 
@@ -104,27 +83,17 @@ async def checkout_page(
 async def confirm_checkout(
     session_id: str,
     request: Request,
+    read: ReadSessionDep,
     db: DatabaseDep,
     settings: SettingsDep,
     sig: Signature = "",
     token: FormToken = "",
 ) -> RedirectResponse:
     gateway = _issued(request, "checkout", session_id, sig)
-    checkout = await gateway.session(session_id)
-    if checkout is None:
-        raise NotFound("No such checkout.")
-    _form_from_page(gateway, "checkout", session_id, token)
-    async with db.session(write=False) as session:
-        plan = await session.get(Plan, checkout["plan_id"])
-    if plan is None:
-        raise NotFound("The plan is gone.")
-    obj = await gateway.complete_checkout(
-        session_id, amount=plan.amount, currency=plan.currency, interval=plan.interval
+    success_url = await local_checkout.confirm_checkout(
+        read, db, gateway, settings, session_id, form_token=token
     )
-    await webhooks.process(
-        db, request.app.state.db.reads, gateway, settings, _event("checkout.session.completed", obj)
-    )
-    return RedirectResponse(checkout["success_url"], status_code=303)
+    return RedirectResponse(success_url, status_code=303)
 
 
 @router.get("/portal/{customer_id}", response_class=HTMLResponse)
@@ -156,15 +125,7 @@ async def portal_action(
     token: FormToken = "",
 ) -> RedirectResponse:
     gateway = _issued(request, "portal", customer_id, sig)
-    if action not in {"cancel", "resume"}:
-        raise NotFound("Unknown action.")
-    state = await gateway.fetch_subscription(subscription_id)
-    if state is None or state.customer_id != customer_id:
-        raise NotFound("No such subscription.")
-    _form_from_page(gateway, "portal", customer_id, token)
-    await gateway.set_cancel_at_period_end(subscription_id, action == "cancel")
-    event = _event(
-        "customer.subscription.updated", {"id": subscription_id, "object": "subscription"}
+    await local_checkout.change_renewal(
+        db, gateway, settings, customer_id, subscription_id, action=action, form_token=token
     )
-    await webhooks.process(db, request.app.state.db.reads, gateway, settings, event)
     return RedirectResponse(gateway.page_path("portal", customer_id), status_code=303)

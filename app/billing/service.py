@@ -1,234 +1,112 @@
-"""Billing rules: plans, checkout, portal, cancel and resume, comps, the reader's subscription."""
+"""Billing rules: plans, the reader's subscription, cancel and resume, complimentary access,
+account deletion, reconciliation with the provider (checkout and portal: checkout.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.access.levels import ENTITLING, SubscriptionFacts, subscription_entitles
 from app.accounts.models import User
-from app.billing import sync
+from app.admin import audit
+from app.billing import provider_state, repository
 from app.billing.errors import (
-    AlreadySubscribed,
     NoSubscription,
     PaymentProviderUnavailable,
     PlanNotFound,
     PriceImmutable,
-    RedirectNotAllowed,
 )
-from app.billing.gateway import CheckoutRequest, GatewayError, PaymentGateway, SubscriptionState
-from app.billing.models import (
-    BillingCustomer,
-    CheckoutRecord,
-    CompGrant,
-    Plan,
-    StripeEvent,
-    Subscription,
-)
-from app.billing.schemas import PlanCreate, PlanUpdate
+from app.billing.gateway import GatewayError, PaymentGateway, SubscriptionState
+from app.billing.models import CompGrant, Plan, Subscription
+from app.billing.schemas import MySubscription, PlanCreate, PlanOut, PlanUpdate
 from app.core.cache import invalidate_on_commit
 from app.core.config import Settings
-from app.core.db import insert_ignoring_duplicates, pk, utcnow
-from app.core.ratelimit import RateLimiter
-
-CHECKOUT_WINDOW = timedelta(minutes=30)
+from app.core.db import Database, pk, utcnow
 
 
-async def active_plans(session: AsyncSession) -> Sequence[Plan]:
-    rows = await session.exec(
-        select(Plan).where(Plan.active == True).order_by(col(Plan.sort_order), col(Plan.id))  # noqa: E712
-    )
-    return rows.all()
+async def plans_on_sale(session: AsyncSession) -> Sequence[Plan]:
+    """The plans on sale, in display order."""
+    return await repository.plans_on_sale(session)
 
 
-def _facts(sub: Subscription) -> SubscriptionFacts:
-    return SubscriptionFacts(
-        sub.status, sub.current_period_end, sub.cancel_at_period_end, sub.past_due_since
-    )
-
-
-async def subscriptions_of(session: AsyncSession, user_id: int) -> Sequence[Subscription]:
-    rows = await session.exec(
-        select(Subscription)
-        .where(Subscription.user_id == user_id)
-        .order_by(col(Subscription.updated_at).desc())
-    )
-    return rows.all()
+def _entitling(subs: Sequence[Subscription], settings: Settings) -> Subscription | None:
+    grace = timedelta(days=settings.billing_grace_days)
+    now = utcnow()
+    for sub in subs:
+        facts = SubscriptionFacts(
+            sub.status, sub.current_period_end, sub.cancel_at_period_end, sub.past_due_since
+        )
+        if subscription_entitles(facts, now, grace):
+            return sub
+    return None
 
 
 async def entitling_subscription(
     session: AsyncSession, user_id: int, settings: Settings
 ) -> Subscription | None:
     """Give back the reader's subscription that currently gives access, if any."""
-    grace = timedelta(days=settings.billing_grace_days)
-    now = utcnow()
-    for sub in await subscriptions_of(session, user_id):
-        if subscription_entitles(_facts(sub), now, grace):
-            return sub
-    return None
+    return _entitling(await repository.subscriptions_of(session, user_id), settings)
 
 
-def check_redirect(url: str | None, settings: Settings, default_path: str) -> str:
-    """Give back a redirect URL on an allowed frontend origin (or the default on the site)."""
-    if url is None:
-        return f"{settings.public_url}{default_path}"
-    allowed = {_origin(o) for o in [settings.public_url, *settings.cors_origins]}
-    if _origin(url) not in allowed:
-        raise RedirectNotAllowed("Redirects must go to the publication's own site.")
-    return url
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-async def customer_for(read: AsyncSession, gateway: PaymentGateway, user: User) -> tuple[str, bool]:
-    """Give back the reader's provider customer and whether it is new (to be linked)."""
+async def reader_subscription(
+    session: AsyncSession, settings: Settings, user: User
+) -> MySubscription:
+    """The reader's access level, plan, status, renewal or end date, grace state and
+    complimentary access."""
     user_id = pk(user.id)
-    link = await read.get(BillingCustomer, user_id)
-    if link is not None:
-        return link.customer_id, False
-    try:
-        return await gateway.ensure_customer(user_id=user_id, email=user.email), True
-    except GatewayError as exc:
-        raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
+    level = await repository.user_reader_level(
+        session, user, grace_days=settings.billing_grace_days
+    )
+    subs = await repository.subscriptions_of(session, user_id)
+    sub = _entitling(subs, settings) or (subs[0] if subs else None)
+    plan = await repository.plan(session, sub.plan_id) if sub and sub.plan_id else None
+    comp = await active_comp(session, user_id)
+    return MySubscription(
+        access_level=level.label,
+        plan=PlanOut.model_validate(plan, from_attributes=True) if plan else None,
+        complimentary=comp is not None,
+        complimentary_until=comp.ends_at if comp else None,
+        **_dates(sub, timedelta(days=settings.billing_grace_days)),
+    )
 
 
-@dataclass(frozen=True)
-class CheckoutStart:
-    url: str
-    session_id: str
+def _dates(sub: Subscription | None, grace: timedelta) -> dict[str, Any]:
+    """What `MySubscription` says of one subscription: status, renewal or end, grace."""
+    if sub is None:
+        return {"status": None, "cancel_at_period_end": False, "renews_at": None,
+                "ends_at": None, "in_grace_period": False, "grace_ends_at": None}  # fmt: skip
+    grace_end = None
+    if sub.status == "past_due" and sub.past_due_since:
+        grace_end = sub.past_due_since + grace
+    canceled = sub.status == "canceled"
+    return {
+        "status": sub.status,
+        "cancel_at_period_end": sub.cancel_at_period_end,
+        "renews_at": None if sub.cancel_at_period_end or canceled else sub.current_period_end,
+        "ends_at": (sub.current_period_end if sub.cancel_at_period_end else None)
+        or (sub.canceled_at if canceled else None),
+        "in_grace_period": grace_end is not None,
+        "grace_ends_at": grace_end,
+    }
 
 
-async def start_checkout(
+async def change_renewal(
     read: AsyncSession,
     session: AsyncSession,
     gateway: PaymentGateway,
     settings: Settings,
     user: User,
     *,
-    plan_id: int,
-    success_url: str | None,
-    cancel_url: str | None,
-    article_slug: str | None,
-    idempotency_key: str | None,
-    limiter: RateLimiter,
-) -> CheckoutStart:
-    """Open a checkout for a plan; a repeated request (same key and parameters, or a double
-    click) reuses it. New provider sessions per reader are limited (`checkout_rate_limit`).
-
-    Everything is read, and the provider asked, before the write session's first statement:
-    no write lock is held while Stripe answers.
-    """
-    user_id = pk(user.id)
-    plan = await read.get(Plan, plan_id)
-    if plan is None or not plan.active or not plan.stripe_price_id:
-        raise PlanNotFound("No such plan on sale.")
-    if await entitling_subscription(read, user_id, settings) is not None:
-        raise AlreadySubscribed(
-            "You already have a subscription; manage it in the billing portal.",
-            extra={"portal": "/api/v1/billing/portal"},
-        )
-    success = check_redirect(success_url, settings, "/account/billing?checkout=success")
-    cancel = check_redirect(cancel_url, settings, "/account/billing?checkout=cancel")
-    key = _checkout_key(
-        user_id,
-        idempotency_key,
-        [plan_id, plan.stripe_price_id, plan.trial_days, success, cancel, article_slug],
-    )
-    existing = (
-        await read.exec(select(CheckoutRecord).where(CheckoutRecord.idempotency_key == key))
-    ).first()
-    if existing is not None and existing.url and existing.session_id:
-        return CheckoutStart(existing.url, existing.session_id)
-    # Only what opens a session at the provider counts: a repeat answered from our record
-    # costs the provider nothing, and still works for a reader over the limit.
-    await limiter.hit(settings.checkout_rate_limit, f"checkout:user:{user_id}")
-    customer_id, new_customer = await customer_for(read, gateway, user)
-    try:
-        checkout = await gateway.create_checkout(
-            CheckoutRequest(
-                customer_id=customer_id,
-                price_id=plan.stripe_price_id,
-                trial_days=plan.trial_days,
-                success_url=success,
-                cancel_url=cancel,
-                user_id=user_id,
-                plan_id=plan_id,
-                article_slug=article_slug,
-                idempotency_key=key,
-            )
-        )
-    except GatewayError as exc:
-        raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
-    if new_customer:
-        await sync.link_customer(session, user_id=user_id, customer_id=customer_id)
-    await session.exec(
-        insert_ignoring_duplicates(CheckoutRecord).values(
-            user_id=user_id,
-            plan_id=plan_id,
-            idempotency_key=key,
-            session_id=checkout.id,
-            url=checkout.url,
-            article_slug=article_slug,
-            created_at=utcnow(),
-        )
-    )
-    return CheckoutStart(checkout.url, checkout.id)
-
-
-def _checkout_key(user_id: int, client_key: str | None, parameters: list[object]) -> str:
-    # Everything the session is made of is in the key, so one key never stands for two
-    # checkouts: the same key with another plan, URL or article is another session (and
-    # Stripe, which refuses a key reused with other parameters, never sees one).
-    made_of = json.dumps(parameters, separators=(",", ":")).encode()
-    if client_key:
-        digest = hashlib.sha256(json.dumps(client_key).encode() + b"\n" + made_of).hexdigest()
-        return f"broadsheet-checkout-{user_id}-{digest[:32]}"
-    # Without a client key, requests in the same half-hour window share one key, so a double
-    # click (or a retry of ours) opens a single session at the provider.
-    window = int(utcnow().timestamp() // CHECKOUT_WINDOW.total_seconds())
-    digest = hashlib.sha256(made_of).hexdigest()[:16]
-    return f"broadsheet-checkout-{user_id}-{parameters[0]}-{window}-{digest}"
-
-
-async def portal_url(
-    read: AsyncSession,
-    gateway: PaymentGateway,
-    settings: Settings,
-    user: User,
-    return_url: str | None,
-) -> str:
-    """A billing-portal link for the reader's customer (nothing is written)."""
-    link = await read.get(BillingCustomer, pk(user.id))
-    if link is None:
-        raise NoSubscription("There is no billing account yet; subscribe first.")
-    target = check_redirect(return_url, settings, "/account/billing")
-    try:
-        return await gateway.create_portal(customer_id=link.customer_id, return_url=target)
-    except GatewayError as exc:
-        raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
-
-
-async def set_cancel_at_period_end(
-    read: AsyncSession,
-    session: AsyncSession,
-    gateway: PaymentGateway,
-    settings: Settings,
-    user: User,
     cancel: bool,
-) -> Subscription:
+) -> MySubscription:
     """Cancel at period end (or resume) the reader's subscription, at the provider and here
-    (the provider first, outside any write transaction)."""
+    (the provider first, outside any write transaction); give back the reader's
+    subscription as it is then."""
     user_id = pk(user.id)
     sub = await entitling_subscription(read, user_id, settings)
     if sub is None or sub.status not in ENTITLING | {"past_due"}:
@@ -237,9 +115,10 @@ async def set_cancel_at_period_end(
         state = await gateway.set_cancel_at_period_end(sub.provider_subscription_id, cancel)
     except GatewayError as exc:
         raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
-    return await sync.apply_state(
+    await provider_state.copy_and_load(
         session, state, user_id=user_id, provider=sub.provider, event_id=None
     )
+    return await reader_subscription(session, settings, user)
 
 
 @dataclass(frozen=True)
@@ -256,12 +135,12 @@ async def end_at_provider(read: AsyncSession, gateway: PaymentGateway, user: Use
     user_id = pk(user.id)
     states = []
     try:
-        for sub in await subscriptions_of(read, user_id):
+        for sub in await repository.subscriptions_of(read, user_id):
             if sub.status not in {"canceled", "incomplete_expired"}:
                 states.append(
                     (sub.provider, await gateway.cancel_now(sub.provider_subscription_id))
                 )
-        link = await read.get(BillingCustomer, user_id)
+        link = await repository.customer_of_user(read, user_id)
         if link is not None:
             await gateway.delete_customer(link.customer_id)
     except GatewayError as exc:
@@ -274,7 +153,9 @@ async def forget_customer(session: AsyncSession, user: User, ended: Ended) -> No
     (payment records themselves stay, as the law asks; they hold no name or email)."""
     user_id = pk(user.id)
     for provider, state in ended.states:
-        await sync.apply_state(session, state, user_id=user_id, provider=provider, event_id=None)
+        await provider_state.copy_and_load(
+            session, state, user_id=user_id, provider=provider, event_id=None
+        )
     if ended.customer_id is not None:
         await redact_events(session, ended.customer_id)
 
@@ -297,67 +178,67 @@ def _redacted(node: Any) -> Any:
 
 async def redact_events(session: AsyncSession, customer_id: str) -> None:
     """Remove the personal details stored in the payloads of a customer's Stripe events."""
-    rows = (
-        await session.exec(select(StripeEvent).where(StripeEvent.customer_id == customer_id))
-    ).all()
-    for row in rows:
+    for row in await repository.events_of_customer(session, customer_id):
         row.payload = json.dumps(_redacted(json.loads(row.payload)))
-        session.add(row)
+        await repository.save(session, row)
 
 
 async def grant_comp(
     session: AsyncSession, admin: User, member: User, *, ends_at: datetime | None, reason: str
 ) -> CompGrant:
     grant = CompGrant(user_id=pk(member.id), granted_by_id=admin.id, ends_at=ends_at, reason=reason)
-    session.add(grant)
-    await session.flush()
+    await repository.add(session, grant)
     return grant
 
 
 async def revoke_comps(session: AsyncSession, member: User) -> int:
-    grants = (
-        await session.exec(
-            select(CompGrant).where(
-                CompGrant.user_id == member.id, col(CompGrant.revoked_at).is_(None)
-            )
-        )
-    ).all()
+    grants = await repository.open_comp_grants(session, pk(member.id))
     now = utcnow()
     for grant in grants:
         grant.revoked_at = now
-        session.add(grant)
+        await repository.save(session, grant)
     return len(grants)
 
 
 async def active_comp(session: AsyncSession, user_id: int) -> CompGrant | None:
     now = utcnow()
-    rows = await session.exec(
-        select(CompGrant).where(CompGrant.user_id == user_id, col(CompGrant.revoked_at).is_(None))
-    )
-    for grant in rows.all():
+    for grant in await repository.open_comp_grants(session, user_id):
         if grant.starts_at <= now and (grant.ends_at is None or now < grant.ends_at):
             return grant
     return None
 
 
-async def create_plan(session: AsyncSession, gateway: PaymentGateway, data: PlanCreate) -> Plan:
-    """Create a plan; without a price id, its product and price are made at the provider."""
-    plan = Plan(**data.model_dump())
-    session.add(plan)
-    await session.flush()
+async def all_plans(session: AsyncSession) -> Sequence[Plan]:
+    """Every plan, on sale or not, in display order."""
+    return await repository.all_plans(session)
+
+
+async def create_plan(
+    db: Database, gateway: PaymentGateway, data: PlanCreate, *, actor: audit.Actor | None
+) -> Plan:
+    """Create a plan; without a price id, its product and price are made at the provider.
+
+    The provider's product is keyed by the plan's id, so the row is written first, in a
+    transaction of its own that ends before the provider is asked: no write lock is held
+    while it answers. Both writes are audited as `actor`'s.
+    """
+    async with db.session() as session:
+        audit.mark(session, actor)
+        plan = Plan(**data.model_dump())
+        await repository.add(session, plan)
+        invalidate_on_commit(session)
     if plan.stripe_price_id is None:
-        # The provider's product is keyed by the plan's id, so the row comes first; committed
-        # before asking, so no write lock is held while the provider answers.
-        await session.commit()
-        await sync_plan_price(session, gateway, plan)
-    # Paid articles' paywall boxes list the plans on sale.
-    invalidate_on_commit(session)
+        async with db.session() as session:
+            audit.mark(session, actor)
+            await sync_plan_price(session, gateway, plan)
+            # Paid articles' paywall boxes list the plans on sale.
+            invalidate_on_commit(session)
     return plan
 
 
 async def update_plan(session: AsyncSession, plan_id: int, data: PlanUpdate) -> Plan:
     """Apply a partial edit; a plan's price, once set, never changes (it is what was sold)."""
-    plan = await session.get(Plan, plan_id)
+    plan = await repository.plan(session, plan_id)
     if plan is None:
         raise PlanNotFound("No such plan.", code="plan_not_found")
     changes = data.model_dump(exclude_unset=True)
@@ -366,7 +247,7 @@ async def update_plan(session: AsyncSession, plan_id: int, data: PlanUpdate) -> 
         raise PriceImmutable("A plan's price cannot change; create a new plan instead.")
     for name, value in changes.items():
         setattr(plan, name, value)
-    session.add(plan)
+    await repository.save(session, plan)
     invalidate_on_commit(session)
     return plan
 
@@ -388,7 +269,7 @@ async def sync_plan_price(session: AsyncSession, gateway: PaymentGateway, plan: 
         raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
     plan.stripe_product_id = product_id
     plan.stripe_price_id = price_id
-    session.add(plan)
+    await repository.save(session, plan)
     return plan
 
 
@@ -396,21 +277,17 @@ async def reconcile(session: AsyncSession, gateway: PaymentGateway) -> list[str]
     """Copy every subscription the provider has into our tables; give back what changed."""
     report: list[str] = []
     async for state in gateway.list_subscriptions():
-        user_id = await sync.user_for_customer(session, state.customer_id, state.metadata)
+        user_id = await provider_state.owner_of_customer(session, state.customer_id, state.metadata)
         if user_id is None:
             report.append(f"{state.id}: customer {state.customer_id} unknown, skipped")
             continue
-        current = (
-            await session.exec(
-                select(Subscription).where(Subscription.provider_subscription_id == state.id)
-            )
-        ).first()
+        current = await repository.subscription_by_provider_id(session, state.id)
         before = (
             (current.status, current.cancel_at_period_end, current.current_period_end)
             if current
             else None
         )
-        after = await sync.apply_state(
+        after = await provider_state.copy_and_load(
             session, state, user_id=user_id, provider=gateway.name, event_id=None
         )
         if before != (after.status, after.cancel_at_period_end, after.current_period_end):

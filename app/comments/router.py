@@ -12,7 +12,7 @@ from app.accounts.deps import CurrentUser, OptionalUser
 from app.articles import queries
 from app.articles.errors import ArticleNotFound
 from app.articles.models import Article
-from app.billing.entitlements import user_reader_level
+from app.billing.repository import user_reader_level
 from app.comments import notify, service
 from app.comments.models import Comment, CommentStatus
 from app.comments.schemas import CommentEdit, CommentIn, CommentOut, LikesOut, ReportIn

@@ -25,7 +25,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app.articles.models import Article
 from app.articles.queries import is_live
-from app.billing.entitlements import paid_access_condition
+from app.billing.repository import paid_access_condition
 from app.core.config import MailerKind, Settings
 from app.core.db import Database, DirectWrites, Query, insert_ignoring_duplicates, pk, utcnow
 from app.core.mail import FileMailer, SmtpMailer

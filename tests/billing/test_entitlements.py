@@ -71,13 +71,13 @@ def test_any_entitling_subscription_wins() -> None:
 
 async def test_sql_rule_agrees_with_python_rule_on_every_row(app: object) -> None:
     """`paid_condition` (SQL, for filters), `level_from` (Python) and the direct reads of the
-    reader pages (`billing.reads.token_reader_level`) must never disagree."""
+    reader pages (`billing.repository.token_reader_level`) must never disagree."""
     from fastapi import FastAPI
     from sqlmodel import select
 
     from app.accounts.models import User
-    from app.billing.entitlements import paid_condition
     from app.billing.models import Subscription
+    from app.billing.repository import paid_condition
     from app.core.db import utcnow
 
     assert isinstance(app, FastAPI)
@@ -109,7 +109,7 @@ async def test_sql_rule_agrees_with_python_rule_on_every_row(app: object) -> Non
         assert {uid for uid in rows if uid in expected} == {
             u for u, paid in expected.items() if paid
         }
-    from app.billing.reads import token_reader_level
+    from app.billing.repository import token_reader_level
     from app.core.security import AccessClaims
 
     for user_id, paid in expected.items():

@@ -10,10 +10,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from httpx import AsyncClient, Response
+from httpx import ASGITransport, AsyncClient, Response
 
 from app.accounts.models import Role
+from app.billing.errors import BadSignature, SignatureMissing
+from app.billing.local_gateway import LocalGateway
 from app.core.config import Settings
+from app.core.security import sign
+from app.main import create_app
 from tests.conftest import make_settings
 from tests.factories import Factory, Member
 from tests.smtp import SmtpSink
@@ -213,3 +217,44 @@ async def test_one_key_for_two_plans_gives_two_sessions(
     assert first != second
     assert "5000" not in (await client.get(path_of(first))).text
     assert "50.00 EUR / year" in (await client.get(path_of(second))).text
+
+
+def test_the_local_gateway_takes_only_events_it_signed(settings: Settings) -> None:
+    gateway = LocalGateway(settings)
+    obj = {"id": "sub_local_x", "object": "subscription"}
+    body, header = gateway.signed_event("customer.subscription.updated", obj)
+    parsed = gateway.parse_webhook(body, header)
+    assert (parsed.type, parsed.object) == ("customer.subscription.updated", obj)
+    signed_at = int(header.split(",")[0].removeprefix("t="))
+    other = LocalGateway(settings.model_copy(update={"jwt_secret": "another-" + "s" * 40}))
+    _, foreign = other.signed_event("customer.subscription.updated", obj)
+    # Signed as the gateway signs (its key for webhooks), but six minutes ago.
+    late = signed_at - 360
+    stale = sign(settings.jwt_secret, "local-gateway:webhook", f"{late}.{body.decode()}")
+    refused = [
+        (body.replace(b"sub_local_x", b"sub_local_y"), header),
+        (body, f"t={signed_at},{foreign.split(',')[1]}"),
+        (body, f"t={late},v1={stale}"),
+        (body, header.split(",")[1]),
+        (body, "nonsense"),
+    ]
+    for sent, signature in refused:
+        with pytest.raises(BadSignature):
+            gateway.parse_webhook(sent, signature)
+    with pytest.raises(SignatureMissing):
+        gateway.parse_webhook(body, None)
+
+
+async def test_stripe_webhooks_are_404_while_the_local_gateway_is_in_use(
+    database_url: str, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    app = create_app(
+        make_settings(database_url, tmp_path, smtp_sink.port, stripe_webhook_secret="whsec_x")
+    )
+    body = b'{"id": "evt_1", "type": "ping", "data": {"object": {}}}'
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="https://api.test") as http:
+        response = await http.post(
+            "/api/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": "t=1,v1=00"}
+        )
+    await app.state.db.dispose()
+    assert response.status_code == 404

@@ -180,7 +180,7 @@ async def test_payment_failed_emails_once_and_past_due_keeps_access_in_grace(
     # Simulate Stripe moving the subscription to past_due: access stays during the grace period.
     async with app.state.db.session() as session:
         sub = (await session.exec(select(Subscription))).one()
-        from app.billing.sync import apply_state
+        from app.billing.provider_state import copy_and_load
 
         state = subscription_state(
             id=sub.provider_subscription_id,
@@ -189,7 +189,7 @@ async def test_payment_failed_emails_once_and_past_due_keeps_access_in_grace(
             price_id=plan["stripe_price_id"],
             current_period_end=sub.current_period_end,
         )
-        await apply_state(session, state, user_id=member.id, provider="stripe", event_id=None)
+        await copy_and_load(session, state, user_id=member.id, provider="stripe", event_id=None)
     mine = (await client.get("/api/v1/me/subscription", headers=member.headers)).json()
     assert mine["status"] == "past_due" and mine["in_grace_period"] is True
     assert mine["access_level"] == "paid"

@@ -1,4 +1,5 @@
-"""The subscription copy rule (sync.copy_state / apply_state), on the database itself."""
+"""The subscription copy rule (provider_state.copy_subscription and the functions that lock
+or reload around it), on the database itself."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from sqlmodel import col, select
 
-from app.billing import sync
+from app.billing import provider_state
 from app.billing.gateway import SubscriptionState
 from app.billing.models import Plan, Subscription, SubscriptionChange
 from tests.billing.conftest import PERIOD_END
@@ -17,7 +18,9 @@ from tests.factories import Factory
 
 async def copy(app: FastAPI, user_id: int, copied: SubscriptionState) -> Subscription:
     async with app.state.db.session() as session:
-        await sync.copy_state(session, copied, user_id=user_id, provider="stripe", event_id="e")
+        await provider_state.lock_and_copy(
+            session, copied, user_id=user_id, provider="stripe", event_id="e"
+        )
     async with app.state.db.session() as session:
         copied_row: Subscription = (await session.exec(select(Subscription))).one()
         return copied_row
@@ -76,14 +79,14 @@ async def test_past_due_since_is_the_first_past_due_copy_and_clears_after(
     assert await changes(app) == [(None, "active"), ("active", "past_due"), ("past_due", "active")]
 
 
-async def test_apply_state_refreshes_an_entity_the_session_already_holds(
+async def test_copy_and_load_refreshes_an_entity_the_session_already_holds(
     app: FastAPI, factory: Factory
 ) -> None:
     member = await factory.member()
     await copy(app, member.id, state())
     async with app.state.db.session() as session:
         held = (await session.exec(select(Subscription))).one()
-        after = await sync.apply_state(
+        after = await provider_state.copy_and_load(
             session, state(status="canceled"), user_id=member.id, provider="stripe", event_id=None
         )
         assert after is held and held.status == "canceled"

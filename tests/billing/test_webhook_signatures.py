@@ -20,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import func, select
 
-from app.billing import webhooks
 from app.billing.models import StripeEvent
+from app.billing.stripe_gateway import header_timestamp
 from app.main import create_app
 from tests.billing.conftest import OLD_SECRET, WEBHOOK_SECRET
 from tests.conftest import make_settings
@@ -156,7 +156,7 @@ _ITEM = st.tuples(
 
 @given(st.lists(_ITEM, max_size=4).map(",".join))
 def test_our_timestamp_is_the_one_the_sdk_reads(header: str) -> None:
-    assert webhooks._timestamp(header) == sdk_timestamp(header)
+    assert header_timestamp(header) == sdk_timestamp(header)
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ def test_our_timestamp_is_the_one_the_sdk_reads(header: str) -> None:
      "t=5,t", "t=,t=5", "t=5,t=6", "t=" + "9" * 5000, "v1=a", "", "t=0,v1"],
 )  # fmt: skip
 def test_our_timestamp_matches_the_sdk_on_edge_cases(header: str) -> None:
-    assert webhooks._timestamp(header) == sdk_timestamp(header)
+    assert header_timestamp(header) == sdk_timestamp(header)
 
 
 async def test_recent_timestamp_is_accepted(client: AsyncClient, app: FastAPI) -> None:

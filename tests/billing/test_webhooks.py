@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlmodel import func, select
 
-from app.billing import webhooks
+from app.billing import events, handlers
+from app.billing.gateway import WebhookEvent
 from app.billing.models import Payment, StripeEvent, Subscription, SubscriptionChange
 from app.core.db import utcnow
 from tests.billing.conftest import Billing
@@ -239,13 +240,13 @@ async def test_a_prefetched_state_older_than_our_copy_is_fetched_again(
     assert truth is not None and truth.status == "active"
     made_up = dataclasses.replace(truth, status="past_due")
     evt = event("customer.subscription.updated", {"id": sub_id, "object": "subscription"})
+    parsed = WebhookEvent.from_dict(evt)
 
     async def status_after_applying(asked_at: datetime) -> str:
-        prefetched = {sub_id: webhooks.Fetched(made_up, asked_at)}
-        async with app.state.db.session() as session:
-            await webhooks.apply(
-                webhooks.Context(session, gateway, app.state.settings, evt, prefetched)
-            )
+        answers = {sub_id: handlers.Answer(made_up, asked_at)}
+        await events.apply_answered(
+            app.state.db, gateway, app.state.settings, parsed, answers, force=True, actor=None
+        )
         async with app.state.db.session(write=False) as session:
             found = await session.exec(
                 select(Subscription.status).where(Subscription.provider_subscription_id == sub_id)

@@ -1,4 +1,4 @@
-"""Billing emails: a failed payment, with the way to fix it."""
+"""Billing notices mailed to readers: a failed payment, with the way to fix it."""
 
 from __future__ import annotations
 

@@ -1,0 +1,169 @@
+"""The entitled reader, defined once: the rule of `app.access.levels` as SQL over a user id
+column (filters and counts), from the ORM (a user at hand), and as the direct read of the
+reader pages (a token)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    exists,
+    func,
+    or_,
+)
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.access.levels import (
+    ENTITLING,
+    AccessLevel,
+    GrantFacts,
+    SubscriptionFacts,
+    level_from,
+    subscription_entitles,
+)
+from app.accounts.models import STAFF_ROLES, User
+from app.accounts.service import issued_after_revocations
+from app.billing.models import (
+    CompGrant,
+    Subscription,
+)
+from app.core.db import (
+    Query,
+    Reads,
+    parse_required_ts,
+    parse_ts,
+    utcnow,
+)
+from app.core.security import AccessClaims
+
+# --- the entitled reader --------------------------------------------------------------------
+
+
+def paid_condition(user_id: Any, now: datetime, grace: timedelta) -> ColumnElement[bool]:
+    """The same rule as `level_from`, as SQL over a user id column (for filters and counts).
+
+    tests/billing/test_entitlements.py checks that both agree on every row of the table.
+    """
+    entitling_sub = exists().where(
+        col(Subscription.user_id) == user_id,
+        or_(
+            and_(
+                col(Subscription.status).in_(list(ENTITLING)),
+                or_(
+                    col(Subscription.current_period_end).is_(None),
+                    col(Subscription.current_period_end) > now - grace,
+                ),
+            ),
+            and_(
+                col(Subscription.status) == "past_due",
+                func.coalesce(Subscription.past_due_since, Subscription.current_period_end)
+                > now - grace,
+            ),
+        ),
+    )
+    return or_(entitling_sub, comp_condition(user_id, now))
+
+
+def paid_access_condition(user_id: Any, now: datetime, grace: timedelta) -> ColumnElement[bool]:
+    """SQL for "`access_level` says paid" over a user id column: staff, or `paid_condition`."""
+    staff = exists().where(col(User.id) == user_id, col(User.role).in_(sorted(STAFF_ROLES)))
+    return or_(staff, paid_condition(user_id, now, grace))
+
+
+def comp_condition(user_id: Any, now: datetime) -> ColumnElement[bool]:
+    """SQL: the user has a complimentary grant running at `now`."""
+    return exists().where(
+        col(CompGrant.user_id) == user_id,
+        col(CompGrant.revoked_at).is_(None),
+        col(CompGrant.starts_at) <= now,
+        or_(col(CompGrant.ends_at).is_(None), col(CompGrant.ends_at) > now),
+    )
+
+
+async def user_reader_level(
+    session: AsyncSession, user: User | None, *, grace_days: int = 7
+) -> AccessLevel:
+    """Give back the reader's access level from the database; staff read everything."""
+    if user is None:
+        return AccessLevel.anonymous
+    if user.role in STAFF_ROLES:
+        return AccessLevel.paid
+    now = utcnow()
+    subs = (
+        await session.exec(
+            select(
+                Subscription.status,
+                Subscription.current_period_end,
+                Subscription.cancel_at_period_end,
+                Subscription.past_due_since,
+            ).where(Subscription.user_id == user.id)
+        )
+    ).all()
+    facts = [SubscriptionFacts(*row) for row in subs]
+    grace = timedelta(days=grace_days)
+    if any(subscription_entitles(f, now, grace) for f in facts):
+        return AccessLevel.paid
+    grants = (
+        await session.exec(
+            select(CompGrant.starts_at, CompGrant.ends_at, CompGrant.revoked_at).where(
+                CompGrant.user_id == user.id,
+                col(CompGrant.revoked_at).is_(None),
+                or_(col(CompGrant.ends_at).is_(None), col(CompGrant.ends_at) > now),
+            )
+        )
+    ).all()
+    return level_from(facts, [GrantFacts(*g) for g in grants], now=now, grace=grace)
+
+
+# The user and their subscriptions in one round trip: one row per subscription, or one row
+# with NULLs for a reader who never subscribed.
+_READER = Query.portable(
+    """SELECT u.role, u.disabled, u.deleted_at, u.tokens_valid_after,
+       s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since
+FROM "user" u LEFT JOIN subscription s ON s.user_id = u.id
+WHERE u.id = :id"""
+)
+_GRANTS = Query.portable(
+    """SELECT starts_at, ends_at, revoked_at FROM comp_grant
+WHERE user_id = :id AND revoked_at IS NULL"""
+)
+
+
+async def token_reader_level(
+    reads: Reads, claims: AccessClaims, *, grace_days: int
+) -> AccessLevel | None:
+    """Give back the level of the token's reader, or None when the token no longer counts
+    (direct reads, for the hot reader paths).
+
+    The same checks as `accounts.deps` (the user exists, is neither disabled nor deleted,
+    and the token was issued after their last revocation) and the same rule as
+    `user_reader_level` (staff read everything; `level_from` for readers).
+    """
+    rows = await reads.all(_READER, {"id": claims.user_id})
+    if not rows:
+        return None
+    role, disabled, deleted_at, valid_after = rows[0][:4]
+    if disabled or deleted_at is not None:
+        return None
+    if not issued_after_revocations(parse_ts(valid_after), claims.issued_at):
+        return None
+    if role in STAFF_ROLES:
+        return AccessLevel.paid
+    now = utcnow()
+    grace = timedelta(days=grace_days)
+    subs = [
+        SubscriptionFacts(status, parse_ts(period_end), bool(at_end), parse_ts(past_due))
+        for *_, status, period_end, at_end, past_due in rows
+        if status is not None
+    ]
+    if any(subscription_entitles(s, now, grace) for s in subs):
+        return AccessLevel.paid
+    grants = [
+        GrantFacts(parse_required_ts(starts), parse_ts(ends), parse_ts(revoked))
+        for starts, ends, revoked in await reads.all(_GRANTS, {"id": claims.user_id})
+    ]
+    return level_from(subs, grants, now=now, grace=grace)
