@@ -35,7 +35,7 @@ from app.billing.models import (
     StripeEvent,
     Subscription,
 )
-from app.core import outbox
+from app.core import mail_outbox as outbox
 from app.core.config import Settings
 from app.core.db import Database, Query, Reads, insert_ignoring_duplicates, utcnow
 from app.core.types import UTCDateTime

@@ -16,7 +16,7 @@ from app.billing.entitlements import user_reader_level
 from app.comments import notify, service
 from app.comments.models import Comment, CommentStatus
 from app.comments.schemas import CommentEdit, CommentIn, CommentOut, LikesOut, ReportIn
-from app.core import outbox
+from app.core import mail_outbox as outbox
 from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import SessionDep, SettingsDep

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from app.accounts.deps import KitDep
 from app.accounts.errors import TermsNotAccepted
 from app.accounts.schemas import Accepted
-from app.core import outbox
+from app.core import mail_outbox
 from app.core.config import API_PREFIX
 from app.core.deps import SessionDep, SettingsDep
 from app.core.openapi import errors
@@ -55,7 +55,7 @@ async def subscribe(
         ip=ip,
     )
     if message is not None:
-        outbox.enqueue(session, kit.settings, message)
+        mail_outbox.enqueue(session, kit.settings, message)
     return Accepted(detail="Check your inbox to confirm the subscription.")
 
 
