@@ -17,7 +17,7 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.accounts import emails
+from app.accounts import account_mail as emails
 from app.accounts import service as accounts
 from app.accounts.errors import AccountDisabled, TokenExpired, TokenRejected, TokenUsed
 from app.accounts.kit import AuthKit
