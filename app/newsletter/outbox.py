@@ -250,6 +250,9 @@ class Outcome(NamedTuple):
 
     delivery_id: int
     values: dict[str, object]
+    # For a row not checked as still this worker's: written only while it is, so a row that
+    # another worker took over (and maybe sent) when this one's lease ran out is left alone.
+    worker: str | None = None
 
 
 def sent(delivery_id: int, reply: str) -> Outcome:
@@ -264,8 +267,9 @@ def sent(delivery_id: int, reply: str) -> Outcome:
     )
 
 
-def skipped(delivery_id: int, reason: str) -> Outcome:
-    return Outcome(delivery_id, {"status": DeliveryStatus.skipped.value, "last_reply": reason})
+def skipped(delivery_id: int, reason: str, *, worker: str | None = None) -> Outcome:
+    values: dict[str, object] = {"status": DeliveryStatus.skipped.value, "last_reply": reason}
+    return Outcome(delivery_id, values, worker)
 
 
 def unknown(delivery_id: int, settings: Settings, reply: str) -> Outcome:
@@ -282,17 +286,21 @@ def unknown(delivery_id: int, settings: Settings, reply: str) -> Outcome:
 
 
 @functools.lru_cache(maxsize=16)
-def _outcome_query(columns: tuple[str, ...]) -> Query:
+def _outcome_query(columns: tuple[str, ...], if_mine: bool) -> Query:
     assignments = ", ".join(f"{name} = :{name}" for name in columns)
+    mine = " AND worker = :worker AND status = :sending" if if_mine else ""
     # Column names are our own (the keys of the Outcome builders above); values are parameters.
-    return Query.portable(f"UPDATE delivery SET {assignments} WHERE id = :delivery_id")  # noqa: S608
+    return Query.portable(f"UPDATE delivery SET {assignments} WHERE id = :delivery_id{mine}")  # noqa: S608
 
 
 async def write_outcomes(writes: DirectWrites, outcomes: Sequence[Outcome]) -> None:
     """Record `outcomes`, one autocommit statement each."""
-    for delivery_id, values in outcomes:
+    for delivery_id, values, worker in outcomes:
         params = {k: writes.ts(v) if isinstance(v, datetime) else v for k, v in values.items()}
-        await writes.execute(_outcome_query(tuple(values)), {**params, "delivery_id": delivery_id})
+        params["delivery_id"] = delivery_id
+        if worker is not None:
+            params |= {"worker": worker, "sending": DeliveryStatus.sending.value}
+        await writes.execute(_outcome_query(tuple(values), worker is not None), params)
 
 
 async def record_transient(db: Database, settings: Settings, item: Claimed, reply: str) -> None:

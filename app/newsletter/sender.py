@@ -155,7 +155,7 @@ class _BatchSend:
     async def _deliver(self, index: int, item: Claimed) -> None:
         content = await self._content(item.issue_id)
         if content.issue.status not in _RUNNING:
-            self.log.add(outbox.skipped(item.id, "issue stopped"))
+            self.log.add(outbox.skipped(item.id, "issue stopped", worker=item.worker))
             return
         wanted = await self._still_wanted(index, item, content)
         if wanted is None:

@@ -18,6 +18,8 @@ from app.newsletter import jobs, outbox, sender
 from app.newsletter.models import (
     Delivery,
     DeliveryStatus,
+    IssueStatus,
+    NewsletterIssue,
     Subscriber,
     SubscriberStatus,
 )
@@ -155,6 +157,21 @@ async def test_a_batch_taken_over_after_its_lease_ran_out_is_never_sent_twice(
     assert await sender.send_batch(mailroom.db, mailroom.settings, slow, mailer) == 0
     assert mailer.per_address() == dict.fromkeys(emails[1:], 1)
     assert "slow" not in {worker for _, worker in await _ledger(mailroom)}
+
+
+async def test_a_worker_waking_after_the_issue_finished_leaves_the_ledger_as_it_is(
+    mailroom: Mailroom,
+) -> None:
+    emails = await _started(mailroom, outbox.CHECK_AHEAD + 5)
+    mailer = MemoryMailer(mailroom.settings)
+    slow = await _taken_over(mailroom, len(emails), mailer)
+    async with mailroom.db.session(write=False) as session:
+        finished = (await session.exec(select(NewsletterIssue.status))).one()
+    assert finished == IssueStatus.sent.value
+    assert await sender.send_batch(mailroom.db, mailroom.settings, slow, mailer) == 0
+    assert mailer.per_address() == dict.fromkeys(emails, 1)
+    # What the other worker sent stays on record as sent (not "skipped: issue stopped").
+    assert {status for status, _ in await _ledger(mailroom)} == {DeliveryStatus.sent.value}
 
 
 async def test_a_reply_lost_after_the_data_is_retried_once_with_the_same_message_id(
