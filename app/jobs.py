@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from app.accounts.links import MAIL_BUILDERS
 from app.articles.tasks import publish_scheduled
-from app.core import outbox
+from app.core import mail_outbox as outbox
 from app.core.worker import NamedJob
-from app.newsletter.tasks import deliver
+from app.newsletter.jobs import deliver
 
 
 def all_jobs() -> list[NamedJob]:

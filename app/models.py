@@ -33,7 +33,7 @@ from app.comments.models import (
     CommentReport,
 )
 from app.core.cache.version import ContentVersion
-from app.core.outbox import OutboxMessage
+from app.core.mail_outbox import OutboxMessage
 from app.newsletter.models import (
     Delivery,
     Newsletter,

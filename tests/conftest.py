@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.accounts.links import MAIL_BUILDERS
 from app.admin import audit_retention
-from app.core import outbox
+from app.core import mail_outbox as outbox
 from app.core.config import Environment, MailerKind, Settings
 from app.core.db import is_sqlite
 from app.core.migrate import upgrade

@@ -2,7 +2,7 @@
 change, and the outbox builders that write those emails.
 
 Asking for a sign-in link or a reset costs a request the same whatever the address: it only
-records the request (app.core.outbox); the worker's builder then finds the account, makes
+records the request (app.core.mail_outbox); the worker's builder then finds the account, makes
 the token and writes the email, or sends nothing.
 """
 
@@ -17,12 +17,12 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.accounts import emails
+from app.accounts import account_mail as emails
 from app.accounts import service as accounts
 from app.accounts.errors import AccountDisabled, TokenExpired, TokenRejected, TokenUsed
 from app.accounts.kit import AuthKit
 from app.accounts.models import EmailToken, TokenPurpose, User
-from app.core import outbox
+from app.core import mail_outbox as outbox
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.security import hash_opaque_token, new_opaque_token

@@ -26,7 +26,7 @@ from app.comments import service as comments
 from app.core.cache import invalidate_on_commit
 from app.core.config import Settings
 from app.core.db import pk, utcnow
-from app.core.outbox import OutboxMessage
+from app.core.mail_outbox import OutboxMessage
 from app.newsletter import subscribers as newsletter_subscribers
 
 

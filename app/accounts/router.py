@@ -34,7 +34,7 @@ from app.accounts.schemas import (
     TokenPair,
 )
 from app.billing.repository import user_reader_level
-from app.core import outbox
+from app.core import mail_outbox as outbox
 from app.core.config import API_PREFIX
 from app.core.deps import ReadSessionDep, SessionDep
 from app.core.openapi import errors

@@ -20,7 +20,7 @@ from app.billing import handlers, repository
 from app.billing.errors import WebhookFailed
 from app.billing.gateway import GatewayError, PaymentGateway, WebhookEvent
 from app.billing.models import EventStatus, StripeEvent
-from app.core import outbox
+from app.core import mail_outbox as outbox
 from app.core.config import Settings
 from app.core.db import Database, utcnow
 from app.core.errors import NotFound

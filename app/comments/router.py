@@ -13,10 +13,11 @@ from app.articles import queries
 from app.articles.errors import ArticleNotFound
 from app.articles.models import Article
 from app.billing.repository import user_reader_level
-from app.comments import notify, service
+from app.comments import reply_mail as notify
+from app.comments import service
 from app.comments.models import Comment, CommentStatus
 from app.comments.schemas import CommentEdit, CommentIn, CommentOut, LikesOut, ReportIn
-from app.core import outbox
+from app.core import mail_outbox as outbox
 from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import SessionDep, SettingsDep

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from fastapi import Request, status
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.deps import EditorUser
 from app.core.config import API_PREFIX
-from app.core.db import pk
 from app.core.deps import ReadSessionDep, SessionDep, SettingsDep
 from app.core.fields import Id
 from app.core.openapi import errors
 from app.core.routing import api_router
 from app.newsletter import service
-from app.newsletter.errors import NewsletterNotFound
-from app.newsletter.models import Newsletter, NewsletterIssue
+from app.newsletter.models import Newsletter
 from app.newsletter.schemas import (
     IssueIn,
     IssueOut,
@@ -33,18 +29,16 @@ def _list_out(newsletter: Newsletter) -> NewsletterOut:
     return NewsletterOut.model_validate(newsletter, from_attributes=True)
 
 
-async def _issue_out(session: AsyncSession, issue: NewsletterIssue) -> IssueOut:
+def _issue_out(state: service.IssueState) -> IssueOut:
     return IssueOut(
-        **issue.model_dump(exclude={"body_md", "created_by_id"}),
-        progress=await service.progress(session, pk(issue.id)),
+        **state.issue.model_dump(exclude={"body_md", "created_by_id"}), progress=state.progress
     )
 
 
 @router.get("/lists", response_model=list[NewsletterOut])
 async def lists(_editor: EditorUser, session: SessionDep) -> list[NewsletterOut]:
     """Every newsletter the publication runs."""
-    rows = await session.exec(select(Newsletter).order_by(col(Newsletter.id)))
-    return [_list_out(n) for n in rows.all()]
+    return [_list_out(n) for n in await service.list_newsletters(session)]
 
 
 @router.post(
@@ -57,12 +51,7 @@ async def create_list(
     body: NewsletterIn, _editor: EditorUser, session: SessionDep
 ) -> NewsletterOut:
     """Start a newsletter (e.g. a daily briefing or a weekly digest)."""
-    newsletter = Newsletter(
-        **body.model_dump(exclude={"sender_email"}), sender_email=body.sender_email or ""
-    )
-    session.add(newsletter)
-    await session.flush()
-    return _list_out(newsletter)
+    return _list_out(await service.create_newsletter(session, body))
 
 
 @router.put("/lists/{newsletter_id}", response_model=NewsletterOut, responses=errors(409))
@@ -70,13 +59,7 @@ async def update_list(
     newsletter_id: Id, body: NewsletterIn, _editor: EditorUser, session: SessionDep
 ) -> NewsletterOut:
     """Replace a newsletter's settings."""
-    newsletter = await session.get(Newsletter, newsletter_id)
-    if newsletter is None:
-        raise NewsletterNotFound("No such newsletter.")
-    for name, value in body.model_dump().items():
-        setattr(newsletter, name, value if value is not None or name == "reply_to" else "")
-    session.add(newsletter)
-    return _list_out(newsletter)
+    return _list_out(await service.update_newsletter(session, newsletter_id, body))
 
 
 @router.get("", response_model=list[IssueOut])
@@ -86,10 +69,7 @@ async def issues(
     newsletter_id: Id | None = None,
 ) -> list[IssueOut]:
     """The latest 100 issues, newest first, with progress."""
-    out = []
-    for issue_id in await service.list_issue_ids(session, newsletter_id):
-        out.append(await _issue_out(session, await service.get_issue(session, issue_id)))
-    return out
+    return [_issue_out(state) for state in await service.list_issues(session, newsletter_id)]
 
 
 @router.post(
@@ -97,14 +77,13 @@ async def issues(
 )
 async def create_issue(body: IssueIn, editor: EditorUser, session: SessionDep) -> IssueOut:
     """Draft an issue from an article and/or Markdown."""
-    issue = await service.create_issue(session, editor, body)
-    return await _issue_out(session, issue)
+    return _issue_out(await service.create_issue(session, editor, body))
 
 
 @router.get("/{issue_id}", response_model=IssueOut)
 async def get_issue(issue_id: Id, _editor: EditorUser, session: SessionDep) -> IssueOut:
     """One issue with its progress (queued, sending, sent, failed, skipped) and timings."""
-    return await _issue_out(session, await service.get_issue(session, issue_id))
+    return _issue_out(await service.issue_state(session, issue_id))
 
 
 @router.get("/{issue_id}/preview", response_model=PreviewOut)
@@ -112,8 +91,7 @@ async def preview(
     issue_id: Id, _editor: EditorUser, session: SessionDep, settings: SettingsDep
 ) -> PreviewOut:
     """The issue as a paying and as a free recipient would get it (HTML and text)."""
-    issue = await service.get_issue(session, issue_id)
-    return PreviewOut(**await service.preview(session, settings, issue))
+    return PreviewOut(**await service.preview(session, settings, issue_id))
 
 
 @router.post("/{issue_id}/test", status_code=status.HTTP_202_ACCEPTED, responses=errors(503))
@@ -127,10 +105,8 @@ async def test_send(
 ) -> dict[str, int]:
     """Send the issue now to a few addresses, marked [TEST]; 503 when the mail server fails.
     Nothing is written, so no write lock is held while the mail server answers."""
-    issue = await service.get_issue(read, issue_id)
-    sent = await service.test_send(
-        read, settings, request.app.state.mailer, issue, body.to, as_paid=body.as_paid
-    )
+    mailer = request.app.state.mailer
+    sent = await service.test_send(read, settings, mailer, issue_id, body.to, as_paid=body.as_paid)
     return {"sent": sent}
 
 
@@ -143,8 +119,7 @@ async def send(
     issue_id: Id, _editor: EditorUser, session: SessionDep, settings: SettingsDep
 ) -> IssueOut:
     """Send now: recipients are fixed at this moment; a second request gets 409."""
-    issue = await service.send_now(session, settings, issue_id)
-    return await _issue_out(session, issue)
+    return _issue_out(await service.send_now(session, settings, issue_id))
 
 
 @router.post("/{issue_id}/schedule", response_model=IssueOut, responses=errors(409))
@@ -152,28 +127,22 @@ async def schedule(
     issue_id: Id, body: ScheduleIn, _editor: EditorUser, session: SessionDep
 ) -> IssueOut:
     """Send at a future time (the worker starts it; late if no worker runs, unless send_by)."""
-    issue = await service.schedule(
-        session, await service.get_issue(session, issue_id), body.scheduled_at
-    )
-    return await _issue_out(session, issue)
+    return _issue_out(await service.schedule(session, issue_id, body.scheduled_at))
 
 
 @router.post("/{issue_id}/pause", response_model=IssueOut, responses=errors(409))
 async def pause(issue_id: Id, _editor: EditorUser, session: SessionDep) -> IssueOut:
     """Pause a send; resuming skips nobody and repeats nobody."""
-    issue = await service.pause(session, await service.get_issue(session, issue_id))
-    return await _issue_out(session, issue)
+    return _issue_out(await service.pause(session, issue_id))
 
 
 @router.post("/{issue_id}/resume", response_model=IssueOut, responses=errors(409))
 async def resume(issue_id: Id, _editor: EditorUser, session: SessionDep) -> IssueOut:
     """Continue a paused send."""
-    issue = await service.resume(session, await service.get_issue(session, issue_id))
-    return await _issue_out(session, issue)
+    return _issue_out(await service.resume(session, issue_id))
 
 
 @router.post("/{issue_id}/cancel", response_model=IssueOut, responses=errors(409))
 async def cancel(issue_id: Id, _editor: EditorUser, session: SessionDep) -> IssueOut:
     """Stop a send; what went out stays sent, the rest is skipped."""
-    issue = await service.cancel(session, await service.get_issue(session, issue_id))
-    return await _issue_out(session, issue)
+    return _issue_out(await service.cancel(session, issue_id))

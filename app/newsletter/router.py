@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse
 from app.accounts.deps import KitDep
 from app.accounts.errors import TermsNotAccepted
 from app.accounts.schemas import Accepted
-from app.core import outbox
 from app.core.config import API_PREFIX
 from app.core.deps import SessionDep, SettingsDep
 from app.core.openapi import errors
@@ -45,7 +44,7 @@ async def subscribe(
     await limiter.hit(
         kit.settings.email_rate_limit, *limiter.mail_keys("subscribe", ip, body.email)
     )
-    message = await subscribers.subscribe(
+    await subscribers.subscribe(
         session,
         kit,
         email=body.email,
@@ -54,8 +53,6 @@ async def subscribe(
         article_slug=body.article_slug,
         ip=ip,
     )
-    if message is not None:
-        outbox.enqueue(session, kit.settings, message)
     return Accepted(detail="Check your inbox to confirm the subscription.")
 
 

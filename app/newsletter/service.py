@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, update
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import User
-from app.articles.models import Article
 from app.articles.queries import LIVE_STATUSES
 from app.core.config import Settings
 from app.core.db import as_utc, pk, utcnow
 from app.core.errors import InvalidInput, ServiceUnavailable
 from app.core.mail import Mailer, MailError
-from app.newsletter import delivery, rendering
+from app.newsletter import issue_mail, outbox, recipients, repository
 from app.newsletter.dkim import sign_message
 from app.newsletter.errors import (
     ArticleNotLive,
@@ -24,37 +23,84 @@ from app.newsletter.errors import (
     NewsletterNotFound,
     ScheduleBeforeArticle,
 )
-from app.newsletter.models import (
-    Delivery,
-    DeliveryStatus,
-    IssueStatus,
-    Newsletter,
-    NewsletterIssue,
-)
-from app.newsletter.schemas import IssueIn
+from app.newsletter.models import IssueStatus, Newsletter, NewsletterIssue
+from app.newsletter.repository import ArticleWait
+from app.newsletter.schemas import IssueIn, NewsletterIn
+
+
+async def list_newsletters(session: AsyncSession) -> Sequence[Newsletter]:
+    """Give back every newsletter the publication runs."""
+    return await repository.newsletters(session)
+
+
+async def create_newsletter(session: AsyncSession, data: NewsletterIn) -> Newsletter:
+    """Start a newsletter."""
+    newsletter = Newsletter(
+        **data.model_dump(exclude={"sender_email"}), sender_email=data.sender_email or ""
+    )
+    session.add(newsletter)
+    await session.flush()
+    return newsletter
+
+
+async def update_newsletter(
+    session: AsyncSession, newsletter_id: int, data: NewsletterIn
+) -> Newsletter:
+    """Replace a newsletter's settings (an empty optional field is stored as "")."""
+    newsletter = await repository.get_newsletter(session, newsletter_id)
+    if newsletter is None:
+        raise NewsletterNotFound("No such newsletter.")
+    for name, value in data.model_dump().items():
+        setattr(newsletter, name, value if value is not None or name == "reply_to" else "")
+    session.add(newsletter)
+    return newsletter
+
+
+@dataclass(frozen=True)
+class IssueState:
+    """An issue and how far its send has come (deliveries per status)."""
+
+    issue: NewsletterIssue
+    progress: dict[str, int]
+
+
+async def _state(session: AsyncSession, issue: NewsletterIssue) -> IssueState:
+    return IssueState(issue, await outbox.progress(session, pk(issue.id)))
 
 
 async def get_issue(session: AsyncSession, issue_id: int) -> NewsletterIssue:
-    issue = await session.get(NewsletterIssue, issue_id)
+    """Give back the issue, or raise IssueNotFound."""
+    issue = await repository.get_issue(session, issue_id)
     if issue is None:
         raise IssueNotFound("No such newsletter issue.")
     return issue
 
 
-async def create_issue(session: AsyncSession, editor: User, data: IssueIn) -> NewsletterIssue:
+async def issue_state(session: AsyncSession, issue_id: int) -> IssueState:
+    """Give back one issue with its progress."""
+    return await _state(session, await get_issue(session, issue_id))
+
+
+async def list_issues(session: AsyncSession, newsletter_id: int | None) -> list[IssueState]:
+    """Give back the latest 100 issues (of one newsletter, or all), newest first."""
+    return [
+        await issue_state(session, issue_id)
+        for issue_id in await repository.latest_issue_ids(session, newsletter_id)
+    ]
+
+
+async def create_issue(session: AsyncSession, editor: User, data: IssueIn) -> IssueState:
     """Create a draft issue from an article, from Markdown, or both (an intro then the article).
 
     A scheduled article is accepted, so editors can prepare the issue ahead; it cannot be
     sent before the article is live.
     """
-    newsletter = await session.get(Newsletter, data.newsletter_id)
+    newsletter = await repository.get_newsletter(session, data.newsletter_id)
     if newsletter is None:
         raise NewsletterNotFound("No such newsletter.")
-    article = None
-    if data.article_id is not None:
-        article = await session.get(Article, data.article_id)
-        if article is None or article.status not in LIVE_STATUSES:
-            raise InvalidInput("Only published articles can be sent.", code="article_not_published")
+    article = await repository.article(session, data.article_id)
+    if data.article_id is not None and (article is None or article.status not in LIVE_STATUSES):
+        raise InvalidInput("Only published articles can be sent.", code="article_not_published")
     if article is None and not data.body_md.strip():
         raise InvalidInput("Give an article or a Markdown body.", code="issue_empty")
     subject = data.subject or (article.title if article else "")
@@ -72,28 +118,27 @@ async def create_issue(session: AsyncSession, editor: User, data: IssueIn) -> Ne
     )
     session.add(issue)
     await session.flush()
-    return issue
+    return await _state(session, issue)
 
 
-async def _content(session: AsyncSession, issue: NewsletterIssue) -> rendering.IssueContent:
-    newsletter = await session.get(Newsletter, issue.newsletter_id)
+async def content_of(session: AsyncSession, issue: NewsletterIssue) -> issue_mail.IssueContent:
+    """Give back what the issue says, rendered, as its recipients get it."""
+    newsletter = await repository.get_newsletter(session, issue.newsletter_id)
     if newsletter is None:
         raise NewsletterNotFound("No such newsletter.")
-    article = await session.get(Article, issue.article_id) if issue.article_id else None
-    intro = await rendering.intro_html(issue.body_md)
-    return rendering.IssueContent(newsletter, issue, intro, article)
+    article = await repository.article(session, issue.article_id)
+    return await issue_mail.issue_content(newsletter, issue, article)
 
 
-async def preview(
-    session: AsyncSession, settings: Settings, issue: NewsletterIssue
-) -> dict[str, str]:
+async def preview(session: AsyncSession, settings: Settings, issue_id: int) -> dict[str, str]:
     """Give back the issue as a paying and as a free recipient would see it."""
-    content = await _content(session, issue)
+    issue = await get_issue(session, issue_id)
+    content = await content_of(session, issue)
     out = {"subject": issue.subject}
     for label, paid in (("paid", True), ("free", False)):
-        message = rendering.build(
+        message = issue_mail.build(
             content,
-            rendering.Recipient(0, 0, "preview@example.invalid", paid, True),
+            issue_mail.Recipient(0, 0, "preview@example.invalid", paid, True),
             settings,
             api_url=settings.api_url,
         )
@@ -105,20 +150,25 @@ async def preview(
 
 
 async def test_send(
-    session: AsyncSession,
+    read: AsyncSession,
     settings: Settings,
     mailer: Mailer,
-    issue: NewsletterIssue,
+    issue_id: int,
     to: list[str],
     *,
     as_paid: bool,
 ) -> int:
-    """Send the issue now to the given addresses, outside the queue; subject marked [TEST]."""
-    content = await _content(session, issue)
+    """Send the issue now to the given addresses, outside the queue; subject marked [TEST].
+
+    Takes a read session: nothing is written, so no write lock is held while the mail
+    server answers.
+    """
+    issue = await get_issue(read, issue_id)
+    content = await content_of(read, issue)
     for address in to:
-        message = rendering.build(
+        message = issue_mail.build(
             content,
-            rendering.Recipient(0, 0, address, as_paid, True),
+            issue_mail.Recipient(0, 0, address, as_paid, True),
             settings,
             api_url=settings.api_url,
         )
@@ -143,22 +193,15 @@ async def _lock_issue(
     session: AsyncSession, issue_id: int, *allowed: IssueStatus
 ) -> NewsletterIssue:
     """Move an issue out of `allowed` states with a conditional UPDATE: of two clicks, one wins."""
-    result = await session.exec(
-        update(NewsletterIssue)
-        .where(
-            col(NewsletterIssue.id) == issue_id,
-            col(NewsletterIssue.status).in_([s.value for s in allowed]),
-        )
-        .values(status=IssueStatus.sending.value)
-    )
+    moved = await repository.move_issue(session, issue_id, allowed, IssueStatus.sending)
     issue = await get_issue(session, issue_id)
-    await session.refresh(issue)
-    if result.rowcount != 1:
+    await repository.reload(session, issue)
+    if not moved:
         raise IssueStateConflict(f"The issue is {issue.status}.", extra={"status": issue.status})
     return issue
 
 
-def _not_live(wait: delivery.ArticleWait) -> ArticleNotLive:
+def _not_live(wait: ArticleWait) -> ArticleNotLive:
     return ArticleNotLive(
         "The issue's article is not live yet; send it once the article is published.",
         extra={
@@ -169,28 +212,27 @@ def _not_live(wait: delivery.ArticleWait) -> ArticleNotLive:
     )
 
 
-async def send_now(session: AsyncSession, settings: Settings, issue_id: int) -> NewsletterIssue:
+async def send_now(session: AsyncSession, settings: Settings, issue_id: int) -> IssueState:
     """Snapshot the recipients and queue the send; a second request gets 409, and so does an
     issue whose article is not live yet (it would mail text the site does not show)."""
     issue = await _lock_issue(session, issue_id, IssueStatus.draft, IssueStatus.scheduled)
     # Raising rolls the session back, and with it the status change above.
-    wait = await delivery.article_wait(session, issue)
+    wait = await repository.article_wait(session, issue)
     if wait is not None:
         raise _not_live(wait)
-    await delivery.snapshot(session, issue, settings)
-    return issue
+    await recipients.snapshot(session, issue, settings)
+    return await _state(session, issue)
 
 
-async def schedule(
-    session: AsyncSession, issue: NewsletterIssue, when: datetime
-) -> NewsletterIssue:
+async def schedule(session: AsyncSession, issue_id: int, when: datetime) -> IssueState:
     """Set the issue to start at `when`, which must be in the future and not before its
     article goes live."""
+    issue = await get_issue(session, issue_id)
     _require(issue, IssueStatus.draft, IssueStatus.scheduled)
     when = as_utc(when)
     if when <= utcnow():
         raise InvalidInput("Schedule a time in the future.", code="invalid_schedule")
-    wait = await delivery.article_wait(session, issue, when)
+    wait = await repository.article_wait(session, issue, when)
     if wait is not None:
         if wait.published_at is None or wait.status not in LIVE_STATUSES:
             raise _not_live(wait)
@@ -201,58 +243,35 @@ async def schedule(
     issue.status = IssueStatus.scheduled.value
     issue.scheduled_at = when
     session.add(issue)
-    return issue
+    return await _state(session, issue)
 
 
-async def pause(session: AsyncSession, issue: NewsletterIssue) -> NewsletterIssue:
+async def pause(session: AsyncSession, issue_id: int) -> IssueState:
+    """Pause a sending issue."""
+    issue = await get_issue(session, issue_id)
     _require(issue, IssueStatus.sending)
     issue.status = IssueStatus.paused.value
     session.add(issue)
-    return issue
+    return await _state(session, issue)
 
 
-async def resume(session: AsyncSession, issue: NewsletterIssue) -> NewsletterIssue:
+async def resume(session: AsyncSession, issue_id: int) -> IssueState:
+    """Continue a paused issue."""
+    issue = await get_issue(session, issue_id)
     _require(issue, IssueStatus.paused)
     issue.status = IssueStatus.sending.value
     session.add(issue)
-    return issue
+    return await _state(session, issue)
 
 
-async def cancel(session: AsyncSession, issue: NewsletterIssue) -> NewsletterIssue:
+async def cancel(session: AsyncSession, issue_id: int) -> IssueState:
     """Stop an issue: queued recipients are skipped; what was sent stays sent."""
+    issue = await get_issue(session, issue_id)
     _require(
         issue, IssueStatus.draft, IssueStatus.scheduled, IssueStatus.sending, IssueStatus.paused
     )
-    await session.exec(
-        update(Delivery)
-        .where(
-            col(Delivery.issue_id) == issue.id,
-            col(Delivery.status).in_([DeliveryStatus.pending.value, DeliveryStatus.unknown.value]),
-        )
-        .values(status=DeliveryStatus.skipped.value, last_reply="issue canceled")
-    )
+    await outbox.skip_queued(session, issue.id, "issue canceled")
     issue.status = IssueStatus.canceled.value
     issue.finished_at = utcnow()
     session.add(issue)
-    return issue
-
-
-async def progress(session: AsyncSession, issue_id: int) -> dict[str, int]:
-    """Give back the number of deliveries per status: queued, sending, sent, failed, skipped."""
-    rows = await session.exec(
-        select(Delivery.status, func.count())
-        .where(Delivery.issue_id == issue_id)
-        .group_by(col(Delivery.status))
-    )
-    counts = {status.value: 0 for status in DeliveryStatus}
-    for status, count in rows:
-        counts[status] = count
-    counts["queued"] = counts.pop(DeliveryStatus.pending.value)
-    return counts
-
-
-async def list_issue_ids(session: AsyncSession, newsletter_id: int | None) -> list[int]:
-    query = select(NewsletterIssue.id).order_by(col(NewsletterIssue.id).desc()).limit(100)
-    if newsletter_id is not None:
-        query = query.where(NewsletterIssue.newsletter_id == newsletter_id)
-    return [pk(i) for i in (await session.exec(query)).all()]
+    return await _state(session, issue)

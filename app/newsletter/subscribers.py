@@ -5,42 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from email.message import EmailMessage
 
-from sqlalchemy import or_
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import links
 from app.accounts import service as accounts
 from app.accounts.kit import AuthKit
 from app.accounts.models import TokenPurpose, User
+from app.core import mail_outbox
 from app.core.db import pk, utcnow
-from app.newsletter import emails, tokens
+from app.newsletter import opt_in_mail, repository, tokens
 from app.newsletter.errors import (
     InvalidUnsubscribeToken,
     NewsletterNotFound,
     NotAllowedToSubscribe,
     VerifyEmailFirst,
 )
-from app.newsletter.models import (
-    Newsletter,
-    NewsletterSubscription,
-    Subscriber,
-    SubscriberStatus,
-)
+from app.newsletter.models import Newsletter, NewsletterSubscription, Subscriber, SubscriberStatus
 
 
 async def newsletters_by_slug(
     session: AsyncSession, slugs: Sequence[str] | None
 ) -> list[Newsletter]:
     """Give back the chosen active newsletters, or the sign-up defaults when none are named."""
-    query = select(Newsletter).where(Newsletter.active == True)  # noqa: E712
-    if slugs:
-        query = query.where(col(Newsletter.slug).in_(list(slugs)))
-    else:
-        query = query.where(Newsletter.default_for_signups == True)  # noqa: E712
-    found = list((await session.exec(query.order_by(col(Newsletter.id)))).all())
+    found = await repository.active_newsletters(session, slugs)
     if slugs and len(found) != len(set(slugs)):
         raise NewsletterNotFound("One of the chosen newsletters does not exist.")
     return found
@@ -55,11 +43,9 @@ async def subscriber_for(
     article_slug: str | None = None,
 ) -> Subscriber:
     """Give back the subscriber row for an address, creating it (pending) if needed."""
-    found = (await session.exec(select(Subscriber).where(Subscriber.email == email))).first()
+    found = await repository.subscriber_by_email(session, email)
     if found is None and user is not None:
-        found = (
-            await session.exec(select(Subscriber).where(Subscriber.user_id == user.id))
-        ).first()
+        found = await repository.subscriber_of_user(session, user.id)
     if found is None:
         found = Subscriber(
             email=email,
@@ -79,7 +65,7 @@ async def _follow(
     session: AsyncSession, subscriber_id: int, newsletters: Sequence[Newsletter]
 ) -> None:
     for newsletter in newsletters:
-        link = await session.get(NewsletterSubscription, (subscriber_id, pk(newsletter.id)))
+        link = await repository.subscription(session, subscriber_id, pk(newsletter.id))
         if link is None:
             session.add(
                 NewsletterSubscription(subscriber_id=subscriber_id, newsletter_id=pk(newsletter.id))
@@ -100,8 +86,8 @@ async def subscribe(
     source: str,
     article_slug: str | None,
     ip: str | None,
-) -> EmailMessage | None:
-    """Record an email sign-up; give back the opt-in email to send, if any.
+) -> None:
+    """Record an email sign-up and queue its opt-in email in the same transaction, if any.
 
     Anyone may type any address, so nothing changes for it until its owner follows the link:
     not the lists it receives (an unsubscribe is never undone from here), and no consent is
@@ -114,11 +100,11 @@ async def subscribe(
         raise NotAllowedToSubscribe("Members-only newsletters are chosen from your account.")
     subscriber = await subscriber_for(session, email, source=source, article_slug=article_slug)
     if subscriber.status == SubscriberStatus.bounced.value:
-        return None
-    followed = set(await _active_lists(session, pk(subscriber.id)))
+        return
+    followed = set(await repository.active_list_ids(session, pk(subscriber.id)))
     wanted = [n for n in chosen if pk(n.id) not in followed]
     if subscriber.status == SubscriberStatus.active.value and not wanted:
-        return None  # already receives every one of them
+        return  # already receives every one of them
     raw = links.new_token(
         session,
         kit.settings,
@@ -129,26 +115,15 @@ async def subscribe(
         consent_ip=ip,
         data={"newsletters": [pk(n.id) for n in wanted]},
     )
-    return emails.confirm(kit.settings, email, raw, [n.name for n in wanted])
-
-
-async def _active_lists(session: AsyncSession, subscriber_id: int) -> list[int]:
-    rows = await session.exec(
-        select(NewsletterSubscription.newsletter_id).where(
-            NewsletterSubscription.subscriber_id == subscriber_id,
-            NewsletterSubscription.active == True,  # noqa: E712
-        )
-    )
-    return list(rows.all())
+    message = opt_in_mail.confirm(kit.settings, email, raw, [n.name for n in wanted])
+    mail_outbox.enqueue(session, kit.settings, message)
 
 
 async def confirm(session: AsyncSession, kit: AuthKit, *, token: str) -> Subscriber:
     """Activate the subscriber whose opt-in link this is, with the lists it asked for, and
     record the consent given when it asked."""
     row = await links.consume(session, token, TokenPurpose.newsletter_confirm)
-    subscriber = (
-        await session.exec(select(Subscriber).where(Subscriber.email == row.email))
-    ).first()
+    subscriber = await repository.subscriber_by_email(session, row.email)
     if subscriber is None:
         raise InvalidUnsubscribeToken("This confirmation link is not valid.")
     if subscriber.status == SubscriberStatus.bounced.value:
@@ -159,7 +134,7 @@ async def confirm(session: AsyncSession, kit: AuthKit, *, token: str) -> Subscri
     # Links from before opt-ins carried their lists kept those lists themselves.
     if row.data is not None:
         ids = [int(i) for i in row.data.get("newsletters", [])]
-        chosen = (await session.exec(select(Newsletter).where(col(Newsletter.id).in_(ids)))).all()
+        chosen = await repository.newsletters_by_id(session, ids)
         await _follow(session, pk(subscriber.id), chosen)
     if row.accepted_terms:
         accounts.record_consents(
@@ -183,7 +158,7 @@ def read_token(secret: str, token: str) -> tokens.UnsubscribeToken:
 async def _token_subscriber(session: AsyncSession, parsed: tokens.UnsubscribeToken) -> Subscriber:
     """The subscriber a token was made for; not one that reuses its id later (SQLite may give
     a deleted row's id to a new one, and a link lives a year)."""
-    subscriber = await session.get(Subscriber, parsed.subscriber_id)
+    subscriber = await repository.get_subscriber(session, parsed.subscriber_id)
     # Tokens carry whole seconds: a second's grace for a token made as its row was.
     if subscriber is None or subscriber.created_at > parsed.issued_at + timedelta(seconds=1):
         raise InvalidUnsubscribeToken("This unsubscribe link is not valid.")
@@ -194,7 +169,7 @@ async def describe(session: AsyncSession, secret: str, token: str) -> tuple[str,
     """Give back (masked address, newsletter name) for the confirmation page; changes nothing."""
     parsed = read_token(secret, token)
     subscriber = await _token_subscriber(session, parsed)
-    newsletter = await session.get(Newsletter, parsed.newsletter_id)
+    newsletter = await repository.get_newsletter(session, parsed.newsletter_id)
     if newsletter is None:
         raise InvalidUnsubscribeToken("This unsubscribe link is not valid.")
     name, _, domain = subscriber.email.partition("@")
@@ -205,7 +180,7 @@ async def unsubscribe(session: AsyncSession, secret: str, token: str) -> None:
     """Stop the newsletter for the token's subscriber; repeating it is harmless."""
     parsed = read_token(secret, token)
     await _token_subscriber(session, parsed)
-    link = await session.get(NewsletterSubscription, (parsed.subscriber_id, parsed.newsletter_id))
+    link = await repository.subscription(session, parsed.subscriber_id, parsed.newsletter_id)
     if link is None:
         raise InvalidUnsubscribeToken("This unsubscribe link is not valid.")
     if link.active:
@@ -217,13 +192,7 @@ async def unsubscribe(session: AsyncSession, secret: str, token: str) -> None:
 
 async def member_choices(session: AsyncSession, user: User) -> list[str]:
     """Give back the slugs of the newsletters a member receives."""
-    rows = await session.exec(
-        select(Newsletter.slug)
-        .join(NewsletterSubscription, col(NewsletterSubscription.newsletter_id) == Newsletter.id)
-        .join(Subscriber, col(Subscriber.id) == NewsletterSubscription.subscriber_id)
-        .where(Subscriber.user_id == user.id, NewsletterSubscription.active == True)  # noqa: E712
-    )
-    return list(rows.all())
+    return await repository.member_list_slugs(session, user.id)
 
 
 async def set_member_choices(
@@ -239,7 +208,7 @@ async def set_member_choices(
         if newsletter.visibility == "paid" and not paid:
             raise NotAllowedToSubscribe(f"{newsletter.name} is for paying subscribers.")
     if not user.email_verified:
-        existing = await _by_email(session, user.email)
+        existing = await repository.subscriber_by_email(session, user.email)
         if existing is not None and existing.user_id != user.id:
             raise VerifyEmailFirst(
                 "This address already receives newsletters: confirm it to manage them here."
@@ -253,15 +222,7 @@ async def set_member_choices(
     subscriber_id = pk(subscriber.id)
     await _follow(session, subscriber_id, wanted)
     keep = {pk(n.id) for n in wanted}
-    current = (
-        await session.exec(
-            select(NewsletterSubscription).where(
-                NewsletterSubscription.subscriber_id == subscriber_id,
-                NewsletterSubscription.active == True,  # noqa: E712
-            )
-        )
-    ).all()
-    for link in current:
+    for link in await repository.active_subscriptions(session, subscriber_id):
         if link.newsletter_id not in keep:
             link.active = False
             link.unsubscribed_at = utcnow()
@@ -273,17 +234,17 @@ async def address_proven(session: AsyncSession, user: User) -> None:
     """The account's address was just verified (or is a new one it moved to): its newsletter
     address follows, the choices made while unverified start, and a subscription of that
     address without an account becomes the account's (its lists joined to the account's)."""
-    mine = (await session.exec(select(Subscriber).where(Subscriber.user_id == user.id))).first()
-    theirs = await _by_email(session, user.email)
+    mine = await repository.subscriber_of_user(session, user.id)
+    theirs = await repository.subscriber_by_email(session, user.email)
     if theirs is not None and theirs.user_id is not None and theirs.user_id != user.id:
         return
     if mine is None:
         mine = theirs
     elif theirs is not None and theirs is not mine:
-        lists = await _active_lists(session, pk(theirs.id))
+        lists = await repository.active_list_ids(session, pk(theirs.id))
         await session.delete(theirs)
         await session.flush()
-        found = (await session.exec(select(Newsletter).where(col(Newsletter.id).in_(lists)))).all()
+        found = await repository.newsletters_by_id(session, lists)
         await _follow(session, pk(mine.id), found)
     if mine is None:
         return
@@ -296,17 +257,12 @@ async def address_proven(session: AsyncSession, user: User) -> None:
 
 async def subscription_status(session: AsyncSession, user: User) -> str | None:
     """Give back the state of the member's newsletter address (pending until verified)."""
-    rows = await session.exec(select(Subscriber.status).where(Subscriber.user_id == user.id))
-    return rows.first()
-
-
-async def _by_email(session: AsyncSession, email: str) -> Subscriber | None:
-    return (await session.exec(select(Subscriber).where(Subscriber.email == email))).first()
+    return await repository.subscriber_status_of_user(session, user.id)
 
 
 async def suppress(session: AsyncSession, subscriber_id: int, reason: str) -> None:
     """Stop all mail to an address after a permanent failure."""
-    subscriber = await session.get(Subscriber, subscriber_id)
+    subscriber = await repository.get_subscriber(session, subscriber_id)
     if subscriber is not None and subscriber.status != SubscriberStatus.bounced.value:
         subscriber.status = SubscriberStatus.bounced.value
         subscriber.bounced_at = utcnow()
@@ -317,10 +273,5 @@ async def suppress(session: AsyncSession, subscriber_id: int, reason: str) -> No
 async def forget(session: AsyncSession, user: User) -> None:
     """Remove a deleted account's newsletter address: its own and any row of its address
     without an account (their choices and delivery history go with them)."""
-    rows = await session.exec(
-        select(Subscriber).where(
-            or_(col(Subscriber.user_id) == user.id, col(Subscriber.email) == user.email)
-        )
-    )
-    for subscriber in rows.all():
+    for subscriber in await repository.subscribers_of(session, user.id, user.email):
         await session.delete(subscriber)

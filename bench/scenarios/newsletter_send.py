@@ -22,8 +22,9 @@ from sqlalchemy import insert, text
 
 from app.core.config import MailerKind, Settings
 from app.core.db import Database, utcnow
-from app.newsletter import delivery, rendering
+from app.newsletter import issue_mail, jobs, service
 from app.newsletter.models import Newsletter, NewsletterIssue, NewsletterSubscription, Subscriber
+from app.newsletter.recipients import snapshot
 from tests.smtp import free_port
 
 
@@ -143,20 +144,20 @@ async def run(url: str, workdir: Path, recipients: int) -> dict[str, Any]:
                     for i in ids
                 ],
             )
-            await delivery.snapshot(session, issue, settings)
+            await snapshot(session, issue, settings)
             issue_id = issue.id or 0
         started = time.perf_counter()
-        while await delivery.run_round(db, settings):
+        while await jobs.deliver(db, settings):
             pass
         ours = time.perf_counter() - started
         delivered = sink.count()
         # The yardstick: the same messages, prebuilt, over one connection.
         async with db.session(write=False) as session:
-            content = await delivery._content(db, issue_id, {})  # noqa: SLF001 - same rendering
+            content = await service.content_of(session, await service.get_issue(session, issue_id))
         messages = [
-            rendering.build(
+            issue_mail.build(
                 content,
-                rendering.Recipient(i, i, f"nl{i}@bench.example", False, False),
+                issue_mail.Recipient(i, i, f"nl{i}@bench.example", False, False),
                 settings,
                 api_url=settings.api_url,
             ).as_bytes()

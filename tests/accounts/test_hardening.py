@@ -13,7 +13,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from app.accounts.models import EmailToken, Role
-from app.core.outbox import OutboxMessage
+from app.core.mail_outbox import OutboxMessage
 from app.main import create_app
 from tests.conftest import drain_outbox, make_settings, token_from_mail
 from tests.factories import Factory

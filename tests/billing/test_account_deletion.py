@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from app.accounts.models import Consent, EmailToken
 from app.billing.models import StripeEvent
-from app.core.outbox import OutboxMessage
+from app.core.mail_outbox import OutboxMessage
 from app.newsletter.models import Subscriber
 from tests.billing.conftest import Billing
 from tests.conftest import token_from_mail

@@ -13,7 +13,7 @@ from httpx import AsyncClient
 from app.accounts.models import Role
 from app.core.config import Settings
 from app.core.db import Database, utcnow
-from app.newsletter import delivery
+from app.newsletter import jobs
 from app.newsletter.models import Newsletter, NewsletterSubscription, Subscriber
 from tests.conftest import make_settings
 from tests.factories import Factory, Member
@@ -104,7 +104,7 @@ class Mailroom:
     async def drain(self, rounds: int = 200) -> None:
         """Run worker rounds until there is nothing left to do."""
         for _ in range(rounds):
-            if not await delivery.run_round(self.db, self.settings):
+            if not await jobs.deliver(self.db, self.settings):
                 return
         raise AssertionError("delivery did not settle")
 

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from app.articles.models import Article
 from app.core.db import utcnow
-from app.newsletter import delivery
+from app.newsletter import outbox
 from app.newsletter.models import NewsletterIssue
 from tests.factories import ArticleFactory
 from tests.newsletter.conftest import Mailroom
@@ -118,11 +118,11 @@ async def test_a_due_issue_waits_while_its_article_was_moved_later(
     await _article_published_at(mailroom, article.id or 0, goes_live + timedelta(days=1))
     await _make_due(mailroom, issue)
     for _ in range(3):
-        assert await delivery.promote_due(mailroom.db, mailroom.settings) == 0
+        assert await outbox.promote_due(mailroom.db, mailroom.settings) == 0
     await mailroom.drain()
     held = await mailroom.progress(issue)
     assert held["status"] == "scheduled" and held["recipients"] == 0
-    assert held["note"] == delivery.WAITING_NOTE
+    assert held["note"] == outbox.WAITING_NOTE
     assert mailroom.sink.count() == 0
     # The article goes live: the issue starts on the next round.
     await _article_published_at(mailroom, article.id or 0, utcnow() - timedelta(seconds=1))

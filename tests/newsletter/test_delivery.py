@@ -12,7 +12,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from app.core.db import Database
-from app.newsletter import delivery
+from app.newsletter import jobs, outbox, sender
 from app.newsletter.models import (
     Delivery,
     DeliveryStatus,
@@ -57,7 +57,7 @@ async def test_temporary_refusals_retry_until_everyone_has_one(mailroom: Mailroo
     await mailroom.send(issue)
     mailroom.sink.handler.refuse_all = "451 4.3.0 Try again later"
     for _ in range(3):
-        await delivery.run_round(mailroom.db, mailroom.settings)
+        await jobs.deliver(mailroom.db, mailroom.settings)
     assert mailroom.sink.count() == 0
     assert (await mailroom.progress(issue))["progress"]["queued"] == 30
     mailroom.sink.handler.refuse_all = None
@@ -70,11 +70,11 @@ async def test_server_stopped_mid_send_then_back(mailroom: Mailroom, smtp_sink: 
     emails = await mailroom.subscribers(newsletter, 120)
     issue = await mailroom.issue(newsletter)
     await mailroom.send(issue)
-    await delivery.run_round(mailroom.db, mailroom.settings)  # one batch of 50 goes out
+    await jobs.deliver(mailroom.db, mailroom.settings)  # one batch of 50 goes out
     assert mailroom.sink.count() == 50
     smtp_sink.stop()
     try:
-        await delivery.run_round(mailroom.db, mailroom.settings)
+        await jobs.deliver(mailroom.db, mailroom.settings)
     finally:
         smtp_sink.restart()
     assert mailroom.sink.count() == 50
@@ -125,8 +125,8 @@ async def test_killed_worker_loses_at_most_the_message_in_flight(
     emails = await mailroom.subscribers(newsletter, 40)
     issue = await mailroom.issue(newsletter)
     await mailroom.send(issue)
-    batch = await delivery.claim(mailroom.db, mailroom.settings, limit=40, worker="doomed")
-    task = asyncio.create_task(delivery.send_batch(mailroom.db, mailroom.settings, batch))
+    batch = await outbox.claim(mailroom.db, mailroom.settings, limit=40, worker="doomed")
+    task = asyncio.create_task(sender.send_batch(mailroom.db, mailroom.settings, batch))
     while mailroom.sink.count() < 12:
         await asyncio.sleep(0.005)
     task.cancel()
@@ -136,7 +136,7 @@ async def test_killed_worker_loses_at_most_the_message_in_flight(
     other = Database(mailroom.settings)
     try:
         for _ in range(50):
-            if not await delivery.run_round(other, mailroom.settings):
+            if not await jobs.deliver(other, mailroom.settings):
                 break
     finally:
         await other.dispose()
@@ -156,7 +156,7 @@ async def test_two_workers_share_one_issue_without_duplicates(mailroom: Mailroom
 
     async def worker(db: Database) -> None:
         for _ in range(100):
-            if not await delivery.run_round(db, mailroom.settings):
+            if not await jobs.deliver(db, mailroom.settings):
                 return
 
     try:
@@ -198,14 +198,14 @@ async def test_unsubscribed_after_snapshot_is_skipped(mailroom: Mailroom) -> Non
 
 async def test_rows_another_worker_took_over_are_left_to_it(mailroom: Mailroom) -> None:
     newsletter = await mailroom.newsletter()
-    emails = await mailroom.subscribers(newsletter, 3 * delivery.CHECK_AHEAD)
+    emails = await mailroom.subscribers(newsletter, 3 * outbox.CHECK_AHEAD)
     issue = await mailroom.issue(newsletter)
     await mailroom.send(issue)
-    batch = await delivery.claim(mailroom.db, mailroom.settings, limit=len(emails), worker="slow")
+    batch = await outbox.claim(mailroom.db, mailroom.settings, limit=len(emails), worker="slow")
     # Past the first check's window: rows whose lease ran out and another worker claimed,
     # and a subscriber who left after the claim.
-    taken = [item.id for item in batch[delivery.CHECK_AHEAD + 1 :: 2]]
-    left = batch[2 * delivery.CHECK_AHEAD + 1]
+    taken = [item.id for item in batch[outbox.CHECK_AHEAD + 1 :: 2]]
+    left = batch[2 * outbox.CHECK_AHEAD + 1]
     assert left.id not in taken
     async with mailroom.db.session() as session:
         await session.exec(
@@ -216,7 +216,7 @@ async def test_rows_another_worker_took_over_are_left_to_it(mailroom: Mailroom) 
             .where(col(NewsletterSubscription.subscriber_id) == left.subscriber_id)
             .values(active=False)
         )
-    sent = await delivery.send_batch(mailroom.db, mailroom.settings, batch)
+    sent = await sender.send_batch(mailroom.db, mailroom.settings, batch)
     mine = {item.email for item in batch if item.id not in taken and item is not left}
     assert sent == len(mine)
     assert set(mailroom.per_address()) == mine
@@ -236,18 +236,16 @@ async def test_the_look_ahead_renews_leases_so_another_worker_leaves_those_rows(
     await mailroom.subscribers(newsletter, 3)
     issue = await mailroom.issue(newsletter)
     await mailroom.send(issue)
-    batch = await delivery.claim(mailroom.db, mailroom.settings, limit=3, worker="slow")
+    batch = await outbox.claim(mailroom.db, mailroom.settings, limit=3, worker="slow")
     await asyncio.sleep(1.1)  # the slow worker's leases (1 s here) run out
     writes = mailroom.db.writes()
     try:
-        checked = await delivery._check_ahead(  # noqa: SLF001 - the renewal on its own
-            writes, mailroom.settings, batch[:2], newsletter
-        )
+        checked = await outbox.renew_and_check(writes, mailroom.settings, batch[:2], newsletter)
     finally:
         await writes.close()
     assert checked.wanted == {batch[0].id: True, batch[1].id: True}
     # The renewed rows stay the slow worker's; only the one it did not renew has lapsed.
-    other = await delivery.claim(mailroom.db, mailroom.settings, limit=3, worker="other")
+    other = await outbox.claim(mailroom.db, mailroom.settings, limit=3, worker="other")
     assert [item.id for item in other] == [batch[2].id]
 
 
@@ -273,13 +271,13 @@ async def test_pause_and_resume_skip_nobody_and_repeat_nobody(mailroom: Mailroom
     issue = await mailroom.issue(newsletter)
     await mailroom.send(issue)
     editor = await mailroom.editor()
-    await delivery.run_round(mailroom.db, mailroom.settings)
+    await jobs.deliver(mailroom.db, mailroom.settings)
     paused = await mailroom.client.post(
         f"/api/v1/admin/newsletters/{issue}/pause", headers=editor.headers
     )
     assert paused.json()["status"] == "paused"
     for _ in range(3):
-        await delivery.run_round(mailroom.db, mailroom.settings)
+        await jobs.deliver(mailroom.db, mailroom.settings)
     assert mailroom.sink.count() == 50
     await mailroom.client.post(f"/api/v1/admin/newsletters/{issue}/resume", headers=editor.headers)
     await mailroom.drain()
@@ -295,7 +293,7 @@ async def test_send_by_deadline_stops_and_reports(mailroom: Mailroom) -> None:
     await mailroom.subscribers(newsletter, 80)
     issue = await mailroom.issue(newsletter, send_by=(utcnow() + timedelta(hours=1)).isoformat())
     await mailroom.send(issue)
-    await delivery.run_round(mailroom.db, mailroom.settings)
+    await jobs.deliver(mailroom.db, mailroom.settings)
     # The deadline passes while the send is stalled (moved, rather than waited for).
     async with mailroom.db.session() as session:
         row = await session.get(NewsletterIssue, issue)

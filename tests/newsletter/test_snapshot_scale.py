@@ -18,7 +18,7 @@ from app.access.levels import GrantFacts, SubscriptionFacts, grant_entitles, sub
 from app.accounts.models import STAFF_ROLES, Role, User
 from app.billing.models import CompGrant, Subscription
 from app.core.db import Database, utcnow
-from app.newsletter import delivery
+from app.newsletter import recipients
 from app.newsletter.models import (
     Delivery,
     NewsletterIssue,
@@ -233,7 +233,7 @@ async def test_hundred_thousand_subscribers_snapshot_exactly_per_segment(
         # Bounded statements: the rows are copied chunk by chunk, none passes through Python.
         inserts = [s for s in statements if s[0].startswith("INSERT INTO delivery")]
         chunks = math.ceil(
-            sum(1 for r in readers if r.lists.get("daily")) / delivery.SNAPSHOT_CHUNK
+            sum(1 for r in readers if r.lists.get("daily")) / recipients.SNAPSHOT_CHUNK
         )
         assert len(inserts) == chunks
         assert all(not many and len(params) < 40 for _, params, many in statements)
@@ -259,7 +259,7 @@ async def test_a_repeated_snapshot_adds_nobody_twice(mailroom: Mailroom) -> None
     async with mailroom.db.session() as session:
         issue = await session.get(NewsletterIssue, issue_id)
         assert issue is not None
-        assert await delivery.snapshot(session, issue, mailroom.settings, chunk=777) == 0
+        assert await recipients.snapshot(session, issue, mailroom.settings, chunk=777) == 0
     async with mailroom.db.session() as session:
         await session.exec(
             delete(Delivery).where(
@@ -272,7 +272,7 @@ async def test_a_repeated_snapshot_adds_nobody_twice(mailroom: Mailroom) -> None
         issue = await session.get(NewsletterIssue, issue_id)
         assert issue is not None
         # Only the missing rows come back; the count on the issue is the rows written.
-        assert await delivery.snapshot(session, issue, mailroom.settings) == 1234
+        assert await recipients.snapshot(session, issue, mailroom.settings) == 1234
         assert issue.recipients == first + 1234
     assert await written(mailroom.db, issue_id) == want
 
@@ -315,7 +315,7 @@ async def test_snapshot_gives_the_event_loop_a_turn_between_chunks(mailroom: Mai
         async with mailroom.db.session() as session:
             issue = await session.get(NewsletterIssue, issue_id)
             assert issue is not None
-            assert await delivery.snapshot(session, issue, mailroom.settings, chunk=100) == 1000
+            assert await recipients.snapshot(session, issue, mailroom.settings, chunk=100) == 1000
     finally:
         ticker.cancel()
     assert turns >= 10

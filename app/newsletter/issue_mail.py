@@ -1,4 +1,4 @@
-"""Building each recipient's message: the paywall holds in email too.
+"""Each recipient's newsletter message, written as MIME bytes: the paywall holds in email too.
 
 Entitled recipients get the article's full text; the others get the free part and a
 "Subscribe to keep reading" link. Headers make every message a good list citizen: a stable
@@ -36,6 +36,13 @@ FONT = "font-family:Georgia,'Times New Roman',serif;font-size:17px;line-height:1
 async def intro_html(body_md: str) -> str:
     """Give back an issue's own Markdown as safe HTML ("" when it has none)."""
     return await _INTROS.to_html_off_loop(body_md) if body_md else ""
+
+
+async def issue_content(
+    newsletter: Newsletter, issue: NewsletterIssue, article: Article | None
+) -> IssueContent:
+    """Give back what the issue says, its intro rendered, ready for every recipient."""
+    return IssueContent(newsletter, issue, await intro_html(issue.body_md), article)
 
 
 @dataclass(frozen=True)

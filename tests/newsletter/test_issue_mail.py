@@ -9,18 +9,18 @@ from urllib.parse import unquote
 
 from app.articles.rendering import plain_text
 from app.core.config import Settings
-from app.newsletter import rendering, tokens
+from app.newsletter import issue_mail, tokens
 from app.newsletter.models import Newsletter, NewsletterIssue
 
 LONG_LINE = "A sentence that keeps going, " * 40
 
 
-def _content(subject: str, body_html: str) -> rendering.IssueContent:
+def _content(subject: str, body_html: str) -> issue_mail.IssueContent:
     newsletter = Newsletter(
         id=3, slug="daily", name="Le Café Quotidien", sender_email="news@broadsheet.example"
     )
     issue = NewsletterIssue(id=9, newsletter_id=3, subject=subject, preheader="Ça va")
-    return rendering.IssueContent(newsletter, issue, body_html, None)
+    return issue_mail.IssueContent(newsletter, issue, body_html, None)
 
 
 def _parse(raw: bytes) -> EmailMessage:
@@ -33,13 +33,13 @@ def test_composed_message_round_trips_unicode_long_lines_and_an_unsubscribe_link
     settings: Settings,
 ) -> None:
     content = _content("Naïve café — “quoted”", f"<p>Ünïcode ✓ {LONG_LINE}</p>")
-    recipient = rendering.Recipient(41, 17, "reader@example.com", paid=False, member=False)
-    raw = rendering.compose(content, recipient, settings, api_url="https://api.example")
+    recipient = issue_mail.Recipient(41, 17, "reader@example.com", paid=False, member=False)
+    raw = issue_mail.compose(content, recipient, settings, api_url="https://api.example")
     assert max(len(line) for line in raw.split(b"\n")) <= 998
     message = _parse(raw)
     assert message["Subject"] == "Naïve café — “quoted”"
     assert message["To"] == "reader@example.com"
-    assert message["Message-ID"] == rendering.message_id(settings, 9, 41)
+    assert message["Message-ID"] == issue_mail.message_id(settings, 9, 41)
     assert message["List-Id"].startswith("Le Café Quotidien <daily.")
     html = message.get_body(preferencelist=("html",))
     text = message.get_body(preferencelist=("plain",))
@@ -56,16 +56,16 @@ def test_composed_message_round_trips_unicode_long_lines_and_an_unsubscribe_link
 
 def test_line_breaks_in_a_subject_cannot_add_headers(settings: Settings) -> None:
     content = _content("Hello\r\nBcc: victim@example.com\nX-Evil: 1", "<p>Hi</p>")
-    recipient = rendering.Recipient(1, 1, "reader@example.com", paid=False, member=False)
-    message = _parse(rendering.compose(content, recipient, settings, api_url="https://a.example"))
+    recipient = issue_mail.Recipient(1, 1, "reader@example.com", paid=False, member=False)
+    message = _parse(issue_mail.compose(content, recipient, settings, api_url="https://a.example"))
     assert message["Bcc"] is None and message["X-Evil"] is None
     assert "Bcc: victim@example.com" in message["Subject"]
 
 
 def test_build_gives_the_same_message_parsed(settings: Settings) -> None:
     content = _content("Same", "<p>Body</p>")
-    recipient = rendering.Recipient(5, 6, "r@example.com", paid=True, member=True)
-    built = rendering.build(content, recipient, settings, api_url="https://a.example")
+    recipient = issue_mail.Recipient(5, 6, "r@example.com", paid=True, member=True)
+    built = issue_mail.build(content, recipient, settings, api_url="https://a.example")
     body = built.get_body(preferencelist=("plain",))
     assert built["Subject"] == "Same" and body is not None and "Body" in body.get_content()
 
@@ -78,8 +78,8 @@ def test_parts_encoded_once_per_level_join_into_each_readers_whole_text(
     content = _content("Join", intro)
     bodies = []
     for n in (1, 2):
-        recipient = rendering.Recipient(n, n, f"r{n}@example.com", paid=False, member=False)
-        message = _parse(rendering.compose(content, recipient, settings, api_url="https://a.x"))
+        recipient = issue_mail.Recipient(n, n, f"r{n}@example.com", paid=False, member=False)
+        message = _parse(issue_mail.compose(content, recipient, settings, api_url="https://a.x"))
         link = message["List-Unsubscribe"].split("<", 1)[1].split(">", 1)[0]
         text = message.get_body(preferencelist=("plain",))
         html = message.get_body(preferencelist=("html",))

@@ -1,0 +1,193 @@
+"""Every statement of the newsletter domain but the delivery ledger's (app/newsletter/outbox.py):
+newsletters, issues, subscribers and their choices, and the one read of an issue's article."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.articles.models import Article
+from app.articles.queries import is_live
+from app.core.db import pk
+from app.newsletter.models import (
+    IssueStatus,
+    Newsletter,
+    NewsletterIssue,
+    NewsletterSubscription,
+    Subscriber,
+)
+
+# Newsletters
+
+
+async def newsletters(session: AsyncSession) -> Sequence[Newsletter]:
+    """Every newsletter, oldest first."""
+    return (await session.exec(select(Newsletter).order_by(col(Newsletter.id)))).all()
+
+
+async def get_newsletter(session: AsyncSession, newsletter_id: int) -> Newsletter | None:
+    return await session.get(Newsletter, newsletter_id)
+
+
+async def active_newsletters(
+    session: AsyncSession, slugs: Sequence[str] | None
+) -> list[Newsletter]:
+    """The active newsletters with these slugs, or the sign-up defaults when none are named."""
+    query = select(Newsletter).where(Newsletter.active == True)  # noqa: E712
+    if slugs:
+        query = query.where(col(Newsletter.slug).in_(list(slugs)))
+    else:
+        query = query.where(Newsletter.default_for_signups == True)  # noqa: E712
+    return list((await session.exec(query.order_by(col(Newsletter.id)))).all())
+
+
+async def newsletters_by_id(session: AsyncSession, ids: Iterable[int]) -> Sequence[Newsletter]:
+    return (await session.exec(select(Newsletter).where(col(Newsletter.id).in_(list(ids))))).all()
+
+
+# Issues
+
+
+async def get_issue(session: AsyncSession, issue_id: int) -> NewsletterIssue | None:
+    return await session.get(NewsletterIssue, issue_id)
+
+
+async def latest_issue_ids(
+    session: AsyncSession, newsletter_id: int | None, *, limit: int = 100
+) -> list[int]:
+    """The ids of the latest issues (of one newsletter, or all), newest first."""
+    query = select(NewsletterIssue.id).order_by(col(NewsletterIssue.id).desc()).limit(limit)
+    if newsletter_id is not None:
+        query = query.where(NewsletterIssue.newsletter_id == newsletter_id)
+    return [pk(i) for i in (await session.exec(query)).all()]
+
+
+async def move_issue(
+    session: AsyncSession, issue_id: int, allowed: Iterable[IssueStatus], to: IssueStatus
+) -> bool:
+    """Set the issue's status to `to` if it is in one of `allowed`; say whether it was."""
+    result = await session.exec(
+        update(NewsletterIssue)
+        .where(
+            col(NewsletterIssue.id) == issue_id,
+            col(NewsletterIssue.status).in_([s.value for s in allowed]),
+        )
+        .values(status=to.value)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def reload(session: AsyncSession, row: NewsletterIssue) -> None:
+    """Read the row again (after a statement changed it behind the ORM's back)."""
+    await session.refresh(row)
+
+
+# The issue's article: the articles domain's table, read here until that domain offers it.
+
+
+async def article(session: AsyncSession, article_id: int | None) -> Article | None:
+    return await session.get(Article, article_id) if article_id else None
+
+
+@dataclass(frozen=True)
+class ArticleWait:
+    """An issue's article that is not live (yet) at the time asked about."""
+
+    article_id: int
+    status: str
+    published_at: datetime | None
+
+
+async def article_wait(
+    session: AsyncSession, issue: NewsletterIssue, at: datetime | None = None
+) -> ArticleWait | None:
+    """Give back the issue's article when it is not live at `at` (now); None when nothing waits."""
+    if issue.article_id is None:
+        return None
+    row = (
+        await session.exec(
+            select(col(Article.status), col(Article.published_at), is_live(at)).where(
+                col(Article.id) == issue.article_id
+            )
+        )
+    ).first()
+    if row is None or row[2]:
+        return None
+    return ArticleWait(issue.article_id, row[0], row[1])
+
+
+# Subscribers and their choices
+
+
+async def get_subscriber(session: AsyncSession, subscriber_id: int) -> Subscriber | None:
+    return await session.get(Subscriber, subscriber_id)
+
+
+async def subscriber_by_email(session: AsyncSession, email: str) -> Subscriber | None:
+    return (await session.exec(select(Subscriber).where(Subscriber.email == email))).first()
+
+
+async def subscriber_of_user(session: AsyncSession, user_id: int | None) -> Subscriber | None:
+    return (await session.exec(select(Subscriber).where(Subscriber.user_id == user_id))).first()
+
+
+async def subscribers_of(
+    session: AsyncSession, user_id: int | None, email: str
+) -> Sequence[Subscriber]:
+    """The account's subscriber row and any row of its address."""
+    rows = await session.exec(
+        select(Subscriber).where(
+            or_(col(Subscriber.user_id) == user_id, col(Subscriber.email) == email)
+        )
+    )
+    return rows.all()
+
+
+async def subscriber_status_of_user(session: AsyncSession, user_id: int | None) -> str | None:
+    rows = await session.exec(select(Subscriber.status).where(Subscriber.user_id == user_id))
+    return rows.first()
+
+
+async def subscription(
+    session: AsyncSession, subscriber_id: int, newsletter_id: int
+) -> NewsletterSubscription | None:
+    return await session.get(NewsletterSubscription, (subscriber_id, newsletter_id))
+
+
+async def active_subscriptions(
+    session: AsyncSession, subscriber_id: int
+) -> Sequence[NewsletterSubscription]:
+    rows = await session.exec(
+        select(NewsletterSubscription).where(
+            NewsletterSubscription.subscriber_id == subscriber_id,
+            NewsletterSubscription.active == True,  # noqa: E712
+        )
+    )
+    return rows.all()
+
+
+async def active_list_ids(session: AsyncSession, subscriber_id: int) -> list[int]:
+    """The ids of the newsletters the subscriber receives."""
+    rows = await session.exec(
+        select(NewsletterSubscription.newsletter_id).where(
+            NewsletterSubscription.subscriber_id == subscriber_id,
+            NewsletterSubscription.active == True,  # noqa: E712
+        )
+    )
+    return list(rows.all())
+
+
+async def member_list_slugs(session: AsyncSession, user_id: int | None) -> list[str]:
+    """The slugs of the newsletters a member's address receives."""
+    rows = await session.exec(
+        select(Newsletter.slug)
+        .join(NewsletterSubscription, col(NewsletterSubscription.newsletter_id) == Newsletter.id)
+        .join(Subscriber, col(Subscriber.id) == NewsletterSubscription.subscriber_id)
+        .where(Subscriber.user_id == user_id, NewsletterSubscription.active == True)  # noqa: E712
+    )
+    return list(rows.all())
