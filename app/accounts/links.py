@@ -19,8 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import emails
 from app.accounts import service as accounts
+from app.accounts.auth_context import AuthContext
 from app.accounts.errors import AccountDisabled, TokenExpired, TokenRejected, TokenUsed
-from app.accounts.kit import AuthKit
 from app.accounts.models import EmailToken, TokenPurpose, User
 from app.core import outbox
 from app.core.config import Settings
@@ -166,7 +166,7 @@ async def build_magic_link(
 
 
 async def sign_in_with_magic_link(
-    session: AsyncSession, kit: AuthKit, *, token: str
+    session: AsyncSession, auth: AuthContext, *, token: str
 ) -> accounts.IssuedTokens:
     """Consume a magic link and open a session, creating the account on a sign-up link."""
     row = await consume(session, token, TokenPurpose.magic_link)
@@ -180,14 +180,14 @@ async def sign_in_with_magic_link(
             raise TokenRejected("This link is not valid.")
         user = await accounts.create_user(
             session,
-            kit,
+            auth,
             email=row.email,
             password=None,
             display_name=str((row.data or {}).get("display_name", "")),
             email_verified=True,
         )
         accounts.record_consents(
-            session, kit, user_id=user.id, email=row.email, ip=row.consent_ip, source="magic_link"
+            session, auth, user_id=user.id, email=row.email, ip=row.consent_ip, source="magic_link"
         )
     if user.disabled:
         raise AccountDisabled("This account is disabled.")
@@ -195,7 +195,7 @@ async def sign_in_with_magic_link(
         await claim_unverified_account(session, user)
     user.last_login_at = utcnow()
     session.add(user)
-    return await accounts.open_session(session, kit, user)
+    return await accounts.open_session(session, auth, user)
 
 
 async def claim_unverified_account(session: AsyncSession, user: User) -> None:
@@ -277,12 +277,12 @@ async def build_email_change(
 
 
 async def reset_password(
-    session: AsyncSession, kit: AuthKit, *, token: str, new_password: str
+    session: AsyncSession, auth: AuthContext, *, token: str, new_password: str
 ) -> User:
     """Set a new password from a reset link and close every existing session and link."""
-    accounts.check_password_rules(kit, new_password)
+    accounts.check_password_rules(auth, new_password)
     # Hashed before the first statement, so no write lock is held while it runs.
-    new_hash = await kit.hasher.hash(new_password)
+    new_hash = await auth.hasher.hash(new_password)
     row = await consume(session, token, TokenPurpose.password_reset)
     user = await user_for_token(session, row)
     if user is None:

@@ -8,8 +8,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import links
 from app.accounts import service as accounts
+from app.accounts.auth_context import AuthContext
 from app.accounts.errors import ReauthRequired, TokenRejected
-from app.accounts.kit import AuthKit
 from app.accounts.models import (
     STAFF_ROLES,
     Consent,
@@ -32,7 +32,7 @@ from app.newsletter import subscribers as newsletter_subscribers
 
 async def reauthenticate(
     session: AsyncSession,
-    kit: AuthKit,
+    auth: AuthContext,
     user: User,
     *,
     password: str | None,
@@ -45,7 +45,7 @@ async def reauthenticate(
     in its write phase.
     """
     if password is not None:
-        ok, _ = await kit.hasher.verify(password, user.password_hash)
+        ok, _ = await auth.hasher.verify(password, user.password_hash)
         if ok:
             return
         raise ReauthRequired("The current password is wrong.")
@@ -73,7 +73,7 @@ def _names_on_pages_change(session: AsyncSession, user: User) -> None:
 
 async def update_profile(
     session: AsyncSession,
-    kit: AuthKit,
+    auth: AuthContext,
     user: User,
     *,
     display_name: str | None,
@@ -85,13 +85,13 @@ async def update_profile(
     """Apply a profile change; an email change is confirmed by a link to the new address."""
     new_hash = None
     if new_password is not None:
-        accounts.check_password_rules(kit, new_password)
+        accounts.check_password_rules(auth, new_password)
         # Hashed before the first statement, so no write lock is held while it runs.
-        new_hash = await kit.hasher.hash(new_password)
+        new_hash = await auth.hasher.hash(new_password)
     moving = email is not None and email != user.email
     if moving or new_hash is not None:
         await reauthenticate(
-            session, kit, user, password=current_password, reauth_token=reauth_token
+            session, auth, user, password=current_password, reauth_token=reauth_token
         )
     if display_name is not None:
         user.display_name = display_name.strip()
@@ -113,18 +113,18 @@ async def confirm_email(session: AsyncSession, settings: Settings, *, token: str
     return user
 
 
-async def sign_in_by_link(session: AsyncSession, kit: AuthKit, *, token: str) -> IssuedTokens:
+async def sign_in_by_link(session: AsyncSession, auth: AuthContext, *, token: str) -> IssuedTokens:
     """Sign in with a magic link, which proves the address too."""
-    issued = await links.sign_in_with_magic_link(session, kit, token=token)
+    issued = await links.sign_in_with_magic_link(session, auth, token=token)
     await newsletter_subscribers.address_proven(session, issued.user)
     return issued
 
 
 async def reset_password(
-    session: AsyncSession, kit: AuthKit, *, token: str, new_password: str
+    session: AsyncSession, auth: AuthContext, *, token: str, new_password: str
 ) -> User:
     """Set a new password from a reset link, which proves the address too."""
-    user = await links.reset_password(session, kit, token=token, new_password=new_password)
+    user = await links.reset_password(session, auth, token=token, new_password=new_password)
     await newsletter_subscribers.address_proven(session, user)
     return user
 

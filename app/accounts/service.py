@@ -11,6 +11,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.accounts.auth_context import AuthContext
 from app.accounts.errors import (
     AccountDisabled,
     EmailTaken,
@@ -21,7 +22,6 @@ from app.accounts.errors import (
     TermsNotAccepted,
     WeakPassword,
 )
-from app.accounts.kit import AuthKit
 from app.accounts.models import Consent, ConsentDocument, RefreshToken, Role, User
 from app.core.db import adopt, utcnow
 from app.core.errors import NotFound
@@ -50,9 +50,9 @@ async def live_member(session: AsyncSession, user_id: int) -> User:
     return user
 
 
-def check_password_rules(kit: AuthKit, password: str) -> None:
+def check_password_rules(auth: AuthContext, password: str) -> None:
     """Raise WeakPassword unless the password fits the length rules."""
-    settings = kit.settings
+    settings = auth.settings
     if len(password) < settings.password_min_length:
         raise WeakPassword(f"Use at least {settings.password_min_length} characters.")
     if len(password.encode("utf-8", "surrogatepass")) > settings.password_max_bytes:
@@ -61,7 +61,7 @@ def check_password_rules(kit: AuthKit, password: str) -> None:
 
 def record_consents(
     session: AsyncSession,
-    kit: AuthKit,
+    auth: AuthContext,
     *,
     user_id: int | None,
     email: str,
@@ -70,8 +70,8 @@ def record_consents(
 ) -> None:
     """Record acceptance of the current terms and privacy policy."""
     versions = {
-        ConsentDocument.terms: kit.settings.terms_version,
-        ConsentDocument.privacy: kit.settings.privacy_version,
+        ConsentDocument.terms: auth.settings.terms_version,
+        ConsentDocument.privacy: auth.settings.privacy_version,
     }
     for document, version in versions.items():
         session.add(
@@ -88,7 +88,7 @@ def record_consents(
 
 async def create_user(
     session: AsyncSession,
-    kit: AuthKit,
+    auth: AuthContext,
     *,
     email: str,
     password: str | None,
@@ -99,9 +99,9 @@ async def create_user(
     """Create a user; raise EmailTaken if the address is in use."""
     password_hash = None
     if password is not None:
-        check_password_rules(kit, password)
+        check_password_rules(auth, password)
         # Hashed before the first statement, so no write lock is held while it runs.
-        password_hash = await kit.hasher.hash(password)
+        password_hash = await auth.hasher.hash(password)
     if await user_by_email(session, email) is not None:
         raise EmailTaken("This email cannot be used to sign up.")
     user = User(
@@ -118,7 +118,7 @@ async def create_user(
 
 async def signup(
     session: AsyncSession,
-    kit: AuthKit,
+    auth: AuthContext,
     *,
     email: str,
     password: str,
@@ -127,19 +127,19 @@ async def signup(
     ip: str | None,
 ) -> User:
     """Create a reader account with recorded consent (while sign-up is open)."""
-    if not kit.settings.signup_open:
+    if not auth.settings.signup_open:
         raise SignupClosed("New accounts are not being created.")
     if not accept_terms:
         raise TermsNotAccepted("Sign-up needs accept_terms: true.")
     user = await create_user(
-        session, kit, email=email, password=password, display_name=display_name
+        session, auth, email=email, password=password, display_name=display_name
     )
-    record_consents(session, kit, user_id=user.id, email=email, ip=ip, source="signup")
+    record_consents(session, auth, user_id=user.id, email=email, ip=ip, source="signup")
     return user
 
 
 async def login(
-    read: AsyncSession, session: AsyncSession, kit: AuthKit, *, email: str, password: str
+    read: AsyncSession, session: AsyncSession, auth: AuthContext, *, email: str, password: str
 ) -> IssuedTokens:
     """Check the password and open a session; unknown emails cost the same time as wrong ones.
 
@@ -147,7 +147,7 @@ async def login(
     statement, so no write lock is held while argon2 runs.
     """
     user = await user_by_email(read, email)
-    ok, new_hash = await kit.hasher.verify(password, user.password_hash if user else None)
+    ok, new_hash = await auth.hasher.verify(password, user.password_hash if user else None)
     if user is None or not ok:
         raise InvalidCredentials("Email or password is wrong.")
     if user.disabled:
@@ -157,11 +157,11 @@ async def login(
         user.password_hash = new_hash
     user.last_login_at = utcnow()
     session.add(user)
-    return await open_session(session, kit, user)
+    return await open_session(session, auth, user)
 
 
 async def open_session(
-    session: AsyncSession, kit: AuthKit, user: User, *, family_id: str | None = None
+    session: AsyncSession, auth: AuthContext, user: User, *, family_id: str | None = None
 ) -> IssuedTokens:
     """Issue an access token and a refresh token (a new family unless one is given)."""
     if user.id is None:
@@ -175,18 +175,18 @@ async def open_session(
             family_id=family,
             token_hash=hash_opaque_token(raw),
             created_at=now,
-            expires_at=now + timedelta(days=kit.settings.refresh_token_days),
+            expires_at=now + timedelta(days=auth.settings.refresh_token_days),
         )
     )
-    access = kit.codec.issue(user_id=user.id, role=user.role, session_id=family, now=now)
-    return IssuedTokens(user, access, raw, kit.codec.lifetime_seconds)
+    access = auth.codec.issue(user_id=user.id, role=user.role, session_id=family, now=now)
+    return IssuedTokens(user, access, raw, auth.codec.lifetime_seconds)
 
 
 async def _exec_update(session: AsyncSession, statement: UpdateBase) -> int:
     return (await session.exec(statement)).rowcount
 
 
-async def refresh(session: AsyncSession, kit: AuthKit, *, refresh_token: str) -> IssuedTokens:
+async def refresh(session: AsyncSession, auth: AuthContext, *, refresh_token: str) -> IssuedTokens:
     """Rotate a refresh token; a token presented twice revokes its whole family."""
     token_hash = hash_opaque_token(refresh_token)
     now = utcnow()
@@ -216,7 +216,7 @@ async def refresh(session: AsyncSession, kit: AuthKit, *, refresh_token: str) ->
         raise RefreshRejected("The account is not available.")
     if user.tokens_valid_after and row.created_at < user.tokens_valid_after:
         raise RefreshRejected("This session was closed.")
-    return await open_session(session, kit, user, family_id=row.family_id)
+    return await open_session(session, auth, user, family_id=row.family_id)
 
 
 async def revoke_family(session: AsyncSession, family_id: str) -> None:

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import links
 from app.accounts import service as accounts
-from app.accounts.kit import AuthKit
+from app.accounts.auth_context import AuthContext
 from app.accounts.models import TokenPurpose, User
 from app.core.db import pk, utcnow
 from app.newsletter import emails, tokens
@@ -93,7 +93,7 @@ async def _follow(
 
 async def subscribe(
     session: AsyncSession,
-    kit: AuthKit,
+    kit: AuthContext,
     *,
     email: str,
     newsletter_slugs: Sequence[str] | None,
@@ -142,7 +142,7 @@ async def _active_lists(session: AsyncSession, subscriber_id: int) -> list[int]:
     return list(rows.all())
 
 
-async def confirm(session: AsyncSession, kit: AuthKit, *, token: str) -> Subscriber:
+async def confirm(session: AsyncSession, kit: AuthContext, *, token: str) -> Subscriber:
     """Activate the subscriber whose opt-in link this is, with the lists it asked for, and
     record the consent given when it asked."""
     row = await links.consume(session, token, TokenPurpose.newsletter_confirm)
