@@ -14,7 +14,8 @@ from fastapi_offline import FastAPIOffline
 from app import __version__
 from app.access.deps import reader_level
 from app.accounts.auth_context import AuthContext
-from app.accounts.router import auth_router, me_router
+from app.accounts.me_router import me_router
+from app.accounts.router import auth_router
 from app.admin import audit
 from app.admin.audit_router import router as admin_audit_router
 from app.admin.members_router import MAX_IMPORT_BYTES

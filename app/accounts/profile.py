@@ -1,32 +1,31 @@
-"""The reader's own account: profile changes, data export and deletion."""
+"""The reader's own account: sign-up, profile and its changes, sign-in by link, deletion."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.access.levels import AccessLevel
 from app.accounts import links
+from app.accounts import repository as repo
 from app.accounts import service as accounts
 from app.accounts.auth_context import AuthContext
 from app.accounts.errors import ReauthRequired, TokenRejected
 from app.accounts.models import (
     STAFF_ROLES,
-    Consent,
-    EmailToken,
-    RefreshToken,
     TokenPurpose,
     User,
 )
+from app.accounts.schemas import MeOut, MePatch
 from app.accounts.service import IssuedTokens
-from app.admin.models import MemberLabel
+from app.admin import repository as admin
 from app.billing import service as billing
+from app.billing.entitlements import user_reader_level
 from app.billing.gateway import PaymentGateway
 from app.comments import service as comments
+from app.core import outbox
 from app.core.cache import invalidate_on_commit
 from app.core.config import Settings
 from app.core.db import pk, utcnow
-from app.core.outbox import OutboxMessage
 from app.newsletter import subscribers as newsletter_subscribers
 
 
@@ -155,17 +154,9 @@ async def delete_account(
     await newsletter_subscribers.forget(session, user)
     await comments.anonymise_author(session, pk(user.id))
     await accounts.revoke_all_sessions(session, user)
-    address = user.email
-    by_account_or_address = [
-        (EmailToken, or_(col(EmailToken.user_id) == user.id, col(EmailToken.email) == address)),
-        (RefreshToken, col(RefreshToken.user_id) == user.id),
-        # Consents prove what a person agreed to; with the person gone they are personal data.
-        (Consent, or_(col(Consent.user_id) == user.id, col(Consent.email) == address)),
-        (MemberLabel, col(MemberLabel.user_id) == user.id),
-        (OutboxMessage, col(OutboxMessage.to_address) == address),
-    ]
-    for model, condition in by_account_or_address:
-        await session.exec(delete(model).where(condition))
+    await repo.erase_personal_rows(session, pk(user.id), user.email)
+    await admin.delete_labels(session, pk(user.id))
+    await repo.drop_queued_mail_to(session, user.email)
     user.email = f"deleted-{user.id}@deleted.invalid"
     user.display_name = ""
     _names_on_pages_change(session, user)
@@ -174,3 +165,66 @@ async def delete_account(
     user.disabled = True
     user.deleted_at = utcnow()
     session.add(user)
+
+
+async def register(
+    session: AsyncSession,
+    auth: AuthContext,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    accept_terms: bool,
+    ip: str | None,
+) -> IssuedTokens:
+    """Create a reader account, queue its verification link and sign it in."""
+    user = await accounts.signup(
+        session,
+        auth,
+        email=email,
+        password=password,
+        display_name=display_name,
+        accept_terms=accept_terms,
+        ip=ip,
+    )
+    outbox.enqueue(session, auth.settings, links.verification_email(session, auth.settings, user))
+    return await accounts.open_session(session, auth, user)
+
+
+async def me(session: AsyncSession, auth: AuthContext, user: User) -> MeOut:
+    """The reader's profile with their access level and newsletter choices."""
+    level = await user_reader_level(session, user, grace_days=auth.settings.billing_grace_days)
+    chosen = await newsletter_subscribers.member_choices(session, user)
+    status = await newsletter_subscribers.subscription_status(session, user)
+    return MeOut(
+        id=user.id or 0,
+        email=user.email,
+        display_name=user.display_name,
+        role=user.role,
+        email_verified=user.email_verified,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+        access_level=level.label,
+        newsletters=chosen,
+        newsletter_status=status,
+    )
+
+
+async def update_me(session: AsyncSession, auth: AuthContext, user: User, body: MePatch) -> MeOut:
+    """Apply the reader's profile change and newsletter choices; give back the new profile."""
+    await update_profile(
+        session,
+        auth,
+        user,
+        display_name=body.display_name,
+        email=body.email,
+        new_password=body.new_password,
+        current_password=body.current_password,
+        reauth_token=body.reauth_token,
+    )
+    if body.newsletters is not None:
+        level = await user_reader_level(session, user, grace_days=auth.settings.billing_grace_days)
+        await newsletter_subscribers.set_member_choices(
+            session, user, body.newsletters, paid=level is AccessLevel.paid
+        )
+    return await me(session, auth, user)

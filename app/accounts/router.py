@@ -1,31 +1,23 @@
-"""HTTP for accounts: /api/v1/auth/* (sessions, links) and /api/v1/me (the reader's own data)."""
+"""HTTP for accounts: /api/v1/auth/* (sign-up, sessions, links); /api/v1/me is me_router.py."""
 
 from __future__ import annotations
 
-import contextlib
 import hmac
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Body, Request, Response, status
 
-from app.access.levels import AccessLevel
-from app.accounts import export, links, profile
+from app.accounts import links, profile
 from app.accounts import service as accounts
 from app.accounts.auth_context import AuthContext
 from app.accounts.deps import AuthContextDep, ClaimsDep, CurrentUser
-from app.accounts.errors import CsrfFailed, InvalidCredentials, ReauthRequired, RefreshRejected
-from app.accounts.models import User
+from app.accounts.errors import CsrfFailed, InvalidCredentials, RefreshRejected
 from app.accounts.schemas import (
     Accepted,
-    ExportOut,
     LoginIn,
     LogoutIn,
     MagicLinkIn,
     MagicLinkVerifyIn,
-    MeDeleteIn,
-    MeOut,
-    MePatch,
     PasswordResetConfirmIn,
     PasswordResetIn,
     RefreshIn,
@@ -33,18 +25,14 @@ from app.accounts.schemas import (
     TokenIn,
     TokenPair,
 )
-from app.billing.entitlements import user_reader_level
-from app.core import outbox
 from app.core.config import API_PREFIX
 from app.core.deps import ReadSessionDep, SessionDep
 from app.core.openapi import errors
 from app.core.ratelimit import RateLimiter
 from app.core.routing import api_router
 from app.core.security import sign
-from app.newsletter import subscribers as newsletter_subscribers
 
 auth_router = api_router(prefix=f"{API_PREFIX}/auth", tags=["auth"])
-me_router = api_router(prefix=f"{API_PREFIX}/me", tags=["me"])
 
 REFRESH_COOKIE = "broadsheet_refresh"
 CSRF_COOKIE = "broadsheet_csrf"
@@ -53,7 +41,8 @@ REFRESH_PATH = f"{API_PREFIX}/auth/refresh"
 _SENT = "If the address can receive it, an email is on its way."
 
 
-def _limiter(request: Request) -> RateLimiter:
+def limiter_of(request: Request) -> RateLimiter:
+    """The app's rate limiter."""
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 
@@ -89,7 +78,8 @@ def _token_response(
     )
 
 
-def _clear_cookies(response: Response, auth: AuthContext) -> None:
+def clear_cookies(response: Response, auth: AuthContext) -> None:
+    """Remove the refresh and CSRF cookies."""
     secure = auth.settings.refresh_cookie_secure
     response.delete_cookie(
         REFRESH_COOKIE, path=REFRESH_PATH, httponly=True, secure=secure, samesite="lax"
@@ -107,10 +97,10 @@ async def signup(
     body: SignupIn, request: Request, response: Response, session: SessionDep, auth: AuthContextDep
 ) -> TokenPair:
     """Create a reader account (needs `accept_terms: true`) and sign it in."""
-    limiter = _limiter(request)
+    limiter = limiter_of(request)
     ip = limiter.client_ip(request)
     await limiter.hit(auth.settings.signup_rate_limit, f"signup:ip:{limiter.ip_key(ip)}")
-    user = await accounts.signup(
+    issued = await profile.register(
         session,
         auth,
         email=body.email,
@@ -119,8 +109,6 @@ async def signup(
         accept_terms=body.accept_terms,
         ip=ip,
     )
-    outbox.enqueue(session, auth.settings, links.verification_email(session, auth.settings, user))
-    issued = await accounts.open_session(session, auth, user)
     return _token_response(response, auth, issued, cookie=body.refresh_in_cookie)
 
 
@@ -135,7 +123,7 @@ async def login(
 ) -> TokenPair:
     """Sign in with email and password. Failures are limited per IP and per account; an
     account others failed on still lets in a caller who has not."""
-    limiter = _limiter(request)
+    limiter = limiter_of(request)
     network = limiter.client_key(request)
     spec = auth.settings.login_rate_limit
     keys = (
@@ -203,7 +191,7 @@ async def logout(
         refresh_token=body.refresh_token if body else None,
     )
     out = Response(status_code=status.HTTP_204_NO_CONTENT)
-    _clear_cookies(out, auth)
+    clear_cookies(out, auth)
     return out
 
 
@@ -218,7 +206,7 @@ async def magic_link(
 ) -> Accepted:
     """Email a single-use sign-in link; for a new address with `accept_terms`, a sign-up link.
     The answer and the work done are the same whether or not the address has an account."""
-    limiter = _limiter(request)
+    limiter = limiter_of(request)
     ip = limiter.client_ip(request)
     await limiter.hit(auth.settings.email_rate_limit, *limiter.mail_keys("magic", ip, body.email))
     links.request_magic_link(
@@ -257,7 +245,7 @@ async def password_reset(
     body: PasswordResetIn, request: Request, session: SessionDep, auth: AuthContextDep
 ) -> Accepted:
     """Email a password-reset link; the answer is the same whether or not the account exists."""
-    limiter = _limiter(request)
+    limiter = limiter_of(request)
     ip = limiter.client_ip(request)
     await limiter.hit(auth.settings.email_rate_limit, *limiter.mail_keys("reset", ip, body.email))
     links.request_password_reset(session, email=body.email)
@@ -271,113 +259,3 @@ async def password_reset_confirm(
     """Set a new password with a reset token; every session of the account is closed."""
     await profile.reset_password(session, auth, token=body.token, new_password=body.new_password)
     return Accepted(status="reset", detail="Your password is changed; sign in again.")
-
-
-async def me_out(session: SessionDep, auth: AuthContext, user: User) -> MeOut:
-    level = await user_reader_level(session, user, grace_days=auth.settings.billing_grace_days)
-    chosen = await newsletter_subscribers.member_choices(session, user)
-    status = await newsletter_subscribers.subscription_status(session, user)
-    return MeOut(
-        id=user.id or 0,
-        email=user.email,
-        display_name=user.display_name,
-        role=user.role,
-        email_verified=user.email_verified,
-        created_at=user.created_at,
-        last_login_at=user.last_login_at,
-        access_level=level.label,
-        newsletters=chosen,
-        newsletter_status=status,
-    )
-
-
-@me_router.get("", response_model=MeOut)
-async def get_me(
-    user: CurrentUser, session: SessionDep, auth: AuthContextDep, response: Response
-) -> MeOut:
-    """The signed-in reader's profile and access level."""
-    response.headers["Cache-Control"] = "private, no-store"
-    return await me_out(session, auth, user)
-
-
-@me_router.patch("", response_model=MeOut, responses=errors(403, 404, 409, 429))
-async def patch_me(
-    body: MePatch, user: CurrentUser, request: Request, session: SessionDep, auth: AuthContextDep
-) -> MeOut:
-    """Change name, email (confirmed by a link to the new address) or password (needs re-auth)."""
-    limiter = _limiter(request)
-    if body.email is not None and body.email != user.email:
-        # Per account and per address asked for: neither a mail cannon nor a way to test
-        # which addresses have accounts (taken or not, the answer is the same).
-        await limiter.hit(
-            auth.settings.email_rate_limit,
-            f"email_change:user:{user.id}",
-            f"email_change:email:{limiter.mailbox_key(body.email)}",
-        )
-    async with _reauth_limited(request, auth, user):
-        await profile.update_profile(
-            session,
-            auth,
-            user,
-            display_name=body.display_name,
-            email=body.email,
-            new_password=body.new_password,
-            current_password=body.current_password,
-            reauth_token=body.reauth_token,
-        )
-    if body.newsletters is not None:
-        level = await user_reader_level(session, user, grace_days=auth.settings.billing_grace_days)
-        await newsletter_subscribers.set_member_choices(
-            session, user, body.newsletters, paid=level is AccessLevel.paid
-        )
-    return await me_out(session, auth, user)
-
-
-@contextlib.asynccontextmanager
-async def _reauth_limited(request: Request, auth: AuthContext, user: User) -> AsyncIterator[None]:
-    """Let a re-authentication through unless its account or network failed too often;
-    count a failure. A stolen access token cannot guess the password at will."""
-    limiter = _limiter(request)
-    spec = auth.settings.login_rate_limit
-    keys = (f"reauth:user:{user.id}", f"reauth:ip:{limiter.client_key(request)}")
-    await limiter.check(spec, *keys)
-    try:
-        yield
-    except ReauthRequired:
-        await limiter.hit(spec, *keys)
-        raise
-
-
-@me_router.get("/export", response_model=ExportOut)
-async def export_me(user: CurrentUser, session: SessionDep, response: Response) -> dict[str, Any]:
-    """Everything Broadsheet stores about the signed-in reader, as JSON."""
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Content-Disposition"] = 'attachment; filename="broadsheet-export.json"'
-    return await export.export_data(session, user)
-
-
-@me_router.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 429))
-async def delete_me(
-    body: MeDeleteIn,
-    request: Request,
-    user: CurrentUser,
-    read: ReadSessionDep,
-    session: SessionDep,
-    auth: AuthContextDep,
-) -> Response:
-    """Delete the account: personal data erased, sessions closed; payment records kept (README)."""
-    async with _reauth_limited(request, auth, user):
-        await profile.reauthenticate(
-            read,
-            auth,
-            user,
-            password=body.password,
-            reauth_token=body.reauth_token,
-            consume=False,
-        )
-    await profile.delete_account(
-        read, session, request.app.state.gateway, user, reauth_token=body.reauth_token
-    )
-    out = Response(status_code=status.HTTP_204_NO_CONTENT)
-    _clear_cookies(out, auth)
-    return out

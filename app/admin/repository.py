@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, func, not_, or_
+from sqlalchemy import ColumnElement, delete, exists, func, not_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -236,3 +236,15 @@ async def audit_page(
     if filters.action:
         query = query.where(AuditEntry.action == filters.action)
     return await newest_first(session, query, col(AuditEntry.id), limit=limit, cursor=cursor)
+
+
+async def label_names(session: AsyncSession, user_id: int) -> Sequence[str]:
+    """The member's labels, in storage order."""
+    return (
+        await session.exec(select(MemberLabel.label).where(MemberLabel.user_id == user_id))
+    ).all()
+
+
+async def delete_labels(session: AsyncSession, user_id: int) -> None:
+    """Remove every label from the member."""
+    await session.exec(delete(MemberLabel).where(col(MemberLabel.user_id) == user_id))

@@ -218,3 +218,19 @@ async def moderation_page(
     return await newest_first(
         session, query, col(Comment.id), limit=limit, cursor=cursor, key=lambda row: pk(row[0].id)
     )
+
+
+async def authored_by(session: AsyncSession, user_id: int) -> Sequence[Comment]:
+    """Every comment the account wrote, whatever its status, in storage order."""
+    return (await session.exec(select(Comment).where(Comment.author_id == user_id))).all()
+
+
+async def likes_by(session: AsyncSession, user_id: int) -> Sequence[CommentLike]:
+    """Every like the account gave."""
+    return (await session.exec(select(CommentLike).where(CommentLike.user_id == user_id))).all()
+
+
+async def reports_by(session: AsyncSession, user_id: int) -> Sequence[CommentReport]:
+    """Every report the account filed."""
+    query = select(CommentReport).where(CommentReport.reporter_id == user_id)
+    return (await session.exec(query)).all()
