@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -107,3 +108,100 @@ async def erase_personal_rows(session: AsyncSession, user_id: int, address: str)
 async def drop_queued_mail_to(session: AsyncSession, address: str) -> None:
     """Delete the outbox's messages to this address, sent or not."""
     await session.exec(delete(OutboxMessage).where(col(OutboxMessage.to_address) == address))
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    """The account holding this normalised email, if any."""
+    return (await session.exec(select(User).where(User.email == email))).first()
+
+
+async def claim_refresh_token(session: AsyncSession, token_hash: str, now: datetime) -> int:
+    """Mark the refresh token used if it is neither used nor revoked; 1 when this call did."""
+    # One conditional UPDATE decides the race: of two concurrent refreshes, one wins.
+    statement = (
+        update(RefreshToken)
+        .where(
+            col(RefreshToken.token_hash) == token_hash,
+            col(RefreshToken.used_at).is_(None),
+            col(RefreshToken.revoked_at).is_(None),
+        )
+        .values(used_at=now)
+    )
+    return int((await session.exec(statement)).rowcount)
+
+
+async def refresh_token_by_hash(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    """The refresh token with this hash, in any state."""
+    query = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+    return (await session.exec(query)).first()
+
+
+async def revoke_refresh_family(session: AsyncSession, family_id: str, now: datetime) -> None:
+    """Revoke the unrevoked refresh tokens of one session family."""
+    await session.exec(
+        update(RefreshToken)
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def revoke_user_refresh_tokens(
+    session: AsyncSession, user_id: int | None, now: datetime
+) -> None:
+    """Revoke every unrevoked refresh token of the account."""
+    await session.exec(
+        update(RefreshToken)
+        .where(col(RefreshToken.user_id) == user_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def claim_email_token(
+    session: AsyncSession, token_hash: str, purposes: Sequence[str], now: datetime
+) -> int:
+    """Mark the link used if it has one of these purposes, is unused and unexpired; 1 if so."""
+    statement = (
+        update(EmailToken)
+        .where(
+            col(EmailToken.token_hash) == token_hash,
+            col(EmailToken.purpose).in_(purposes),
+            col(EmailToken.used_at).is_(None),
+            col(EmailToken.expires_at) > now,
+        )
+        .values(used_at=now)
+    )
+    return int((await session.exec(statement)).rowcount)
+
+
+async def email_token_by_hash(session: AsyncSession, token_hash: str) -> EmailToken | None:
+    """The emailed token with this hash, in any state."""
+    query = select(EmailToken).where(EmailToken.token_hash == token_hash)
+    return (await session.exec(query)).first()
+
+
+async def usable_email_token(
+    session: AsyncSession, token_hash: str, purpose: str, now: datetime
+) -> EmailToken | None:
+    """The emailed token with this hash and purpose if it is unused and unexpired."""
+    query = select(EmailToken).where(
+        EmailToken.token_hash == token_hash,
+        EmailToken.purpose == purpose,
+        col(EmailToken.used_at).is_(None),
+        col(EmailToken.expires_at) > now,
+    )
+    return (await session.exec(query)).first()
+
+
+async def void_links(
+    session: AsyncSession, user_id: int | None, address: str, purposes: Sequence[str], now: datetime
+) -> None:
+    """Mark used every unused link of these purposes held by the account or sent to its address."""
+    await session.exec(
+        update(EmailToken)
+        .where(
+            or_(col(EmailToken.user_id) == user_id, col(EmailToken.email) == address),
+            col(EmailToken.purpose).in_(purposes),
+            col(EmailToken.used_at).is_(None),
+        )
+        .values(used_at=now)
+    )

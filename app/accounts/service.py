@@ -6,11 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
-from sqlalchemy.sql.dml import UpdateBase
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.accounts import repository as repo
 from app.accounts.auth_context import AuthContext
 from app.accounts.errors import (
     AccountDisabled,
@@ -38,13 +36,12 @@ class IssuedTokens:
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
     """Give back the live (not deleted) user with this normalised email, if any."""
-    result = await session.exec(select(User).where(User.email == email))
-    return result.first()
+    return await repo.user_by_email(session, email)
 
 
 async def live_member(session: AsyncSession, user_id: int) -> User:
     """Give back the account with this id unless it is unknown or deleted (then NotFound)."""
-    user = await session.get(User, user_id)
+    user = await repo.get_user(session, user_id)
     if user is None or user.deleted_at is not None:
         raise NotFound("No such member.", code="member_not_found")
     return user
@@ -182,28 +179,12 @@ async def open_session(
     return IssuedTokens(user, access, raw, auth.codec.lifetime_seconds)
 
 
-async def _exec_update(session: AsyncSession, statement: UpdateBase) -> int:
-    return (await session.exec(statement)).rowcount
-
-
 async def refresh(session: AsyncSession, auth: AuthContext, *, refresh_token: str) -> IssuedTokens:
     """Rotate a refresh token; a token presented twice revokes its whole family."""
     token_hash = hash_opaque_token(refresh_token)
     now = utcnow()
-    # One conditional UPDATE decides the race: of two concurrent refreshes, one wins.
-    claimed = await _exec_update(
-        session,
-        update(RefreshToken)
-        .where(
-            col(RefreshToken.token_hash) == token_hash,
-            col(RefreshToken.used_at).is_(None),
-            col(RefreshToken.revoked_at).is_(None),
-        )
-        .values(used_at=now),
-    )
-    row = (
-        await session.exec(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
-    ).first()
+    claimed = await repo.claim_refresh_token(session, token_hash, now)
+    row = await repo.refresh_token_by_hash(session, token_hash)
     if row is None:
         raise RefreshRejected("Unknown refresh token.")
     if not claimed:
@@ -211,7 +192,7 @@ async def refresh(session: AsyncSession, auth: AuthContext, *, refresh_token: st
         raise RefreshReused("This refresh token was already used; all its sessions are closed.")
     if row.expires_at <= now:
         raise RefreshRejected("The refresh token has expired.")
-    user = await session.get(User, row.user_id)
+    user = await repo.get_user(session, row.user_id)
     if user is None or user.disabled or user.deleted_at is not None:
         raise RefreshRejected("The account is not available.")
     if user.tokens_valid_after and row.created_at < user.tokens_valid_after:
@@ -221,23 +202,13 @@ async def refresh(session: AsyncSession, auth: AuthContext, *, refresh_token: st
 
 async def revoke_family(session: AsyncSession, family_id: str) -> None:
     """Revoke every refresh token of one session family."""
-    await _exec_update(
-        session,
-        update(RefreshToken)
-        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=utcnow()),
-    )
+    await repo.revoke_refresh_family(session, family_id, utcnow())
 
 
 async def revoke_all_sessions(session: AsyncSession, user: User) -> None:
     """Close every session of the user: refresh tokens revoked, access tokens refused."""
     now = utcnow()
-    await _exec_update(
-        session,
-        update(RefreshToken)
-        .where(col(RefreshToken.user_id) == user.id, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=now),
-    )
+    await repo.revoke_user_refresh_tokens(session, user.id, now)
     user.tokens_valid_after = now
     session.add(user)
 
@@ -248,13 +219,7 @@ async def logout(
     """Revoke the caller's session family, and the family of a refresh token they present."""
     await revoke_family(session, session_id)
     if refresh_token:
-        row = (
-            await session.exec(
-                select(RefreshToken).where(
-                    RefreshToken.token_hash == hash_opaque_token(refresh_token)
-                )
-            )
-        ).first()
+        row = await repo.refresh_token_by_hash(session, hash_opaque_token(refresh_token))
         if row is not None and row.user_id == user.id:
             await revoke_family(session, row.family_id)
 

@@ -11,7 +11,7 @@ from app.accounts import repository as accounts
 from app.accounts.models import User
 from app.articles.models import Article
 from app.billing.entitlements import user_reader_level
-from app.comments import policy, rendering, reply_mail
+from app.comments import markup, policy, reply_emails
 from app.comments import repository as repo
 from app.comments.errors import (
     CommentBanned,
@@ -89,7 +89,7 @@ async def post(
         parent_id=parent.id if parent else None,
         depth=depth,
         body=body,
-        body_html=await rendering.to_html_off_loop(body),
+        body_html=await markup.to_html_off_loop(body),
     )
     session.add(comment)
     await session.flush()
@@ -119,7 +119,7 @@ async def edit(
     if utcnow() - comment.created_at > window:
         raise EditWindowClosed("Comments can be edited for a short while after posting.")
     comment.body = body
-    comment.body_html = await rendering.to_html_off_loop(body)
+    comment.body_html = await markup.to_html_off_loop(body)
     comment.edited_at = utcnow()
     session.add(comment)
     return comment
@@ -207,7 +207,7 @@ async def _tell_parent_author(
     recipient = await accounts.get_user(session, parent.author_id)
     if recipient is None or recipient.deleted_at is not None:
         return
-    message = reply_mail.reply_email(
+    message = reply_emails.reply_email(
         settings,
         to=recipient.email,
         user_id=parent.author_id,
@@ -253,7 +253,7 @@ async def edit_comment(
 
 async def stop_reply_emails(session: AsyncSession, settings: Settings, token: str) -> None:
     """Turn reply emails off for the account a signed unsubscribe token names."""
-    user_id = reply_mail.read_token(settings, token)
+    user_id = reply_emails.read_token(settings, token)
     if user_id is None:
         raise InvalidInput("This link is not valid.", code="unsubscribe_token_invalid")
     await set_reply_emails(session, user_id, False)
