@@ -13,11 +13,14 @@ from fastapi_offline import FastAPIOffline
 
 from app import __version__
 from app.access.deps import reader_level
-from app.accounts.kit import AuthKit
-from app.accounts.router import auth_router, me_router
+from app.accounts.auth_context import AuthContext
+from app.accounts.me_router import me_router
+from app.accounts.router import auth_router
 from app.admin import audit
-from app.admin.router import MAX_IMPORT_BYTES
-from app.admin.router import router as admin_members_router
+from app.admin.audit_router import router as admin_audit_router
+from app.admin.members_router import MAX_IMPORT_BYTES
+from app.admin.members_router import router as admin_members_router
+from app.admin.stats_router import router as admin_stats_router
 from app.articles.admin_router import router as admin_articles_router
 from app.articles.feeds import router as feeds_router
 from app.articles.reads import NEXT_GO_LIVE_SQL
@@ -105,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings)
     app.state.metrics = Metrics()
-    app.state.auth = AuthKit.build(settings)
+    app.state.auth = AuthContext.build(settings)
     app.state.limiter = RateLimiter(settings)
     app.state.mailer = build_mailer(settings)
     app.state.renderer = Renderer(settings.public_url, preview_rule(settings))
@@ -158,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         comments_router,
         admin_comments_router,
         admin_members_router,
+        admin_stats_router,
+        admin_audit_router,
     ):
         app.include_router(router)
     return app

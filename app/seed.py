@@ -9,8 +9,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import service as accounts
+from app.accounts.auth_context import AuthContext
 from app.accounts.emailaddr import normalise_email
-from app.accounts.kit import AuthKit
 from app.accounts.models import Role, User
 from app.articles import service as articles_service
 from app.articles.models import Article, Status, Visibility
@@ -35,9 +35,9 @@ DEMO_STAFF = [
 
 async def ensure_admin(settings: Settings, *, email: str, password: str, name: str) -> bool:
     """Create the admin, or promote an existing account and set its password; True if created."""
-    kit = AuthKit.build(settings)
+    auth = AuthContext.build(settings)
     normalised = normalise_email(email)
-    accounts.check_password_rules(kit, password)
+    accounts.check_password_rules(auth, password)
     db = Database(settings)
     try:
         async with db.session() as session:
@@ -45,7 +45,7 @@ async def ensure_admin(settings: Settings, *, email: str, password: str, name: s
             if user is None:
                 await accounts.create_user(
                     session,
-                    kit,
+                    auth,
                     email=normalised,
                     password=password,
                     display_name=name,
@@ -54,7 +54,7 @@ async def ensure_admin(settings: Settings, *, email: str, password: str, name: s
                 )
                 return True
             user.role = Role.admin.value
-            user.password_hash = await kit.hasher.hash(password)
+            user.password_hash = await auth.hasher.hash(password)
             user.disabled = False
             session.add(user)
             return False
@@ -75,7 +75,7 @@ def _demo_password(settings: Settings) -> str:
 
 async def seed_demo(settings: Settings) -> list[str]:
     """Create the demo staff and publication if missing; give back lines to print."""
-    kit = AuthKit.build(settings)
+    auth = AuthContext.build(settings)
     password = _demo_password(settings)
     await ensure_admin(settings, email=DEMO_ADMIN_EMAIL, password=password, name="Demo Admin")
     db = Database(settings)
@@ -87,7 +87,7 @@ async def seed_demo(settings: Settings) -> list[str]:
                 if user is None:
                     user = await accounts.create_user(
                         session,
-                        kit,
+                        auth,
                         email=email,
                         password=password,
                         display_name=name,

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.accounts import service as accounts
-from app.accounts.kit import AuthKit
+from app.accounts.auth_context import AuthContext
 from app.accounts.models import Role, User
 from app.articles import service as articles_service
 from app.articles.models import Article, Status, Visibility
@@ -41,7 +41,7 @@ class Member:
 class Factory:
     def __init__(self, app: FastAPI) -> None:
         self.db: Database = app.state.db
-        self.kit: AuthKit = app.state.auth
+        self.auth: AuthContext = app.state.auth
 
     async def member(
         self,
@@ -56,14 +56,14 @@ class Factory:
         async with self.db.session() as session:
             user = await accounts.create_user(
                 session,
-                self.kit,
+                self.auth,
                 email=address,
                 password=password,
                 display_name=name or address.split("@")[0],
                 role=role,
                 email_verified=True,
             )
-            issued = await accounts.open_session(session, self.kit, user)
+            issued = await accounts.open_session(session, self.auth, user)
         return Member(user, issued.access_token, issued.refresh_token, password)
 
 

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.access.levels import AccessLevel
+from app.accounts.auth_context import AuthContext
 from app.accounts.deps import bearer_token
-from app.accounts.kit import AuthKit
 from app.billing.repository import token_reader_level
 from app.core.config import Settings
 from app.core.db import Reads
@@ -37,14 +37,14 @@ async def reader_level(request: Request) -> AccessLevel:
 
 async def _level_of_request(request: Request) -> AccessLevel:
     state = request.app.state
-    kit: AuthKit = state.auth
+    auth: AuthContext = state.auth
     reads: Reads = state.db.reads
     settings: Settings = state.settings
     token = bearer_token(request)
     if token is None:
         return AccessLevel.anonymous
     try:
-        claims = kit.codec.verify(token)
+        claims = auth.codec.verify(token)
     except InvalidToken as exc:
         raise Unauthorized("The access token is invalid or expired.", code="token_invalid") from exc
     level = await token_reader_level(reads, claims, grace_days=settings.billing_grace_days)

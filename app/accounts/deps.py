@@ -7,24 +7,24 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from app.accounts.kit import AuthKit
+from app.accounts.auth_context import AuthContext
 from app.accounts.models import STAFF_ROLES, Role, User
 from app.accounts.service import token_still_valid
 from app.admin import audit
+from app.core import openapi
 from app.core.db import adopt
 from app.core.deps import ReadSessionDep, SessionDep
 from app.core.errors import Forbidden, Unauthorized
-from app.core.openapi import auth
 from app.core.security import AccessClaims, InvalidToken
 
 
-async def get_kit(request: Request) -> AuthKit:
-    """Give back the app's AuthKit (settings, token codec, hasher)."""
-    kit: AuthKit = request.app.state.auth
-    return kit
+async def get_auth_context(request: Request) -> AuthContext:
+    """Give back the app's AuthContext (settings, token codec, hasher)."""
+    auth: AuthContext = request.app.state.auth
+    return auth
 
 
-KitDep = Annotated[AuthKit, Depends(get_kit)]
+AuthContextDep = Annotated[AuthContext, Depends(get_auth_context)]
 
 
 def bearer_token(request: Request) -> str | None:
@@ -39,13 +39,13 @@ def bearer_token(request: Request) -> str | None:
 
 
 async def _authenticate(
-    request: Request, read: ReadSessionDep, session: SessionDep, kit: AuthKit
+    request: Request, read: ReadSessionDep, session: SessionDep, auth: AuthContext
 ) -> User | None:
     token = bearer_token(request)
     if token is None:
         return None
     try:
-        claims = kit.codec.verify(token)
+        claims = auth.codec.verify(token)
     except InvalidToken as exc:
         raise Unauthorized("The access token is invalid or expired.", code="token_invalid") from exc
     # Read outside the write transaction (which begins at the request's first write), then
@@ -62,20 +62,20 @@ async def _authenticate(
     return adopt(session, user)
 
 
-@auth("optional")
+@openapi.auth("optional")
 async def optional_user(
-    request: Request, read: ReadSessionDep, session: SessionDep, kit: KitDep
+    request: Request, read: ReadSessionDep, session: SessionDep, auth: AuthContextDep
 ) -> User | None:
     """Give back the signed-in user, or None for an anonymous request; a bad token is still 401."""
-    return await _authenticate(request, read, session, kit)
+    return await _authenticate(request, read, session, auth)
 
 
-@auth("required")
+@openapi.auth("required")
 async def current_user(
-    request: Request, read: ReadSessionDep, session: SessionDep, kit: KitDep
+    request: Request, read: ReadSessionDep, session: SessionDep, auth: AuthContextDep
 ) -> User:
     """Give back the signed-in user or answer 401."""
-    user = await _authenticate(request, read, session, kit)
+    user = await _authenticate(request, read, session, auth)
     if user is None:
         raise Unauthorized("Sign in to do this.", code="authentication_required")
     return user
@@ -96,7 +96,7 @@ def require_role(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
     """Give back a dependency that lets only users with one of `roles` through (else 403)."""
     allowed = frozenset(role.value for role in roles)
 
-    @auth("role")
+    @openapi.auth("role")
     async def check(user: CurrentUser, request: Request, session: SessionDep) -> User:
         if user.role not in allowed:
             raise Forbidden("Your role does not allow this.", code="role_forbidden")

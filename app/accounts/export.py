@@ -3,20 +3,16 @@ its address, in every domain."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.accounts.models import Consent, RefreshToken, User
-from app.admin.models import MemberLabel
-from app.billing.models import BillingCustomer, CompGrant, Payment, Subscription
-from app.comments.models import Comment, CommentLike, CommentPreference, CommentReport
-from app.core.db import utcnow
-from app.newsletter.models import Delivery, Newsletter, NewsletterSubscription, Subscriber
+from app.accounts import repository as repo
+from app.accounts.models import User
+from app.admin import repository as admin
+from app.comments import repository as comments
+from app.core.db import pk, utcnow
 
 
 def _plain(row: Any, *names: str) -> dict[str, Any]:
@@ -28,70 +24,82 @@ def _plain(row: Any, *names: str) -> dict[str, Any]:
     return out
 
 
-async def _all(session: AsyncSession, query: Any) -> Sequence[Any]:
-    rows: Sequence[Any] = (await session.exec(query)).all()
-    return rows
-
-
-async def export_data(session: AsyncSession, user: User) -> dict[str, Any]:
-    """Give back everything stored about the user, as plain JSON-ready data."""
-    uid, address = user.id, user.email
-    consents = await _all(
-        session,
-        select(Consent).where(or_(col(Consent.user_id) == uid, col(Consent.email) == address)),
-    )
-    customer = await session.get(BillingCustomer, uid)
-    preference = await session.get(CommentPreference, uid)
+def _profile(user: User) -> dict[str, Any]:
     return {
-        "exported_at": utcnow(),
-        "profile": {
-            **_plain(user, "id", "email", "display_name", "role", "email_verified"),
-            **_plain(user, "created_at", "last_login_at"),
-            "has_password": user.password_hash is not None,
-        },
+        **_plain(user, "id", "email", "display_name", "role", "email_verified"),
+        **_plain(user, "created_at", "last_login_at"),
+        "has_password": user.password_hash is not None,
+    }
+
+
+async def _account(session: AsyncSession, user: User) -> dict[str, Any]:
+    consents = await repo.consents_for(session, pk(user.id), user.email)
+    return {
+        "profile": _profile(user),
         "consents": [
             _plain(c, "document", "version", "accepted_at", "ip", "source") for c in consents
         ],
         "sessions": await _sessions(session, user),
+    }
+
+
+async def _billing(session: AsyncSession, uid: int) -> dict[str, Any]:
+    customer = await repo.billing_customer_of(session, uid)
+    return {
         "subscriptions": [
             _plain(s, "status", "amount", "currency", "interval", "cancel_at_period_end")
             | _plain(s, "current_period_end", "created_at")
-            for s in await _all(session, select(Subscription).where(Subscription.user_id == uid))
+            for s in await repo.subscriptions_of(session, uid)
         ],
         "payments": [
             _plain(p, "amount", "currency", "paid_at", "refunded_amount")
-            for p in await _all(session, select(Payment).where(Payment.user_id == uid))
+            for p in await repo.payments_of(session, uid)
         ],
         "billing": {"customer_id": customer.customer_id if customer else None},
         "complimentary_access": [
             _plain(g, "starts_at", "ends_at", "revoked_at")
-            for g in await _all(session, select(CompGrant).where(CompGrant.user_id == uid))
+            for g in await repo.comp_grants_of(session, uid)
         ],
+    }
+
+
+async def _comments(session: AsyncSession, uid: int) -> dict[str, Any]:
+    return {
         "comments": [
             _plain(c, "article_id", "body", "status", "created_at")
-            for c in await _all(session, select(Comment).where(Comment.author_id == uid))
+            for c in await comments.authored_by(session, uid)
         ],
         "comment_likes": [
             _plain(like, "comment_id", "created_at")
-            for like in await _all(session, select(CommentLike).where(CommentLike.user_id == uid))
+            for like in await comments.likes_by(session, uid)
         ],
         "comment_reports": [
             _plain(r, "comment_id", "reason", "created_at")
-            for r in await _all(
-                session, select(CommentReport).where(CommentReport.reporter_id == uid)
-            )
+            for r in await comments.reports_by(session, uid)
         ],
+    }
+
+
+async def export_data(session: AsyncSession, user: User) -> dict[str, Any]:
+    """Give back everything stored about the user, as plain JSON-ready data."""
+    uid = pk(user.id)
+    account = await _account(session, user)
+    billing = await _billing(session, uid)
+    preference = await comments.preference(session, uid)
+    return {
+        "exported_at": utcnow(),
+        **account,
+        **billing,
+        **await _comments(session, uid),
         "preferences": {"comment_reply_emails": bool(preference and preference.reply_emails)},
-        "labels": list(
-            await _all(session, select(MemberLabel.label).where(MemberLabel.user_id == uid))
-        ),
+        "labels": list(await admin.label_names(session, uid)),
         "newsletters": await _newsletters(session, user),
     }
 
 
 async def _sessions(session: AsyncSession, user: User) -> list[dict[str, Any]]:
     families: dict[str, dict[str, Any]] = {}
-    for row in await _all(session, select(RefreshToken).where(RefreshToken.user_id == user.id)):
+    for row in await repo.refresh_tokens_of(session, pk(user.id)):
         family = families.setdefault(
             row.family_id, {"started_at": row.created_at.isoformat(), "revoked": False}
         )
@@ -104,22 +112,9 @@ async def _newsletters(session: AsyncSession, user: User) -> list[dict[str, Any]
     """Each newsletter address of the reader (the account's, or its address without one),
     what it receives, and what was sent to it."""
     out = []
-    subscribers = await _all(
-        session,
-        select(Subscriber).where(
-            or_(col(Subscriber.user_id) == user.id, col(Subscriber.email) == user.email)
-        ),
-    )
-    for subscriber in subscribers:
-        lists = await _all(
-            session,
-            select(Newsletter.slug, NewsletterSubscription)
-            .join(Newsletter, col(Newsletter.id) == NewsletterSubscription.newsletter_id)
-            .where(NewsletterSubscription.subscriber_id == subscriber.id),
-        )
-        deliveries = await _all(
-            session, select(Delivery).where(Delivery.subscriber_id == subscriber.id)
-        )
+    for subscriber in await repo.subscribers_for(session, pk(user.id), user.email):
+        lists = await repo.subscriber_lists(session, pk(subscriber.id))
+        deliveries = await repo.subscriber_deliveries(session, pk(subscriber.id))
         out.append(
             {
                 **_plain(subscriber, "email", "status", "source", "created_at", "confirmed_at"),

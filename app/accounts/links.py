@@ -13,14 +13,13 @@ from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import or_, update
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.accounts import account_mail as emails
+from app.accounts import account_mail as account_emails
+from app.accounts import repository as repo
 from app.accounts import service as accounts
+from app.accounts.auth_context import AuthContext
 from app.accounts.errors import AccountDisabled, TokenExpired, TokenRejected, TokenUsed
-from app.accounts.kit import AuthKit
 from app.accounts.models import EmailToken, TokenPurpose, User
 from app.core import mail_outbox as outbox
 from app.core.config import Settings
@@ -77,22 +76,11 @@ async def consume(session: AsyncSession, token: str, *purposes: TokenPurpose) ->
     token_hash = hash_opaque_token(token)
     now = utcnow()
     allowed = [purpose.value for purpose in purposes]
-    result = await session.exec(
-        update(EmailToken)
-        .where(
-            col(EmailToken.token_hash) == token_hash,
-            col(EmailToken.purpose).in_(allowed),
-            col(EmailToken.used_at).is_(None),
-            col(EmailToken.expires_at) > now,
-        )
-        .values(used_at=now)
-    )
-    row = (
-        await session.exec(select(EmailToken).where(EmailToken.token_hash == token_hash))
-    ).first()
+    claimed = await repo.claim_email_token(session, token_hash, allowed, now)
+    row = await repo.email_token_by_hash(session, token_hash)
     if row is None or row.purpose not in allowed:
         raise TokenRejected("This link is not valid.")
-    if result.rowcount == 1:
+    if claimed == 1:
         return row
     if row.used_at is not None:
         raise TokenUsed("This link was already used.")
@@ -101,30 +89,12 @@ async def consume(session: AsyncSession, token: str, *purposes: TokenPurpose) ->
 
 async def usable(session: AsyncSession, token: str, purpose: TokenPurpose) -> EmailToken | None:
     """Give back the token if it could be consumed now, without consuming it."""
-    row = (
-        await session.exec(
-            select(EmailToken).where(
-                EmailToken.token_hash == hash_opaque_token(token),
-                EmailToken.purpose == purpose.value,
-                col(EmailToken.used_at).is_(None),
-                col(EmailToken.expires_at) > utcnow(),
-            )
-        )
-    ).first()
-    return row
+    return await repo.usable_email_token(session, hash_opaque_token(token), purpose.value, utcnow())
 
 
 async def end_links(session: AsyncSession, user: User, *purposes: TokenPurpose) -> None:
     """Make every unused link of the account void (by its id, or sent to its address)."""
-    await session.exec(
-        update(EmailToken)
-        .where(
-            or_(col(EmailToken.user_id) == user.id, col(EmailToken.email) == user.email),
-            col(EmailToken.purpose).in_([p.value for p in purposes]),
-            col(EmailToken.used_at).is_(None),
-        )
-        .values(used_at=utcnow())
-    )
+    await repo.void_links(session, user.id, user.email, [p.value for p in purposes], utcnow())
 
 
 def request_magic_link(
@@ -149,7 +119,7 @@ async def build_magic_link(
         if user.disabled:
             return None
         raw = new_token(session, settings, TokenPurpose.magic_link, email=email, user_id=user.id)
-        return emails.magic_link(settings, email, raw, new_account=False)
+        return account_emails.magic_link(settings, email, raw, new_account=False)
     if not (settings.signup_open and payload.get("accept_terms")):
         return None
     raw = new_token(
@@ -162,11 +132,11 @@ async def build_magic_link(
         consent_ip=payload.get("ip"),
         data={"display_name": payload.get("display_name") or ""},
     )
-    return emails.magic_link(settings, email, raw, new_account=True)
+    return account_emails.magic_link(settings, email, raw, new_account=True)
 
 
 async def sign_in_with_magic_link(
-    session: AsyncSession, kit: AuthKit, *, token: str
+    session: AsyncSession, auth: AuthContext, *, token: str
 ) -> accounts.IssuedTokens:
     """Consume a magic link and open a session, creating the account on a sign-up link."""
     row = await consume(session, token, TokenPurpose.magic_link)
@@ -180,14 +150,14 @@ async def sign_in_with_magic_link(
             raise TokenRejected("This link is not valid.")
         user = await accounts.create_user(
             session,
-            kit,
+            auth,
             email=row.email,
             password=None,
             display_name=str((row.data or {}).get("display_name", "")),
             email_verified=True,
         )
         accounts.record_consents(
-            session, kit, user_id=user.id, email=row.email, ip=row.consent_ip, source="magic_link"
+            session, auth, user_id=user.id, email=row.email, ip=row.consent_ip, source="magic_link"
         )
     if user.disabled:
         raise AccountDisabled("This account is disabled.")
@@ -195,7 +165,7 @@ async def sign_in_with_magic_link(
         await claim_unverified_account(session, user)
     user.last_login_at = utcnow()
     session.add(user)
-    return await accounts.open_session(session, kit, user)
+    return await accounts.open_session(session, auth, user)
 
 
 async def claim_unverified_account(session: AsyncSession, user: User) -> None:
@@ -209,14 +179,14 @@ async def claim_unverified_account(session: AsyncSession, user: User) -> None:
 async def user_for_token(session: AsyncSession, row: EmailToken) -> User | None:
     if row.user_id is None:
         return None
-    user = await session.get(User, row.user_id)
+    user = await repo.get_user(session, row.user_id)
     return user if user is not None and user.deleted_at is None else None
 
 
 def verification_email(session: AsyncSession, settings: Settings, user: User) -> EmailMessage:
     """Give back the email that asks the user to confirm their address."""
     raw = new_token(session, settings, TokenPurpose.verify_email, email=user.email, user_id=user.id)
-    return emails.verify_email(settings, user.email, raw)
+    return account_emails.verify_email(settings, user.email, raw)
 
 
 async def verify_email(session: AsyncSession, settings: Settings, *, token: str) -> User:
@@ -231,7 +201,7 @@ async def verify_email(session: AsyncSession, settings: Settings, *, token: str)
         old = user.email
         await end_links(session, user, *ACCOUNT_LINKS)
         user.email = row.email
-        outbox.enqueue(session, settings, emails.email_changed(settings, old, row.email))
+        outbox.enqueue(session, settings, account_emails.email_changed(settings, old, row.email))
     elif row.email != user.email:
         raise TokenRejected("This link is for an address the account no longer uses.")
     user.email_verified = True
@@ -253,7 +223,7 @@ async def build_password_reset(
     if user is None or user.disabled:
         return None
     raw = new_token(session, settings, TokenPurpose.password_reset, email=email, user_id=user.id)
-    return emails.password_reset(settings, email, raw)
+    return account_emails.password_reset(settings, email, raw)
 
 
 def request_email_change(session: AsyncSession, user: User, new_email: str) -> None:
@@ -267,22 +237,22 @@ async def build_email_change(
 ) -> EmailMessage | None:
     """The confirmation for a new address, or None when it is taken or the account is gone."""
     email = str(payload["email"])
-    user = await session.get(User, int(payload["user_id"]))
+    user = await repo.get_user(session, int(payload["user_id"]))
     if user is None or user.deleted_at is not None or user.disabled:
         return None
     if await accounts.user_by_email(session, email) is not None:
         return None
     raw = new_token(session, settings, TokenPurpose.email_change, email=email, user_id=user.id)
-    return emails.email_change(settings, email, raw)
+    return account_emails.email_change(settings, email, raw)
 
 
 async def reset_password(
-    session: AsyncSession, kit: AuthKit, *, token: str, new_password: str
+    session: AsyncSession, auth: AuthContext, *, token: str, new_password: str
 ) -> User:
     """Set a new password from a reset link and close every existing session and link."""
-    accounts.check_password_rules(kit, new_password)
+    accounts.check_password_rules(auth, new_password)
     # Hashed before the first statement, so no write lock is held while it runs.
-    new_hash = await kit.hasher.hash(new_password)
+    new_hash = await auth.hasher.hash(new_password)
     row = await consume(session, token, TokenPurpose.password_reset)
     user = await user_for_token(session, row)
     if user is None:

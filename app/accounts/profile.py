@@ -1,38 +1,37 @@
-"""The reader's own account: profile changes, data export and deletion."""
+"""The reader's own account: sign-up, profile and its changes, sign-in by link, deletion."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.access.levels import AccessLevel
 from app.accounts import links
+from app.accounts import repository as repo
 from app.accounts import service as accounts
+from app.accounts.auth_context import AuthContext
 from app.accounts.errors import ReauthRequired, TokenRejected
-from app.accounts.kit import AuthKit
 from app.accounts.models import (
     STAFF_ROLES,
-    Consent,
-    EmailToken,
-    RefreshToken,
     TokenPurpose,
     User,
 )
+from app.accounts.schemas import MeOut, MePatch
 from app.accounts.service import IssuedTokens
-from app.admin.models import MemberLabel
+from app.admin import repository as admin
 from app.billing import service as billing
 from app.billing.gateway import PaymentGateway
+from app.billing.repository import user_reader_level
 from app.comments import service as comments
+from app.core import mail_outbox as outbox
 from app.core.cache import invalidate_on_commit
 from app.core.config import Settings
 from app.core.db import pk, utcnow
-from app.core.mail_outbox import OutboxMessage
 from app.newsletter import subscribers as newsletter_subscribers
 
 
 async def reauthenticate(
     session: AsyncSession,
-    kit: AuthKit,
+    auth: AuthContext,
     user: User,
     *,
     password: str | None,
@@ -45,7 +44,7 @@ async def reauthenticate(
     in its write phase.
     """
     if password is not None:
-        ok, _ = await kit.hasher.verify(password, user.password_hash)
+        ok, _ = await auth.hasher.verify(password, user.password_hash)
         if ok:
             return
         raise ReauthRequired("The current password is wrong.")
@@ -73,7 +72,7 @@ def _names_on_pages_change(session: AsyncSession, user: User) -> None:
 
 async def update_profile(
     session: AsyncSession,
-    kit: AuthKit,
+    auth: AuthContext,
     user: User,
     *,
     display_name: str | None,
@@ -85,13 +84,13 @@ async def update_profile(
     """Apply a profile change; an email change is confirmed by a link to the new address."""
     new_hash = None
     if new_password is not None:
-        accounts.check_password_rules(kit, new_password)
+        accounts.check_password_rules(auth, new_password)
         # Hashed before the first statement, so no write lock is held while it runs.
-        new_hash = await kit.hasher.hash(new_password)
+        new_hash = await auth.hasher.hash(new_password)
     moving = email is not None and email != user.email
     if moving or new_hash is not None:
         await reauthenticate(
-            session, kit, user, password=current_password, reauth_token=reauth_token
+            session, auth, user, password=current_password, reauth_token=reauth_token
         )
     if display_name is not None:
         user.display_name = display_name.strip()
@@ -113,18 +112,18 @@ async def confirm_email(session: AsyncSession, settings: Settings, *, token: str
     return user
 
 
-async def sign_in_by_link(session: AsyncSession, kit: AuthKit, *, token: str) -> IssuedTokens:
+async def sign_in_by_link(session: AsyncSession, auth: AuthContext, *, token: str) -> IssuedTokens:
     """Sign in with a magic link, which proves the address too."""
-    issued = await links.sign_in_with_magic_link(session, kit, token=token)
+    issued = await links.sign_in_with_magic_link(session, auth, token=token)
     await newsletter_subscribers.address_proven(session, issued.user)
     return issued
 
 
 async def reset_password(
-    session: AsyncSession, kit: AuthKit, *, token: str, new_password: str
+    session: AsyncSession, auth: AuthContext, *, token: str, new_password: str
 ) -> User:
     """Set a new password from a reset link, which proves the address too."""
-    user = await links.reset_password(session, kit, token=token, new_password=new_password)
+    user = await links.reset_password(session, auth, token=token, new_password=new_password)
     await newsletter_subscribers.address_proven(session, user)
     return user
 
@@ -155,17 +154,9 @@ async def delete_account(
     await newsletter_subscribers.forget(session, user)
     await comments.anonymise_author(session, pk(user.id))
     await accounts.revoke_all_sessions(session, user)
-    address = user.email
-    by_account_or_address = [
-        (EmailToken, or_(col(EmailToken.user_id) == user.id, col(EmailToken.email) == address)),
-        (RefreshToken, col(RefreshToken.user_id) == user.id),
-        # Consents prove what a person agreed to; with the person gone they are personal data.
-        (Consent, or_(col(Consent.user_id) == user.id, col(Consent.email) == address)),
-        (MemberLabel, col(MemberLabel.user_id) == user.id),
-        (OutboxMessage, col(OutboxMessage.to_address) == address),
-    ]
-    for model, condition in by_account_or_address:
-        await session.exec(delete(model).where(condition))
+    await repo.erase_personal_rows(session, pk(user.id), user.email)
+    await admin.delete_labels(session, pk(user.id))
+    await repo.drop_queued_mail_to(session, user.email)
     user.email = f"deleted-{user.id}@deleted.invalid"
     user.display_name = ""
     _names_on_pages_change(session, user)
@@ -174,3 +165,66 @@ async def delete_account(
     user.disabled = True
     user.deleted_at = utcnow()
     session.add(user)
+
+
+async def register(
+    session: AsyncSession,
+    auth: AuthContext,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    accept_terms: bool,
+    ip: str | None,
+) -> IssuedTokens:
+    """Create a reader account, queue its verification link and sign it in."""
+    user = await accounts.signup(
+        session,
+        auth,
+        email=email,
+        password=password,
+        display_name=display_name,
+        accept_terms=accept_terms,
+        ip=ip,
+    )
+    outbox.enqueue(session, auth.settings, links.verification_email(session, auth.settings, user))
+    return await accounts.open_session(session, auth, user)
+
+
+async def me(session: AsyncSession, auth: AuthContext, user: User) -> MeOut:
+    """The reader's profile with their access level and newsletter choices."""
+    level = await user_reader_level(session, user, grace_days=auth.settings.billing_grace_days)
+    chosen = await newsletter_subscribers.member_choices(session, user)
+    status = await newsletter_subscribers.subscription_status(session, user)
+    return MeOut(
+        id=user.id or 0,
+        email=user.email,
+        display_name=user.display_name,
+        role=user.role,
+        email_verified=user.email_verified,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+        access_level=level.label,
+        newsletters=chosen,
+        newsletter_status=status,
+    )
+
+
+async def update_me(session: AsyncSession, auth: AuthContext, user: User, body: MePatch) -> MeOut:
+    """Apply the reader's profile change and newsletter choices; give back the new profile."""
+    await update_profile(
+        session,
+        auth,
+        user,
+        display_name=body.display_name,
+        email=body.email,
+        new_password=body.new_password,
+        current_password=body.current_password,
+        reauth_token=body.reauth_token,
+    )
+    if body.newsletters is not None:
+        level = await user_reader_level(session, user, grace_days=auth.settings.billing_grace_days)
+        await newsletter_subscribers.set_member_choices(
+            session, user, body.newsletters, paid=level is AccessLevel.paid
+        )
+    return await me(session, auth, user)

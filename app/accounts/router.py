@@ -1,31 +1,23 @@
-"""HTTP for accounts: /api/v1/auth/* (sessions, links) and /api/v1/me (the reader's own data)."""
+"""HTTP for accounts: /api/v1/auth/* (sign-up, sessions, links); /api/v1/me is me_router.py."""
 
 from __future__ import annotations
 
-import contextlib
 import hmac
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Body, Request, Response, status
 
-from app.access.levels import AccessLevel
-from app.accounts import export, links, profile
+from app.accounts import links, profile
 from app.accounts import service as accounts
-from app.accounts.deps import ClaimsDep, CurrentUser, KitDep
-from app.accounts.errors import CsrfFailed, InvalidCredentials, ReauthRequired, RefreshRejected
-from app.accounts.kit import AuthKit
-from app.accounts.models import User
+from app.accounts.auth_context import AuthContext
+from app.accounts.deps import AuthContextDep, ClaimsDep, CurrentUser
+from app.accounts.errors import CsrfFailed, InvalidCredentials, RefreshRejected
 from app.accounts.schemas import (
     Accepted,
-    ExportOut,
     LoginIn,
     LogoutIn,
     MagicLinkIn,
     MagicLinkVerifyIn,
-    MeDeleteIn,
-    MeOut,
-    MePatch,
     PasswordResetConfirmIn,
     PasswordResetIn,
     RefreshIn,
@@ -33,18 +25,14 @@ from app.accounts.schemas import (
     TokenIn,
     TokenPair,
 )
-from app.billing.repository import user_reader_level
-from app.core import mail_outbox as outbox
 from app.core.config import API_PREFIX
 from app.core.deps import ReadSessionDep, SessionDep
 from app.core.openapi import errors
 from app.core.ratelimit import RateLimiter
 from app.core.routing import api_router
 from app.core.security import sign
-from app.newsletter import subscribers as newsletter_subscribers
 
 auth_router = api_router(prefix=f"{API_PREFIX}/auth", tags=["auth"])
-me_router = api_router(prefix=f"{API_PREFIX}/me", tags=["me"])
 
 REFRESH_COOKIE = "broadsheet_refresh"
 CSRF_COOKIE = "broadsheet_csrf"
@@ -53,13 +41,14 @@ REFRESH_PATH = f"{API_PREFIX}/auth/refresh"
 _SENT = "If the address can receive it, an email is on its way."
 
 
-def _limiter(request: Request) -> RateLimiter:
+def limiter_of(request: Request) -> RateLimiter:
+    """The app's rate limiter."""
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 
 
 def _token_response(
-    response: Response, kit: AuthKit, issued: accounts.IssuedTokens, *, cookie: bool
+    response: Response, auth: AuthContext, issued: accounts.IssuedTokens, *, cookie: bool
 ) -> TokenPair:
     if not cookie:
         return TokenPair(
@@ -67,9 +56,9 @@ def _token_response(
             expires_in=issued.expires_in,
             refresh_token=issued.refresh_token,
         )
-    csrf = _csrf_token(kit, issued.refresh_token)
-    max_age = kit.settings.refresh_token_days * 86400
-    secure = kit.settings.refresh_cookie_secure
+    csrf = _csrf_token(auth, issued.refresh_token)
+    max_age = auth.settings.refresh_token_days * 86400
+    secure = auth.settings.refresh_cookie_secure
     response.set_cookie(
         REFRESH_COOKIE,
         issued.refresh_token,
@@ -89,8 +78,9 @@ def _token_response(
     )
 
 
-def _clear_cookies(response: Response, kit: AuthKit) -> None:
-    secure = kit.settings.refresh_cookie_secure
+def clear_cookies(response: Response, auth: AuthContext) -> None:
+    """Remove the refresh and CSRF cookies."""
+    secure = auth.settings.refresh_cookie_secure
     response.delete_cookie(
         REFRESH_COOKIE, path=REFRESH_PATH, httponly=True, secure=secure, samesite="lax"
     )
@@ -104,24 +94,22 @@ def _clear_cookies(response: Response, kit: AuthKit) -> None:
     responses=errors(403, 429),
 )
 async def signup(
-    body: SignupIn, request: Request, response: Response, session: SessionDep, kit: KitDep
+    body: SignupIn, request: Request, response: Response, session: SessionDep, auth: AuthContextDep
 ) -> TokenPair:
     """Create a reader account (needs `accept_terms: true`) and sign it in."""
-    limiter = _limiter(request)
+    limiter = limiter_of(request)
     ip = limiter.client_ip(request)
-    await limiter.hit(kit.settings.signup_rate_limit, f"signup:ip:{limiter.ip_key(ip)}")
-    user = await accounts.signup(
+    await limiter.hit(auth.settings.signup_rate_limit, f"signup:ip:{limiter.ip_key(ip)}")
+    issued = await profile.register(
         session,
-        kit,
+        auth,
         email=body.email,
         password=body.password,
         display_name=body.display_name,
         accept_terms=body.accept_terms,
         ip=ip,
     )
-    outbox.enqueue(session, kit.settings, links.verification_email(session, kit.settings, user))
-    issued = await accounts.open_session(session, kit, user)
-    return _token_response(response, kit, issued, cookie=body.refresh_in_cookie)
+    return _token_response(response, auth, issued, cookie=body.refresh_in_cookie)
 
 
 @auth_router.post("/login", response_model=TokenPair, responses=errors(401, 403, 429))
@@ -131,13 +119,13 @@ async def login(
     response: Response,
     read: ReadSessionDep,
     session: SessionDep,
-    kit: KitDep,
+    auth: AuthContextDep,
 ) -> TokenPair:
     """Sign in with email and password. Failures are limited per IP and per account; an
     account others failed on still lets in a caller who has not."""
-    limiter = _limiter(request)
+    limiter = limiter_of(request)
     network = limiter.client_key(request)
-    spec = kit.settings.login_rate_limit
+    spec = auth.settings.login_rate_limit
     keys = (
         f"login:ip:{network}",
         f"login:account:{body.email}",
@@ -146,11 +134,11 @@ async def login(
     await limiter.check(spec, keys[0])
     await limiter.check_account(spec, keys[1], keys[2])
     try:
-        issued = await accounts.login(read, session, kit, email=body.email, password=body.password)
+        issued = await accounts.login(read, session, auth, email=body.email, password=body.password)
     except InvalidCredentials:
         await limiter.hit(spec, *keys)
         raise
-    return _token_response(response, kit, issued, cookie=body.refresh_in_cookie)
+    return _token_response(response, auth, issued, cookie=body.refresh_in_cookie)
 
 
 @auth_router.post("/refresh", response_model=TokenPair, responses=errors(401, 403))
@@ -158,7 +146,7 @@ async def refresh(
     request: Request,
     response: Response,
     session: SessionDep,
-    kit: KitDep,
+    auth: AuthContextDep,
     body: Annotated[RefreshIn | None, Body()] = None,
 ) -> TokenPair:
     """Trade a refresh token (body, or cookie plus X-CSRF-Token) for a new pair; each works once."""
@@ -168,21 +156,21 @@ async def refresh(
         token = request.cookies.get(REFRESH_COOKIE)
         if not token:
             raise RefreshRejected("No refresh token given.")
-        _check_csrf(request, kit, token)
-    issued = await accounts.refresh(session, kit, refresh_token=token)
+        _check_csrf(request, auth, token)
+    issued = await accounts.refresh(session, auth, refresh_token=token)
     cookie = from_cookie or bool(body and body.refresh_in_cookie)
-    return _token_response(response, kit, issued, cookie=cookie)
+    return _token_response(response, auth, issued, cookie=cookie)
 
 
-def _csrf_token(kit: AuthKit, refresh_token: str) -> str:
+def _csrf_token(auth: AuthContext, refresh_token: str) -> str:
     # Bound to the refresh token it goes with: a page that can set cookies on our domain can
     # set a CSRF cookie, but cannot compute this for a refresh cookie it cannot read.
-    return sign(kit.settings.jwt_secret, "refresh-csrf", refresh_token)[:43]
+    return sign(auth.settings.jwt_secret, "refresh-csrf", refresh_token)[:43]
 
 
-def _check_csrf(request: Request, kit: AuthKit, refresh_token: str) -> None:
+def _check_csrf(request: Request, auth: AuthContext, refresh_token: str) -> None:
     given = request.headers.get(CSRF_HEADER, "")
-    expected = _csrf_token(kit, refresh_token)
+    expected = _csrf_token(auth, refresh_token)
     if not given or not hmac.compare_digest(expected, given):
         raise CsrfFailed("Send the CSRF token in the X-CSRF-Token header.")
 
@@ -192,7 +180,7 @@ async def logout(
     user: CurrentUser,
     claims: ClaimsDep,
     session: SessionDep,
-    kit: KitDep,
+    auth: AuthContextDep,
     body: Annotated[LogoutIn | None, Body()] = None,
 ) -> Response:
     """Close this session: its refresh tokens stop working and the cookies are cleared."""
@@ -203,7 +191,7 @@ async def logout(
         refresh_token=body.refresh_token if body else None,
     )
     out = Response(status_code=status.HTTP_204_NO_CONTENT)
-    _clear_cookies(out, kit)
+    clear_cookies(out, auth)
     return out
 
 
@@ -214,13 +202,13 @@ async def logout(
     responses=errors(429),
 )
 async def magic_link(
-    body: MagicLinkIn, request: Request, session: SessionDep, kit: KitDep
+    body: MagicLinkIn, request: Request, session: SessionDep, auth: AuthContextDep
 ) -> Accepted:
     """Email a single-use sign-in link; for a new address with `accept_terms`, a sign-up link.
     The answer and the work done are the same whether or not the address has an account."""
-    limiter = _limiter(request)
+    limiter = limiter_of(request)
     ip = limiter.client_ip(request)
-    await limiter.hit(kit.settings.email_rate_limit, *limiter.mail_keys("magic", ip, body.email))
+    await limiter.hit(auth.settings.email_rate_limit, *limiter.mail_keys("magic", ip, body.email))
     links.request_magic_link(
         session,
         email=body.email,
@@ -233,17 +221,17 @@ async def magic_link(
 
 @auth_router.post("/magic-link/verify", response_model=TokenPair, responses=errors(400, 403))
 async def magic_link_verify(
-    body: MagicLinkVerifyIn, response: Response, session: SessionDep, kit: KitDep
+    body: MagicLinkVerifyIn, response: Response, session: SessionDep, auth: AuthContextDep
 ) -> TokenPair:
     """Consume a magic-link token and sign in (creating the account on a sign-up link)."""
-    issued = await profile.sign_in_by_link(session, kit, token=body.token)
-    return _token_response(response, kit, issued, cookie=body.refresh_in_cookie)
+    issued = await profile.sign_in_by_link(session, auth, token=body.token)
+    return _token_response(response, auth, issued, cookie=body.refresh_in_cookie)
 
 
 @auth_router.post("/verify-email", response_model=Accepted, responses=errors(400))
-async def verify_email(body: TokenIn, session: SessionDep, kit: KitDep) -> Accepted:
+async def verify_email(body: TokenIn, session: SessionDep, auth: AuthContextDep) -> Accepted:
     """Confirm an email address (a new account's, or the new one of an email change)."""
-    await profile.confirm_email(session, kit.settings, token=body.token)
+    await profile.confirm_email(session, auth.settings, token=body.token)
     return Accepted(status="verified", detail="Your email address is confirmed.")
 
 
@@ -254,128 +242,20 @@ async def verify_email(body: TokenIn, session: SessionDep, kit: KitDep) -> Accep
     responses=errors(429),
 )
 async def password_reset(
-    body: PasswordResetIn, request: Request, session: SessionDep, kit: KitDep
+    body: PasswordResetIn, request: Request, session: SessionDep, auth: AuthContextDep
 ) -> Accepted:
     """Email a password-reset link; the answer is the same whether or not the account exists."""
-    limiter = _limiter(request)
+    limiter = limiter_of(request)
     ip = limiter.client_ip(request)
-    await limiter.hit(kit.settings.email_rate_limit, *limiter.mail_keys("reset", ip, body.email))
+    await limiter.hit(auth.settings.email_rate_limit, *limiter.mail_keys("reset", ip, body.email))
     links.request_password_reset(session, email=body.email)
     return Accepted(detail=_SENT)
 
 
 @auth_router.post("/password-reset/confirm", response_model=Accepted, responses=errors(400))
 async def password_reset_confirm(
-    body: PasswordResetConfirmIn, session: SessionDep, kit: KitDep
+    body: PasswordResetConfirmIn, session: SessionDep, auth: AuthContextDep
 ) -> Accepted:
     """Set a new password with a reset token; every session of the account is closed."""
-    await profile.reset_password(session, kit, token=body.token, new_password=body.new_password)
+    await profile.reset_password(session, auth, token=body.token, new_password=body.new_password)
     return Accepted(status="reset", detail="Your password is changed; sign in again.")
-
-
-async def me_out(session: SessionDep, kit: AuthKit, user: User) -> MeOut:
-    level = await user_reader_level(session, user, grace_days=kit.settings.billing_grace_days)
-    chosen = await newsletter_subscribers.member_choices(session, user)
-    status = await newsletter_subscribers.subscription_status(session, user)
-    return MeOut(
-        id=user.id or 0,
-        email=user.email,
-        display_name=user.display_name,
-        role=user.role,
-        email_verified=user.email_verified,
-        created_at=user.created_at,
-        last_login_at=user.last_login_at,
-        access_level=level.label,
-        newsletters=chosen,
-        newsletter_status=status,
-    )
-
-
-@me_router.get("", response_model=MeOut)
-async def get_me(user: CurrentUser, session: SessionDep, kit: KitDep, response: Response) -> MeOut:
-    """The signed-in reader's profile and access level."""
-    response.headers["Cache-Control"] = "private, no-store"
-    return await me_out(session, kit, user)
-
-
-@me_router.patch("", response_model=MeOut, responses=errors(403, 404, 409, 429))
-async def patch_me(
-    body: MePatch, user: CurrentUser, request: Request, session: SessionDep, kit: KitDep
-) -> MeOut:
-    """Change name, email (confirmed by a link to the new address) or password (needs re-auth)."""
-    limiter = _limiter(request)
-    if body.email is not None and body.email != user.email:
-        # Per account and per address asked for: neither a mail cannon nor a way to test
-        # which addresses have accounts (taken or not, the answer is the same).
-        await limiter.hit(
-            kit.settings.email_rate_limit,
-            f"email_change:user:{user.id}",
-            f"email_change:email:{limiter.mailbox_key(body.email)}",
-        )
-    async with _reauth_limited(request, kit, user):
-        await profile.update_profile(
-            session,
-            kit,
-            user,
-            display_name=body.display_name,
-            email=body.email,
-            new_password=body.new_password,
-            current_password=body.current_password,
-            reauth_token=body.reauth_token,
-        )
-    if body.newsletters is not None:
-        level = await user_reader_level(session, user, grace_days=kit.settings.billing_grace_days)
-        await newsletter_subscribers.set_member_choices(
-            session, user, body.newsletters, paid=level is AccessLevel.paid
-        )
-    return await me_out(session, kit, user)
-
-
-@contextlib.asynccontextmanager
-async def _reauth_limited(request: Request, kit: AuthKit, user: User) -> AsyncIterator[None]:
-    """Let a re-authentication through unless its account or network failed too often;
-    count a failure. A stolen access token cannot guess the password at will."""
-    limiter = _limiter(request)
-    spec = kit.settings.login_rate_limit
-    keys = (f"reauth:user:{user.id}", f"reauth:ip:{limiter.client_key(request)}")
-    await limiter.check(spec, *keys)
-    try:
-        yield
-    except ReauthRequired:
-        await limiter.hit(spec, *keys)
-        raise
-
-
-@me_router.get("/export", response_model=ExportOut)
-async def export_me(user: CurrentUser, session: SessionDep, response: Response) -> dict[str, Any]:
-    """Everything Broadsheet stores about the signed-in reader, as JSON."""
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Content-Disposition"] = 'attachment; filename="broadsheet-export.json"'
-    return await export.export_data(session, user)
-
-
-@me_router.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 429))
-async def delete_me(
-    body: MeDeleteIn,
-    request: Request,
-    user: CurrentUser,
-    read: ReadSessionDep,
-    session: SessionDep,
-    kit: KitDep,
-) -> Response:
-    """Delete the account: personal data erased, sessions closed; payment records kept (README)."""
-    async with _reauth_limited(request, kit, user):
-        await profile.reauthenticate(
-            read,
-            kit,
-            user,
-            password=body.password,
-            reauth_token=body.reauth_token,
-            consume=False,
-        )
-    await profile.delete_account(
-        read, session, request.app.state.gateway, user, reauth_token=body.reauth_token
-    )
-    out = Response(status_code=status.HTTP_204_NO_CONTENT)
-    _clear_cookies(out, kit)
-    return out

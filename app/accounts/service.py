@@ -6,11 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
-from sqlalchemy.sql.dml import UpdateBase
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.accounts import repository as repo
+from app.accounts.auth_context import AuthContext
 from app.accounts.errors import (
     AccountDisabled,
     EmailTaken,
@@ -21,7 +20,6 @@ from app.accounts.errors import (
     TermsNotAccepted,
     WeakPassword,
 )
-from app.accounts.kit import AuthKit
 from app.accounts.models import Consent, ConsentDocument, RefreshToken, Role, User
 from app.core.db import adopt, utcnow
 from app.core.errors import NotFound
@@ -38,21 +36,20 @@ class IssuedTokens:
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
     """Give back the live (not deleted) user with this normalised email, if any."""
-    result = await session.exec(select(User).where(User.email == email))
-    return result.first()
+    return await repo.user_by_email(session, email)
 
 
 async def live_member(session: AsyncSession, user_id: int) -> User:
     """Give back the account with this id unless it is unknown or deleted (then NotFound)."""
-    user = await session.get(User, user_id)
+    user = await repo.get_user(session, user_id)
     if user is None or user.deleted_at is not None:
         raise NotFound("No such member.", code="member_not_found")
     return user
 
 
-def check_password_rules(kit: AuthKit, password: str) -> None:
+def check_password_rules(auth: AuthContext, password: str) -> None:
     """Raise WeakPassword unless the password fits the length rules."""
-    settings = kit.settings
+    settings = auth.settings
     if len(password) < settings.password_min_length:
         raise WeakPassword(f"Use at least {settings.password_min_length} characters.")
     if len(password.encode("utf-8", "surrogatepass")) > settings.password_max_bytes:
@@ -61,7 +58,7 @@ def check_password_rules(kit: AuthKit, password: str) -> None:
 
 def record_consents(
     session: AsyncSession,
-    kit: AuthKit,
+    auth: AuthContext,
     *,
     user_id: int | None,
     email: str,
@@ -70,8 +67,8 @@ def record_consents(
 ) -> None:
     """Record acceptance of the current terms and privacy policy."""
     versions = {
-        ConsentDocument.terms: kit.settings.terms_version,
-        ConsentDocument.privacy: kit.settings.privacy_version,
+        ConsentDocument.terms: auth.settings.terms_version,
+        ConsentDocument.privacy: auth.settings.privacy_version,
     }
     for document, version in versions.items():
         session.add(
@@ -88,7 +85,7 @@ def record_consents(
 
 async def create_user(
     session: AsyncSession,
-    kit: AuthKit,
+    auth: AuthContext,
     *,
     email: str,
     password: str | None,
@@ -99,9 +96,9 @@ async def create_user(
     """Create a user; raise EmailTaken if the address is in use."""
     password_hash = None
     if password is not None:
-        check_password_rules(kit, password)
+        check_password_rules(auth, password)
         # Hashed before the first statement, so no write lock is held while it runs.
-        password_hash = await kit.hasher.hash(password)
+        password_hash = await auth.hasher.hash(password)
     if await user_by_email(session, email) is not None:
         raise EmailTaken("This email cannot be used to sign up.")
     user = User(
@@ -118,7 +115,7 @@ async def create_user(
 
 async def signup(
     session: AsyncSession,
-    kit: AuthKit,
+    auth: AuthContext,
     *,
     email: str,
     password: str,
@@ -127,19 +124,19 @@ async def signup(
     ip: str | None,
 ) -> User:
     """Create a reader account with recorded consent (while sign-up is open)."""
-    if not kit.settings.signup_open:
+    if not auth.settings.signup_open:
         raise SignupClosed("New accounts are not being created.")
     if not accept_terms:
         raise TermsNotAccepted("Sign-up needs accept_terms: true.")
     user = await create_user(
-        session, kit, email=email, password=password, display_name=display_name
+        session, auth, email=email, password=password, display_name=display_name
     )
-    record_consents(session, kit, user_id=user.id, email=email, ip=ip, source="signup")
+    record_consents(session, auth, user_id=user.id, email=email, ip=ip, source="signup")
     return user
 
 
 async def login(
-    read: AsyncSession, session: AsyncSession, kit: AuthKit, *, email: str, password: str
+    read: AsyncSession, session: AsyncSession, auth: AuthContext, *, email: str, password: str
 ) -> IssuedTokens:
     """Check the password and open a session; unknown emails cost the same time as wrong ones.
 
@@ -147,7 +144,7 @@ async def login(
     statement, so no write lock is held while argon2 runs.
     """
     user = await user_by_email(read, email)
-    ok, new_hash = await kit.hasher.verify(password, user.password_hash if user else None)
+    ok, new_hash = await auth.hasher.verify(password, user.password_hash if user else None)
     if user is None or not ok:
         raise InvalidCredentials("Email or password is wrong.")
     if user.disabled:
@@ -157,11 +154,11 @@ async def login(
         user.password_hash = new_hash
     user.last_login_at = utcnow()
     session.add(user)
-    return await open_session(session, kit, user)
+    return await open_session(session, auth, user)
 
 
 async def open_session(
-    session: AsyncSession, kit: AuthKit, user: User, *, family_id: str | None = None
+    session: AsyncSession, auth: AuthContext, user: User, *, family_id: str | None = None
 ) -> IssuedTokens:
     """Issue an access token and a refresh token (a new family unless one is given)."""
     if user.id is None:
@@ -175,35 +172,19 @@ async def open_session(
             family_id=family,
             token_hash=hash_opaque_token(raw),
             created_at=now,
-            expires_at=now + timedelta(days=kit.settings.refresh_token_days),
+            expires_at=now + timedelta(days=auth.settings.refresh_token_days),
         )
     )
-    access = kit.codec.issue(user_id=user.id, role=user.role, session_id=family, now=now)
-    return IssuedTokens(user, access, raw, kit.codec.lifetime_seconds)
+    access = auth.codec.issue(user_id=user.id, role=user.role, session_id=family, now=now)
+    return IssuedTokens(user, access, raw, auth.codec.lifetime_seconds)
 
 
-async def _exec_update(session: AsyncSession, statement: UpdateBase) -> int:
-    return (await session.exec(statement)).rowcount
-
-
-async def refresh(session: AsyncSession, kit: AuthKit, *, refresh_token: str) -> IssuedTokens:
+async def refresh(session: AsyncSession, auth: AuthContext, *, refresh_token: str) -> IssuedTokens:
     """Rotate a refresh token; a token presented twice revokes its whole family."""
     token_hash = hash_opaque_token(refresh_token)
     now = utcnow()
-    # One conditional UPDATE decides the race: of two concurrent refreshes, one wins.
-    claimed = await _exec_update(
-        session,
-        update(RefreshToken)
-        .where(
-            col(RefreshToken.token_hash) == token_hash,
-            col(RefreshToken.used_at).is_(None),
-            col(RefreshToken.revoked_at).is_(None),
-        )
-        .values(used_at=now),
-    )
-    row = (
-        await session.exec(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
-    ).first()
+    claimed = await repo.claim_refresh_token(session, token_hash, now)
+    row = await repo.refresh_token_by_hash(session, token_hash)
     if row is None:
         raise RefreshRejected("Unknown refresh token.")
     if not claimed:
@@ -211,33 +192,23 @@ async def refresh(session: AsyncSession, kit: AuthKit, *, refresh_token: str) ->
         raise RefreshReused("This refresh token was already used; all its sessions are closed.")
     if row.expires_at <= now:
         raise RefreshRejected("The refresh token has expired.")
-    user = await session.get(User, row.user_id)
+    user = await repo.get_user(session, row.user_id)
     if user is None or user.disabled or user.deleted_at is not None:
         raise RefreshRejected("The account is not available.")
     if user.tokens_valid_after and row.created_at < user.tokens_valid_after:
         raise RefreshRejected("This session was closed.")
-    return await open_session(session, kit, user, family_id=row.family_id)
+    return await open_session(session, auth, user, family_id=row.family_id)
 
 
 async def revoke_family(session: AsyncSession, family_id: str) -> None:
     """Revoke every refresh token of one session family."""
-    await _exec_update(
-        session,
-        update(RefreshToken)
-        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=utcnow()),
-    )
+    await repo.revoke_refresh_family(session, family_id, utcnow())
 
 
 async def revoke_all_sessions(session: AsyncSession, user: User) -> None:
     """Close every session of the user: refresh tokens revoked, access tokens refused."""
     now = utcnow()
-    await _exec_update(
-        session,
-        update(RefreshToken)
-        .where(col(RefreshToken.user_id) == user.id, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=now),
-    )
+    await repo.revoke_user_refresh_tokens(session, user.id, now)
     user.tokens_valid_after = now
     session.add(user)
 
@@ -248,13 +219,7 @@ async def logout(
     """Revoke the caller's session family, and the family of a refresh token they present."""
     await revoke_family(session, session_id)
     if refresh_token:
-        row = (
-            await session.exec(
-                select(RefreshToken).where(
-                    RefreshToken.token_hash == hash_opaque_token(refresh_token)
-                )
-            )
-        ).first()
+        row = await repo.refresh_token_by_hash(session, hash_opaque_token(refresh_token))
         if row is not None and row.user_id == user.id:
             await revoke_family(session, row.family_id)
 

@@ -5,21 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query, Response, status
-from sqlalchemy import func
-from sqlmodel import col, select
 
-from app.accounts import service as accounts
 from app.accounts.deps import EditorUser
 from app.accounts.models import User
-from app.comments import service
-from app.comments.models import Comment, CommentReport, CommentStatus
+from app.comments import moderation
+from app.comments.models import CommentStatus
 from app.comments.schemas import AdminCommentOut, BanIn
 from app.core.config import API_PREFIX
-from app.core.db import pk
 from app.core.deps import SessionDep
-from app.core.errors import NotFound
 from app.core.fields import Id
-from app.core.pagination import Cursor, Limit, Page, newest_first
+from app.core.pagination import Cursor, Limit, Page
 from app.core.routing import api_router
 
 router = api_router(prefix=f"{API_PREFIX}/admin", tags=["admin: comments"])
@@ -38,46 +33,16 @@ async def list_comments(
 ) -> Page[AdminCommentOut]:
     """Every comment, hidden and deleted included, newest first; filter by status, reports,
     article or author."""
-    reports = (
-        select(func.count())
-        .where(
-            col(CommentReport.comment_id) == Comment.id, col(CommentReport.resolved_at).is_(None)
-        )
-        .scalar_subquery()
+    filters = moderation.ModerationFilters(
+        status=status_filter, reported=reported, article_id=article_id, user_id=user_id
     )
-    query = select(Comment, reports)
-    if status_filter is not None:
-        query = query.where(Comment.status == status_filter.value)
-    if reported is not None:
-        query = query.where(reports > 0 if reported else reports == 0)
-    if article_id is not None:
-        query = query.where(Comment.article_id == article_id)
-    if user_id is not None:
-        query = query.where(Comment.author_id == user_id)
-    rows, next_cursor = await newest_first(
-        session, query, col(Comment.id), limit=limit, cursor=cursor, key=lambda row: pk(row[0].id)
-    )
-    items = [
-        AdminCommentOut(
-            id=pk(c.id),
-            article_id=c.article_id,
-            author_id=c.author_id,
-            parent_id=c.parent_id,
-            body=c.body,
-            status=c.status,
-            likes=c.like_count,
-            reports=n,
-            created_at=c.created_at,
-        )
-        for c, n in rows
-    ]
-    return Page[AdminCommentOut](items=items, next_cursor=next_cursor)
+    return await moderation.moderation_list(session, filters, limit=limit, cursor=cursor)
 
 
 async def _moderate(
     session: SessionDep, staff: User, comment_id: Id, to: CommentStatus
 ) -> Response:
-    await service.set_status(session, staff, comment_id, to)
+    await moderation.set_status(session, staff, comment_id, to)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -109,20 +74,13 @@ async def ban(
     Editors may ban readers and authors; banning an editor or an admin takes an admin (403
     `moderation_needs_admin`). The ban also stops edits, likes and reports, not deletes.
     """
-    entry = await service.ban(
-        session,
-        editor,
-        await accounts.live_member(session, member_id),
-        until=body.until,
-        reason=body.reason,
+    return await moderation.ban_member(
+        session, editor, member_id, until=body.until, reason=body.reason
     )
-    return {"id": entry.id, "user_id": entry.user_id, "until": entry.until, "reason": entry.reason}
 
 
 @router.delete("/comments/bans/{member_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def unban(member_id: Id, editor: EditorUser, session: SessionDep) -> Response:
     """Let a banned reader comment again (an editor's or admin's ban is lifted by an admin)."""
-    member = await accounts.live_member(session, member_id)
-    if not await service.lift_bans(session, editor, member):
-        raise NotFound("The member is not banned.", code="ban_not_found")
+    await moderation.unban_member(session, editor, member_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

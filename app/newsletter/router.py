@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Form, Query, Request, status
 from fastapi.responses import HTMLResponse
 
-from app.accounts.deps import KitDep
+from app.accounts.deps import AuthContextDep
 from app.accounts.errors import TermsNotAccepted
 from app.accounts.schemas import Accepted
 from app.core.config import API_PREFIX
@@ -34,7 +34,7 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta name="robots" c
     responses=errors(404, 429),
 )
 async def subscribe(
-    body: SubscribeIn, request: Request, session: SessionDep, kit: KitDep
+    body: SubscribeIn, request: Request, session: SessionDep, kit: AuthContextDep
 ) -> Accepted:
     """Sign an address up (needs `accept_terms: true`); a confirmation email follows. Always 202."""
     if not body.accept_terms:
@@ -57,7 +57,7 @@ async def subscribe(
 
 
 @router.post("/confirm", response_model=Accepted, responses=errors(400))
-async def confirm(body: ConfirmIn, session: SessionDep, kit: KitDep) -> Accepted:
+async def confirm(body: ConfirmIn, session: SessionDep, kit: AuthContextDep) -> Accepted:
     """Confirm a subscription with the token from the opt-in email."""
     await subscribers.confirm(session, kit, token=body.token)
     return Accepted(status="confirmed", detail="You are subscribed.")

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import links
 from app.accounts import service as accounts
-from app.accounts.kit import AuthKit
+from app.accounts.auth_context import AuthContext
 from app.accounts.models import TokenPurpose, User
 from app.core import mail_outbox
 from app.core.db import pk, utcnow
@@ -79,7 +79,7 @@ async def _follow(
 
 async def subscribe(
     session: AsyncSession,
-    kit: AuthKit,
+    kit: AuthContext,
     *,
     email: str,
     newsletter_slugs: Sequence[str] | None,
@@ -119,7 +119,7 @@ async def subscribe(
     mail_outbox.enqueue(session, kit.settings, message)
 
 
-async def confirm(session: AsyncSession, kit: AuthKit, *, token: str) -> Subscriber:
+async def confirm(session: AsyncSession, kit: AuthContext, *, token: str) -> Subscriber:
     """Activate the subscriber whose opt-in link this is, with the lists it asked for, and
     record the consent given when it asked."""
     row = await links.consume(session, token, TokenPurpose.newsletter_confirm)

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from app.admin.router import MAX_IMPORT_BYTES
+from app.admin.members_router import MAX_IMPORT_BYTES
 from app.core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

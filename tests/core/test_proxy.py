@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.admin.router import MAX_IMPORT_BYTES
+from app.admin.members_router import MAX_IMPORT_BYTES
 from app.core.config import Settings
 from tests.conftest import _wipe
 from tests.core.serving import api_environment, api_process, free_port, request, running, tool

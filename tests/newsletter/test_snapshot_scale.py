@@ -44,7 +44,7 @@ class Reader:
     lists: dict[str, bool] = field(default_factory=dict)  # list slug -> subscription active
 
     def paid(self, now: datetime, grace: timedelta) -> bool:
-        """The entitlement rule in Python (billing.entitlements), staff included."""
+        """The entitlement rule in Python (billing.repository), staff included."""
         if self.role is None:
             return False
         if self.role in STAFF_ROLES:

@@ -1,4 +1,5 @@
-"""The per-app objects the account services need: settings, token codec, password hasher."""
+"""What issuing and checking credentials needs, built once per app: settings, token codec,
+password hasher (the request dependency is `AuthContextDep` in app/accounts/deps.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from app.core.security import PasswordHasher, TokenCodec
 
 
 @dataclass(frozen=True)
-class AuthKit:
+class AuthContext:
+    """The settings, token codec and password hasher the account services are handed."""
+
     settings: Settings
     codec: TokenCodec
     hasher: PasswordHasher
 
     @classmethod
-    def build(cls, settings: Settings) -> AuthKit:
+    def build(cls, settings: Settings) -> AuthContext:
         return cls(settings, TokenCodec(settings), PasswordHasher(settings))

@@ -1,0 +1,207 @@
+"""Every statement the accounts domain runs, and the account reads other domains use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.accounts.models import Consent, EmailToken, RefreshToken, User
+from app.billing.models import BillingCustomer, CompGrant, Payment, Subscription
+from app.core.db import pk
+from app.core.mail_outbox import OutboxMessage
+from app.newsletter.models import Delivery, Newsletter, NewsletterSubscription, Subscriber
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    """The account with this id, deleted ones included."""
+    return await session.get(User, user_id)
+
+
+async def display_names(session: AsyncSession, ids: Iterable[int]) -> dict[int, str]:
+    """Each account's display name by id, as stored."""
+    rows = await session.exec(select(User.id, User.display_name).where(col(User.id).in_(list(ids))))
+    return {pk(i): name for i, name in rows}
+
+
+async def consents_for(session: AsyncSession, user_id: int, address: str) -> Sequence[Consent]:
+    """Consents given by the account or from its address."""
+    query = select(Consent).where(
+        or_(col(Consent.user_id) == user_id, col(Consent.email) == address)
+    )
+    return (await session.exec(query)).all()
+
+
+async def refresh_tokens_of(session: AsyncSession, user_id: int) -> Sequence[RefreshToken]:
+    """Every refresh token the account was issued, revoked ones included."""
+    return (await session.exec(select(RefreshToken).where(RefreshToken.user_id == user_id))).all()
+
+
+# The data export's reads of billing and newsletter rows; they move to those domains'
+# repositories once those exist (billing and newsletter are being rewritten alongside).
+
+
+async def billing_customer_of(session: AsyncSession, user_id: int) -> BillingCustomer | None:
+    """The account's billing customer, if one was created."""
+    return await session.get(BillingCustomer, user_id)
+
+
+async def subscriptions_of(session: AsyncSession, user_id: int) -> Sequence[Subscription]:
+    """The account's subscriptions, in storage order."""
+    return (await session.exec(select(Subscription).where(Subscription.user_id == user_id))).all()
+
+
+async def payments_of(session: AsyncSession, user_id: int) -> Sequence[Payment]:
+    """The account's payments, in storage order."""
+    return (await session.exec(select(Payment).where(Payment.user_id == user_id))).all()
+
+
+async def comp_grants_of(session: AsyncSession, user_id: int) -> Sequence[CompGrant]:
+    """The account's complimentary-access grants, revoked ones included."""
+    return (await session.exec(select(CompGrant).where(CompGrant.user_id == user_id))).all()
+
+
+async def subscribers_for(
+    session: AsyncSession, user_id: int, address: str
+) -> Sequence[Subscriber]:
+    """Newsletter subscribers of the account or of its address."""
+    query = select(Subscriber).where(
+        or_(col(Subscriber.user_id) == user_id, col(Subscriber.email) == address)
+    )
+    return (await session.exec(query)).all()
+
+
+async def subscriber_lists(
+    session: AsyncSession, subscriber_id: int
+) -> Sequence[tuple[str, NewsletterSubscription]]:
+    """(newsletter slug, subscription) for each list the subscriber was ever on."""
+    query = (
+        select(Newsletter.slug, NewsletterSubscription)
+        .join(Newsletter, col(Newsletter.id) == NewsletterSubscription.newsletter_id)
+        .where(NewsletterSubscription.subscriber_id == subscriber_id)
+    )
+    return (await session.exec(query)).all()
+
+
+async def subscriber_deliveries(session: AsyncSession, subscriber_id: int) -> Sequence[Delivery]:
+    """Every delivery made or attempted to the subscriber."""
+    return (
+        await session.exec(select(Delivery).where(Delivery.subscriber_id == subscriber_id))
+    ).all()
+
+
+async def erase_personal_rows(session: AsyncSession, user_id: int, address: str) -> None:
+    """Delete the links, refresh tokens and consents of an account or of its address."""
+    by_account_or_address = [
+        (EmailToken, or_(col(EmailToken.user_id) == user_id, col(EmailToken.email) == address)),
+        (RefreshToken, col(RefreshToken.user_id) == user_id),
+        # Consents prove what a person agreed to; with the person gone they are personal data.
+        (Consent, or_(col(Consent.user_id) == user_id, col(Consent.email) == address)),
+    ]
+    for model, condition in by_account_or_address:
+        await session.exec(delete(model).where(condition))
+
+
+async def drop_queued_mail_to(session: AsyncSession, address: str) -> None:
+    """Delete the outbox's messages to this address, sent or not."""
+    await session.exec(delete(OutboxMessage).where(col(OutboxMessage.to_address) == address))
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    """The account holding this normalised email, if any."""
+    return (await session.exec(select(User).where(User.email == email))).first()
+
+
+async def claim_refresh_token(session: AsyncSession, token_hash: str, now: datetime) -> int:
+    """Mark the refresh token used if it is neither used nor revoked; 1 when this call did."""
+    # One conditional UPDATE decides the race: of two concurrent refreshes, one wins.
+    statement = (
+        update(RefreshToken)
+        .where(
+            col(RefreshToken.token_hash) == token_hash,
+            col(RefreshToken.used_at).is_(None),
+            col(RefreshToken.revoked_at).is_(None),
+        )
+        .values(used_at=now)
+    )
+    return int((await session.exec(statement)).rowcount)
+
+
+async def refresh_token_by_hash(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    """The refresh token with this hash, in any state."""
+    query = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+    return (await session.exec(query)).first()
+
+
+async def revoke_refresh_family(session: AsyncSession, family_id: str, now: datetime) -> None:
+    """Revoke the unrevoked refresh tokens of one session family."""
+    await session.exec(
+        update(RefreshToken)
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def revoke_user_refresh_tokens(
+    session: AsyncSession, user_id: int | None, now: datetime
+) -> None:
+    """Revoke every unrevoked refresh token of the account."""
+    await session.exec(
+        update(RefreshToken)
+        .where(col(RefreshToken.user_id) == user_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def claim_email_token(
+    session: AsyncSession, token_hash: str, purposes: Sequence[str], now: datetime
+) -> int:
+    """Mark the link used if it has one of these purposes, is unused and unexpired; 1 if so."""
+    statement = (
+        update(EmailToken)
+        .where(
+            col(EmailToken.token_hash) == token_hash,
+            col(EmailToken.purpose).in_(purposes),
+            col(EmailToken.used_at).is_(None),
+            col(EmailToken.expires_at) > now,
+        )
+        .values(used_at=now)
+    )
+    return int((await session.exec(statement)).rowcount)
+
+
+async def email_token_by_hash(session: AsyncSession, token_hash: str) -> EmailToken | None:
+    """The emailed token with this hash, in any state."""
+    query = select(EmailToken).where(EmailToken.token_hash == token_hash)
+    return (await session.exec(query)).first()
+
+
+async def usable_email_token(
+    session: AsyncSession, token_hash: str, purpose: str, now: datetime
+) -> EmailToken | None:
+    """The emailed token with this hash and purpose if it is unused and unexpired."""
+    query = select(EmailToken).where(
+        EmailToken.token_hash == token_hash,
+        EmailToken.purpose == purpose,
+        col(EmailToken.used_at).is_(None),
+        col(EmailToken.expires_at) > now,
+    )
+    return (await session.exec(query)).first()
+
+
+async def void_links(
+    session: AsyncSession, user_id: int | None, address: str, purposes: Sequence[str], now: datetime
+) -> None:
+    """Mark used every unused link of these purposes held by the account or sent to its address."""
+    await session.exec(
+        update(EmailToken)
+        .where(
+            or_(col(EmailToken.user_id) == user_id, col(EmailToken.email) == address),
+            col(EmailToken.purpose).in_(purposes),
+            col(EmailToken.used_at).is_(None),
+        )
+        .values(used_at=now)
+    )
