@@ -7,13 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    and_,
-    exists,
-    func,
-    or_,
-)
+from sqlalchemy import ColumnElement, and_, exists, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,17 +21,8 @@ from app.access.levels import (
 )
 from app.accounts.models import STAFF_ROLES, User
 from app.accounts.service import issued_after_revocations
-from app.billing.models import (
-    CompGrant,
-    Subscription,
-)
-from app.core.db import (
-    Query,
-    Reads,
-    parse_required_ts,
-    parse_ts,
-    utcnow,
-)
+from app.billing.models import CompGrant, Subscription
+from app.core.db import Query, Reads, parse_required_ts, parse_ts, utcnow
 from app.core.security import AccessClaims
 
 # --- the entitled reader --------------------------------------------------------------------

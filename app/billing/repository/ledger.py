@@ -7,25 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import orjson
-from sqlalchemy import (
-    bindparam,
-    text,
-    update,
-)
+from sqlalchemy import bindparam, text, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.billing.gateway import WebhookEvent, customer_of
-from app.billing.models import (
-    EventStatus,
-    StripeEvent,
-)
-from app.core.db import (
-    Params,
-    Query,
-    Reads,
-    utcnow,
-)
+from app.billing.models import EventStatus, StripeEvent
+from app.core.db import Params, Query, Reads, utcnow
 from app.core.pagination import newest_first
 from app.core.types import UTCDateTime
 

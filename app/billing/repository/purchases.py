@@ -11,17 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import User
 from app.billing.gateway import CheckoutRequest, CheckoutSession
-from app.billing.models import (
-    BillingNotice,
-    CheckoutRecord,
-    CompGrant,
-    Payment,
-    Plan,
-)
-from app.core.db import (
-    insert_ignoring_duplicates,
-    utcnow,
-)
+from app.billing.models import BillingNotice, CheckoutRecord, CompGrant, Payment, Plan
+from app.core.db import insert_ignoring_duplicates, utcnow
 
 
 async def save(session: AsyncSession, entity: SQLModel) -> None:

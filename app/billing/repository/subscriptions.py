@@ -8,32 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BindParameter,
-    Table,
-    bindparam,
-    func,
-    insert,
-    update,
-)
+from sqlalchemy import BindParameter, Table, bindparam, func, insert, update
 from sqlalchemy import select as core_select
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import User
 from app.billing.gateway import SubscriptionState
-from app.billing.models import (
-    BillingCustomer,
-    Plan,
-    StripeEvent,
-    Subscription,
-    SubscriptionChange,
-)
-from app.core.db import (
-    Params,
-    insert_ignoring_duplicates,
-    utcnow,
-)
+from app.billing.models import BillingCustomer, Plan, Subscription, SubscriptionChange
+from app.core.db import Params, insert_ignoring_duplicates, utcnow
 
 
 def _table(model: type[SQLModel]) -> Table:
@@ -47,7 +30,6 @@ _CHANGES = _table(SubscriptionChange)
 _CUSTOMERS = _table(BillingCustomer)
 _USERS = _table(User)
 _PLANS = _table(Plan)
-_EVENTS = _table(StripeEvent)
 
 
 # --- customers ------------------------------------------------------------------------------
