@@ -10,8 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.deps import StaffUser
 from app.articles import queries, service
+from app.articles.markdown import Renderer
 from app.articles.models import Article, Status
-from app.articles.rendering import Renderer
 from app.articles.schemas import (
     ArticleCreate,
     ArticleStaff,

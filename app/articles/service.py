@@ -21,6 +21,7 @@ from app.articles.errors import (
     VersionConflict,
     VersionRequired,
 )
+from app.articles.markdown import Renderer, plain_text
 from app.articles.models import (
     Article,
     ArticleAuthor,
@@ -31,7 +32,6 @@ from app.articles.models import (
     Tag,
     Visibility,
 )
-from app.articles.rendering import Renderer, plain_text
 from app.articles.schemas import ArticleCreate, ArticleUpdate
 from app.core.cache import invalidate_on_commit
 from app.core.db import as_utc, pk, utcnow
