@@ -20,8 +20,8 @@ from app.admin.router import MAX_IMPORT_BYTES
 from app.admin.router import router as admin_members_router
 from app.articles.admin_router import router as admin_articles_router
 from app.articles.feeds import router as feeds_router
+from app.articles.live import NEXT_GO_LIVE_SQL
 from app.articles.markdown import Renderer, preview_rule
-from app.articles.reads import NEXT_GO_LIVE_SQL
 from app.articles.router import router as articles_router
 from app.billing.admin_router import router as admin_billing_router
 from app.billing.gateways import build_gateway

@@ -14,8 +14,8 @@ from html import escape
 from sqlalchemy import TextClause, bindparam, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.articles.live import LIVE_SQL
 from app.articles.models import Visibility
-from app.articles.reads import LIVE_SQL
 from app.core.db import utcnow
 from app.core.types import UTCDateTime
 
@@ -23,6 +23,7 @@ SEARCH_TABLE = "article_search"
 ALL_VISIBILITIES = {v.value for v in Visibility}
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 12
+_LIVE_SQLITE, _LIVE_POSTGRES = LIVE_SQL["sqlite"], LIVE_SQL["postgres"]
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ async def _sqlite(
     sql = f"""
         SELECT rowid, -bm25({SEARCH_TABLE}) FROM {SEARCH_TABLE}
         WHERE {SEARCH_TABLE} MATCH :q {where}
-        AND EXISTS (SELECT 1 FROM article a WHERE a.id = {SEARCH_TABLE}.rowid AND {LIVE_SQL})
+        AND EXISTS (SELECT 1 FROM article a WHERE a.id = {SEARCH_TABLE}.rowid AND {_LIVE_SQLITE})
         ORDER BY rowid DESC LIMIT :window
     """  # noqa: S608 - only our table name and placeholders are formatted in
     params["now"] = utcnow()
@@ -194,7 +195,7 @@ async def _postgres(
         SELECT article_id, ts_rank({column}, query) FROM (
             SELECT article_id, {column} FROM {SEARCH_TABLE}, plainto_tsquery('simple', :q) AS q0
             WHERE {column} @@ q0 {where}
-            AND EXISTS (SELECT 1 FROM article a WHERE a.id = article_id AND {LIVE_SQL})
+            AND EXISTS (SELECT 1 FROM article a WHERE a.id = article_id AND {_LIVE_POSTGRES})
             ORDER BY article_id DESC LIMIT :window
         ) AS newest, plainto_tsquery('simple', :q) AS query
     """  # noqa: S608 - only our table and column names are formatted in

@@ -9,7 +9,7 @@ from fastapi import Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
 from app.accounts.deps import CurrentUser, OptionalUser
-from app.articles import queries
+from app.articles import repository as articles
 from app.articles.errors import ArticleNotFound
 from app.articles.models import Article
 from app.billing.entitlements import user_reader_level
@@ -31,7 +31,7 @@ router = api_router(prefix=API_PREFIX, tags=["comments"])
 
 
 async def _article(session: SessionDep, slug: str) -> Article:
-    found = await queries.by_slug(session, slug)
+    found = await articles.by_slug(session, slug)
     if not isinstance(found, Article):
         raise ArticleNotFound("No such article.")
     return found

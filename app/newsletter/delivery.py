@@ -23,8 +23,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from app.articles.live import is_live
 from app.articles.models import Article
-from app.articles.queries import is_live
 from app.billing.entitlements import paid_access_condition
 from app.core.config import MailerKind, Settings
 from app.core.db import Database, DirectWrites, Query, insert_ignoring_duplicates, pk, utcnow

@@ -9,8 +9,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import User
+from app.articles.live import LIVE_STATUSES
 from app.articles.models import Article
-from app.articles.queries import LIVE_STATUSES
 from app.core.config import Settings
 from app.core.db import as_utc, pk, utcnow
 from app.core.errors import InvalidInput, ServiceUnavailable
