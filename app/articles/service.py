@@ -9,7 +9,7 @@ from slugify import slugify
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import STAFF_ROLES, Role, User
-from app.articles import repository, search
+from app.articles import repository, search, search_index
 from app.articles.errors import (
     ArticleForbidden,
     ArticleNotFound,
@@ -169,9 +169,9 @@ async def _after_write(session: AsyncSession, editor: User, article: Article) ->
         )
     )
     tags = await repository.tag_names(session, article_id)
-    await search.index(
+    await search_index.index(
         session,
-        search.SearchDocument(
+        search_index.SearchDocument(
             article_id=article_id,
             visibility=article.visibility,
             public_text=search.public_text(article.title, article.subtitle, article.excerpt, tags),
@@ -315,7 +315,7 @@ async def set_status(
 async def delete_article(session: AsyncSession, editor: User, article: Article) -> None:
     """Delete an article (authors: their own drafts only)."""
     await check_can_edit(session, editor, article)
-    await search.remove(session, pk(article.id))
+    await search_index.remove(session, pk(article.id))
     await session.delete(article)
     invalidate_on_commit(session)
 
