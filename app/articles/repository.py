@@ -66,11 +66,7 @@ def _month_bounds(year: int, month: int | None) -> tuple[datetime, datetime]:
     return datetime(year, month, 1, tzinfo=UTC), end
 
 
-async def list_published(
-    session: AsyncSession, filters: ListFilters, *, limit: int, cursor: str | None
-) -> tuple[list[Article], str | None]:
-    """Give back one page of the archive, newest first, and the cursor of the next page."""
-    query = select(Article).where(is_live())
+def _filtered(query: SelectOfScalar[Article], filters: ListFilters) -> SelectOfScalar[Article]:
     if filters.visibility:
         query = query.where(Article.visibility == filters.visibility)
     if filters.tag:
@@ -92,6 +88,14 @@ async def list_published(
         query = query.where(col(Article.published_at) >= as_utc(filters.since))
     if filters.until is not None:
         query = query.where(col(Article.published_at) < as_utc(filters.until))
+    return query
+
+
+async def list_published(
+    session: AsyncSession, filters: ListFilters, *, limit: int, cursor: str | None
+) -> tuple[list[Article], str | None]:
+    """Give back one page of the archive, newest first, and the cursor of the next page."""
+    query = _filtered(select(Article).where(is_live()), filters)
     if cursor:
         published_raw, last_id = decode_cursor(cursor, (datetime, int))
         published = as_utc(cast(datetime, published_raw))
