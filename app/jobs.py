@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.accounts.links import MAIL_BUILDERS
-from app.articles.tasks import publish_scheduled
+from app.articles.jobs import publish_scheduled
 from app.core import mail_outbox as outbox
 from app.core.worker import NamedJob
 from app.newsletter.jobs import deliver

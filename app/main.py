@@ -23,8 +23,8 @@ from app.admin.members_router import router as admin_members_router
 from app.admin.stats_router import router as admin_stats_router
 from app.articles.admin_router import router as admin_articles_router
 from app.articles.feeds import router as feeds_router
-from app.articles.reads import NEXT_GO_LIVE_SQL
-from app.articles.rendering import Renderer, preview_rule
+from app.articles.live import NEXT_GO_LIVE_SQL
+from app.articles.markdown import Renderer, preview_rule
 from app.articles.router import router as articles_router
 from app.billing.admin_router import router as admin_billing_router
 from app.billing.gateway import build_gateway

@@ -13,8 +13,8 @@ from app.accounts.auth_context import AuthContext
 from app.accounts.emailaddr import normalise_email
 from app.accounts.models import Role, User
 from app.articles import service as articles_service
+from app.articles.markdown import Renderer, preview_rule
 from app.articles.models import Article, Status, Visibility
-from app.articles.rendering import Renderer, preview_rule
 from app.articles.schemas import ArticleCreate
 from app.billing import service as billing
 from app.billing.gateway import build_gateway

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, text
 
 from app.accounts.models import User
+from app.articles.markdown import Renderer, plain_text, preview_rule
 from app.articles.models import Article, ArticleAuthor, ArticleTag, Tag
-from app.articles.rendering import Renderer, plain_text, preview_rule
 from app.billing.models import CompGrant, Subscription
 from app.core.config import Settings
 from app.core.db import Database, is_sqlite

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from app.articles.rendering import Renderer, preview_rule
+from app.articles.markdown import Renderer, preview_rule
 from app.articles.search import public_text
 from app.core.config import Settings
 

@@ -35,3 +35,11 @@ class InvalidSchedule(InvalidInput):
 
 class InvalidSearch(InvalidInput):
     code, title = "invalid_search", "Search query not usable"
+
+
+class ArticleMoved(Exception):
+    """An old slug: the page answers with a redirect to `slug` instead of a body."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(slug)
+        self.slug = slug

@@ -3,9 +3,11 @@
 Everything a reader without access gets is built from the free part only (preview_html,
 excerpt, title, subtitle, tags): gated text is never an input to these fields.
 
-Answers are plain dicts in the shape of `schemas.ArticleTeaser` and `schemas.ArticlePublic`
-(tests validate them against those models): building pydantic models per request cost more
-than the rest of a cached article read.
+Answers are plain dicts in the shape of `schemas.ArticleTeaser` and `schemas.ArticlePublic`:
+building pydantic models per request cost more than the rest of a cached article read. Since
+the routes return bytes, `response_model` is not applied to them; instead tests check every
+answer against the schema's fields (tests/articles/test_reading.py compares the key sets with
+`model_fields`, and the contract fuzzing in tests/contract checks each response's schema).
 """
 
 from __future__ import annotations

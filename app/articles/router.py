@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, cast
 
 from fastapi import Query, Request, Response
 from fastapi.responses import RedirectResponse
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.access import decision
 from app.access.deps import ReaderLevel, reader_level
 from app.access.levels import AccessLevel
-from app.articles import presenter, queries, search
-from app.articles import reads as article_reads
-from app.articles.errors import ArticleNotFound
+from app.articles import pages, search
+from app.articles.errors import ArticleMoved
 from app.articles.models import Visibility
 from app.articles.schemas import (
     ArchiveMonth,
     ArticlePublic,
     ArticleTeaser,
     AuthorCount,
+    ListFilters,
     SearchHit,
     TagCount,
 )
@@ -35,13 +35,12 @@ from app.core.cache import (
     search_key,
 )
 from app.core.config import API_PREFIX, Settings
-from app.core.db import Database, Reads, pk
+from app.core.db import Database, Reads
 from app.core.deps import DatabaseDep
 from app.core.errors import InvalidInput
 from app.core.fields import Id, UtcDatetime
-from app.core.jsonutil import dumps
 from app.core.openapi import auth
-from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor, encode_cursor
+from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor
 from app.core.routing import api_router
 
 router = api_router(prefix=API_PREFIX, tags=["articles"])
@@ -57,15 +56,7 @@ def _answer(request: Request, entry: Entry, level: AccessLevel) -> Response:
 
 
 _PAGE = {"model": Page[ArticleTeaser]}
-Reader = Callable[[AsyncSession], Awaitable[list[dict[str, object]]]]
-
-
-class _Moved(Exception):
-    """An old slug: the page answers with a redirect instead of a body."""
-
-    def __init__(self, slug: str) -> None:
-        super().__init__(slug)
-        self.slug = slug
+Render = Callable[[Database], Awaitable[bytes]]
 
 
 @router.get("/articles", response_model=Page[ArticleTeaser], responses={200: _PAGE})
@@ -88,7 +79,7 @@ async def list_articles(
     if month is not None and year is None:
         raise InvalidInput("Give a year with the month.", code="month_without_year")
     # Teasers are the same for every reader, so one cached page serves them all.
-    filters = queries.ListFilters(
+    filters = ListFilters(
         tag=tag,
         author=author,
         visibility=visibility.value if visibility else None,
@@ -97,16 +88,6 @@ async def list_articles(
         since=since,
         until=until,
     )
-
-    async def render() -> bytes:
-        async with db.session(write=False) as session:
-            articles, next_cursor = await queries.list_published(
-                session, filters, limit=clamp(limit), cursor=cursor
-            )
-            extra = await queries.extras(session, [pk(a.id) for a in articles])
-        items = [presenter.teaser(a, *extra.of(pk(a.id))) for a in articles]
-        return dumps({"items": items, "next_cursor": next_cursor})
-
     # Stored under the canonical spelling; the cached-answers middleware finds it for a
     # request that spells its query that way (the route finds it for any other spelling).
     query = canonical_query(
@@ -114,6 +95,7 @@ async def list_articles(
          ("visibility", filters.visibility), ("year", year), ("month", month),
          ("from", since), ("to", until)]
     )  # fmt: skip
+    render = partial(pages.archive_page, db, filters, clamp(limit), cursor)
     entry = await _cache(request).fetch(list_key(query), render)
     return _answer(request, entry, level)
 
@@ -132,80 +114,38 @@ async def get_article(slug: str, request: Request) -> Response:
     reads: Reads = request.app.state.db.reads
     settings: Settings = request.app.state.settings
 
-    async def render() -> bytes:
-        found = await article_reads.live_article(reads, slug)
-        if found is None:
-            raise ArticleNotFound("No such article.")
-        if isinstance(found, str):
-            raise _Moved(found)
-        access = decision.decide(found.visibility, level)
-        plans: list[dict[str, object]] = []
-        if not access.granted and found.visibility == Visibility.paid.value:
-            plans = await article_reads.plans_on_sale(reads)
-        page = presenter.full(
-            found,
-            found.authors,
-            found.tags,
-            access,
-            level,
-            content_html=found.content_html,
-            public_url=settings.public_url,
-            plans=plans,
-            comment_count=found.comment_count,
-        )
-        return dumps(page)
-
+    render = partial(pages.article_page, reads, settings.public_url, level, slug)
     # The answer depends on the reader only through their access level, so it is cached per
     # level: readers of one level share it, and no level ever sees another's.
     try:
         entry = await _cache(request).fetch(article_key(level, slug), render)
-    except _Moved as moved:
+    except ArticleMoved as moved:
         return RedirectResponse(f"{API_PREFIX}/articles/{moved.slug}", status_code=301)
     return _answer(request, entry, level)
 
 
-async def _shared(request: Request, db: Database, key: str, read: Reader) -> Response:
+async def _shared(request: Request, db: Database, key: str, render: Render) -> Response:
     """An answer that is the same for every reader, from the response cache."""
-
-    async def render() -> bytes:
-        async with db.session(write=False) as session:
-            return dumps(await read(session))
-
-    entry = await _cache(request).fetch(key, render)
+    entry = await _cache(request).fetch(key, partial(render, db))
     return cached_response(request, entry.body, anonymous=True, etag=entry.etag)
 
 
 @router.get("/tags", response_model=list[TagCount])
 async def list_tags(request: Request, db: DatabaseDep) -> Response:
     """Tags with their number of published articles."""
-
-    async def read(session: AsyncSession) -> list[dict[str, object]]:
-        rows = await queries.tags_with_counts(session)
-        return [TagCount(slug=s, name=n, articles=c).model_dump() for s, n, c in rows]
-
-    return await _shared(request, db, "tags", read)
+    return await _shared(request, db, "tags", pages.tags)
 
 
 @router.get("/authors", response_model=list[AuthorCount])
 async def list_authors(request: Request, db: DatabaseDep) -> Response:
     """Authors with their number of published articles."""
-
-    async def read(session: AsyncSession) -> list[dict[str, object]]:
-        rows = await queries.authors_with_counts(session)
-        return [AuthorCount(id=i, name=n, articles=c).model_dump() for i, n, c in rows]
-
-    return await _shared(request, db, "authors", read)
+    return await _shared(request, db, "authors", pages.authors)
 
 
 @router.get("/archive", response_model=list[ArchiveMonth])
 async def archive(request: Request, db: DatabaseDep) -> Response:
     """Published article counts per year and month, newest first."""
-
-    async def read(session: AsyncSession) -> list[dict[str, object]]:
-        rows = await queries.archive_months(session)
-        return [ArchiveMonth(year=y, month=m, articles=c).model_dump() for y, m, c in rows]
-
-    return await _shared(request, db, "archive", read)
+    return await _shared(request, db, "archive", pages.months)
 
 
 @router.get("/search", response_model=Page[SearchHit])
@@ -226,23 +166,7 @@ async def search_articles(
         offset = max(0, min(cast(int, offset_value), 10_000))
     readable = decision.accessible_visibilities(level)
 
-    async def render() -> bytes:
-        async with db.session(write=False) as session:
-            found = await search.search_ids(session, words, readable, limit=size + 1, offset=offset)
-            snippets = dict(found[:size])
-            articles = await queries.by_ids(session, [article_id for article_id, _ in found[:size]])
-            extra = await queries.extras(session, [pk(a.id) for a in articles])
-        hits = [
-            {
-                "article": presenter.teaser(article, *extra.of(pk(article.id))),
-                "snippet": snippets.get(pk(article.id))
-                or search.highlight(" ".join([article.subtitle, article.excerpt]), words),
-            }
-            for article in articles
-        ]
-        more = len(found) > size
-        return dumps({"items": hits, "next_cursor": encode_cursor(offset + size) if more else None})
-
+    render = partial(pages.search_page, db, words, readable, size, offset)
     # Results depend on the words and the reader's level only: cached like article pages.
     key = search_key(level, size, offset, words)
     return _answer(request, await _cache(request).fetch(key, render), level)

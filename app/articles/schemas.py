@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -191,3 +193,54 @@ class ArchiveMonth(BaseModel):
 class SearchHit(BaseModel):
     article: ArticleTeaser
     snippet: str = Field(description="HTML-escaped text with <mark> around matches.")
+
+
+# Plain dataclasses of the reader paths (no validation on the hot path).
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    tag: str | None = None
+    author: int | None = None
+    visibility: str | None = None
+    year: int | None = None
+    month: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass
+class Extras:
+    """Authors and tags of a set of articles, fetched in two queries."""
+
+    authors: dict[int, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
+    tags: dict[int, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+
+    def of(self, article_id: int) -> tuple[list[tuple[int, str]], list[tuple[str, str]]]:
+        """Give back one article's authors and tags."""
+        return self.authors.get(article_id, []), self.tags.get(article_id, [])
+
+
+@dataclass(slots=True)
+class ArticleRead:
+    """A live article as the page needs it (satisfies `presenter.Readable`)."""
+
+    slug: str
+    title: str
+    subtitle: str
+    excerpt: str
+    visibility: str
+    published_at: datetime | None
+    updated_at: datetime
+    reading_minutes: int
+    word_count: int
+    cover_image_url: str | None
+    cover_image_alt: str
+    seo_title: str | None
+    seo_description: str | None
+    comments: str
+    preview_html: str
+    content_html: str
+    authors: list[tuple[int, str]]
+    tags: list[tuple[str, str]]
+    comment_count: int

@@ -6,12 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from slugify import slugify
-from sqlalchemy import update
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import STAFF_ROLES, Role, User
-from app.articles import search
+from app.articles import repository, search, search_index
 from app.articles.errors import (
     ArticleForbidden,
     ArticleNotFound,
@@ -21,6 +19,7 @@ from app.articles.errors import (
     VersionConflict,
     VersionRequired,
 )
+from app.articles.markdown import Renderer, plain_text
 from app.articles.models import (
     Article,
     ArticleAuthor,
@@ -31,7 +30,6 @@ from app.articles.models import (
     Tag,
     Visibility,
 )
-from app.articles.rendering import Renderer, plain_text
 from app.articles.schemas import ArticleCreate, ArticleUpdate
 from app.core.cache import invalidate_on_commit
 from app.core.db import as_utc, pk, utcnow
@@ -43,21 +41,14 @@ def can_publish(user: User) -> bool:
     return user.role in EDITOR_ROLES
 
 
-async def author_ids(session: AsyncSession, article_id: int) -> list[int]:
-    rows = await session.exec(
-        select(ArticleAuthor.user_id)
-        .where(ArticleAuthor.article_id == article_id)
-        .order_by(col(ArticleAuthor.position))
-    )
-    return list(rows.all())
-
-
 async def load_for_staff(session: AsyncSession, user: User, article_id: int) -> Article:
     """Give back an article a staff member may see (authors: their own); 404 otherwise."""
-    article = await session.get(Article, article_id)
+    article = await repository.article(session, article_id)
     if article is None:
         raise ArticleNotFound("No such article.")
-    if user.role not in EDITOR_ROLES and user.id not in await author_ids(session, article_id):
+    if user.role not in EDITOR_ROLES and user.id not in await repository.author_ids(
+        session, article_id
+    ):
         raise ArticleNotFound("No such article.")
     return article
 
@@ -67,7 +58,7 @@ async def check_can_edit(session: AsyncSession, user: User, article: Article) ->
     if user.role in EDITOR_ROLES:
         return
     if (
-        user.id in await author_ids(session, pk(article.id))
+        user.id in await repository.author_ids(session, pk(article.id))
         and article.status == Status.draft.value
     ):
         return
@@ -88,8 +79,8 @@ async def _unique_slug(session: AsyncSession, wanted: str, article_id: int | Non
     base = slugify(wanted, max_length=180, word_boundary=True) or "article"
     candidate, n = base, 1
     while True:
-        existing = (await session.exec(select(Article.id).where(Article.slug == candidate))).first()
-        redirect = await session.get(SlugRedirect, candidate)
+        existing = await repository.id_of_slug(session, candidate)
+        redirect = await repository.redirect(session, candidate)
         if (existing is None or existing == article_id) and (
             redirect is None or redirect.article_id == article_id
         ):
@@ -104,7 +95,7 @@ async def _set_tags(session: AsyncSession, article_id: int, names: Sequence[str]
         slug = slugify(name, max_length=100)
         if not slug:
             continue
-        tag = (await session.exec(select(Tag).where(Tag.slug == slug))).first()
+        tag = await repository.tag_by_slug(session, slug)
         if tag is None:
             tag = Tag(slug=slug, name=" ".join(name.split()))
             session.add(tag)
@@ -112,9 +103,7 @@ async def _set_tags(session: AsyncSession, article_id: int, names: Sequence[str]
         wanted.append(pk(tag.id))
     # Only the links that change are written, one row each, so the audit log records each
     # tag added or removed (a bulk DELETE and re-insert would hide which).
-    current = (
-        await session.exec(select(ArticleTag).where(ArticleTag.article_id == article_id))
-    ).all()
+    current = await repository.tag_links(session, article_id)
     for link in current:
         if link.tag_id not in wanted:
             await session.delete(link)
@@ -129,17 +118,12 @@ async def _set_tags(session: AsyncSession, article_id: int, names: Sequence[str]
 
 async def _set_authors(session: AsyncSession, article_id: int, ids: Sequence[int]) -> None:
     unique = list(dict.fromkeys(ids))
-    users = (await session.exec(select(User).where(col(User.id).in_(unique)))).all()
+    users = await repository.users(session, unique)
     staff = {u.id for u in users if u.role in STAFF_ROLES and u.deleted_at is None}
     if not unique or set(unique) != staff:
         raise InvalidAuthors("Every author must be an existing staff account.")
     # Row by row, like the tags: each credit given, withdrawn or moved is its own audit entry.
-    current = {
-        link.user_id: link
-        for link in (
-            await session.exec(select(ArticleAuthor).where(ArticleAuthor.article_id == article_id))
-        ).all()
-    }
+    current = {link.user_id: link for link in await repository.author_links(session, article_id)}
     for user_id, link in current.items():
         if user_id not in unique:
             await session.delete(link)
@@ -151,13 +135,6 @@ async def _set_authors(session: AsyncSession, article_id: int, ids: Sequence[int
             existing.position = position
             session.add(existing)
     await session.flush()
-
-
-async def _tag_names(session: AsyncSession, article_id: int) -> list[str]:
-    rows = await session.exec(
-        select(Tag.name).join(ArticleTag).where(ArticleTag.article_id == article_id)
-    )
-    return list(rows.all())
 
 
 async def _render(renderer: Renderer, article: Article) -> None:
@@ -191,10 +168,10 @@ async def _after_write(session: AsyncSession, editor: User, article: Article) ->
             excerpt_override=article.excerpt_override,
         )
     )
-    tags = await _tag_names(session, article_id)
-    await search.index(
+    tags = await repository.tag_names(session, article_id)
+    await search_index.index(
         session,
-        search.SearchDocument(
+        search_index.SearchDocument(
             article_id=article_id,
             visibility=article.visibility,
             public_text=search.public_text(article.title, article.subtitle, article.excerpt, tags),
@@ -210,8 +187,8 @@ async def create_article(
     if data.author_ids and editor.role not in EDITOR_ROLES and data.author_ids != [editor.id]:
         raise ArticleForbidden("Authors may only credit themselves.")
     if data.slug:
-        taken = (await session.exec(select(Article.id).where(Article.slug == data.slug))).first()
-        if taken is not None or await session.get(SlugRedirect, data.slug) is not None:
+        taken = await repository.id_of_slug(session, data.slug)
+        if taken is not None or await repository.redirect(session, data.slug) is not None:
             raise SlugTaken("That slug is used by another article.")
     article = Article(
         slug=data.slug or await _unique_slug(session, data.title, None),
@@ -285,12 +262,7 @@ async def update_article(
 async def _bump(session: AsyncSession, article: Article) -> None:
     """Raise the version with a conditional UPDATE, so two concurrent edits cannot both win."""
     old = article.version
-    result = await session.exec(
-        update(Article)
-        .where(col(Article.id) == article.id, col(Article.version) == old)
-        .values(version=old + 1)
-    )
-    if result.rowcount != 1:
+    if not await repository.bump_version(session, pk(article.id), old):
         raise VersionConflict("The article changed while you were saving; reload it.")
     article.version = old + 1
     article.updated_at = utcnow()
@@ -300,8 +272,8 @@ async def _bump(session: AsyncSession, article: Article) -> None:
 
 async def _change_slug(session: AsyncSession, article: Article, new_slug: str) -> None:
     article_id = pk(article.id)
-    taken = (await session.exec(select(Article.id).where(Article.slug == new_slug))).first()
-    redirect = await session.get(SlugRedirect, new_slug)
+    taken = await repository.id_of_slug(session, new_slug)
+    redirect = await repository.redirect(session, new_slug)
     if taken not in (None, article_id) or (redirect and redirect.article_id != article_id):
         raise SlugTaken("That slug is used by another article.")
     if redirect is not None:
@@ -343,25 +315,16 @@ async def set_status(
 async def delete_article(session: AsyncSession, editor: User, article: Article) -> None:
     """Delete an article (authors: their own drafts only)."""
     await check_can_edit(session, editor, article)
-    await search.remove(session, pk(article.id))
+    await search_index.remove(session, pk(article.id))
     await session.delete(article)
     invalidate_on_commit(session)
-
-
-async def revisions(session: AsyncSession, article_id: int) -> Sequence[ArticleRevision]:
-    rows = await session.exec(
-        select(ArticleRevision)
-        .where(ArticleRevision.article_id == article_id)
-        .order_by(col(ArticleRevision.version).desc())
-    )
-    return rows.all()
 
 
 async def restore_revision(
     session: AsyncSession, renderer: Renderer, editor: User, article: Article, revision_id: int
 ) -> Article:
     """Make a past revision's content current again, as a new revision."""
-    revision = await session.get(ArticleRevision, revision_id)
+    revision = await repository.revision(session, revision_id)
     if revision is None or revision.article_id != article.id:
         raise ArticleNotFound("No such revision of this article.")
     change = ArticleUpdate(
@@ -376,9 +339,4 @@ async def restore_revision(
 
 async def publish_due(session: AsyncSession) -> int:
     """Mark scheduled articles whose time has come as published; give back how many."""
-    result = await session.exec(
-        update(Article)
-        .where(col(Article.status) == Status.scheduled.value, col(Article.published_at) <= utcnow())
-        .values(status=Status.published.value)
-    )
-    return result.rowcount
+    return await repository.publish_due(session)

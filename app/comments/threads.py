@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import repository as accounts
-from app.articles import queries as articles
+from app.articles import repository as articles
 from app.articles.errors import ArticleNotFound
 from app.articles.models import Article
 from app.comments import repository as repo

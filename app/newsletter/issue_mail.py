@@ -21,8 +21,8 @@ from html import escape
 
 from app.access.decision import decide
 from app.access.levels import AccessLevel
+from app.articles.markdown import PreviewRule, Renderer, plain_text
 from app.articles.models import Article
-from app.articles.rendering import PreviewRule, Renderer, plain_text
 from app.core.config import Settings
 from app.core.db import pk
 from app.newsletter import tokens

@@ -11,8 +11,8 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.articles.live import is_live
 from app.articles.models import Article
-from app.articles.queries import is_live
 from app.core.db import pk
 from app.newsletter.models import (
     IssueStatus,

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import User
-from app.articles.queries import LIVE_STATUSES
+from app.articles.live import LIVE_STATUSES
 from app.core.config import Settings
 from app.core.db import as_utc, pk, utcnow
 from app.core.errors import InvalidInput, ServiceUnavailable

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from app.accounts.models import Role
+from app.articles.jobs import publish_scheduled
+from app.articles.markdown import Rendered, Renderer
 from app.articles.models import Article
-from app.articles.rendering import Rendered, Renderer
-from app.articles.tasks import publish_scheduled
 from app.core.db import utcnow
 from tests.factories import Factory
 

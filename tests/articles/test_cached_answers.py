@@ -16,8 +16,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.access.deps import reader_level
 from app.accounts.models import Role, User
+from app.articles.live import NEXT_GO_LIVE_SQL
 from app.articles.models import Article
-from app.articles.reads import NEXT_GO_LIVE_SQL
 from app.billing.models import CompGrant
 from app.core.cache import ResponseCache, invalidate_on_commit
 from app.core.cache.freshness import CacheFreshness

@@ -9,7 +9,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.articles.rendering import PreviewRule, Renderer, plain_text
+from app.articles.markdown import PreviewRule, Renderer, plain_text
 
 RULE = PreviewRule(blocks=3, max_chars=1500)
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=9)

@@ -8,7 +8,7 @@ import pytest
 from httpx import AsyncClient
 
 from app.accounts.models import Role
-from app.articles.rendering import ALLOWED_TAGS
+from app.articles.markdown import ALLOWED_TAGS
 from tests.factories import ArticleFactory, Factory
 
 VECTORS = [

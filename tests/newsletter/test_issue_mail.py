@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from email.policy import default
 from urllib.parse import unquote
 
-from app.articles.rendering import plain_text
+from app.articles.markdown import plain_text
 from app.core.config import Settings
 from app.newsletter import issue_mail, tokens
 from app.newsletter.models import Newsletter, NewsletterIssue

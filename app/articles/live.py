@@ -1,0 +1,73 @@
+"""The live-article rule, defined once: what the public may see, for the ORM and for raw SQL.
+
+The rule is written once, over a status column, a publication-time column and a "now"; the ORM
+expression applies it to `Article`, and the raw SQL text is that same expression compiled once
+per dialect at import time over an `article a` with a `:now` parameter. Scheduled articles
+appear on time even when no worker ran at that moment.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, literal_column, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from app.articles.models import Article, Status
+from app.core.db import utcnow
+
+LIVE_STATUSES = (Status.published.value, Status.scheduled.value)
+
+
+def _live(status: Any, published_at: Any, now: Any) -> ColumnElement[bool]:
+    return and_(status.in_(LIVE_STATUSES), published_at.is_not(None), published_at <= now)
+
+
+def _goes_live_later(status: Any, published_at: Any, now: Any) -> ColumnElement[bool]:
+    return and_(status.in_(LIVE_STATUSES), published_at > now)
+
+
+def is_live(now: datetime | None = None) -> ColumnElement[bool]:
+    """ "The public may see it" for ORM queries over `Article`."""
+    return _live(col(Article.status), col(Article.published_at), now or utcnow())
+
+
+_DIALECTS: dict[str, Dialect] = {
+    "sqlite": sqlite.dialect(),
+    "postgres": postgresql.dialect(),  # type: ignore[no-untyped-call]
+}
+_NOW: ColumnElement[Any] = literal_column(
+    ":now"
+)  # left as a parameter of the text, bound by the direct reads
+_a = aliased(Article, name="a")
+
+
+def _sql(expression: Any, dialect: Dialect) -> str:
+    return str(expression.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+# The rule as SQL over an `article a`, per dialect ("sqlite", "postgres"), with `:now`.
+LIVE_SQL = {
+    name: _sql(_live(_a.status, _a.published_at, _NOW), dialect)
+    for name, dialect in _DIALECTS.items()
+}
+
+
+def _portable(expression: Any) -> str:
+    texts = {_sql(expression, dialect) for dialect in _DIALECTS.values()}
+    if len(texts) != 1:
+        raise RuntimeError(f"the SQL differs between dialects: {texts}")
+    return texts.pop()
+
+
+# The next time an article goes live by itself (a scheduled one reaching its time), for the
+# response cache's freshness check (one text for both databases); the status index serves it.
+NEXT_GO_LIVE_SQL = _portable(
+    select(func.min(col(Article.published_at))).where(
+        _goes_live_later(col(Article.status), col(Article.published_at), _NOW)
+    )
+)

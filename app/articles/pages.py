@@ -1,0 +1,155 @@
+"""The readers' answers, rendered to bytes on a response-cache miss: the article page, archive
+pages, the tag, author and month lists, search, the RSS feed and the sitemap.
+
+Each takes the `Database` (or its direct reads) and opens what it needs only when it runs, so a
+cache hit opens nothing. The article page is the fast path: one direct read (`db.reads`), the
+presenter's plain dicts, orjson.
+"""
+
+from __future__ import annotations
+
+import re
+from xml.etree import ElementTree as ET
+
+from feedgen.feed import FeedGenerator
+
+from app.access import decision
+from app.access.levels import AccessLevel
+from app.articles import presenter, repository, search
+from app.articles.errors import ArticleMoved, ArticleNotFound
+from app.articles.models import Visibility
+from app.articles.schemas import ArchiveMonth, AuthorCount, ListFilters, TagCount
+from app.core.config import Settings
+from app.core.db import Database, Reads, pk
+from app.core.jsonutil import dumps
+from app.core.pagination import encode_cursor
+
+FEED_ITEMS = 50
+SITEMAP_LIMIT = 50_000  # the sitemap protocol's per-file maximum
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+# Characters XML 1.0 does not allow (lxml refuses to write them): text reaches the feed and the
+# sitemap only through `xml_text`, so one stored control character cannot break them for everyone.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """Give back `text` without the characters XML 1.0 cannot carry."""
+    return _NOT_XML.sub("", text)
+
+
+async def article_page(reads: Reads, public_url: str, level: AccessLevel, slug: str) -> bytes:
+    """One live article as `level` may read it; ArticleMoved for an old slug."""
+    found = await repository.live_article(reads, slug)
+    if found is None:
+        raise ArticleNotFound("No such article.")
+    if isinstance(found, str):
+        raise ArticleMoved(found)
+    access = decision.decide(found.visibility, level)
+    plans: list[dict[str, object]] = []
+    if not access.granted and found.visibility == Visibility.paid.value:
+        plans = await repository.plans_on_sale(reads)
+    page = presenter.full(
+        found,
+        found.authors,
+        found.tags,
+        access,
+        level,
+        content_html=found.content_html,
+        public_url=public_url,
+        plans=plans,
+        comment_count=found.comment_count,
+    )
+    return dumps(page)
+
+
+async def archive_page(db: Database, filters: ListFilters, limit: int, cursor: str | None) -> bytes:
+    """One page of the archive's teasers, newest first, with the next page's cursor."""
+    async with db.session(write=False) as session:
+        articles, next_cursor = await repository.list_published(
+            session, filters, limit=limit, cursor=cursor
+        )
+        extra = await repository.extras(session, [pk(a.id) for a in articles])
+    items = [presenter.teaser(a, *extra.of(pk(a.id))) for a in articles]
+    return dumps({"items": items, "next_cursor": next_cursor})
+
+
+async def tags(db: Database) -> bytes:
+    """Tags with their number of live articles."""
+    async with db.session(write=False) as session:
+        rows = await repository.tags_with_counts(session)
+    return dumps([TagCount(slug=s, name=n, articles=c).model_dump() for s, n, c in rows])
+
+
+async def authors(db: Database) -> bytes:
+    """Authors with their number of live articles."""
+    async with db.session(write=False) as session:
+        rows = await repository.authors_with_counts(session)
+    return dumps([AuthorCount(id=i, name=n, articles=c).model_dump() for i, n, c in rows])
+
+
+async def months(db: Database) -> bytes:
+    """Live article counts per year and month, newest first."""
+    async with db.session(write=False) as session:
+        rows = await repository.archive_months(session)
+    return dumps([ArchiveMonth(year=y, month=m, articles=c).model_dump() for y, m, c in rows])
+
+
+async def search_page(
+    db: Database, words: list[str], readable: list[str], size: int, offset: int
+) -> bytes:
+    """One page of ranked hits; snippets only from what the reader may read."""
+    async with db.session(write=False) as session:
+        found = await search.search_ids(session, words, readable, limit=size + 1, offset=offset)
+        snippets = dict(found[:size])
+        articles = await repository.by_ids(session, [article_id for article_id, _ in found[:size]])
+        extra = await repository.extras(session, [pk(a.id) for a in articles])
+    hits = [
+        {
+            "article": presenter.teaser(article, *extra.of(pk(article.id))),
+            "snippet": snippets.get(pk(article.id))
+            or search.highlight(" ".join([article.subtitle, article.excerpt]), words),
+        }
+        for article in articles
+    ]
+    more = len(found) > size
+    return dumps({"items": hits, "next_cursor": encode_cursor(offset + size) if more else None})
+
+
+async def rss_feed(db: Database, settings: Settings) -> bytes:
+    """The latest articles as RSS 2.0, teasers only."""
+    async with db.session(write=False) as session:
+        articles = await repository.latest(session, FEED_ITEMS)
+        extra = await repository.extras(session, [a.id for a in articles if a.id is not None])
+    feed = FeedGenerator()
+    feed.title(xml_text(settings.publication_name))
+    feed.link(href=settings.public_url, rel="alternate")
+    feed.description(xml_text(settings.publication_description))
+    feed.language("en")
+    for article in reversed(articles):
+        entry = feed.add_entry()
+        url = f"{settings.public_url}/{article.slug}"
+        entry.guid(url, permalink=True)
+        entry.link(href=url)
+        entry.title(xml_text(article.title))
+        entry.description(xml_text(article.excerpt))
+        if article.published_at:
+            entry.pubDate(article.published_at)
+        for _, name in extra.tags.get(pk(article.id), []):
+            entry.category(term=xml_text(name))
+        for _, name in extra.authors.get(pk(article.id), []):
+            entry.author(name=xml_text(name), email="noreply@invalid")
+    body: bytes = feed.rss_str(pretty=False)
+    return body
+
+
+async def sitemap(db: Database, settings: Settings) -> bytes:
+    """Every live article's URL (no drafts, no scheduled articles before their time)."""
+    urlset = ET.Element("urlset", xmlns=SITEMAP_NS)
+    async with db.session(write=False) as session:
+        entries = await repository.sitemap_entries(session, SITEMAP_LIMIT)
+    for slug, updated in entries:
+        node = ET.SubElement(urlset, "url")
+        ET.SubElement(node, "loc").text = f"{settings.public_url}/{slug}"
+        ET.SubElement(node, "lastmod").text = updated.date().isoformat()
+    body: bytes = ET.tostring(urlset, encoding="utf-8", xml_declaration=True)
+    return body

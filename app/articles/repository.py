@@ -1,0 +1,396 @@
+"""Every statement the articles domain runs: the archive's reads, the article page's one-statement
+direct read, the staff side's reads and writes. The search index's statements are in
+search_index.py; "live" comes from live.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import and_, extract, func, or_, update
+from sqlalchemy.orm import defer
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from app.accounts.models import User
+from app.articles.live import LIVE_SQL, is_live
+from app.articles.models import (
+    Article,
+    ArticleAuthor,
+    ArticleRevision,
+    ArticleTag,
+    SlugRedirect,
+    Status,
+    Tag,
+)
+from app.articles.schemas import ArticleRead, Extras, ListFilters
+from app.billing.schemas import PlanOut
+from app.comments.repository import VISIBLE_COMMENT_SQL
+from app.core.db import Query, Reads, as_utc, parse_required_ts, parse_ts, pk, utcnow
+from app.core.pagination import decode_cursor, encode_cursor, newest_first
+
+# --- the archive (ORM, read sessions) ---
+
+
+async def extras(session: AsyncSession, article_ids: Sequence[int]) -> Extras:
+    out = Extras()
+    if not article_ids:
+        return out
+    author_rows = await session.exec(
+        select(ArticleAuthor.article_id, User.id, User.display_name)
+        .join(User, col(User.id) == ArticleAuthor.user_id)
+        .where(col(ArticleAuthor.article_id).in_(article_ids))
+        .order_by(col(ArticleAuthor.position))
+    )
+    for article_id, user_id, name in author_rows:
+        out.authors[article_id].append((pk(user_id), name))
+    tag_rows = await session.exec(
+        select(ArticleTag.article_id, Tag.slug, Tag.name)
+        .join(Tag, col(Tag.id) == ArticleTag.tag_id)
+        .where(col(ArticleTag.article_id).in_(article_ids))
+        .order_by(col(Tag.name))
+    )
+    for article_id, slug, name in tag_rows:
+        out.tags[article_id].append((slug, name))
+    return out
+
+
+def _month_bounds(year: int, month: int | None) -> tuple[datetime, datetime]:
+    if month is None:
+        return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+    return datetime(year, month, 1, tzinfo=UTC), end
+
+
+def _filtered(query: SelectOfScalar[Article], filters: ListFilters) -> SelectOfScalar[Article]:
+    if filters.visibility:
+        query = query.where(Article.visibility == filters.visibility)
+    if filters.tag:
+        query = query.where(
+            col(Article.id).in_(
+                select(ArticleTag.article_id).join(Tag).where(Tag.slug == filters.tag)
+            )
+        )
+    if filters.author is not None:
+        query = query.where(
+            col(Article.id).in_(
+                select(ArticleAuthor.article_id).where(ArticleAuthor.user_id == filters.author)
+            )
+        )
+    if filters.year is not None:
+        start, end = _month_bounds(filters.year, filters.month)
+        query = query.where(col(Article.published_at) >= start, col(Article.published_at) < end)
+    if filters.since is not None:
+        query = query.where(col(Article.published_at) >= as_utc(filters.since))
+    if filters.until is not None:
+        query = query.where(col(Article.published_at) < as_utc(filters.until))
+    return query
+
+
+async def list_published(
+    session: AsyncSession, filters: ListFilters, *, limit: int, cursor: str | None
+) -> tuple[list[Article], str | None]:
+    """Give back one page of the archive, newest first, and the cursor of the next page."""
+    query = _filtered(select(Article).where(is_live()), filters)
+    if cursor:
+        published_raw, last_id = decode_cursor(cursor, (datetime, int))
+        published = as_utc(cast(datetime, published_raw))
+        # Keyset: strictly after the last row of the previous page in (published_at, id) order.
+        query = query.where(
+            or_(
+                col(Article.published_at) < published,
+                and_(col(Article.published_at) == published, col(Article.id) < last_id),
+            )
+        )
+    query = query.order_by(col(Article.published_at).desc(), col(Article.id).desc()).limit(
+        limit + 1
+    )
+    rows = list((await session.exec(query)).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(last.published_at, last.id)
+    return rows, next_cursor
+
+
+async def by_slug(session: AsyncSession, slug: str) -> Article | str | None:
+    """Give back the live article, the new slug when `slug` is an old one, or None."""
+    article = (await session.exec(select(Article).where(Article.slug == slug, is_live()))).first()
+    if article is not None:
+        return article
+    moved = await session.exec(
+        select(Article.slug)
+        .join(SlugRedirect, col(SlugRedirect.article_id) == Article.id)
+        .where(SlugRedirect.old_slug == slug, is_live())
+    )
+    return moved.first()
+
+
+async def tags_with_counts(session: AsyncSession) -> list[tuple[str, str, int]]:
+    rows = await session.exec(
+        select(Tag.slug, Tag.name, func.count(col(Article.id)))
+        .join(ArticleTag, col(ArticleTag.tag_id) == Tag.id)
+        .join(Article, col(Article.id) == ArticleTag.article_id)
+        .where(is_live())
+        .group_by(col(Tag.id), col(Tag.slug), col(Tag.name))
+        .order_by(func.count(col(Article.id)).desc(), col(Tag.name))
+    )
+    return [(slug, name, count) for slug, name, count in rows]
+
+
+async def authors_with_counts(session: AsyncSession) -> list[tuple[int, str, int]]:
+    rows = await session.exec(
+        select(User.id, User.display_name, func.count(col(Article.id)))
+        .join(ArticleAuthor, col(ArticleAuthor.user_id) == User.id)
+        .join(Article, col(Article.id) == ArticleAuthor.article_id)
+        .where(is_live())
+        .group_by(col(User.id), col(User.display_name))
+        .order_by(func.count(col(Article.id)).desc(), col(User.display_name))
+    )
+    return [(user_id or 0, name, count) for user_id, name, count in rows]
+
+
+async def archive_months(session: AsyncSession) -> list[tuple[int, int, int]]:
+    year = extract("year", col(Article.published_at))
+    month = extract("month", col(Article.published_at))
+    rows = await session.exec(
+        select(year, month, func.count(col(Article.id)))
+        .where(is_live())
+        .group_by(year, month)
+        .order_by(year.desc(), month.desc())
+    )
+    return [(int(y), int(m), count) for y, m, count in rows]
+
+
+TEASER_ONLY = (
+    defer(Article.body_md, raiseload=True),  # type: ignore[arg-type]
+    defer(Article.content_html, raiseload=True),  # type: ignore[arg-type]
+    defer(Article.preview_html, raiseload=True),  # type: ignore[arg-type]
+)
+
+
+async def by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Article]:
+    """Give back live articles with these ids, in the order given (teaser columns only)."""
+    if not ids:
+        return []
+    query = select(Article).where(col(Article.id).in_(ids), is_live()).options(*TEASER_ONLY)
+    rows = (await session.exec(query)).all()
+    found = {a.id: a for a in rows}
+    return [found[i] for i in ids if i in found]
+
+
+async def latest(session: AsyncSession, limit: int) -> list[Article]:
+    rows = await session.exec(
+        select(Article)
+        .where(is_live())
+        .order_by(col(Article.published_at).desc(), col(Article.id).desc())
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def sitemap_entries(session: AsyncSession, limit: int) -> list[tuple[str, datetime]]:
+    rows = await session.exec(
+        select(Article.slug, Article.updated_at)
+        .where(is_live())
+        .order_by(col(Article.published_at).desc())
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+# --- the article page: one direct read (`db.reads`) per page ---
+
+_COLUMNS = """a.slug, a.title, a.subtitle, a.excerpt, a.visibility, a.published_at, a.updated_at,
+       a.reading_minutes, a.word_count, a.cover_image_url, a.cover_image_alt, a.seo_title,
+       a.seo_description, a.comments, a.preview_html, a.content_html"""
+_COUNT = f"(SELECT count(*) FROM comment c WHERE c.article_id = a.id AND {VISIBLE_COMMENT_SQL})"  # noqa: S608
+
+# The f-strings below join constant SQL pieces only; every value goes as a parameter.
+ARTICLE = Query(
+    sqlite=f"""SELECT {_COLUMNS},
+  (SELECT json_group_array(json_array(aa.position, u.id, u.display_name))
+     FROM article_author aa JOIN "user" u ON u.id = aa.user_id WHERE aa.article_id = a.id),
+  (SELECT json_group_array(json_array(t.slug, t.name))
+     FROM article_tag at JOIN tag t ON t.id = at.tag_id WHERE at.article_id = a.id),
+  {_COUNT}
+FROM article a WHERE a.slug = :slug AND {LIVE_SQL["sqlite"]}""",  # noqa: S608
+    postgres=f"""SELECT {_COLUMNS},
+  (SELECT coalesce(json_agg(json_build_array(aa.position, u.id, u.display_name)), '[]')::text
+     FROM article_author aa JOIN "user" u ON u.id = aa.user_id WHERE aa.article_id = a.id),
+  (SELECT coalesce(json_agg(json_build_array(t.slug, t.name)), '[]')::text
+     FROM article_tag at JOIN tag t ON t.id = at.tag_id WHERE at.article_id = a.id),
+  {_COUNT}
+FROM article a WHERE a.slug = :slug AND {LIVE_SQL["postgres"]}""",  # noqa: S608
+)
+
+_REDIRECT_SQL = """SELECT a.slug FROM slug_redirect r JOIN article a ON a.id = r.article_id
+WHERE r.old_slug = :slug AND {live}"""
+REDIRECT = Query(
+    sqlite=_REDIRECT_SQL.format(live=LIVE_SQL["sqlite"]),
+    postgres=_REDIRECT_SQL.format(live=LIVE_SQL["postgres"]),
+)
+
+# Billing's statement, kept here in one place until billing exports a direct read of the plans
+# on sale (its `service.active_plans` runs on an ORM session, which the page does not open).
+# The columns are PlanOut's fields, so the paywall's plans have the shape /billing/plans has.
+_PLAN_KEYS = tuple(PlanOut.model_fields)
+_PLANS_SQL = f"""SELECT {", ".join(_PLAN_KEYS)}
+FROM plan WHERE active = :active ORDER BY sort_order, id"""  # noqa: S608 - field names only
+PLANS = Query.portable(_PLANS_SQL)
+
+
+def _article(row: tuple[Any, ...]) -> ArticleRead:
+    (slug, title, subtitle, excerpt, visibility, published_at, updated_at, reading_minutes,
+     word_count, cover_url, cover_alt, seo_title, seo_description, comments, preview_html,
+     content_html, authors_json, tags_json, comment_count) = row  # fmt: skip
+    # Aggregates carry no order of their own: authors by position, tags by name.
+    authors = sorted(orjson.loads(authors_json))
+    tags = sorted(orjson.loads(tags_json), key=lambda t: (t[1], t[0]))
+    return ArticleRead(
+        slug=slug,
+        title=title,
+        subtitle=subtitle,
+        excerpt=excerpt,
+        visibility=visibility,
+        published_at=parse_ts(published_at),
+        updated_at=parse_required_ts(updated_at),
+        reading_minutes=reading_minutes,
+        word_count=word_count,
+        cover_image_url=cover_url,
+        cover_image_alt=cover_alt,
+        seo_title=seo_title,
+        seo_description=seo_description,
+        comments=comments,
+        preview_html=preview_html,
+        content_html=content_html,
+        authors=[(user_id, name) for _, user_id, name in authors],
+        tags=[(s, n) for s, n in tags],
+        comment_count=comment_count,
+    )
+
+
+async def live_article(reads: Reads, slug: str) -> ArticleRead | str | None:
+    """Give back the live article, the new slug when `slug` is an old one, or None."""
+    now = reads.ts(utcnow())
+    row = await reads.one(ARTICLE, {"slug": slug, "now": now})
+    if row is not None:
+        return _article(row)
+    moved = await reads.one(REDIRECT, {"slug": slug, "now": now})
+    return str(moved[0]) if moved is not None else None
+
+
+async def plans_on_sale(reads: Reads) -> list[dict[str, Any]]:
+    """The active plans in display order, shaped like `billing.schemas.PlanOut`."""
+    return [
+        dict(zip(_PLAN_KEYS, row, strict=True)) for row in await reads.all(PLANS, {"active": True})
+    ]
+
+
+# --- the staff side (write sessions) ---
+
+
+async def article(session: AsyncSession, article_id: int) -> Article | None:
+    return await session.get(Article, article_id)
+
+
+async def author_ids(session: AsyncSession, article_id: int) -> list[int]:
+    rows = await session.exec(
+        select(ArticleAuthor.user_id)
+        .where(ArticleAuthor.article_id == article_id)
+        .order_by(col(ArticleAuthor.position))
+    )
+    return list(rows.all())
+
+
+async def id_of_slug(session: AsyncSession, slug: str) -> int | None:
+    """The id of the article that has `slug` now, if any."""
+    return (await session.exec(select(Article.id).where(Article.slug == slug))).first()
+
+
+async def redirect(session: AsyncSession, old_slug: str) -> SlugRedirect | None:
+    return await session.get(SlugRedirect, old_slug)
+
+
+async def tag_by_slug(session: AsyncSession, slug: str) -> Tag | None:
+    return (await session.exec(select(Tag).where(Tag.slug == slug))).first()
+
+
+async def tag_links(session: AsyncSession, article_id: int) -> Sequence[ArticleTag]:
+    return (await session.exec(select(ArticleTag).where(ArticleTag.article_id == article_id))).all()
+
+
+async def author_links(session: AsyncSession, article_id: int) -> Sequence[ArticleAuthor]:
+    query = select(ArticleAuthor).where(ArticleAuthor.article_id == article_id)
+    return (await session.exec(query)).all()
+
+
+async def users(session: AsyncSession, ids: Sequence[int]) -> Sequence[User]:
+    """Accounts' rows for these ids (accounts has no repository yet to ask)."""
+    return (await session.exec(select(User).where(col(User.id).in_(ids)))).all()
+
+
+async def tag_names(session: AsyncSession, article_id: int) -> list[str]:
+    rows = await session.exec(
+        select(Tag.name).join(ArticleTag).where(ArticleTag.article_id == article_id)
+    )
+    return list(rows.all())
+
+
+async def bump_version(session: AsyncSession, article_id: int, old: int) -> bool:
+    """Raise the version from `old` by one, only if it still is `old`; say if it was."""
+    result = await session.exec(
+        update(Article)
+        .where(col(Article.id) == article_id, col(Article.version) == old)
+        .values(version=old + 1)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def revisions(session: AsyncSession, article_id: int) -> Sequence[ArticleRevision]:
+    rows = await session.exec(
+        select(ArticleRevision)
+        .where(ArticleRevision.article_id == article_id)
+        .order_by(col(ArticleRevision.version).desc())
+    )
+    return rows.all()
+
+
+async def revision(session: AsyncSession, revision_id: int) -> ArticleRevision | None:
+    return await session.get(ArticleRevision, revision_id)
+
+
+async def publish_due(session: AsyncSession) -> int:
+    """Mark scheduled articles whose time has come as published; give back how many."""
+    result = await session.exec(
+        update(Article)
+        .where(col(Article.status) == Status.scheduled.value, col(Article.published_at) <= utcnow())
+        .values(status=Status.published.value)
+    )
+    return result.rowcount
+
+
+async def staff_page(
+    session: AsyncSession,
+    *,
+    author_id: int | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Article], str | None]:
+    """One page of all articles, newest first; only `author_id`'s when given."""
+    query: SelectOfScalar[Article] = select(Article)
+    if author_id is not None:
+        query = query.where(
+            col(Article.id).in_(
+                select(ArticleAuthor.article_id).where(ArticleAuthor.user_id == author_id)
+            )
+        )
+    if status is not None:
+        query = query.where(Article.status == status)
+    return await newest_first(session, query, col(Article.id), limit=limit, cursor=cursor)
