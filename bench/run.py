@@ -19,6 +19,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -281,6 +282,36 @@ def background_scenarios(
     return out
 
 
+def _seeded(
+    url: str, args: argparse.Namespace, skip: set[str], workdir: Path
+) -> tuple[dict[str, Any], int]:
+    """Seed the database; on SQLite, `--seeded-copy FILE` copies FILE instead when it exists
+    (and keeps a copy there when it does not), so runs of two commits start from one seed."""
+    copy = Path(args.seeded_copy) if args.seeded_copy and args.database == "sqlite" else None
+    if copy is not None and copy.exists():
+        shutil.copyfile(copy, workdir / "bench.db")
+        saved = json.loads(copy.with_suffix(".json").read_text())
+        return saved["seed"], saved["background_list"]
+    print(
+        f"seeding {args.articles} articles and {args.members} members on {args.database}...",
+        flush=True,
+    )
+    seeded = asyncio.run(seeding.seed(url, args.articles, args.members))
+    background_list = 0
+    if "7" not in skip:
+        background_list = asyncio.run(
+            background_load.prepare_snapshot(url, args.background_recipients)
+        )
+    if copy is not None:
+        with sqlite3.connect(workdir / "bench.db") as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copyfile(workdir / "bench.db", copy)
+        copy.with_suffix(".json").write_text(
+            json.dumps({"seed": seeded, "background_list": background_list})
+        )
+    return seeded, background_list
+
+
 def ratio(value: float, bare: float) -> float:
     return round(value / bare, 3) if bare else 0.0
 
@@ -296,6 +327,7 @@ def main() -> None:
     parser.add_argument("--webhook-events", type=int, default=2000)
     parser.add_argument("--recipients", type=int, default=20_000)
     parser.add_argument("--background-recipients", type=int, default=100_000)
+    parser.add_argument("--seeded-copy", default="", help="SQLite: reuse or keep a seeded file")
     parser.add_argument("--skip", default="", help="comma-separated scenarios to skip")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -309,16 +341,7 @@ def main() -> None:
         url = asyncio.run(create_postgres_database(admin))
     else:
         url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-    print(
-        f"seeding {args.articles} articles and {args.members} members on {args.database}...",
-        flush=True,
-    )
-    seeded = asyncio.run(seeding.seed(url, args.articles, args.members))
-    background_list = 0
-    if "7" not in skip:
-        background_list = asyncio.run(
-            background_load.prepare_snapshot(url, args.background_recipients)
-        )
+    seeded, background_list = _seeded(url, args, skip, workdir)
     env = {
         "BROADSHEET_ENV": "development",
         "BROADSHEET_DATABASE_URL": url,
