@@ -37,8 +37,8 @@ from app.comments.router import router as comments_router
 from app.core import openapi
 from app.core.cache import ResponseCache
 from app.core.cache import version as content_version
+from app.core.cache.before_routing import CachedReaderAnswers
 from app.core.cache.freshness import CacheFreshness
-from app.core.cache.middleware import CachedReaderAnswers
 from app.core.config import API_PREFIX, Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers

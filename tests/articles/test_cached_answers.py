@@ -20,8 +20,8 @@ from app.articles.live import NEXT_GO_LIVE_SQL
 from app.articles.models import Article
 from app.billing.models import CompGrant
 from app.core.cache import ResponseCache, invalidate_on_commit
+from app.core.cache.before_routing import CachedReaderAnswers
 from app.core.cache.freshness import CacheFreshness
-from app.core.cache.middleware import CachedReaderAnswers
 from app.core.cache.version import ContentVersion
 from app.core.db import Database, utcnow
 from tests.factories import ArticleFactory, Factory, Member
