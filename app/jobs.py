@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.accounts.links import MAIL_BUILDERS
 from app.articles.jobs import publish_scheduled
-from app.core import mail_outbox as outbox
+from app.core import mail_outbox
 from app.core.worker import NamedJob
 from app.newsletter.jobs import deliver
 
@@ -12,7 +12,7 @@ from app.newsletter.jobs import deliver
 def all_jobs() -> list[NamedJob]:
     """Give back the jobs a `broadsheet worker` (or the embedded worker) runs."""
     return [
-        NamedJob("mail.outbox", outbox.delivery_job(MAIL_BUILDERS)),
+        NamedJob("mail.outbox", mail_outbox.delivery_job(MAIL_BUILDERS)),
         NamedJob("articles.publish_scheduled", publish_scheduled),
         NamedJob("newsletter.deliver", deliver),
     ]

@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.accounts import account_mail as account_emails
+from app.accounts import account_mail
 from app.accounts import repository as repo
 from app.accounts import service as accounts
 from app.accounts.auth_context import AuthContext
 from app.accounts.errors import AccountDisabled, TokenExpired, TokenRejected, TokenUsed
 from app.accounts.models import EmailToken, TokenPurpose, User
-from app.core import mail_outbox as outbox
+from app.core import mail_outbox
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.security import hash_opaque_token, new_opaque_token
@@ -101,7 +101,7 @@ def request_magic_link(
     session: AsyncSession, *, email: str, accept_terms: bool, display_name: str, ip: str | None
 ) -> None:
     """Record that `email` asked for a sign-in (or, with the terms accepted, sign-up) link."""
-    outbox.request(
+    mail_outbox.request(
         session,
         "magic_link",
         email,
@@ -119,7 +119,7 @@ async def build_magic_link(
         if user.disabled:
             return None
         raw = new_token(session, settings, TokenPurpose.magic_link, email=email, user_id=user.id)
-        return account_emails.magic_link(settings, email, raw, new_account=False)
+        return account_mail.magic_link(settings, email, raw, new_account=False)
     if not (settings.signup_open and payload.get("accept_terms")):
         return None
     raw = new_token(
@@ -132,7 +132,7 @@ async def build_magic_link(
         consent_ip=payload.get("ip"),
         data={"display_name": payload.get("display_name") or ""},
     )
-    return account_emails.magic_link(settings, email, raw, new_account=True)
+    return account_mail.magic_link(settings, email, raw, new_account=True)
 
 
 async def sign_in_with_magic_link(
@@ -186,7 +186,7 @@ async def user_for_token(session: AsyncSession, row: EmailToken) -> User | None:
 def verification_email(session: AsyncSession, settings: Settings, user: User) -> EmailMessage:
     """Give back the email that asks the user to confirm their address."""
     raw = new_token(session, settings, TokenPurpose.verify_email, email=user.email, user_id=user.id)
-    return account_emails.verify_email(settings, user.email, raw)
+    return account_mail.verify_email(settings, user.email, raw)
 
 
 async def verify_email(session: AsyncSession, settings: Settings, *, token: str) -> User:
@@ -201,7 +201,7 @@ async def verify_email(session: AsyncSession, settings: Settings, *, token: str)
         old = user.email
         await end_links(session, user, *ACCOUNT_LINKS)
         user.email = row.email
-        outbox.enqueue(session, settings, account_emails.email_changed(settings, old, row.email))
+        mail_outbox.enqueue(session, settings, account_mail.email_changed(settings, old, row.email))
     elif row.email != user.email:
         raise TokenRejected("This link is for an address the account no longer uses.")
     user.email_verified = True
@@ -211,7 +211,7 @@ async def verify_email(session: AsyncSession, settings: Settings, *, token: str)
 
 def request_password_reset(session: AsyncSession, *, email: str) -> None:
     """Record that `email` asked for a password reset (see the module docstring)."""
-    outbox.request(session, "password_reset", email, {"email": email})
+    mail_outbox.request(session, "password_reset", email, {"email": email})
 
 
 async def build_password_reset(
@@ -223,13 +223,15 @@ async def build_password_reset(
     if user is None or user.disabled:
         return None
     raw = new_token(session, settings, TokenPurpose.password_reset, email=email, user_id=user.id)
-    return account_emails.password_reset(settings, email, raw)
+    return account_mail.password_reset(settings, email, raw)
 
 
 def request_email_change(session: AsyncSession, user: User, new_email: str) -> None:
     """Record that the account asked to move to `new_email`; answered alike whether or not
     another account has that address (its builder then sends nothing)."""
-    outbox.request(session, "email_change", new_email, {"user_id": user.id, "email": new_email})
+    mail_outbox.request(
+        session, "email_change", new_email, {"user_id": user.id, "email": new_email}
+    )
 
 
 async def build_email_change(
@@ -243,7 +245,7 @@ async def build_email_change(
     if await accounts.user_by_email(session, email) is not None:
         return None
     raw = new_token(session, settings, TokenPurpose.email_change, email=email, user_id=user.id)
-    return account_emails.email_change(settings, email, raw)
+    return account_mail.email_change(settings, email, raw)
 
 
 async def reset_password(
@@ -267,7 +269,7 @@ async def reset_password(
     return user
 
 
-MAIL_BUILDERS: Mapping[str, outbox.Builder] = {
+MAIL_BUILDERS: Mapping[str, mail_outbox.Builder] = {
     "magic_link": build_magic_link,
     "password_reset": build_password_reset,
     "email_change": build_email_change,

@@ -22,7 +22,7 @@ from app.billing import service as billing
 from app.billing.gateway import PaymentGateway
 from app.billing.repository import user_reader_level
 from app.comments import service as comments
-from app.core import mail_outbox as outbox
+from app.core import mail_outbox
 from app.core.cache import invalidate_on_commit
 from app.core.config import Settings
 from app.core.db import pk, utcnow
@@ -187,7 +187,9 @@ async def register(
         accept_terms=accept_terms,
         ip=ip,
     )
-    outbox.enqueue(session, auth.settings, links.verification_email(session, auth.settings, user))
+    mail_outbox.enqueue(
+        session, auth.settings, links.verification_email(session, auth.settings, user)
+    )
     return await accounts.open_session(session, auth, user)
 
 

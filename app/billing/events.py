@@ -20,7 +20,7 @@ from app.billing import handlers, repository
 from app.billing.errors import WebhookFailed
 from app.billing.gateway import GatewayError, PaymentGateway, WebhookEvent
 from app.billing.models import EventStatus, StripeEvent
-from app.core import mail_outbox as outbox
+from app.core import mail_outbox
 from app.core.config import Settings
 from app.core.db import Database, utcnow
 from app.core.errors import NotFound
@@ -120,7 +120,7 @@ async def _claim_and_apply(
         return "duplicate"
     outcome = await handlers.handle(run, event)
     for message in outcome.mail:
-        outbox.enqueue(session, run.settings, message)
+        mail_outbox.enqueue(session, run.settings, message)
     await repository.mark_event_done(session, event.id, outcome.status)
     return outcome.status.value
 

@@ -11,8 +11,7 @@ from app.accounts import repository as accounts
 from app.accounts.models import User
 from app.articles.models import Article
 from app.billing.repository import user_reader_level
-from app.comments import markup, policy
-from app.comments import reply_mail as reply_emails
+from app.comments import markup, policy, reply_mail
 from app.comments import repository as repo
 from app.comments.errors import (
     CommentBanned,
@@ -28,7 +27,7 @@ from app.comments.models import (
 )
 from app.comments.schemas import CommentOut
 from app.comments.threads import author_name, comment_out, live_article
-from app.core import mail_outbox as outbox
+from app.core import mail_outbox
 from app.core.cache import invalidate_on_commit
 from app.core.config import Settings
 from app.core.db import pk, utcnow
@@ -208,7 +207,7 @@ async def _tell_parent_author(
     recipient = await accounts.get_user(session, parent.author_id)
     if recipient is None or recipient.deleted_at is not None:
         return
-    message = reply_emails.reply_email(
+    message = reply_mail.reply_email(
         settings,
         to=recipient.email,
         user_id=parent.author_id,
@@ -216,7 +215,7 @@ async def _tell_parent_author(
         article=article,
         excerpt=excerpt[:300],
     )
-    outbox.enqueue(session, settings, message)
+    mail_outbox.enqueue(session, settings, message)
 
 
 async def post_comment(
@@ -254,7 +253,7 @@ async def edit_comment(
 
 async def stop_reply_emails(session: AsyncSession, settings: Settings, token: str) -> None:
     """Turn reply emails off for the account a signed unsubscribe token names."""
-    user_id = reply_emails.read_token(settings, token)
+    user_id = reply_mail.read_token(settings, token)
     if user_id is None:
         raise InvalidInput("This link is not valid.", code="unsubscribe_token_invalid")
     await set_reply_emails(session, user_id, False)

@@ -53,15 +53,6 @@ async def get_session(request: Request, read: ReadSessionDep) -> AsyncIterator[A
         yield session
 
 
-async def get_inline_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """Yield a write session that runs on the event loop on SQLite (`session(inline=True)`):
-    for short, hot transactions that never span a network call or a password hash."""
-    db: Database = request.app.state.db
-    async with db.session(inline=True) as session:
-        yield session
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-InlineSessionDep = Annotated[AsyncSession, Depends(get_inline_session, scope="function")]
