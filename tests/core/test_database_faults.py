@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.accounts.models import User
 from app.core.db import Database, Query, ReadsUnavailable
-from app.core.db.direct_reads import PostgresPool, PostgresReads
+from app.core.db.direct_reads import PostgresConnections, PostgresReads
 from app.core.db.errors import is_database_unavailable
 from app.main import create_app
 from tests.conftest import make_settings, postgres_admin_url
@@ -90,7 +90,7 @@ async def test_postgres_that_takes_no_sessions_yet_is_503_everywhere(
 
 async def test_direct_reads_map_a_postgres_starting_up_to_unavailable() -> None:
     async with RefusingPostgres().running() as server:
-        pool = PostgresPool(server.url().replace("+asyncpg", ""), 2, 5, 5)
+        pool = PostgresConnections(server.url().replace("+asyncpg", ""), 2, 5, 5)
         reads = PostgresReads(pool)
         with pytest.raises(ReadsUnavailable):
             await reads.one(Query.portable("SELECT 1"), {})

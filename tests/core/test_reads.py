@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI
 
-from app.core.db import Query, parse_ts
-from app.core.db.direct_reads import PostgresPool, PostgresReads
+from app.core.db import Query, ReadsUnavailable, parse_ts
+from app.core.db.direct_reads import PostgresConnections, PostgresReads
 
 STAMP = Query.portable(
     "SELECT published_at FROM article WHERE slug = :slug AND published_at <= :now"
@@ -59,8 +59,10 @@ def _postgres_reads(app: FastAPI) -> PostgresReads:
     return reads
 
 
-def _limited(reads: PostgresReads, size: int) -> PostgresReads:
-    return PostgresReads(PostgresPool(reads.dsn, size, acquire_timeout=10, command_timeout=10))
+def _limited(
+    reads: PostgresReads, size: int, acquire_timeout: float = 10, command_timeout: float = 10
+) -> PostgresReads:
+    return PostgresReads(PostgresConnections(reads.dsn, size, acquire_timeout, command_timeout))
 
 
 async def test_busy_readers_queue_for_at_most_size_connections(app: FastAPI) -> None:
@@ -90,6 +92,41 @@ async def test_a_cancelled_read_gives_its_connection_slot_back(app: FastAPI) -> 
             with pytest.raises(asyncio.CancelledError):
                 await task
         # The interrupted connection was closed, not reused, and the one slot is free again.
+        row = await asyncio.wait_for(limited.one(SLEEP, {"seconds": 0}), 5)
+        assert row is not None and row[1] == 1
+    finally:
+        await limited.close()
+
+
+async def test_a_reader_waits_for_a_busy_connection_no_longer_than_the_acquire_timeout(
+    app: FastAPI,
+) -> None:
+    reads = _postgres_reads(app)
+    limited = _limited(reads, 1, acquire_timeout=0.3)
+    try:
+        slow = asyncio.create_task(limited.one(SLEEP, {"seconds": 3}))
+        await asyncio.sleep(0.1)  # the one connection is inside pg_sleep
+        with pytest.raises(ReadsUnavailable, match="acquire timeout"):
+            await limited.one(SLEEP, {"seconds": 0})
+        assert not slow.done()  # it gave up waiting; the slow read goes on
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        row = await asyncio.wait_for(limited.one(SLEEP, {"seconds": 0}), 5)
+        assert row is not None and row[1] == 1
+    finally:
+        await limited.close()
+
+
+async def test_a_statement_that_hangs_is_given_up_after_the_command_timeout(
+    app: FastAPI,
+) -> None:
+    reads = _postgres_reads(app)
+    limited = _limited(reads, 1, command_timeout=0.3)
+    try:
+        with pytest.raises(ReadsUnavailable, match="TimeoutError"):
+            await limited.one(SLEEP, {"seconds": 5})
+        # The timed-out connection was closed; the slot serves the next read.
         row = await asyncio.wait_for(limited.one(SLEEP, {"seconds": 0}), 5)
         assert row is not None and row[1] == 1
     finally:

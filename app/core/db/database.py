@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 # A module import: app.core.errors itself imports this package's errors module.
 from app.core import errors
 from app.core.config import Settings
-from app.core.db.direct_reads import PostgresPool, PostgresReads, Reads, SQLiteReads
+from app.core.db.direct_reads import PostgresConnections, PostgresReads, Reads, SQLiteReads
 from app.core.db.direct_writes import DirectWrites, PostgresWrites, SQLiteWrites
 from app.core.db.engines import (
     WriteGate,
@@ -55,13 +55,13 @@ class Database:
         self._writers = self._sessions(self.write_engine)
         self._inline_engine = create_inline_engine(path, self._gate) if path else None
         self._inline = self._sessions(self._inline_engine) if self._inline_engine else None
-        self._pool: PostgresPool | None = None
+        self._pool: PostgresConnections | None = None
         self.reads: Reads
         if path is not None:
             self.reads = SQLiteReads(path)
         elif not self.is_sqlite:
             dsn = make_url(self.url).set(drivername="postgresql")
-            self._pool = PostgresPool(
+            self._pool = PostgresConnections(
                 dsn.render_as_string(hide_password=False),
                 settings.db_pool_size,
                 acquire_timeout=settings.db_pool_timeout,

@@ -4,8 +4,9 @@ The newsletter records each message's outcome before the next message's data goe
 Through a session that is three thread hand-offs on SQLite (BEGIN, UPDATE, COMMIT: about
 0.9 ms, measured) or three round trips on PostgreSQL, more than the SMTP exchange itself.
 Here each statement commits on its own: the stdlib sqlite3 on the event loop, waiting out a
-lock held by another process with asyncio.sleep (never blocking the loop), or a connection
-from the PostgreSQL pool. Statements must be safe to run twice: a lost connection is retried.
+lock held by another process with asyncio.sleep (never blocking the loop), or one of the
+database's PostgreSQL connections. Statements must be safe to run twice: a lost connection
+is retried.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any, Protocol
 
-from app.core.db.direct_reads import PostgresPool, SQLiteFile
+from app.core.db.direct_reads import PostgresConnections, SQLiteFile
 from app.core.db.engines import WriteGate
 from app.core.db.errors import leaves_connection_unusable
 from app.core.db.inline_sqlite import is_locked, lock_waits
@@ -61,10 +62,10 @@ class SQLiteWrites(SQLiteFile):
 
 
 class PostgresWrites:
-    """Writes on the database's pool, each statement in autocommit; tasks that overlap get
-    connections of their own."""
+    """Writes on the database's PostgreSQL connections, each statement in autocommit; tasks
+    that overlap get connections of their own."""
 
-    def __init__(self, pool: PostgresPool) -> None:
+    def __init__(self, pool: PostgresConnections) -> None:
         self._pool = pool
 
     async def execute(self, query: Query, params: Params) -> list[Row]:
@@ -74,5 +75,5 @@ class PostgresWrites:
         return as_utc(value)
 
     async def close(self) -> None:
-        # The pool belongs to the database, which closes it.
+        # The connections belong to the database, which closes it.
         return None
