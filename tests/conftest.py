@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Request, Response
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from app.accounts.links import MAIL_BUILDERS
 from app.admin import audit_retention
@@ -107,19 +107,35 @@ def settings(database_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> Settings
 
 
 async def _wipe(database_url: str) -> None:
+    """Empty the tables a test wrote to.
+
+    Not a rolled-back outer transaction: a request's direct reads, the SQLite writers and the
+    direct writes each run on connections of their own, which one outer transaction cannot
+    hold. Most tests touch a few tables, so only those are emptied: truncating all of them
+    cost ~120 ms a test on PostgreSQL, a third of the suite's time."""
     tables = [table.name for table in reversed(metadata.sorted_tables)]
+    if is_sqlite(database_url):
+        tables.insert(0, "article_search")  # the FTS5 index, not a model's table
     engine = create_async_engine(database_url)
     # The audit log refuses DELETE and TRUNCATE; the wipe goes through the retention path's
     # guard, which lifts that for this one transaction.
     async with engine.begin() as conn, audit_retention.guard_lifted(conn):
+        written = [name for name in tables if name in await _tables_with_rows(conn, tables)]
         if is_sqlite(database_url):
-            await conn.execute(text("DELETE FROM article_search"))
-            for name in tables:
+            for name in written:
                 await conn.execute(text(f'DELETE FROM "{name}"'))  # noqa: S608 - our table names
-        elif tables:
-            quoted = ", ".join(f'"{name}"' for name in tables)
+        elif written:
+            quoted = ", ".join(f'"{name}"' for name in written)
             await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
     await engine.dispose()
+
+
+async def _tables_with_rows(conn: AsyncConnection, tables: list[str]) -> set[str]:
+    probes = " UNION ALL ".join(
+        f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM \"{name}\")"  # noqa: S608 - our names
+        for name in tables
+    )
+    return set((await conn.execute(text(probes))).scalars())
 
 
 @pytest.fixture
