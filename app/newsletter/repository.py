@@ -15,6 +15,7 @@ from app.articles.live import is_live
 from app.articles.models import Article
 from app.core.db import pk
 from app.newsletter.models import (
+    Delivery,
     IssueStatus,
     Newsletter,
     NewsletterIssue,
@@ -146,6 +147,25 @@ async def subscribers_of(
         )
     )
     return rows.all()
+
+
+async def subscriber_lists(
+    session: AsyncSession, subscriber_id: int
+) -> Sequence[tuple[str, NewsletterSubscription]]:
+    """(newsletter slug, subscription) for each list the subscriber was ever on."""
+    query = (
+        select(Newsletter.slug, NewsletterSubscription)
+        .join(Newsletter, col(Newsletter.id) == NewsletterSubscription.newsletter_id)
+        .where(NewsletterSubscription.subscriber_id == subscriber_id)
+    )
+    return (await session.exec(query)).all()
+
+
+async def subscriber_deliveries(session: AsyncSession, subscriber_id: int) -> Sequence[Delivery]:
+    """Every delivery made or attempted to the subscriber (the data export)."""
+    return (
+        await session.exec(select(Delivery).where(Delivery.subscriber_id == subscriber_id))
+    ).all()
 
 
 async def subscriber_status_of_user(session: AsyncSession, user_id: int | None) -> str | None:

@@ -9,7 +9,6 @@ from typing import Any
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.accounts.models import User
 from app.billing.gateway import CheckoutRequest, CheckoutSession
 from app.billing.models import BillingNotice, CheckoutRecord, CompGrant, Payment, Plan
 from app.core.db import insert_ignoring_duplicates, utcnow
@@ -22,11 +21,6 @@ async def save(session: AsyncSession, entity: SQLModel) -> None:
 
 async def delete(session: AsyncSession, entity: SQLModel) -> None:
     await session.delete(entity)
-
-
-async def user(session: AsyncSession, user_id: int) -> User | None:
-    """Give back an account by id (billing's events name readers by it)."""
-    return await session.get(User, user_id)
 
 
 # --- plans ----------------------------------------------------------------------------------
@@ -61,6 +55,11 @@ async def insert_payment(session: AsyncSession, **values: Any) -> bool:
     """Record a payment unless its invoice is recorded already; True when this one was."""
     result = await session.exec(insert_ignoring_duplicates(Payment).values(**values))
     return bool(result.rowcount)
+
+
+async def payments_of(session: AsyncSession, user_id: int) -> Sequence[Payment]:
+    """The account's payments, in storage order."""
+    return (await session.exec(select(Payment).where(Payment.user_id == user_id))).all()
 
 
 async def payment_by_invoice(session: AsyncSession, invoice_id: str) -> Payment | None:
@@ -116,3 +115,8 @@ async def open_comp_grants(session: AsyncSession, user_id: int) -> Sequence[Comp
         select(CompGrant).where(CompGrant.user_id == user_id, col(CompGrant.revoked_at).is_(None))
     )
     return rows.all()
+
+
+async def comp_grants_of(session: AsyncSession, user_id: int) -> Sequence[CompGrant]:
+    """The account's complimentary-access grants, revoked ones included."""
+    return (await session.exec(select(CompGrant).where(CompGrant.user_id == user_id))).all()
