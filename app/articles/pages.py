@@ -14,10 +14,10 @@ from xml.etree import ElementTree as ET
 from feedgen.feed import FeedGenerator
 
 from app.access import decision
+from app.access.decision import Visibility
 from app.access.levels import AccessLevel
 from app.articles import presenter, repository, search
 from app.articles.errors import ArticleMoved, ArticleNotFound
-from app.articles.models import Visibility
 from app.articles.schemas import ArchiveMonth, AuthorCount, ListFilters, TagCount
 from app.core.config import Settings
 from app.core.db import Database, Reads, pk
