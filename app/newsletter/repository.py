@@ -11,7 +11,7 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.articles.live import is_live
+from app.articles import repository as articles
 from app.articles.models import Article
 from app.core.db import pk
 from app.newsletter.models import (
@@ -88,11 +88,11 @@ async def reload(session: AsyncSession, row: NewsletterIssue) -> None:
     await session.refresh(row)
 
 
-# The issue's article: the articles domain's table, read here until that domain offers it.
+# The issue's article: the articles domain's row, read through its repository.
 
 
 async def article(session: AsyncSession, article_id: int | None) -> Article | None:
-    return await session.get(Article, article_id) if article_id else None
+    return await articles.article(session, article_id) if article_id else None
 
 
 @dataclass(frozen=True)
@@ -110,16 +110,10 @@ async def article_wait(
     """Give back the issue's article when it is not live at `at` (now); None when nothing waits."""
     if issue.article_id is None:
         return None
-    row = (
-        await session.exec(
-            select(col(Article.status), col(Article.published_at), is_live(at)).where(
-                col(Article.id) == issue.article_id
-            )
-        )
-    ).first()
-    if row is None or row[2]:
+    waiting = await articles.not_live_state(session, issue.article_id, at)
+    if waiting is None:
         return None
-    return ArticleWait(issue.article_id, row[0], row[1])
+    return ArticleWait(issue.article_id, *waiting)
 
 
 # Subscribers and their choices

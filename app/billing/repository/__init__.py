@@ -40,6 +40,7 @@ from app.billing.repository.purchases import (
     payments_of,
     plan,
     plans_on_sale,
+    plans_on_sale_direct,
     save,
 )
 from app.billing.repository.subscriptions import (
@@ -94,6 +95,7 @@ __all__ = [
     "payments_of",
     "plan",
     "plans_on_sale",
+    "plans_on_sale_direct",
     "record_status_change",
     "reloaded_subscription",
     "save",

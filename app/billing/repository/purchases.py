@@ -11,7 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.billing.gateway import CheckoutRequest, CheckoutSession
 from app.billing.models import BillingNotice, CheckoutRecord, CompGrant, Payment, Plan
-from app.core.db import insert_ignoring_duplicates, utcnow
+from app.billing.schemas import PlanOut
+from app.core.db import Query, Reads, insert_ignoring_duplicates, utcnow
 
 
 async def save(session: AsyncSession, entity: SQLModel) -> None:
@@ -31,6 +32,22 @@ async def plans_on_sale(session: AsyncSession) -> Sequence[Plan]:
         select(Plan).where(Plan.active == True).order_by(col(Plan.sort_order), col(Plan.id))  # noqa: E712
     )
     return rows.all()
+
+
+# The same plans as one direct read (`db.reads`), for the paywall of a refused article page,
+# which opens no ORM session. The columns are PlanOut's fields, so the paywall's plans have the
+# shape /billing/plans has.
+_PLAN_KEYS = tuple(PlanOut.model_fields)
+_PLANS_SQL = f"""SELECT {", ".join(_PLAN_KEYS)}
+FROM plan WHERE active = :active ORDER BY sort_order, id"""  # noqa: S608 - field names only
+PLANS = Query.portable(_PLANS_SQL)
+
+
+async def plans_on_sale_direct(reads: Reads) -> list[dict[str, Any]]:
+    """The active plans in display order, shaped like `billing.schemas.PlanOut`."""
+    return [
+        dict(zip(_PLAN_KEYS, row, strict=True)) for row in await reads.all(PLANS, {"active": True})
+    ]
 
 
 async def all_plans(session: AsyncSession) -> Sequence[Plan]:
