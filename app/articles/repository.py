@@ -33,7 +33,7 @@ from app.articles.models import (
     Tag,
 )
 from app.articles.schemas import ArticleRead, Extras, ListFilters
-from app.comments.repository import VISIBLE_COMMENT_SQL
+from app.comments.repository import visible_count_sql
 from app.core.db import Query, Reads, as_utc, parse_required_ts, parse_ts, pk, utcnow
 from app.core.pagination import decode_cursor, encode_cursor, newest_first
 
@@ -216,7 +216,7 @@ async def sitemap_entries(session: AsyncSession, limit: int) -> list[tuple[str, 
 _COLUMNS = """a.slug, a.title, a.subtitle, a.excerpt, a.visibility, a.published_at, a.updated_at,
        a.reading_minutes, a.word_count, a.cover_image_url, a.cover_image_alt, a.seo_title,
        a.seo_description, a.comments, a.preview_html, a.content_html"""
-_COUNT = f"(SELECT count(*) FROM comment c WHERE c.article_id = a.id AND {VISIBLE_COMMENT_SQL})"  # noqa: S608
+_COUNT = visible_count_sql("a.id")
 
 # Bylines: the author's name is accounts' column, joined through accounts' fragment.
 _BYLINE = f"aa.position, {ACCOUNT_ID_SQL}, {DISPLAY_NAME_SQL}"
