@@ -1,4 +1,5 @@
-"""Every statement the accounts domain runs, and the account reads other domains use."""
+"""Every statement the accounts domain runs, the account reads other domains use, and the
+expressions and SQL fragments through which other domains' statements name an account."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Every statement of the newsletter domain but the delivery ledger's (app/newsletter/outbox.py):
-newsletters, issues, subscribers and their choices, and the one read of an issue's article."""
+newsletters, issues, subscribers and their choices, deliveries for the data export; an issue's
+article is read through the articles domain's repository."""
 
 from __future__ import annotations
 
