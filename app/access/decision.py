@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from app.access.levels import AccessLevel
-from app.articles.models import Visibility
+
+
+class Visibility(StrEnum):
+    """What an article requires of its reader (the access model's, stored on articles)."""
+
+    public = "public"
+    members = "members"
+    paid = "paid"
+
 
 REQUIRED_LEVEL = {
     Visibility.public: AccessLevel.anonymous,

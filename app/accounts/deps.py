@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from app.accounts import repository as repo
 from app.accounts.auth_context import AuthContext
 from app.accounts.models import STAFF_ROLES, Role, User
 from app.accounts.service import token_still_valid
@@ -50,7 +51,7 @@ async def _authenticate(
         raise Unauthorized("The access token is invalid or expired.", code="token_invalid") from exc
     # Read outside the write transaction (which begins at the request's first write), then
     # handed to the request's session, through which any change to the account is written.
-    user = await read.get(User, claims.user_id)
+    user = await repo.get_user(read, claims.user_id)
     if (
         user is None
         or user.disabled

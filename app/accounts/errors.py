@@ -53,6 +53,11 @@ class ReauthRequired(Forbidden):
     title = "Current password or a fresh magic link required"
 
 
+class ReauthLinkSpent(ReauthRequired):
+    """A sign-in link that passed the re-auth check was used up before the step that spends
+    it: the same answer, but not a guess, so re-auth limits do not count it."""
+
+
 class AccountDisabled(Forbidden):
     code = "account_disabled"
     title = "Account disabled"

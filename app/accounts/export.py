@@ -11,8 +11,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.accounts import repository as repo
 from app.accounts.models import User
 from app.admin import repository as admin
+from app.billing import repository as billing
 from app.comments import repository as comments
 from app.core.db import pk, utcnow
+from app.newsletter import repository as newsletter
 
 
 def _plain(row: Any, *names: str) -> dict[str, Any]:
@@ -44,21 +46,21 @@ async def _account(session: AsyncSession, user: User) -> dict[str, Any]:
 
 
 async def _billing(session: AsyncSession, uid: int) -> dict[str, Any]:
-    customer = await repo.billing_customer_of(session, uid)
+    customer = await billing.customer_of_user(session, uid)
     return {
         "subscriptions": [
             _plain(s, "status", "amount", "currency", "interval", "cancel_at_period_end")
             | _plain(s, "current_period_end", "created_at")
-            for s in await repo.subscriptions_of(session, uid)
+            for s in await billing.every_subscription_of(session, uid)
         ],
         "payments": [
             _plain(p, "amount", "currency", "paid_at", "refunded_amount")
-            for p in await repo.payments_of(session, uid)
+            for p in await billing.payments_of(session, uid)
         ],
         "billing": {"customer_id": customer.customer_id if customer else None},
         "complimentary_access": [
             _plain(g, "starts_at", "ends_at", "revoked_at")
-            for g in await repo.comp_grants_of(session, uid)
+            for g in await billing.comp_grants_of(session, uid)
         ],
     }
 
@@ -112,9 +114,9 @@ async def _newsletters(session: AsyncSession, user: User) -> list[dict[str, Any]
     """Each newsletter address of the reader (the account's, or its address without one),
     what it receives, and what was sent to it."""
     out = []
-    for subscriber in await repo.subscribers_for(session, pk(user.id), user.email):
-        lists = await repo.subscriber_lists(session, pk(subscriber.id))
-        deliveries = await repo.subscriber_deliveries(session, pk(subscriber.id))
+    for subscriber in await newsletter.subscribers_of(session, user.id, user.email):
+        lists = await newsletter.subscriber_lists(session, pk(subscriber.id))
+        deliveries = await newsletter.subscriber_deliveries(session, pk(subscriber.id))
         out.append(
             {
                 **_plain(subscriber, "email", "status", "source", "created_at", "confirmed_at"),

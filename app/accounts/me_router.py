@@ -11,7 +11,7 @@ from fastapi import Request, Response, status
 from app.accounts import export, profile
 from app.accounts.auth_context import AuthContext
 from app.accounts.deps import AuthContextDep, CurrentUser
-from app.accounts.errors import ReauthRequired
+from app.accounts.errors import ReauthLinkSpent, ReauthRequired
 from app.accounts.models import User
 from app.accounts.router import clear_cookies, limiter_of
 from app.accounts.schemas import ExportOut, MeDeleteIn, MeOut, MePatch
@@ -53,13 +53,17 @@ async def patch_me(
 @contextlib.asynccontextmanager
 async def _reauth_limited(request: Request, auth: AuthContext, user: User) -> AsyncIterator[None]:
     """Let a re-authentication through unless its account or network failed too often;
-    count a failure. A stolen access token cannot guess the password at will."""
+    count a failure. A stolen access token cannot guess the password at will.
+
+    A link spent between its check and its use is not a guess, so it does not count."""
     limiter = limiter_of(request)
     spec = auth.settings.login_rate_limit
     keys = (f"reauth:user:{user.id}", f"reauth:ip:{limiter.client_key(request)}")
     await limiter.check(spec, *keys)
     try:
         yield
+    except ReauthLinkSpent:
+        raise
     except ReauthRequired:
         await limiter.hit(spec, *keys)
         raise
@@ -83,20 +87,16 @@ async def delete_me(
     auth: AuthContextDep,
 ) -> Response:
     """Delete the account: personal data erased, sessions closed; payment records kept (README)."""
-    # Only the re-authentication counts against the limit, so it is checked here on its own;
-    # a link that fails when the deletion uses it up is not a guess.
     async with _reauth_limited(request, auth, user):
-        await profile.reauthenticate(
+        await profile.delete_me(
             read,
+            session,
             auth,
+            request.app.state.gateway,
             user,
             password=body.password,
             reauth_token=body.reauth_token,
-            consume=False,
         )
-    await profile.delete_account(
-        read, session, request.app.state.gateway, user, reauth_token=body.reauth_token
-    )
     out = Response(status_code=status.HTTP_204_NO_CONTENT)
     clear_cookies(out, auth)
     return out

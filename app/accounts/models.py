@@ -23,6 +23,12 @@ class Role(StrEnum):
 STAFF_ROLES = frozenset({Role.author, Role.editor, Role.admin})
 
 
+def issued_after_revocations(tokens_valid_after: datetime | None, issued_at: datetime) -> bool:
+    """Tell whether a token issued at `issued_at` survives revocations up to
+    `tokens_valid_after` (the user's column of that name)."""
+    return tokens_valid_after is None or issued_at > tokens_valid_after
+
+
 class ConsentDocument(StrEnum):
     terms = "terms"
     privacy = "privacy"

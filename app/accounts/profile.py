@@ -9,7 +9,7 @@ from app.accounts import links
 from app.accounts import repository as repo
 from app.accounts import service as accounts
 from app.accounts.auth_context import AuthContext
-from app.accounts.errors import ReauthRequired, TokenRejected
+from app.accounts.errors import ReauthLinkSpent, ReauthRequired, TokenRejected
 from app.accounts.models import (
     STAFF_ROLES,
     TokenPurpose,
@@ -149,7 +149,7 @@ async def delete_account(
         try:
             await links.consume(session, reauth_token, TokenPurpose.magic_link)
         except TokenRejected as exc:
-            raise ReauthRequired("The sign-in link is not valid for this.") from exc
+            raise ReauthLinkSpent("The sign-in link is not valid for this.") from exc
     await billing.forget_customer(session, user, ended)
     await newsletter_subscribers.forget(session, user)
     await comments.anonymise_author(session, pk(user.id))
@@ -165,6 +165,27 @@ async def delete_account(
     user.disabled = True
     user.deleted_at = utcnow()
     session.add(user)
+
+
+async def delete_me(
+    read: AsyncSession,
+    session: AsyncSession,
+    auth: AuthContext,
+    gateway: PaymentGateway,
+    user: User,
+    *,
+    password: str | None,
+    reauth_token: str | None,
+) -> None:
+    """Delete the reader's own account once they re-authenticate (DELETE /me).
+
+    The re-authentication is checked in the read session, before the provider is asked; a
+    link is used up by the deletion, whose failure to do so is `ReauthLinkSpent`.
+    """
+    await reauthenticate(
+        read, auth, user, password=password, reauth_token=reauth_token, consume=False
+    )
+    await delete_account(read, session, gateway, user, reauth_token=reauth_token)
 
 
 async def register(

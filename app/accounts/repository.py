@@ -1,24 +1,82 @@
-"""Every statement the accounts domain runs, and the account reads other domains use."""
+"""Every statement the accounts domain runs, the account reads other domains use, and the
+expressions and SQL fragments through which other domains' statements name an account."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import ColumnElement, ScalarSelect, delete, exists, or_, update
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.accounts.models import Consent, EmailToken, RefreshToken, User
-from app.billing.models import BillingCustomer, CompGrant, Payment, Subscription
-from app.core.db import pk
+from app.accounts.models import (
+    STAFF_ROLES,
+    Consent,
+    EmailToken,
+    RefreshToken,
+    User,
+    issued_after_revocations,
+)
+from app.core.db import parse_ts, pk
 from app.core.mail_outbox import OutboxMessage
-from app.newsletter.models import Delivery, Newsletter, NewsletterSubscription, Subscriber
+
+# --- accounts in other domains' statements --------------------------------------------------
+# Another domain's statement that needs an account's data takes it from here, so the "user"
+# table and what its columns mean are spelled in this module only.
+
+
+def display_name_of(user_id: Any) -> ScalarSelect[str]:
+    """SQL: the display name of the account whose id is `user_id` (a column or parameter)."""
+    return core_select(col(User.display_name)).where(col(User.id) == user_id).scalar_subquery()
+
+
+def live_account_id(user_id: Any) -> ScalarSelect[int]:
+    """SQL: `user_id` if that account exists and is not deleted, else NULL."""
+    return (
+        core_select(col(User.id))
+        .where(col(User.id) == user_id, col(User.deleted_at).is_(None))
+        .scalar_subquery()
+    )
+
+
+def staff_condition(user_id: Any) -> ColumnElement[bool]:
+    """SQL: the account whose id is `user_id` has a staff role."""
+    return exists().where(col(User.id) == user_id, col(User.role).in_(sorted(STAFF_ROLES)))
+
+
+# Raw SQL for one-statement direct reads: the account joins as `u` (ACCOUNT_FROM_SQL, its id
+# ACCOUNT_ID_SQL), and the reader's statement selects the columns it needs from below.
+ACCOUNT_FROM_SQL = '"user" u'
+ACCOUNT_ID_SQL = "u.id"
+DISPLAY_NAME_SQL = "u.display_name"
+# The columns `token_counts_for` reads, in its order (role first).
+ACCOUNT_STATE_SQL = "u.role, u.disabled, u.deleted_at, u.tokens_valid_after"
+
+
+def token_counts_for(columns: Sequence[Any], issued_at: datetime) -> bool:
+    """Tell whether a token issued at `issued_at` still counts, from ACCOUNT_STATE_SQL's
+    columns as read: the account is neither disabled nor deleted, and the token postdates
+    its last revocation (the checks `accounts.deps` makes on the entity)."""
+    _, disabled, deleted_at, valid_after = columns[:4]
+    if disabled or deleted_at is not None:
+        return False
+    return issued_after_revocations(parse_ts(valid_after), issued_at)
+
+
+# --- the accounts domain's own statements ---------------------------------------------------
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User | None:
     """The account with this id, deleted ones included."""
     return await session.get(User, user_id)
+
+
+async def users_by_ids(session: AsyncSession, ids: Sequence[int]) -> Sequence[User]:
+    """The accounts with these ids, deleted ones included, in no particular order."""
+    return (await session.exec(select(User).where(col(User.id).in_(ids)))).all()
 
 
 async def display_names(session: AsyncSession, ids: Iterable[int]) -> dict[int, str]:
@@ -38,59 +96,6 @@ async def consents_for(session: AsyncSession, user_id: int, address: str) -> Seq
 async def refresh_tokens_of(session: AsyncSession, user_id: int) -> Sequence[RefreshToken]:
     """Every refresh token the account was issued, revoked ones included."""
     return (await session.exec(select(RefreshToken).where(RefreshToken.user_id == user_id))).all()
-
-
-# The data export's reads of billing and newsletter rows; they move to those domains'
-# repositories once those exist (billing and newsletter are being rewritten alongside).
-
-
-async def billing_customer_of(session: AsyncSession, user_id: int) -> BillingCustomer | None:
-    """The account's billing customer, if one was created."""
-    return await session.get(BillingCustomer, user_id)
-
-
-async def subscriptions_of(session: AsyncSession, user_id: int) -> Sequence[Subscription]:
-    """The account's subscriptions, in storage order."""
-    return (await session.exec(select(Subscription).where(Subscription.user_id == user_id))).all()
-
-
-async def payments_of(session: AsyncSession, user_id: int) -> Sequence[Payment]:
-    """The account's payments, in storage order."""
-    return (await session.exec(select(Payment).where(Payment.user_id == user_id))).all()
-
-
-async def comp_grants_of(session: AsyncSession, user_id: int) -> Sequence[CompGrant]:
-    """The account's complimentary-access grants, revoked ones included."""
-    return (await session.exec(select(CompGrant).where(CompGrant.user_id == user_id))).all()
-
-
-async def subscribers_for(
-    session: AsyncSession, user_id: int, address: str
-) -> Sequence[Subscriber]:
-    """Newsletter subscribers of the account or of its address."""
-    query = select(Subscriber).where(
-        or_(col(Subscriber.user_id) == user_id, col(Subscriber.email) == address)
-    )
-    return (await session.exec(query)).all()
-
-
-async def subscriber_lists(
-    session: AsyncSession, subscriber_id: int
-) -> Sequence[tuple[str, NewsletterSubscription]]:
-    """(newsletter slug, subscription) for each list the subscriber was ever on."""
-    query = (
-        select(Newsletter.slug, NewsletterSubscription)
-        .join(Newsletter, col(Newsletter.id) == NewsletterSubscription.newsletter_id)
-        .where(NewsletterSubscription.subscriber_id == subscriber_id)
-    )
-    return (await session.exec(query)).all()
-
-
-async def subscriber_deliveries(session: AsyncSession, subscriber_id: int) -> Sequence[Delivery]:
-    """Every delivery made or attempted to the subscriber."""
-    return (
-        await session.exec(select(Delivery).where(Delivery.subscriber_id == subscriber_id))
-    ).all()
 
 
 async def erase_personal_rows(session: AsyncSession, user_id: int, address: str) -> None:

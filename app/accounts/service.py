@@ -20,7 +20,14 @@ from app.accounts.errors import (
     TermsNotAccepted,
     WeakPassword,
 )
-from app.accounts.models import Consent, ConsentDocument, RefreshToken, Role, User
+from app.accounts.models import (
+    Consent,
+    ConsentDocument,
+    RefreshToken,
+    Role,
+    User,
+    issued_after_revocations,
+)
 from app.core.db import adopt, utcnow
 from app.core.errors import NotFound
 from app.core.security import hash_opaque_token, new_opaque_token
@@ -227,8 +234,3 @@ async def logout(
 def token_still_valid(user: User, issued_at: datetime) -> bool:
     """Tell whether an access token issued at `issued_at` survives the user's revocations."""
     return issued_after_revocations(user.tokens_valid_after, issued_at)
-
-
-def issued_after_revocations(tokens_valid_after: datetime | None, issued_at: datetime) -> bool:
-    """The same rule on the bare column, for direct reads."""
-    return tokens_valid_after is None or issued_at > tokens_valid_after

@@ -8,14 +8,10 @@ from enum import StrEnum
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+# The access model owns what an article requires; the name stays importable from here.
+from app.access.decision import Visibility as Visibility
 from app.core.db import utcnow
 from app.core.types import UTCDateTime
-
-
-class Visibility(StrEnum):
-    public = "public"
-    members = "members"
-    paid = "paid"
 
 
 class Status(StrEnum):

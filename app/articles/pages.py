@@ -14,11 +14,12 @@ from xml.etree import ElementTree as ET
 from feedgen.feed import FeedGenerator
 
 from app.access import decision
+from app.access.decision import Visibility
 from app.access.levels import AccessLevel
 from app.articles import presenter, repository, search
 from app.articles.errors import ArticleMoved, ArticleNotFound
-from app.articles.models import Visibility
 from app.articles.schemas import ArchiveMonth, AuthorCount, ListFilters, TagCount
+from app.billing import repository as billing
 from app.core.config import Settings
 from app.core.db import Database, Reads, pk
 from app.core.jsonutil import dumps
@@ -47,7 +48,7 @@ async def article_page(reads: Reads, public_url: str, level: AccessLevel, slug: 
     access = decision.decide(found.visibility, level)
     plans: list[dict[str, object]] = []
     if not access.granted and found.visibility == Visibility.paid.value:
-        plans = await repository.plans_on_sale(reads)
+        plans = await billing.plans_on_sale_direct(reads)
     page = presenter.full(
         found,
         found.authors,

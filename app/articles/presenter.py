@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from app.access.decision import Access
+from app.access.decision import Access, Visibility
 from app.access.levels import AccessLevel
-from app.articles.models import Visibility
 
 SEO_DESCRIPTION_CHARS = 160
 PAYWALL_SELECTOR = ".paywalled-content"

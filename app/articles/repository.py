@@ -16,7 +16,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.accounts.models import User
+from app.accounts.repository import (
+    ACCOUNT_FROM_SQL,
+    ACCOUNT_ID_SQL,
+    DISPLAY_NAME_SQL,
+    display_name_of,
+)
 from app.articles.live import LIVE_SQL, is_live
 from app.articles.models import (
     Article,
@@ -28,8 +33,7 @@ from app.articles.models import (
     Tag,
 )
 from app.articles.schemas import ArticleRead, Extras, ListFilters
-from app.billing.schemas import PlanOut
-from app.comments.repository import VISIBLE_COMMENT_SQL
+from app.comments.repository import visible_count_sql
 from app.core.db import Query, Reads, as_utc, parse_required_ts, parse_ts, pk, utcnow
 from app.core.pagination import decode_cursor, encode_cursor, newest_first
 
@@ -41,8 +45,11 @@ async def extras(session: AsyncSession, article_ids: Sequence[int]) -> Extras:
     if not article_ids:
         return out
     author_rows = await session.exec(
-        select(ArticleAuthor.article_id, User.id, User.display_name)
-        .join(User, col(User.id) == ArticleAuthor.user_id)
+        select(
+            ArticleAuthor.article_id,
+            ArticleAuthor.user_id,
+            display_name_of(ArticleAuthor.user_id),
+        )
         .where(col(ArticleAuthor.article_id).in_(article_ids))
         .order_by(col(ArticleAuthor.position))
     )
@@ -144,13 +151,13 @@ async def tags_with_counts(session: AsyncSession) -> list[tuple[str, str, int]]:
 
 
 async def authors_with_counts(session: AsyncSession) -> list[tuple[int, str, int]]:
+    name = display_name_of(ArticleAuthor.user_id).label("name")
     rows = await session.exec(
-        select(User.id, User.display_name, func.count(col(Article.id)))
-        .join(ArticleAuthor, col(ArticleAuthor.user_id) == User.id)
+        select(ArticleAuthor.user_id, name, func.count(col(Article.id)))
         .join(Article, col(Article.id) == ArticleAuthor.article_id)
         .where(is_live())
-        .group_by(col(User.id), col(User.display_name))
-        .order_by(func.count(col(Article.id)).desc(), col(User.display_name))
+        .group_by(col(ArticleAuthor.user_id))
+        .order_by(func.count(col(Article.id)).desc(), name)
     )
     return [(user_id or 0, name, count) for user_id, name, count in rows]
 
@@ -209,20 +216,24 @@ async def sitemap_entries(session: AsyncSession, limit: int) -> list[tuple[str, 
 _COLUMNS = """a.slug, a.title, a.subtitle, a.excerpt, a.visibility, a.published_at, a.updated_at,
        a.reading_minutes, a.word_count, a.cover_image_url, a.cover_image_alt, a.seo_title,
        a.seo_description, a.comments, a.preview_html, a.content_html"""
-_COUNT = f"(SELECT count(*) FROM comment c WHERE c.article_id = a.id AND {VISIBLE_COMMENT_SQL})"  # noqa: S608
+_COUNT = visible_count_sql("a.id")
+
+# Bylines: the author's name is accounts' column, joined through accounts' fragment.
+_BYLINE = f"aa.position, {ACCOUNT_ID_SQL}, {DISPLAY_NAME_SQL}"
+_AUTHORS = f"article_author aa JOIN {ACCOUNT_FROM_SQL} ON {ACCOUNT_ID_SQL} = aa.user_id"
 
 # The f-strings below join constant SQL pieces only; every value goes as a parameter.
 ARTICLE = Query(
     sqlite=f"""SELECT {_COLUMNS},
-  (SELECT json_group_array(json_array(aa.position, u.id, u.display_name))
-     FROM article_author aa JOIN "user" u ON u.id = aa.user_id WHERE aa.article_id = a.id),
+  (SELECT json_group_array(json_array({_BYLINE}))
+     FROM {_AUTHORS} WHERE aa.article_id = a.id),
   (SELECT json_group_array(json_array(t.slug, t.name))
      FROM article_tag at JOIN tag t ON t.id = at.tag_id WHERE at.article_id = a.id),
   {_COUNT}
 FROM article a WHERE a.slug = :slug AND {LIVE_SQL["sqlite"]}""",  # noqa: S608
     postgres=f"""SELECT {_COLUMNS},
-  (SELECT coalesce(json_agg(json_build_array(aa.position, u.id, u.display_name)), '[]')::text
-     FROM article_author aa JOIN "user" u ON u.id = aa.user_id WHERE aa.article_id = a.id),
+  (SELECT coalesce(json_agg(json_build_array({_BYLINE})), '[]')::text
+     FROM {_AUTHORS} WHERE aa.article_id = a.id),
   (SELECT coalesce(json_agg(json_build_array(t.slug, t.name)), '[]')::text
      FROM article_tag at JOIN tag t ON t.id = at.tag_id WHERE at.article_id = a.id),
   {_COUNT}
@@ -235,14 +246,6 @@ REDIRECT = Query(
     sqlite=_REDIRECT_SQL.format(live=LIVE_SQL["sqlite"]),
     postgres=_REDIRECT_SQL.format(live=LIVE_SQL["postgres"]),
 )
-
-# Billing's statement, kept here in one place until billing exports a direct read of the plans
-# on sale (its `service.active_plans` runs on an ORM session, which the page does not open).
-# The columns are PlanOut's fields, so the paywall's plans have the shape /billing/plans has.
-_PLAN_KEYS = tuple(PlanOut.model_fields)
-_PLANS_SQL = f"""SELECT {", ".join(_PLAN_KEYS)}
-FROM plan WHERE active = :active ORDER BY sort_order, id"""  # noqa: S608 - field names only
-PLANS = Query.portable(_PLANS_SQL)
 
 
 def _article(row: tuple[Any, ...]) -> ArticleRead:
@@ -285,18 +288,24 @@ async def live_article(reads: Reads, slug: str) -> ArticleRead | str | None:
     return str(moved[0]) if moved is not None else None
 
 
-async def plans_on_sale(reads: Reads) -> list[dict[str, Any]]:
-    """The active plans in display order, shaped like `billing.schemas.PlanOut`."""
-    return [
-        dict(zip(_PLAN_KEYS, row, strict=True)) for row in await reads.all(PLANS, {"active": True})
-    ]
-
-
 # --- the staff side (write sessions) ---
 
 
 async def article(session: AsyncSession, article_id: int) -> Article | None:
     return await session.get(Article, article_id)
+
+
+async def not_live_state(
+    session: AsyncSession, article_id: int, at: datetime | None = None
+) -> tuple[str, datetime | None] | None:
+    """The article's (status, published_at) unless it is live at `at` (now) or missing."""
+    query = select(col(Article.status), col(Article.published_at), is_live(at)).where(
+        col(Article.id) == article_id
+    )
+    row = (await session.exec(query)).first()
+    if row is None or row[2]:
+        return None
+    return row[0], row[1]
 
 
 async def author_ids(session: AsyncSession, article_id: int) -> list[int]:
@@ -328,11 +337,6 @@ async def tag_links(session: AsyncSession, article_id: int) -> Sequence[ArticleT
 async def author_links(session: AsyncSession, article_id: int) -> Sequence[ArticleAuthor]:
     query = select(ArticleAuthor).where(ArticleAuthor.article_id == article_id)
     return (await session.exec(query)).all()
-
-
-async def users(session: AsyncSession, ids: Sequence[int]) -> Sequence[User]:
-    """Accounts' rows for these ids (accounts has no repository yet to ask)."""
-    return (await session.exec(select(User).where(col(User.id).in_(ids)))).all()
 
 
 async def tag_names(session: AsyncSession, article_id: int) -> list[str]:

@@ -10,11 +10,11 @@ from fastapi import Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from app.access import decision
+from app.access.decision import Visibility
 from app.access.deps import ReaderLevel, reader_level
 from app.access.levels import AccessLevel
 from app.articles import pages, search
 from app.articles.errors import ArticleMoved
-from app.articles.models import Visibility
 from app.articles.schemas import (
     ArchiveMonth,
     ArticlePublic,

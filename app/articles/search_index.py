@@ -11,8 +11,8 @@ from html import escape
 from sqlalchemy import TextClause, bindparam, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.access.decision import Visibility
 from app.articles.live import LIVE_SQL
-from app.articles.models import Visibility
 from app.core.db import utcnow
 from app.core.types import UTCDateTime
 

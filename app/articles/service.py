@@ -8,6 +8,7 @@ from datetime import datetime
 from slugify import slugify
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.accounts import repository as accounts
 from app.accounts.models import STAFF_ROLES, Role, User
 from app.articles import repository, search, search_index
 from app.articles.errors import (
@@ -118,7 +119,7 @@ async def _set_tags(session: AsyncSession, article_id: int, names: Sequence[str]
 
 async def _set_authors(session: AsyncSession, article_id: int, ids: Sequence[int]) -> None:
     unique = list(dict.fromkeys(ids))
-    users = await repository.users(session, unique)
+    users = await accounts.users_by_ids(session, unique)
     staff = {u.id for u in users if u.role in STAFF_ROLES and u.deleted_at is None}
     if not unique or set(unique) != staff:
         raise InvalidAuthors("Every author must be an existing staff account.")

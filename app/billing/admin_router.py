@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Query, Response, status
 
-from app.accounts import service as accounts
 from app.accounts.deps import AdminUser
 from app.admin import audit
 from app.billing import events, service
@@ -16,7 +15,6 @@ from app.billing.schemas import CompIn, CompOut, EventOut, PlanAdminOut, PlanCre
 from app.core.config import API_PREFIX
 from app.core.db import pk
 from app.core.deps import DatabaseDep, SessionDep, SettingsDep
-from app.core.errors import NotFound
 from app.core.fields import Id
 from app.core.openapi import errors
 from app.core.pagination import Cursor, Limit, Page
@@ -60,9 +58,8 @@ async def update_plan(
 )
 async def grant_comp(member_id: Id, body: CompIn, admin: AdminUser, session: SessionDep) -> CompOut:
     """Give a member complimentary paid access, optionally until `ends_at`."""
-    member = await accounts.live_member(session, member_id)
     grant = await service.grant_comp(
-        session, admin, member, ends_at=body.ends_at, reason=body.reason
+        session, admin, member_id, ends_at=body.ends_at, reason=body.reason
     )
     return CompOut(
         id=pk(grant.id),
@@ -76,9 +73,7 @@ async def grant_comp(member_id: Id, body: CompIn, admin: AdminUser, session: Ses
 @router.delete("/members/{member_id}/comp", status_code=status.HTTP_204_NO_CONTENT)
 async def revoke_comp(member_id: Id, _admin: AdminUser, session: SessionDep) -> Response:
     """End a member's complimentary access now."""
-    member = await accounts.live_member(session, member_id)
-    if not await service.revoke_comps(session, member):
-        raise NotFound("The member has no complimentary access.", code="comp_not_found")
+    await service.revoke_comps(session, member_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

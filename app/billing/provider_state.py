@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.accounts import repository as accounts
 from app.billing import notices, repository
 from app.billing.gateway import SubscriptionState, object_id
 from app.billing.models import Payment, Subscription
@@ -41,7 +42,7 @@ async def link_checkout_customer(
     session: AsyncSession, reference: str, customer_id: str | None
 ) -> None:
     """Link a completed checkout's customer to the reader it names, if that reader exists."""
-    reader = await repository.user(session, int(reference)) if reference.isdigit() else None
+    reader = await accounts.get_user(session, int(reference)) if reference.isdigit() else None
     if customer_id and reader is not None:
         await repository.link_customer(session, user_id=int(reference), customer_id=customer_id)
 
@@ -163,7 +164,7 @@ async def payment_failed_notice(
     already, or the reader is gone)."""
     key = f"payment_failed:{invoice.get('id')}:{invoice.get('attempt_count', 0)}"
     first = await repository.note_notice(session, key, user_id)
-    reader = await repository.user(session, user_id)
+    reader = await accounts.get_user(session, user_id)
     if first and reader is not None and reader.deleted_at is None:
         return notices.payment_failed(settings, reader.email)
     return None

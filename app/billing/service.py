@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.access.levels import ENTITLING, SubscriptionFacts, subscription_entitles
+from app.accounts import service as accounts
 from app.accounts.models import User
 from app.admin import audit
 from app.billing import provider_state, repository
@@ -27,6 +28,7 @@ from app.billing.schemas import MySubscription, PlanCreate, PlanOut, PlanUpdate
 from app.core.cache import invalidate_on_commit
 from app.core.config import Settings
 from app.core.db import Database, pk, utcnow
+from app.core.errors import NotFound
 
 
 async def plans_on_sale(session: AsyncSession) -> Sequence[Plan]:
@@ -184,20 +186,25 @@ async def redact_events(session: AsyncSession, customer_id: str) -> None:
 
 
 async def grant_comp(
-    session: AsyncSession, admin: User, member: User, *, ends_at: datetime | None, reason: str
+    session: AsyncSession, admin: User, member_id: int, *, ends_at: datetime | None, reason: str
 ) -> CompGrant:
+    """Give a live member complimentary paid access (NotFound for an unknown or deleted one)."""
+    member = await accounts.live_member(session, member_id)
     grant = CompGrant(user_id=pk(member.id), granted_by_id=admin.id, ends_at=ends_at, reason=reason)
     await repository.add(session, grant)
     return grant
 
 
-async def revoke_comps(session: AsyncSession, member: User) -> int:
+async def revoke_comps(session: AsyncSession, member_id: int) -> None:
+    """End a live member's complimentary access now; NotFound when they have none running."""
+    member = await accounts.live_member(session, member_id)
     grants = await repository.open_comp_grants(session, pk(member.id))
+    if not grants:
+        raise NotFound("The member has no complimentary access.", code="comp_not_found")
     now = utcnow()
     for grant in grants:
         grant.revoked_at = now
         await repository.save(session, grant)
-    return len(grants)
 
 
 async def active_comp(session: AsyncSession, user_id: int) -> CompGrant | None:

@@ -30,6 +30,14 @@ from app.core.pagination import decode_cursor, newest_first
 VISIBLE_COMMENT_SQL = f"c.status = '{CommentStatus.visible.value}'"
 
 
+def visible_count_sql(article_id: str) -> str:
+    """Raw SQL: the visible comments on the article whose id is the SQL `article_id`."""
+    return (
+        "(SELECT count(*) FROM comment c"  # noqa: S608 - SQL pieces only; values are parameters
+        f" WHERE c.article_id = {article_id} AND {VISIBLE_COMMENT_SQL})"
+    )
+
+
 def comment_is_visible() -> ColumnElement[bool]:
     """ "Visible comment" for ORM queries: the same rule as VISIBLE_COMMENT_SQL."""
     return col(Comment.status) == CommentStatus.visible.value

@@ -1,5 +1,6 @@
 """Every statement of the newsletter domain but the delivery ledger's (app/newsletter/outbox.py):
-newsletters, issues, subscribers and their choices, and the one read of an issue's article."""
+newsletters, issues, subscribers and their choices, deliveries for the data export; an issue's
+article is read through the articles domain's repository."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.articles.live import is_live
+from app.articles import repository as articles
 from app.articles.models import Article
 from app.core.db import pk
 from app.newsletter.models import (
+    Delivery,
     IssueStatus,
     Newsletter,
     NewsletterIssue,
@@ -87,11 +89,11 @@ async def reload(session: AsyncSession, row: NewsletterIssue) -> None:
     await session.refresh(row)
 
 
-# The issue's article: the articles domain's table, read here until that domain offers it.
+# The issue's article: the articles domain's row, read through its repository.
 
 
 async def article(session: AsyncSession, article_id: int | None) -> Article | None:
-    return await session.get(Article, article_id) if article_id else None
+    return await articles.article(session, article_id) if article_id else None
 
 
 @dataclass(frozen=True)
@@ -109,16 +111,10 @@ async def article_wait(
     """Give back the issue's article when it is not live at `at` (now); None when nothing waits."""
     if issue.article_id is None:
         return None
-    row = (
-        await session.exec(
-            select(col(Article.status), col(Article.published_at), is_live(at)).where(
-                col(Article.id) == issue.article_id
-            )
-        )
-    ).first()
-    if row is None or row[2]:
+    waiting = await articles.not_live_state(session, issue.article_id, at)
+    if waiting is None:
         return None
-    return ArticleWait(issue.article_id, row[0], row[1])
+    return ArticleWait(issue.article_id, *waiting)
 
 
 # Subscribers and their choices
@@ -146,6 +142,25 @@ async def subscribers_of(
         )
     )
     return rows.all()
+
+
+async def subscriber_lists(
+    session: AsyncSession, subscriber_id: int
+) -> Sequence[tuple[str, NewsletterSubscription]]:
+    """(newsletter slug, subscription) for each list the subscriber was ever on."""
+    query = (
+        select(Newsletter.slug, NewsletterSubscription)
+        .join(Newsletter, col(Newsletter.id) == NewsletterSubscription.newsletter_id)
+        .where(NewsletterSubscription.subscriber_id == subscriber_id)
+    )
+    return (await session.exec(query)).all()
+
+
+async def subscriber_deliveries(session: AsyncSession, subscriber_id: int) -> Sequence[Delivery]:
+    """Every delivery made or attempted to the subscriber (the data export)."""
+    return (
+        await session.exec(select(Delivery).where(Delivery.subscriber_id == subscriber_id))
+    ).all()
 
 
 async def subscriber_status_of_user(session: AsyncSession, user_id: int | None) -> str | None:

@@ -224,6 +224,20 @@ async def test_comp_grants_and_revokes_paid_access(
     assert forbidden.status_code == 403
 
 
+async def test_comp_for_an_unknown_member_or_without_a_grant_is_404(
+    billing: Billing, client: AsyncClient, factory: Factory
+) -> None:
+    admin = await billing.admin()
+    member = await factory.member()
+    base = "/api/v1/admin/members"
+    unknown = await client.post(f"{base}/999999/comp", json={"reason": "x"}, headers=admin.headers)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "member_not_found")
+    gone = await client.delete(f"{base}/999999/comp", headers=admin.headers)
+    assert (gone.status_code, gone.json()["code"]) == (404, "member_not_found")
+    no_grant = await client.delete(f"{base}/{member.id}/comp", headers=admin.headers)
+    assert (no_grant.status_code, no_grant.json()["code"]) == (404, "comp_not_found")
+
+
 async def test_reconcile_repairs_a_missed_webhook(
     billing: Billing, client: AsyncClient, factory: Factory, app: FastAPI, standin: StandIn
 ) -> None:

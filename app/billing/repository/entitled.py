@@ -20,7 +20,13 @@ from app.access.levels import (
     subscription_entitles,
 )
 from app.accounts.models import STAFF_ROLES, User
-from app.accounts.service import issued_after_revocations
+from app.accounts.repository import (
+    ACCOUNT_FROM_SQL,
+    ACCOUNT_ID_SQL,
+    ACCOUNT_STATE_SQL,
+    staff_condition,
+    token_counts_for,
+)
 from app.billing.models import CompGrant, Subscription
 from app.core.db import Query, Reads, parse_required_ts, parse_ts, utcnow
 from app.core.security import AccessClaims
@@ -55,8 +61,7 @@ def paid_condition(user_id: Any, now: datetime, grace: timedelta) -> ColumnEleme
 
 def paid_access_condition(user_id: Any, now: datetime, grace: timedelta) -> ColumnElement[bool]:
     """SQL for "`access_level` says paid" over a user id column: staff, or `paid_condition`."""
-    staff = exists().where(col(User.id) == user_id, col(User.role).in_(sorted(STAFF_ROLES)))
-    return or_(staff, paid_condition(user_id, now, grace))
+    return or_(staff_condition(user_id), paid_condition(user_id, now, grace))
 
 
 def comp_condition(user_id: Any, now: datetime) -> ColumnElement[bool]:
@@ -105,12 +110,12 @@ async def user_reader_level(
 
 
 # The user and their subscriptions in one round trip: one row per subscription, or one row
-# with NULLs for a reader who never subscribed.
+# with NULLs for a reader who never subscribed. The account's part is accounts' fragment.
 _READER = Query.portable(
-    """SELECT u.role, u.disabled, u.deleted_at, u.tokens_valid_after,
+    f"""SELECT {ACCOUNT_STATE_SQL},
        s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since
-FROM "user" u LEFT JOIN subscription s ON s.user_id = u.id
-WHERE u.id = :id"""
+FROM {ACCOUNT_FROM_SQL} LEFT JOIN subscription s ON s.user_id = {ACCOUNT_ID_SQL}
+WHERE {ACCOUNT_ID_SQL} = :id"""  # noqa: S608 - constant fragments; the id is a parameter
 )
 _GRANTS = Query.portable(
     """SELECT starts_at, ends_at, revoked_at FROM comp_grant
@@ -131,12 +136,9 @@ async def token_reader_level(
     rows = await reads.all(_READER, {"id": claims.user_id})
     if not rows:
         return None
-    role, disabled, deleted_at, valid_after = rows[0][:4]
-    if disabled or deleted_at is not None:
+    if not token_counts_for(rows[0], claims.issued_at):
         return None
-    if not issued_after_revocations(parse_ts(valid_after), claims.issued_at):
-        return None
-    if role in STAFF_ROLES:
+    if rows[0][0] in STAFF_ROLES:
         return AccessLevel.paid
     now = utcnow()
     grace = timedelta(days=grace_days)

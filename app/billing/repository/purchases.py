@@ -9,10 +9,10 @@ from typing import Any
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.accounts.models import User
 from app.billing.gateway import CheckoutRequest, CheckoutSession
 from app.billing.models import BillingNotice, CheckoutRecord, CompGrant, Payment, Plan
-from app.core.db import insert_ignoring_duplicates, utcnow
+from app.billing.schemas import PlanOut
+from app.core.db import Query, Reads, insert_ignoring_duplicates, utcnow
 
 
 async def save(session: AsyncSession, entity: SQLModel) -> None:
@@ -24,11 +24,6 @@ async def delete(session: AsyncSession, entity: SQLModel) -> None:
     await session.delete(entity)
 
 
-async def user(session: AsyncSession, user_id: int) -> User | None:
-    """Give back an account by id (billing's events name readers by it)."""
-    return await session.get(User, user_id)
-
-
 # --- plans ----------------------------------------------------------------------------------
 
 
@@ -37,6 +32,22 @@ async def plans_on_sale(session: AsyncSession) -> Sequence[Plan]:
         select(Plan).where(Plan.active == True).order_by(col(Plan.sort_order), col(Plan.id))  # noqa: E712
     )
     return rows.all()
+
+
+# The same plans as one direct read (`db.reads`), for the paywall of a refused article page,
+# which opens no ORM session. The columns are PlanOut's fields, so the paywall's plans have the
+# shape /billing/plans has.
+_PLAN_KEYS = tuple(PlanOut.model_fields)
+_PLANS_SQL = f"""SELECT {", ".join(_PLAN_KEYS)}
+FROM plan WHERE active = :active ORDER BY sort_order, id"""  # noqa: S608 - field names only
+PLANS = Query.portable(_PLANS_SQL)
+
+
+async def plans_on_sale_direct(reads: Reads) -> list[dict[str, Any]]:
+    """The active plans in display order, shaped like `billing.schemas.PlanOut`."""
+    return [
+        dict(zip(_PLAN_KEYS, row, strict=True)) for row in await reads.all(PLANS, {"active": True})
+    ]
 
 
 async def all_plans(session: AsyncSession) -> Sequence[Plan]:
@@ -61,6 +72,11 @@ async def insert_payment(session: AsyncSession, **values: Any) -> bool:
     """Record a payment unless its invoice is recorded already; True when this one was."""
     result = await session.exec(insert_ignoring_duplicates(Payment).values(**values))
     return bool(result.rowcount)
+
+
+async def payments_of(session: AsyncSession, user_id: int) -> Sequence[Payment]:
+    """The account's payments, in storage order."""
+    return (await session.exec(select(Payment).where(Payment.user_id == user_id))).all()
 
 
 async def payment_by_invoice(session: AsyncSession, invoice_id: str) -> Payment | None:
@@ -116,3 +132,8 @@ async def open_comp_grants(session: AsyncSession, user_id: int) -> Sequence[Comp
         select(CompGrant).where(CompGrant.user_id == user_id, col(CompGrant.revoked_at).is_(None))
     )
     return rows.all()
+
+
+async def comp_grants_of(session: AsyncSession, user_id: int) -> Sequence[CompGrant]:
+    """The account's complimentary-access grants, revoked ones included."""
+    return (await session.exec(select(CompGrant).where(CompGrant.user_id == user_id))).all()

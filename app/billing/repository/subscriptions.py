@@ -13,7 +13,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.accounts.models import User
+from app.accounts.repository import live_account_id
 from app.billing.gateway import SubscriptionState
 from app.billing.models import BillingCustomer, Plan, Subscription, SubscriptionChange
 from app.core.db import Params, insert_ignoring_duplicates, utcnow
@@ -28,7 +28,6 @@ def _table(model: type[SQLModel]) -> Table:
 _SUBS = _table(Subscription)
 _CHANGES = _table(SubscriptionChange)
 _CUSTOMERS = _table(BillingCustomer)
-_USERS = _table(User)
 _PLANS = _table(Plan)
 
 
@@ -41,10 +40,7 @@ _OWNER = core_select(
     .where(_CUSTOMERS.c.customer_id == bindparam("customer_id"))
     .scalar_subquery()
     .label("linked"),
-    core_select(_USERS.c.id)
-    .where(_USERS.c.id == bindparam("user_id"), _USERS.c.deleted_at.is_(None))
-    .scalar_subquery()
-    .label("live"),
+    live_account_id(bindparam("user_id")).label("live"),
 )
 
 
@@ -264,6 +260,11 @@ async def subscriptions_of(session: AsyncSession, user_id: int) -> Sequence[Subs
         .order_by(col(Subscription.updated_at).desc())
     )
     return rows.all()
+
+
+async def every_subscription_of(session: AsyncSession, user_id: int) -> Sequence[Subscription]:
+    """A reader's subscriptions, ended ones included, in storage order (the data export)."""
+    return (await session.exec(select(Subscription).where(Subscription.user_id == user_id))).all()
 
 
 async def subscriptions_of_customer(
