@@ -133,11 +133,9 @@ app.add_typer(billing_app, name="billing")
 @app.command("stripe-sync")
 def stripe_sync() -> None:
     """Create the Stripe product and price of every plan that lacks them (idempotent)."""
-    from sqlmodel import select
-
+    from app.billing import repository as billing_repo
     from app.billing import service as billing
     from app.billing.gateway import build_gateway
-    from app.billing.models import Plan
     from app.core.db import Database
 
     settings = _settings()
@@ -148,7 +146,7 @@ def stripe_sync() -> None:
         lines = []
         try:
             async with db.session() as session:
-                for plan in (await session.exec(select(Plan))).all():
+                for plan in await billing_repo.all_plans(session):
                     had = plan.stripe_price_id
                     await billing.sync_plan_price(session, gateway, plan)
                     state = "kept" if had else "created"

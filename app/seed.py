@@ -5,17 +5,18 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import service as accounts
 from app.accounts.auth_context import AuthContext
 from app.accounts.emailaddr import normalise_email
 from app.accounts.models import Role, User
+from app.articles import repository as articles_repo
 from app.articles import service as articles_service
 from app.articles.markdown import Renderer, preview_rule
-from app.articles.models import Article, Status, Visibility
+from app.articles.models import Status, Visibility
 from app.articles.schemas import ArticleCreate
+from app.billing import repository as billing_repo
 from app.billing import service as billing
 from app.billing.gateway import build_gateway
 from app.billing.models import Plan
@@ -115,8 +116,7 @@ async def _seed_articles(session: AsyncSession, settings: Settings, staff: list[
     sets = ((Visibility.public, PUBLIC), (Visibility.members, MEMBERS), (Visibility.paid, PAID))
     for offset, (visibility, items) in enumerate(sets):
         for i, (title, subtitle, tags, lead) in enumerate(items):
-            exists = (await session.exec(select(Article.id).where(Article.title == title))).first()
-            if exists is not None:
+            if await articles_repo.id_of_title(session, title) is not None:
                 continue
             author = staff[(i + offset) % len(staff)]
             data = ArticleCreate(
@@ -145,9 +145,9 @@ DEMO_PLANS = [
 async def _seed_plans(session: AsyncSession, settings: Settings) -> None:
     """Create the demo plans (with prices at the configured gateway) if missing."""
     gateway = build_gateway(settings)
+    existing = {plan.name for plan in await billing_repo.all_plans(session)}
     for name, description, interval, amount, trial, order in DEMO_PLANS:
-        exists = (await session.exec(select(Plan).where(Plan.name == name))).first()
-        if exists is not None:
+        if name in existing:
             continue
         plan = Plan(
             name=name,

@@ -3,11 +3,11 @@ expressions and SQL fragments through which other domains' statements name an ac
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, delete, exists, or_, update
+from sqlalchemy import ColumnElement, ScalarSelect, delete, exists, func, insert, or_, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,13 +15,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.accounts.models import (
     STAFF_ROLES,
     Consent,
+    ConsentDocument,
     EmailToken,
     RefreshToken,
+    Role,
     User,
     issued_after_revocations,
 )
-from app.core.db import parse_ts, pk
+from app.core.db import as_utc, parse_ts, pk
 from app.core.mail_outbox import OutboxMessage
+from app.core.pagination import newest_first
 
 # --- accounts in other domains' statements --------------------------------------------------
 # Another domain's statement that needs an account's data takes it from here, so the "user"
@@ -210,3 +213,109 @@ async def void_links(
         )
         .values(used_at=now)
     )
+
+
+# Statements the staff console runs (admin)
+
+# Conditions over the account's id column that another domain defines (billing's paid rule, a
+# newsletter's followers, the console's labels), given the column to compare with.
+MemberConditions = Callable[[Any], Sequence[ColumnElement[bool]]]
+
+
+async def members_page(
+    session: AsyncSession,
+    *,
+    q: str | None,
+    role: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    where: MemberConditions,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[User], str | None]:
+    """One page of live accounts matching the search, newest first."""
+    conditions: list[ColumnElement[bool]] = [col(User.deleted_at).is_(None)]
+    if q:
+        like = f"%{q.strip().lower()}%"
+        conditions.append(or_(col(User.email).like(like), func.lower(User.display_name).like(like)))
+    if role:
+        conditions.append(col(User.role) == role)
+    if created_from:
+        conditions.append(col(User.created_at) >= as_utc(created_from))
+    if created_to:
+        conditions.append(col(User.created_at) < as_utc(created_to))
+    query = select(User).where(*conditions, *where(User.id))
+    return await newest_first(session, query, col(User.id), limit=limit, cursor=cursor)
+
+
+async def count_admins_locked(session: AsyncSession) -> int:
+    """Give back how many working admins there are, holding their rows until commit.
+
+    Locked, so two admins demoting or disabling each other at once cannot both see "two":
+    the second waits for the first, then counts again (PostgreSQL; SQLite lets one writer in).
+    """
+    rows = await session.exec(
+        select(User.id)
+        .where(
+            User.role == Role.admin.value,
+            col(User.disabled).is_(False),
+            col(User.deleted_at).is_(None),
+        )
+        .with_for_update()
+    )
+    return len(rows.all())
+
+
+async def consents_of(session: AsyncSession, user_id: int) -> Sequence[Consent]:
+    """The member's recorded consents."""
+    return (await session.exec(select(Consent).where(Consent.user_id == user_id))).all()
+
+
+async def count_readers(session: AsyncSession, where: MemberConditions | None = None) -> int:
+    """How many live reader accounts there are (matching `where`, when given)."""
+    conditions = [col(User.deleted_at).is_(None), col(User.role) == Role.reader.value]
+    if where is not None:
+        conditions += where(User.id)
+    result = await session.exec(select(func.count()).select_from(User).where(*conditions))
+    return int(result.one())
+
+
+async def signups_by_source(session: AsyncSession) -> dict[str, int]:
+    """Sign-ups (accounts and newsletter) counted by where their consent was given."""
+    rows = await session.exec(
+        select(Consent.source, func.count())
+        .where(Consent.document == ConsentDocument.terms.value)
+        .group_by(col(Consent.source))
+    )
+    return dict(sorted(rows.all()))
+
+
+async def accounts_by_email(
+    session: AsyncSession, emails: Sequence[str]
+) -> Sequence[tuple[int | None, str, datetime | None]]:
+    """(id, email, deleted at) of the accounts holding these normalised emails."""
+    query = select(User.id, User.email, User.deleted_at).where(col(User.email).in_(emails))
+    return (await session.exec(query)).all()
+
+
+async def add_users(session: AsyncSession, users: Sequence[User]) -> None:
+    """Insert these new accounts now, so their ids are known."""
+    session.add_all(users)
+    await session.flush()
+
+
+async def insert_consents(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Record consents, one multi-row INSERT (nothing refers back to them)."""
+    if rows:
+        await session.exec(insert(Consent), params=rows)
+
+
+async def live_accounts_after(session: AsyncSession, after: int, limit: int) -> list[User]:
+    """Up to `limit` live accounts with ids above `after`, by id."""
+    query = (
+        select(User)
+        .where(col(User.id) > after, col(User.deleted_at).is_(None))
+        .order_by(col(User.id))
+        .limit(limit)
+    )
+    return list((await session.exec(query)).all())

@@ -14,14 +14,16 @@ import never changes a role.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
 from app.accounts.emailaddr import normalise_email
 from app.core.db import as_utc
@@ -37,6 +39,8 @@ TRUE = frozenset({"true", "yes", "1", "y", "t", "subscribed"})
 FALSE = frozenset({"false", "no", "0", "n", "f", "", "unsubscribed"})
 # Stripe's customer ids (and the local gateway's cus_local_...), within the column's 255.
 CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9_]{1,251}")
+# How much of an uploaded file is checked for UTF-8 at a time.
+READ_BYTES = 1024 * 1024
 # No cell the import reads is anywhere near this long; a longer one is a broken or hostile file.
 MAX_CELL = 10_000
 READ = (
@@ -88,6 +92,31 @@ class SafeWriter:
         return text
 
 
+def check_utf8(body: BinaryIO) -> None:
+    """Refuse a file that is not UTF-8 as a whole, reading it a piece at a time; it is read
+    from its start again afterwards."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        while piece := body.read(READ_BYTES):
+            decoder.decode(piece)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("The CSV must be UTF-8.", code="csv_not_utf8") from exc
+    finally:
+        body.seek(0)
+
+
+@contextmanager
+def csv_text(body: BinaryIO) -> Iterator[TextIO]:
+    """The file as text for the CSV reader (a leading byte-order mark dropped, line ends kept
+    as written), read as the reader goes; the file stays open for its owner."""
+    text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
+    try:
+        yield text
+    finally:
+        text.detach()
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One row of the file: its spreadsheet row number (the header is 1), cells or an error."""
@@ -103,11 +132,12 @@ class Table:
     records: Iterator[Record]
 
 
-def read_table(text: str) -> Table:
+def read_table(lines: Iterable[str]) -> Table:
     """Read the header (names stripped and lower-cased) and give back the rows lazily.
 
+    `lines` is the file's text, as a text file opened with newline="" gives it.
     An empty file, an unreadable header or a column named twice is refused as a whole."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(lines, strict=True)
     number = 0
     header: list[str] | None = []
     while header is not None and not any(cell.strip() for cell in header):

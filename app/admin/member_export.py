@@ -11,15 +11,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.accounts import repository as accounts
 from app.accounts.models import User
+from app.admin import repository as admin
 from app.admin.csvio import SafeWriter
-from app.admin.models import MemberLabel
-from app.billing.models import BillingCustomer, CompGrant
+from app.billing.repository import members as billing
 from app.core.db import Database, as_utc, pk, utcnow
-from app.newsletter.models import NewsletterSubscription, Subscriber
+from app.newsletter import repository as newsletter
 
 GHOST_COLUMNS = [
     "id",
@@ -58,58 +58,15 @@ def _flag(value: bool) -> str:
 
 
 async def _page(session: AsyncSession, after: int) -> _Page:
-    users = list(
-        (
-            await session.exec(
-                select(User)
-                .where(col(User.id) > after, col(User.deleted_at).is_(None))
-                .order_by(col(User.id))
-                .limit(PAGE)
-            )
-        ).all()
-    )
+    users = await accounts.live_accounts_after(session, after, PAGE)
     ids = [pk(u.id) for u in users]
-    labels: dict[int, list[str]] = {}
-    for user_id, label in await session.exec(
-        select(MemberLabel.user_id, MemberLabel.label).where(col(MemberLabel.user_id).in_(ids))
-    ):
-        labels.setdefault(user_id, []).append(label)
-    customers = dict(
-        (
-            await session.exec(
-                select(BillingCustomer.user_id, BillingCustomer.customer_id).where(
-                    col(BillingCustomer.user_id).in_(ids)
-                )
-            )
-        ).all()
+    return _Page(
+        users=users,
+        labels=await admin.labels_of(session, ids),
+        customers=await billing.customer_ids_of(session, ids),
+        comped=await billing.comped_among(session, ids, utcnow()),
+        subscribed=await newsletter.subscribed_users_among(session, ids),
     )
-    now = utcnow()
-    comped = {
-        uid
-        for uid, ends, revoked in await session.exec(
-            select(CompGrant.user_id, CompGrant.ends_at, CompGrant.revoked_at).where(
-                col(CompGrant.user_id).in_(ids)
-            )
-        )
-        if revoked is None and (ends is None or ends > now)
-    }
-    subscribed = set(
-        (
-            await session.exec(
-                select(Subscriber.user_id)
-                .join(
-                    NewsletterSubscription,
-                    col(NewsletterSubscription.subscriber_id) == Subscriber.id,
-                )
-                .where(
-                    col(Subscriber.user_id).in_(ids),
-                    col(NewsletterSubscription.active).is_(True),
-                    Subscriber.status == "active",
-                )
-            )
-        ).all()
-    )
-    return _Page(users, labels, customers, comped, {pk(s) for s in subscribed})
 
 
 def _cells(page: _Page, user: User) -> list[str]:

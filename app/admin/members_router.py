@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from tempfile import SpooledTemporaryFile
+from typing import Annotated, BinaryIO, cast
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
 from app.accounts.deps import AdminUser
@@ -22,6 +24,24 @@ from app.core.routing import api_router
 router = api_router(prefix=f"{API_PREFIX}/admin", tags=["admin: members"])
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
+# An upload larger than this waits on disk for the import, not in memory.
+SPOOL_BYTES = 1024 * 1024
+
+
+async def spooled_body(request: Request) -> AsyncIterator[BinaryIO]:
+    """The request body as a file, spooled to disk past SPOOL_BYTES (the size limit is the
+    body-size middleware's, counted as the body streams in)."""
+    spool = cast(BinaryIO, SpooledTemporaryFile(max_size=SPOOL_BYTES))  # noqa: SIM115 - closed below
+    upload = UploadFile(spool)
+    try:
+        async for received in request.stream():
+            # In bounded pieces: a whole body handed over at once is not copied in one go.
+            for at in range(0, len(received), SPOOL_BYTES):
+                await upload.write(received[at : at + SPOOL_BYTES])
+        await upload.seek(0)
+        yield upload.file
+    finally:
+        await upload.close()
 
 
 @router.get("/members", response_model=Page[MemberOut])
@@ -93,16 +113,15 @@ async def export_members(_admin: AdminUser, db: DatabaseDep) -> StreamingRespons
     },
 )
 async def import_members(
-    request: Request,
     admin: AdminUser,
     session: SessionDep,
+    body: Annotated[BinaryIO, Depends(spooled_body)],
     dry_run: bool = False,
     newsletter: Annotated[str | None, Query(max_length=100)] = None,
 ) -> ImportOut:
     """Import members from a CSV body (Ghost or Substack export columns); `dry_run=true`
     reports what the import would change without writing; `newsletter=slug` puts the rows
     marked subscribed on that list."""
-    body = await request.body()
     return await service.import_members(
         session, admin, body, dry_run=dry_run, newsletter=newsletter
     )

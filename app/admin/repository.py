@@ -1,27 +1,34 @@
-"""Every statement the staff console runs for members and the audit log.
+"""Every statement the staff console runs on its own tables (member labels, the audit log),
+and the member search, composed from the conditions each owner exports.
 
-Billing's and the newsletter's tables are read here through the conditions those domains
-export (`paid_condition`, `comp_condition`); the member detail's billing and newsletter
-reads still name their tables, until those domains' repositories export them.
+A member search is one statement on accounts' table (accounts.repository.members_page); the
+billing and newsletter filters in it are expressions those domains define over the account's
+id column (`paid_condition`, `comp_condition`, `subscription_condition`, `follows_condition`,
+`bounced_condition`), so each rule and each table is still named in one place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, not_, or_
+from sqlalchemy import ColumnElement, delete, exists, insert, not_
+from sqlalchemy import text as sql
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.accounts.models import Consent, Role, User
+from app.accounts import repository as accounts
+from app.accounts.models import User
 from app.admin.models import AuditEntry, MemberLabel
-from app.billing.models import BillingCustomer, Plan, StripeEvent, Subscription, SubscriptionChange
 from app.billing.repository import comp_condition, paid_condition
-from app.core.db import as_utc, utcnow
+from app.billing.repository import members as billing
+from app.core.db import utcnow
 from app.core.pagination import newest_first
-from app.newsletter.models import Newsletter, NewsletterSubscription, Subscriber
+from app.newsletter import repository as newsletter
 
 
 @dataclass(frozen=True)
@@ -47,59 +54,39 @@ class AuditFilters:
     action: str | None = None
 
 
-def _text_conditions(f: MemberFilters) -> list[ColumnElement[bool]]:
-    out: list[ColumnElement[bool]] = [col(User.deleted_at).is_(None)]
-    if f.q:
-        like = f"%{f.q.strip().lower()}%"
-        out.append(or_(col(User.email).like(like), func.lower(User.display_name).like(like)))
-    if f.role:
-        out.append(col(User.role) == f.role)
-    if f.created_from:
-        out.append(col(User.created_at) >= as_utc(f.created_from))
-    if f.created_to:
-        out.append(col(User.created_at) < as_utc(f.created_to))
-    if f.label:
-        out.append(
-            exists().where(col(MemberLabel.user_id) == User.id, col(MemberLabel.label) == f.label)
-        )
-    return out
+# --- member search ----------------------------------------------------------------------------
 
 
-def _billing_conditions(f: MemberFilters, grace_days: int) -> list[ColumnElement[bool]]:
+def label_condition(user_id: Any, label: str) -> ColumnElement[bool]:
+    """SQL for "the member carries this label", over a user id column."""
+    return exists().where(col(MemberLabel.user_id) == user_id, col(MemberLabel.label) == label)
+
+
+def _billing_conditions(
+    f: MemberFilters, user_id: Any, grace_days: int
+) -> list[ColumnElement[bool]]:
     now, grace = utcnow(), timedelta(days=grace_days)
     out: list[ColumnElement[bool]] = []
     if f.access == "paid":
-        out.append(paid_condition(User.id, now, grace))
+        out.append(paid_condition(user_id, now, grace))
     elif f.access == "free":
-        out.append(not_(paid_condition(User.id, now, grace)))
+        out.append(not_(paid_condition(user_id, now, grace)))
     if f.plan_id is not None or f.status:
-        sub = exists().where(col(Subscription.user_id) == User.id)
-        if f.plan_id is not None:
-            sub = sub.where(col(Subscription.plan_id) == f.plan_id)
-        if f.status:
-            sub = sub.where(col(Subscription.status) == f.status)
-        out.append(sub)
+        out.append(billing.subscription_condition(user_id, f.plan_id, f.status))
     if f.comped is not None:
-        comp = comp_condition(User.id, now)
+        comp = comp_condition(user_id, now)
         out.append(comp if f.comped else not_(comp))
     return out
 
 
-def _newsletter_conditions(f: MemberFilters) -> list[ColumnElement[bool]]:
+def _other_conditions(f: MemberFilters, user_id: Any) -> list[ColumnElement[bool]]:
     out: list[ColumnElement[bool]] = []
+    if f.label:
+        out.append(label_condition(user_id, f.label))
     if f.newsletter:
-        out.append(
-            exists()
-            .where(col(Subscriber.user_id) == User.id)
-            .where(col(NewsletterSubscription.subscriber_id) == Subscriber.id)
-            .where(col(NewsletterSubscription.active).is_(True))
-            .where(col(Newsletter.id) == NewsletterSubscription.newsletter_id)
-            .where(col(Newsletter.slug) == f.newsletter)
-        )
+        out.append(newsletter.follows_condition(user_id, f.newsletter))
     if f.bounced is not None:
-        bounced = exists().where(
-            col(Subscriber.user_id) == User.id, col(Subscriber.status) == "bounced"
-        )
+        bounced = newsletter.bounced_condition(user_id)
         out.append(bounced if f.bounced else not_(bounced))
     return out
 
@@ -113,13 +100,26 @@ async def search_members(
     cursor: str | None,
 ) -> tuple[list[User], str | None]:
     """Give back one page of members matching the filters, newest first."""
-    conditions = [
-        *_text_conditions(filters),
-        *_billing_conditions(filters, grace_days),
-        *_newsletter_conditions(filters),
-    ]
-    query = select(User).where(*conditions)
-    return await newest_first(session, query, col(User.id), limit=limit, cursor=cursor)
+
+    def where(user_id: Any) -> list[ColumnElement[bool]]:
+        return [
+            *_other_conditions(filters, user_id),
+            *_billing_conditions(filters, user_id, grace_days),
+        ]
+
+    return await accounts.members_page(
+        session,
+        q=filters.q,
+        role=filters.role,
+        created_from=filters.created_from,
+        created_to=filters.created_to,
+        where=where,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+# --- member labels ----------------------------------------------------------------------------
 
 
 async def labels_of(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, list[str]]:
@@ -137,6 +137,20 @@ async def labels_of(session: AsyncSession, user_ids: Sequence[int]) -> dict[int,
     return out
 
 
+async def label_pairs(session: AsyncSession, user_ids: Sequence[int]) -> set[tuple[int, str]]:
+    """(member, label) for every label these members carry."""
+    rows = await session.exec(
+        select(MemberLabel.user_id, MemberLabel.label).where(col(MemberLabel.user_id).in_(user_ids))
+    )
+    return set(rows.all())
+
+
+async def insert_labels(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Put labels on members, one multi-row INSERT (nothing refers back to them)."""
+    if rows:
+        await session.exec(insert(MemberLabel), params=rows)
+
+
 async def replace_labels(session: AsyncSession, user_id: int, labels: Sequence[str]) -> None:
     """Put exactly these labels on the member."""
     for old in (
@@ -149,77 +163,19 @@ async def replace_labels(session: AsyncSession, user_id: int, labels: Sequence[s
     await session.flush()
 
 
-async def count_admins_locked(session: AsyncSession) -> int:
-    """Give back how many working admins there are, holding their rows until commit.
-
-    Locked, so two admins demoting or disabling each other at once cannot both see "two":
-    the second waits for the first, then counts again (PostgreSQL; SQLite lets one writer in).
-    """
-    rows = await session.exec(
-        select(User.id)
-        .where(
-            User.role == Role.admin.value,
-            col(User.disabled).is_(False),
-            col(User.deleted_at).is_(None),
-        )
-        .with_for_update()
-    )
-    return len(rows.all())
+async def label_names(session: AsyncSession, user_id: int) -> Sequence[str]:
+    """The member's labels, in storage order."""
+    return (
+        await session.exec(select(MemberLabel.label).where(MemberLabel.user_id == user_id))
+    ).all()
 
 
-async def subscriptions_of(session: AsyncSession, user_id: int) -> Sequence[Subscription]:
-    """The member's subscriptions, in storage order."""
-    return (await session.exec(select(Subscription).where(Subscription.user_id == user_id))).all()
+async def delete_labels(session: AsyncSession, user_id: int) -> None:
+    """Remove every label from the member."""
+    await session.exec(delete(MemberLabel).where(col(MemberLabel.user_id) == user_id))
 
 
-async def subscription_history(session: AsyncSession, user_id: int) -> Sequence[SubscriptionChange]:
-    """The member's subscription status changes, oldest first."""
-    query = (
-        select(SubscriptionChange)
-        .where(SubscriptionChange.user_id == user_id)
-        .order_by(col(SubscriptionChange.occurred_at))
-    )
-    return (await session.exec(query)).all()
-
-
-async def billing_events(session: AsyncSession, user_id: int) -> Sequence[StripeEvent]:
-    """The latest 50 provider events of the member's billing customer, newest first."""
-    customer = await session.get(BillingCustomer, user_id)
-    if customer is None:
-        return []
-    query = (
-        select(StripeEvent)
-        .where(StripeEvent.customer_id == customer.customer_id)
-        .order_by(col(StripeEvent.id).desc())
-        .limit(50)
-    )
-    return (await session.exec(query)).all()
-
-
-async def consents_of(session: AsyncSession, user_id: int) -> Sequence[Consent]:
-    """The member's recorded consents."""
-    return (await session.exec(select(Consent).where(Consent.user_id == user_id))).all()
-
-
-async def newsletter_slugs_of(session: AsyncSession, user_id: int) -> Sequence[str]:
-    """The slugs of the newsletters the member actively follows."""
-    query = (
-        select(Newsletter.slug)
-        .join(NewsletterSubscription, col(NewsletterSubscription.newsletter_id) == Newsletter.id)
-        .join(Subscriber, col(Subscriber.id) == NewsletterSubscription.subscriber_id)
-        .where(Subscriber.user_id == user_id, col(NewsletterSubscription.active).is_(True))
-    )
-    return (await session.exec(query)).all()
-
-
-async def plan_names(session: AsyncSession) -> dict[int | None, str]:
-    """Every plan's name by id."""
-    return {p.id: p.name for p in (await session.exec(select(Plan))).all()}
-
-
-async def newsletter_by_slug(session: AsyncSession, slug: str) -> Newsletter | None:
-    """The newsletter with this slug, if any."""
-    return (await session.exec(select(Newsletter).where(Newsletter.slug == slug))).first()
+# --- the audit log ----------------------------------------------------------------------------
 
 
 async def audit_page(
@@ -238,13 +194,61 @@ async def audit_page(
     return await newest_first(session, query, col(AuditEntry.id), limit=limit, cursor=cursor)
 
 
-async def label_names(session: AsyncSession, user_id: int) -> Sequence[str]:
-    """The member's labels, in storage order."""
-    return (
-        await session.exec(select(MemberLabel.label).where(MemberLabel.user_id == user_id))
-    ).all()
+async def add_entries(session: AsyncSession, entries: Sequence[AuditEntry]) -> None:
+    """Have the session write these audit entries at its next flush."""
+    session.add_all(entries)
 
 
-async def delete_labels(session: AsyncSession, user_id: int) -> None:
-    """Remove every label from the member."""
-    await session.exec(delete(MemberLabel).where(col(MemberLabel.user_id) == user_id))
+_ENTRIES = AuditEntry.__table__  # type: ignore[attr-defined]
+_SQLITE_TRIGGERS = (
+    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_entry'"
+)
+
+
+@asynccontextmanager
+async def guard_lifted(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Let DELETE reach `audit_entry` inside the caller's transaction; the guard is back
+    before the block ends (a failure inside it rolls back to the guarded state)."""
+    # A savepoint: even a driver that has not begun a transaction yet (pysqlite's legacy
+    # mode runs DDL in autocommit) drops and re-creates the triggers as one unit.
+    async with conn.begin_nested():
+        if conn.dialect.name == "sqlite":
+            # SQLite cannot disable a trigger: drop them and re-create them from the SQL the
+            # migration stored, so their definition lives in one place.
+            triggers = (await conn.exec_driver_sql(_SQLITE_TRIGGERS)).all()
+            for name, _sql in triggers:
+                await conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+            yield
+            for _name, trigger_sql in triggers:
+                await conn.exec_driver_sql(trigger_sql)
+        else:
+            # USER: ours only, not the internal triggers that enforce foreign keys.
+            await conn.exec_driver_sql("ALTER TABLE audit_entry DISABLE TRIGGER USER")
+            yield
+            await conn.exec_driver_sql("ALTER TABLE audit_entry ENABLE TRIGGER USER")
+
+
+async def delete_entries_before(conn: AsyncConnection, before: datetime) -> int:
+    """Delete the entries written before `before` (the guard must be lifted); give back how
+    many went."""
+    result = await conn.execute(delete(_ENTRIES).where(_ENTRIES.c.created_at < before))
+    return int(result.rowcount)
+
+
+async def insert_entry(conn: AsyncConnection, **values: Any) -> None:
+    """Write one audit entry on a bare connection (no session, so no actor)."""
+    await conn.execute(insert(_ENTRIES).values(**values))
+
+
+# --- the import's transaction -----------------------------------------------------------------
+
+
+async def plan_each_statement(session: AsyncSession) -> None:
+    """On PostgreSQL, plan every statement of this transaction with its own values.
+
+    The import grows the tables it looks up inside one transaction, whose statistics still
+    describe them as they were; a generic plan cached early then scans the whole table for
+    every chunk (2 s a lookup at 100,000 rows)."""
+    if session.get_bind().dialect.name == "postgresql":
+        connection = await session.connection()
+        await connection.execute(sql("SET LOCAL plan_cache_mode = force_custom_plan"))

@@ -5,24 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.accounts import repository as accounts_repo
 from app.accounts import service as accounts
 from app.accounts.models import Role, User
-from app.admin import member_import, stats
+from app.admin import csvio, member_import, stats
 from app.admin import repository as repo
 from app.admin.models import AuditEntry
 from app.admin.repository import AuditFilters, MemberFilters
 from app.admin.schemas import AuditOut, ImportOut, MemberDetail, MemberOut
 from app.billing.models import StripeEvent, Subscription, SubscriptionChange
+from app.billing.repository import members as billing
 from app.billing.repository import user_reader_level
 from app.comments import repository as comments
 from app.core.config import Settings
 from app.core.db import pk, utcnow
 from app.core.errors import Conflict, Forbidden, InvalidInput
 from app.core.pagination import Page, clamp
+from app.newsletter import repository as newsletters
 
 __all__ = ["AuditFilters", "MemberFilters"]
 
@@ -96,13 +99,13 @@ def _event(e: StripeEvent) -> dict[str, Any]:
 
 async def _facts(session: AsyncSession, user_id: int) -> dict[str, Any]:
     """Everything staff need about one member beyond the account row."""
-    subs = await repo.subscriptions_of(session, user_id)
-    history = await repo.subscription_history(session, user_id)
-    events = await repo.billing_events(session, user_id)
-    consents = await repo.consents_of(session, user_id)
-    newsletters = await repo.newsletter_slugs_of(session, user_id)
+    subs = await billing.member_subscriptions(session, user_id)
+    history = await billing.subscription_history(session, user_id)
+    events = await billing.member_events(session, user_id)
+    consents = await accounts_repo.consents_of(session, user_id)
+    followed = await newsletters.member_list_slugs(session, user_id)
     comment_count = await comments.count_by_author(session, user_id)
-    plans = await repo.plan_names(session)
+    plans = await billing.plan_names(session)
     return {
         "subscriptions": [_subscription(s, plans) for s in subs],
         "subscription_history": [_change(h) for h in history],
@@ -117,7 +120,7 @@ async def _facts(session: AsyncSession, user_id: int) -> dict[str, Any]:
             }
             for c in consents
         ],
-        "newsletters": list(newsletters),
+        "newsletters": list(followed),
         "comment_count": comment_count,
     }
 
@@ -140,7 +143,7 @@ async def member_detail(session: AsyncSession, settings: Settings, member_id: in
 async def _check_role(session: AsyncSession, actor: User, member: User) -> None:
     if actor.role != Role.admin.value:
         raise Forbidden("Only admins change roles.", code="role_forbidden")
-    if member.role == Role.admin.value and await repo.count_admins_locked(session) <= 1:
+    if member.role == Role.admin.value and await accounts_repo.count_admins_locked(session) <= 1:
         raise Conflict("The last admin cannot stop being an admin.", code="last_admin")
 
 
@@ -148,7 +151,7 @@ async def _set_disabled(session: AsyncSession, member: User, disabled: bool) -> 
     if (
         disabled
         and member.role == Role.admin.value
-        and await repo.count_admins_locked(session) <= 1
+        and await accounts_repo.count_admins_locked(session) <= 1
     ):
         raise Conflict("The last admin cannot be disabled.", code="last_admin")
     member.disabled = disabled
@@ -183,23 +186,20 @@ async def change_member(
 async def import_members(
     session: AsyncSession,
     actor: User,
-    body: bytes,
+    body: BinaryIO,
     *,
     dry_run: bool,
     newsletter: str | None,
 ) -> ImportOut:
-    """Import members from a UTF-8 CSV body, optionally onto one newsletter."""
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("The CSV must be UTF-8.", code="csv_not_utf8") from exc
+    """Import members from a UTF-8 CSV file, optionally onto one newsletter."""
+    csvio.check_utf8(body)
     target = None
     if newsletter:
-        target = await repo.newsletter_by_slug(session, newsletter)
+        target = await newsletters.newsletter_by_slug(session, newsletter)
         if target is None:
             raise InvalidInput("No such newsletter.", code="newsletter_not_found")
     report = await member_import.import_csv(
-        session, text, actor=actor, dry_run=dry_run, default_newsletter=target
+        session, body, actor=actor, dry_run=dry_run, default_newsletter=target
     )
     return ImportOut(**report.__dict__)
 

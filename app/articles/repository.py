@@ -398,3 +398,11 @@ async def staff_page(
     if status is not None:
         query = query.where(Article.status == status)
     return await newest_first(session, query, col(Article.id), limit=limit, cursor=cursor)
+
+
+# Statements the staff console runs (admin)
+
+
+async def id_of_title(session: AsyncSession, title: str) -> int | None:
+    """The id of an article with exactly this title, if any (the demo seed matches by title)."""
+    return (await session.exec(select(Article.id).where(Article.title == title))).first()

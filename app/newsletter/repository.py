@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, exists, func, insert, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -206,3 +207,118 @@ async def member_list_slugs(session: AsyncSession, user_id: int | None) -> list[
         .where(Subscriber.user_id == user_id, NewsletterSubscription.active == True)  # noqa: E712
     )
     return list(rows.all())
+
+
+# Statements the staff console runs (admin)
+
+
+def follows_condition(user_id: Any, slug: str) -> ColumnElement[bool]:
+    """SQL for "the member's address actively follows the newsletter `slug`", over a user id."""
+    return (
+        exists()
+        .where(col(Subscriber.user_id) == user_id)
+        .where(col(NewsletterSubscription.subscriber_id) == Subscriber.id)
+        .where(col(NewsletterSubscription.active).is_(True))
+        .where(col(Newsletter.id) == NewsletterSubscription.newsletter_id)
+        .where(col(Newsletter.slug) == slug)
+    )
+
+
+def bounced_condition(user_id: Any) -> ColumnElement[bool]:
+    """SQL for "the member's address bounced", over a user id column."""
+    return exists().where(col(Subscriber.user_id) == user_id, col(Subscriber.status) == "bounced")
+
+
+async def newsletter_by_slug(session: AsyncSession, slug: str) -> Newsletter | None:
+    """The newsletter with this slug, if any."""
+    return (await session.exec(select(Newsletter).where(Newsletter.slug == slug))).first()
+
+
+async def active_subscriber_count(session: AsyncSession) -> int:
+    """How many active subscribers follow at least one newsletter."""
+    result = await session.exec(
+        select(func.count(func.distinct(Subscriber.id)))
+        .join(NewsletterSubscription, col(NewsletterSubscription.subscriber_id) == Subscriber.id)
+        .where(Subscriber.status == "active", col(NewsletterSubscription.active).is_(True))
+    )
+    return int(result.one())
+
+
+async def latest_issues(session: AsyncSession, limit: int) -> Sequence[NewsletterIssue]:
+    """The `limit` newest issues, newest first."""
+    query = select(NewsletterIssue).order_by(col(NewsletterIssue.id).desc()).limit(limit)
+    return (await session.exec(query)).all()
+
+
+async def delivery_counts(session: AsyncSession, issue_id: int | None) -> dict[str, int]:
+    """How many of the issue's deliveries are in each status."""
+    rows = await session.exec(
+        select(Delivery.status, func.count())
+        .where(Delivery.issue_id == issue_id)
+        .group_by(col(Delivery.status))
+    )
+    return dict(rows.all())
+
+
+async def unsubscribes_from(session: AsyncSession, issue_id: int | None) -> int:
+    """How many subscriptions ended from a link in this issue."""
+    result = await session.exec(
+        select(func.count()).where(NewsletterSubscription.unsubscribed_from_issue_id == issue_id)
+    )
+    return int(result.one())
+
+
+async def subscribers_matching(
+    session: AsyncSession, emails: Sequence[str], user_ids: Sequence[int]
+) -> Sequence[tuple[int | None, str, int | None, str]]:
+    """(id, email, user id, status) of the subscribers with these addresses or accounts."""
+    rows = await session.exec(
+        select(Subscriber.id, Subscriber.email, Subscriber.user_id, Subscriber.status).where(
+            or_(col(Subscriber.email).in_(emails), col(Subscriber.user_id).in_(user_ids))
+        )
+    )
+    return rows.all()
+
+
+async def following(
+    session: AsyncSession, subscriber_ids: Sequence[int], newsletter_id: int
+) -> set[int]:
+    """Those of these subscribers with a subscription (active or not) to the newsletter."""
+    rows = await session.exec(
+        select(NewsletterSubscription.subscriber_id).where(
+            col(NewsletterSubscription.subscriber_id).in_(subscriber_ids),
+            NewsletterSubscription.newsletter_id == newsletter_id,
+        )
+    )
+    return set(rows.all())
+
+
+async def add_subscriber(session: AsyncSession, subscriber: Subscriber) -> None:
+    """Have the session write this subscriber at its next flush."""
+    session.add(subscriber)
+
+
+async def link_subscriber(session: AsyncSession, subscriber_id: int, user_id: int) -> None:
+    """Join an email-only subscriber to the account with the same address."""
+    link = update(Subscriber).where(col(Subscriber.id) == subscriber_id)
+    await session.exec(link.values(user_id=user_id))
+
+
+async def insert_subscriptions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Put subscribers on newsletters, one multi-row INSERT (nothing refers back to them)."""
+    if rows:
+        await session.exec(insert(NewsletterSubscription), params=rows)
+
+
+async def subscribed_users_among(session: AsyncSession, user_ids: Sequence[int]) -> set[int]:
+    """Those of these members whose active address follows at least one newsletter."""
+    rows = await session.exec(
+        select(Subscriber.user_id)
+        .join(NewsletterSubscription, col(NewsletterSubscription.subscriber_id) == Subscriber.id)
+        .where(
+            col(Subscriber.user_id).in_(user_ids),
+            col(NewsletterSubscription.active).is_(True),
+            Subscriber.status == "active",
+        )
+    )
+    return {pk(uid) for uid in rows.all()}
