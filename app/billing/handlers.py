@@ -174,25 +174,31 @@ async def _apply_waiting_events(run: Applying, customer_id: str) -> None:
         await repository.mark_applied_later(run.session, row, outcome.status)
 
 
-async def on_invoice_paid(run: Applying, event: WebhookEvent) -> Outcome:
+async def _invoice_and_owner(run: Applying, event: WebhookEvent) -> tuple[Outcome, int | None]:
+    """Copy the invoice's subscription from the provider; give back that outcome and the
+    invoice's owner among our members (None: not ours)."""
     invoice = event.object
     outcome = await _copy_from_provider(run, event, object_id(invoice.get("subscription")))
     customer = customer_of(invoice)
     owner = await provider_state.owner_of_customer(run.session, customer) if customer else None
+    return outcome, owner
+
+
+async def on_invoice_paid(run: Applying, event: WebhookEvent) -> Outcome:
+    outcome, owner = await _invoice_and_owner(run, event)
     if owner is None:
         return Outcome(EventStatus.unmatched)
-    await provider_state.record_payment(run.session, invoice, user_id=owner)
+    await provider_state.record_payment(run.session, event.object, user_id=owner)
     return outcome
 
 
 async def on_invoice_failed(run: Applying, event: WebhookEvent) -> Outcome:
-    invoice = event.object
-    outcome = await _copy_from_provider(run, event, object_id(invoice.get("subscription")))
-    customer = customer_of(invoice)
-    owner = await provider_state.owner_of_customer(run.session, customer) if customer else None
+    outcome, owner = await _invoice_and_owner(run, event)
     if owner is None:
         return Outcome(EventStatus.unmatched)
-    notice = await provider_state.payment_failed_notice(run.session, run.settings, invoice, owner)
+    notice = await provider_state.payment_failed_notice(
+        run.session, run.settings, event.object, owner
+    )
     if notice is not None:
         outcome.mail.append(notice)
     return outcome
