@@ -298,10 +298,12 @@ async def accounts_by_email(
     return (await session.exec(query)).all()
 
 
-async def add_users(session: AsyncSession, users: Sequence[User]) -> None:
-    """Insert these new accounts now, so their ids are known."""
-    session.add_all(users)
-    await session.flush()
+async def insert_users(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert these new accounts in one multi-row INSERT; each one's id by its email."""
+    if not rows:
+        return {}
+    query = insert(User).returning(col(User.email), col(User.id))
+    return dict((await session.exec(query, params=rows)).tuples().all())
 
 
 async def insert_consents(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -293,9 +293,12 @@ async def following(
     return set(rows.all())
 
 
-async def add_subscriber(session: AsyncSession, subscriber: Subscriber) -> None:
-    """Have the session write this subscriber at its next flush."""
-    session.add(subscriber)
+async def insert_subscribers(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert these subscribers in one multi-row INSERT; each one's id by its email."""
+    if not rows:
+        return {}
+    query = insert(Subscriber).returning(col(Subscriber.email), col(Subscriber.id))
+    return dict((await session.exec(query, params=rows)).tuples().all())
 
 
 async def link_subscriber(session: AsyncSession, subscriber_id: int, user_id: int) -> None:
