@@ -25,6 +25,7 @@ from app.articles.admin_router import router as admin_articles_router
 from app.articles.feeds import router as feeds_router
 from app.articles.live import NEXT_GO_LIVE_SQL
 from app.articles.markdown import Renderer, preview_rule
+from app.articles.pages import ArticleAnswers
 from app.articles.router import router as articles_router
 from app.billing.admin_router import router as admin_billing_router
 from app.billing.gateway import build_gateway
@@ -120,7 +121,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: cached reader answers closest to the routes, then the body cap,
     # request context outermost (so every answer gets its id, headers, log line and metrics).
     app.state.db.session_info[content_version.CONTENT_CHANGED] = [app.state.response_cache.clear]
-    app.add_middleware(CachedReaderAnswers, cache=app.state.response_cache, level_of=reader_level)
+    app.state.article_answers = ArticleAnswers(
+        app.state.response_cache, app.state.db.reads, settings.public_url
+    )
+    app.add_middleware(
+        CachedReaderAnswers,
+        cache=app.state.response_cache,
+        level_of=reader_level,
+        article_answer=app.state.article_answers,
+    )
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -29,11 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import seed as seeding
-from bench.scenarios import background_load, newsletter_send, webhooks
+from bench.scenarios import background_load, newsletter_send, readers, webhooks
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = ROOT / "bench" / "lua" / "paths.lua"
@@ -228,51 +226,12 @@ def parse_wrk(output: str) -> dict[str, Any]:
     }
 
 
-async def fixtures(url: str, base: str) -> dict[str, Any]:
-    """Slugs, a deep cursor and a paid reader's token, read from the seeded database."""
-    from app.core.pagination import encode_cursor
-
-    engine = create_async_engine(url)
-    async with engine.connect() as conn:
-        slugs = [
-            r[0]
-            for r in (
-                await conn.execute(text("SELECT slug FROM article ORDER BY random() LIMIT 5000"))
-            ).all()
-        ]
-        deep = (
-            await conn.execute(
-                text(
-                    "SELECT published_at, id FROM article "
-                    "ORDER BY published_at DESC, id DESC LIMIT 1 OFFSET 40000"
-                )
-            )
-        ).first()
-    await engine.dispose()
-    token = httpx.post(
-        f"{base}/api/v1/auth/login",
-        json={"email": seeding.PAID_READER_EMAIL, "password": seeding.PAID_READER_PASSWORD},
-        timeout=30,
-    ).json()["access_token"]
-    published_at = deep[0] if deep else datetime.now(UTC)
-    if isinstance(published_at, str):
-        published_at = datetime.fromisoformat(published_at)
-    if published_at.tzinfo is None:
-        published_at = published_at.replace(tzinfo=UTC)
-    return {
-        "slugs": slugs,
-        "deep_cursor": encode_cursor(published_at, deep[1] if deep else 0),
-        "token": token,
-    }
-
-
 def background_scenarios(
-    port: int, slugs: list[str], args: argparse.Namespace, bare: float, newsletter_id: int, tag: str
+    port: int, paths: list[str], args: argparse.Namespace, bare: float, newsletter_id: int, tag: str
 ) -> dict[str, Any]:
     """Scenario 7 against the server on `port`: anonymous article reads while a newsletter
     snapshot (b) and then a member import (a) run back to back in the same process. The last
     import is not waited for: stop the server next."""
-    paths = [f"/api/v1/articles/{s}" for s in slugs]
     base = f"http://127.0.0.1:{port}"
     token = background_load.admin_token(base, seeding.ADMIN_EMAIL, seeding.ADMIN_PASSWORD)
     issues: list[int] = []
@@ -408,31 +367,18 @@ def main() -> None:
     app = serve("app.main:create_app", app_port, args.workers, env)
     try:
         base = f"http://127.0.0.1:{app_port}"
-        data = asyncio.run(fixtures(url, base))
+        data = asyncio.run(readers.load(url, base))
         baseline = wrk(bare_port, ["/ping"], duration=args.duration, connections=args.connections)
         results["bare"] = baseline
         # Once more at the end: the spread of the two is this run's noise, and every ratio is
         # to their mean (filled in below).
         b = baseline["requests_per_s"]
-        runs: dict[str, tuple[list[str], str | None]] = {
-            "1_article_anonymous": ([f"/api/v1/articles/{s}" for s in data["slugs"]], None),
-            "2_article_paid_reader": (
-                [f"/api/v1/articles/{s}" for s in data["slugs"]],
-                f"Bearer {data['token']}",
-            ),
-            "3a_list_first_page": (["/api/v1/articles?limit=20"], None),
-            "3b_list_deep_page": (
-                [f"/api/v1/articles?limit=20&cursor={data['deep_cursor']}"],
-                None,
-            ),
-            "4a_search_common": ([f"/api/v1/search?q={w}" for w in seeding.WORDS[:10]], None),
-            "4b_search_rare": ([f"/api/v1/search?q={w}" for w in seeding.RARE], None),
-        }
+        runs = readers.http_runs(data)
         for name, (paths, auth) in runs.items():
             if name.split("_")[0][0] in skip:
                 continue
             print(f"scenario {name}...", flush=True)
-            if name.startswith(("1_", "2_")):
+            if name.startswith(("1_", "2_")):  # the sample the cache holds; the tails are not
                 prime(app_port, paths, auth)
             measured = wrk(
                 app_port, paths, duration=args.duration, connections=args.connections, auth=auth
@@ -443,7 +389,7 @@ def main() -> None:
         results["peak_rss_mb_after_http"] = rss_mb(app, "VmHWM")
         if "7" not in skip:
             results["scenarios"].update(
-                background_scenarios(app_port, data["slugs"], args, b, background_list, "")
+                background_scenarios(app_port, data.sample, args, b, background_list, "")
             )
             results["rss_mb_after_background"] = rss_mb(app, "VmRSS")
         stop(app)
@@ -454,15 +400,14 @@ def main() -> None:
             args.workers,
             {**env, "BROADSHEET_RESPONSE_CACHE_SECONDS": "0"},
         )
-        paid = f"Bearer {data['token']}"
         for name, auth in (
             ("1u_article_anonymous_uncached", None),
-            ("2u_article_paid_reader_uncached", paid),
+            ("2u_article_paid_reader_uncached", data.paid),
         ):
             if name[0] in skip:
                 continue
             print(f"scenario {name}...", flush=True)
-            paths = [f"/api/v1/articles/{s}" for s in data["slugs"]]
+            paths = data.sample
             measured = wrk(
                 app_port, paths, duration=args.duration, connections=args.connections, auth=auth
             )
@@ -470,7 +415,7 @@ def main() -> None:
             results["scenarios"][name] = measured
         if "7" not in skip:
             results["scenarios"].update(
-                background_scenarios(app_port, data["slugs"], args, b, background_list, "u")
+                background_scenarios(app_port, data.sample, args, b, background_list, "u")
             )
         results["bare_again"] = wrk(
             bare_port, ["/ping"], duration=args.duration, connections=args.connections

@@ -9,6 +9,7 @@ presenter's plain dicts, orjson.
 from __future__ import annotations
 
 import re
+from functools import partial
 from xml.etree import ElementTree as ET
 
 from feedgen.feed import FeedGenerator
@@ -20,6 +21,7 @@ from app.articles import presenter, repository, search
 from app.articles.errors import ArticleMoved, ArticleNotFound
 from app.articles.schemas import ArchiveMonth, AuthorCount, ListFilters, TagCount
 from app.billing import repository as billing
+from app.core.cache import Answer, ResponseCache, article_key
 from app.core.config import Settings
 from app.core.db import Database, Reads, pk
 from app.core.jsonutil import dumps
@@ -61,6 +63,21 @@ async def article_page(reads: Reads, public_url: str, level: AccessLevel, slug: 
         comment_count=found.comment_count,
     )
     return dumps(page)
+
+
+class ArticleAnswers:
+    """An article page's answer for one access level: from the response cache, or rendered
+    once however many readers miss it together. The route and the before-routing middleware
+    both answer through this one object."""
+
+    def __init__(self, cache: ResponseCache, reads: Reads, public_url: str) -> None:
+        self.cache, self.reads, self.public_url = cache, reads, public_url
+
+    async def __call__(self, level: AccessLevel, slug: str) -> Answer:
+        render = partial(article_page, self.reads, self.public_url, level, slug)
+        # The answer depends on the reader only through their access level, so it is cached
+        # per level: readers of one level share it, and no level ever sees another's.
+        return await self.cache.fetch(article_key(level, slug), render)
 
 
 async def archive_page(db: Database, filters: ListFilters, limit: int, cursor: str | None) -> bytes:

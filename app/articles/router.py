@@ -25,17 +25,16 @@ from app.articles.schemas import (
     TagCount,
 )
 from app.core.cache import (
-    Entry,
+    Answer,
     ResponseCache,
-    article_key,
     cached_response,
     canonical_query,
     entry_response,
     list_key,
     search_key,
 )
-from app.core.config import API_PREFIX, Settings
-from app.core.db import Database, Reads
+from app.core.config import API_PREFIX
+from app.core.db import Database
 from app.core.deps import DatabaseDep
 from app.core.errors import InvalidInput
 from app.core.fields import Id, UtcDatetime
@@ -51,7 +50,7 @@ def _cache(request: Request) -> ResponseCache:
     return cache
 
 
-def _answer(request: Request, entry: Entry, level: AccessLevel) -> Response:
+def _answer(request: Request, entry: Answer, level: AccessLevel) -> Response:
     return entry_response(request, entry, anonymous=level is AccessLevel.anonymous)
 
 
@@ -111,17 +110,12 @@ async def get_article(slug: str, request: Request) -> Response:
     """One article: the full text for readers with access, else the free part and a paywall."""
     # The busiest route takes only `request`: each FastAPI dependency costs per request.
     level = await reader_level(request)
-    reads: Reads = request.app.state.db.reads
-    settings: Settings = request.app.state.settings
-
-    render = partial(pages.article_page, reads, settings.public_url, level, slug)
-    # The answer depends on the reader only through their access level, so it is cached per
-    # level: readers of one level share it, and no level ever sees another's.
+    answers: pages.ArticleAnswers = request.app.state.article_answers
     try:
-        entry = await _cache(request).fetch(article_key(level, slug), render)
+        answer = await answers(level, slug)
     except ArticleMoved as moved:
         return RedirectResponse(f"{API_PREFIX}/articles/{moved.slug}", status_code=301)
-    return _answer(request, entry, level)
+    return _answer(request, answer, level)
 
 
 async def _shared(request: Request, db: Database, key: str, render: Render) -> Response:

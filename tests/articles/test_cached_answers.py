@@ -54,7 +54,8 @@ class Downstream:
 def _before(app: FastAPI) -> tuple[Downstream, CachedReaderAnswers]:
     """The app's middleware in front of a recording downstream, its routes already learnt."""
     downstream = Downstream()
-    middleware = CachedReaderAnswers(downstream, app.state.response_cache, reader_level)
+    cache, answers = app.state.response_cache, app.state.article_answers
+    middleware = CachedReaderAnswers(downstream, cache, reader_level, answers)
     middleware._routes = {False: object(), True: object()}  # as learnt from the first misses
     return downstream, middleware
 
@@ -115,6 +116,38 @@ async def test_a_cached_page_is_answered_as_the_route_answers_it(
     await _call(app, middleware, path, "not-a-token")
     await _call(app, middleware, f"{path}/comments")
     assert downstream.calls == 3
+
+
+async def test_an_article_page_missing_from_the_cache_is_rendered_before_routing(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor, article, path = await _by_an_editor(factory, articles, body=BODY, visibility="paid")
+    cache: ResponseCache = app.state.response_cache
+    downstream, middleware = _before(app)
+    for token in (None, editor.token):
+        cache.clear()
+        by_route = await client.get(
+            path, headers={"Authorization": f"Bearer {token}"} if token else {}
+        )
+        cache.clear()
+        sent = await _call(app, middleware, path, token)
+        assert downstream.calls == 0
+        assert sent[-1]["body"] == by_route.content
+        etag = dict(sent[0]["headers"]).get(b"etag")
+        assert etag == (by_route.headers["etag"].encode() if token is None else None)
+    assert b"GATED-PART" in sent[-1]["body"]
+    # A moved slug goes on to the route, which answers the redirect.
+    old = article.slug
+    moved = await client.patch(
+        f"/api/v1/admin/articles/{article.id}",
+        json={"slug": "moved-on", "version": article.version},
+        headers=editor.headers,
+    )
+    assert moved.status_code == 200
+    cache.clear()
+    await _call(app, middleware, f"/api/v1/articles/{old}")
+    assert downstream.calls == 1
+    assert (await client.get(f"/api/v1/articles/{old}")).status_code == 301
 
 
 async def test_a_cached_archive_page_is_answered_as_the_route_answers_it(

@@ -3,10 +3,11 @@ polling and the shared content version that services bump when readers' answers 
 
 from app.core.cache.http import cached_response, entry_response
 from app.core.cache.keys import article_key, canonical_query, list_key, search_key
-from app.core.cache.store import Entry, ResponseCache, etag_of
+from app.core.cache.store import Answer, Entry, ResponseCache, etag_of
 from app.core.cache.version import invalidate_on_commit
 
 __all__ = [
+    "Answer",
     "Entry",
     "ResponseCache",
     "article_key",

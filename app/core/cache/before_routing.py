@@ -1,11 +1,14 @@
-"""Reader answers already in the response cache, answered before routing.
+"""Reader answers served before routing: cached ones, and article pages.
 
-Most article-page and archive reads find their answer in the response cache; for those,
-FastAPI's routing, dependency solving and exception layers cost more than the answer
-(py-spy: about half of a cache hit). This middleware answers exactly what the route would,
-from the same key (`keys`) and through the same response helper (`http`). Everything else,
-misses and errors included, goes on to the route, which stays the one documented, validated
-way in: an archive page is only ever cached under a query string the route has validated.
+For an answer the response cache holds, and for an article page rendered on a miss,
+FastAPI's routing, dependency solving and exception layers cost about as much as the answer
+(py-spy: half of a cache hit, a third of a miss over a long tail of articles). This middleware
+answers exactly what the route would: the same key (`keys`), the article page through the
+same object the route calls (`article_answer`), and the same response helper (`http`).
+Everything else goes on to the route, which stays the one documented, validated way in: an
+archive miss (an archive page is only ever cached under a query string the route has
+validated), and any failure, which the route meets again and answers as it always does
+(an unknown or moved slug, a bad token, an unreachable database).
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.cache.http import entry_response
 from app.core.cache.keys import article_key, list_key
-from app.core.cache.store import ResponseCache
+from app.core.cache.store import Answer, ResponseCache
 from app.core.config import API_PREFIX
 
 ARCHIVE = f"{API_PREFIX}/articles"
 PREFIX = f"{ARCHIVE}/"
 # The caller's access level (0 is anonymous), as the routes work it out.
 LevelOf = Callable[[Request], Awaitable[int]]
+# An article page's answer for a level and a slug, as the route gets it.
+ArticleAnswer = Callable[[Any, str], Awaitable[Answer]]
 
 
 def _key_of(request: Request, level: int) -> str:
@@ -35,13 +40,16 @@ def _key_of(request: Request, level: int) -> str:
 
 
 class CachedReaderAnswers:
-    """Serve `GET`/`HEAD` of the archive and of `/articles/{slug}` from the response cache
-    when the answer is there."""
+    """Serve `GET`/`HEAD` of `/articles/{slug}`, and of the archive when the response cache
+    holds the answer."""
 
-    def __init__(self, app: ASGIApp, cache: ResponseCache, level_of: LevelOf) -> None:
+    def __init__(
+        self, app: ASGIApp, cache: ResponseCache, level_of: LevelOf, article_answer: ArticleAnswer
+    ) -> None:
         self.app = app
         self.cache = cache
         self.level_of = level_of
+        self.article_answer = article_answer
         # The routes' own objects by path kind, for access logs and metrics; each learnt
         # from the first miss, which always comes before the first hit.
         self._routes: dict[bool, Any] = {}
@@ -65,12 +73,20 @@ class CachedReaderAnswers:
             # A bad token or an unreachable database: the route answers it as it always does.
             await self.app(scope, receive, send)
             return
-        entry = self.cache.get(_key_of(request, level))
         route = self._routes.get(archive)
-        if entry is None or route is None:
+        answer = None if route is None else await self._answer(request, level, archive)
+        if answer is None:
             await self.app(scope, receive, send)
             if route is None and scope.get("route") is not None:
                 self._routes[archive] = scope["route"]
             return
         scope["route"] = route
-        await entry_response(request, entry, anonymous=level == 0)(scope, receive, send)
+        await entry_response(request, answer, anonymous=level == 0)(scope, receive, send)
+
+    async def _answer(self, request: Request, level: int, archive: bool) -> Answer | None:
+        if archive:
+            return self.cache.get(_key_of(request, level))
+        try:
+            return await self.article_answer(level, request.scope["path"][len(PREFIX) :])
+        except Exception:
+            return None

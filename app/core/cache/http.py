@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from app.core.cache.store import Entry, etag_of
+from app.core.cache.store import Answer, etag_of
 
 ANONYMOUS_MAX_AGE = 60
 
@@ -36,8 +36,8 @@ def cached_response(
     return Response(body, media_type=media_type, headers=headers)
 
 
-def entry_response(request: Request, entry: Entry, *, anonymous: bool) -> Response:
-    """Give back a cached answer with the cache headers that suit its reader."""
+def entry_response(request: Request, entry: Answer, *, anonymous: bool) -> Response:
+    """Give back a cached or fresh answer with the cache headers that suit its reader."""
     if not anonymous:
         # No ETag for a signed-in reader: reading entry.etag would hash the body for nothing.
         return cached_response(request, entry.body, anonymous=False)
