@@ -21,6 +21,7 @@ from app.admin.audit_router import router as admin_audit_router
 from app.admin.members_router import MAX_IMPORT_BYTES
 from app.admin.members_router import router as admin_members_router
 from app.admin.stats_router import router as admin_stats_router
+from app.articles import page_parts
 from app.articles.admin_router import router as admin_articles_router
 from app.articles.feeds import router as feeds_router
 from app.articles.live import NEXT_GO_LIVE_SQL
@@ -76,6 +77,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = asyncio.create_task(run_forever(db, settings, all_jobs(), stop))
     freshness = CacheFreshness(db.reads, app.state.response_cache, NEXT_GO_LIVE_SQL)
     watcher = asyncio.create_task(freshness.run(settings.response_cache_check_seconds, stop))
+    # Pages stored by an older release or for another public URL are rendered again while the
+    # process serves (the old ones meanwhile); usually there are none, and it is one query.
+    pages = asyncio.create_task(page_parts.refresh_stale(db, settings.public_url))
     # Everything built so far (routes, models, metadata) lives as long as the process: moved
     # out of the collector's sight, it no longer makes each full collection a long pause.
     gc.freeze()
@@ -83,6 +87,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         stop.set()
+        pages.cancel()
+        await asyncio.gather(pages, return_exceptions=True)
         if worker is not None:
             await worker
         await watcher
@@ -121,9 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: cached reader answers closest to the routes, then the body cap,
     # request context outermost (so every answer gets its id, headers, log line and metrics).
     app.state.db.session_info[content_version.CONTENT_CHANGED] = [app.state.response_cache.clear]
-    app.state.article_answers = ArticleAnswers(
-        app.state.response_cache, app.state.db.reads, settings.public_url
-    )
+    app.state.article_answers = ArticleAnswers(app.state.response_cache, app.state.db.reads)
     app.add_middleware(
         CachedReaderAnswers,
         cache=app.state.response_cache,

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, text
 
 from app.accounts.models import User
+from app.articles import page_parts
 from app.articles.markdown import Renderer, plain_text, preview_rule
 from app.articles.models import Article, ArticleAuthor, ArticleTag, Tag
 from app.billing.models import CompGrant, Subscription
@@ -212,6 +213,8 @@ async def seed(url: str, articles: int, members: int, *, seed_value: int = 7) ->
                     "(SELECT max(id) FROM article))"
                 )
             )
+        # Each article's stored page, as the app renders it when an article is written.
+        await conn.run_sync(page_parts.render_pages, settings.public_url)
         for start in range(0, members, CHUNK):
             users = [
                 {

@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from app.accounts import service as accounts
 from app.accounts.auth_context import AuthContext
 from app.accounts.models import Role, User
+from app.articles import page_parts
 from app.articles import service as articles_service
 from app.articles.models import Article, Status, Visibility
 from app.articles.schemas import ArticleCreate
-from app.core.db import Database
+from app.core.db import Database, pk
 
 DEFAULT_PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -106,4 +107,5 @@ class ArticleFactory:
                 article.status = status
                 article.published_at = published_at
                 session.add(article)
+                await page_parts.store(session, [pk(article.id)])
         return article

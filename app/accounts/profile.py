@@ -18,12 +18,12 @@ from app.accounts.models import (
 from app.accounts.schemas import MeOut, MePatch
 from app.accounts.service import IssuedTokens
 from app.admin import repository as admin
+from app.articles import page_parts
 from app.billing import service as billing
 from app.billing.gateway import PaymentGateway
 from app.billing.repository import user_reader_level
 from app.comments import service as comments
 from app.core import mail_outbox
-from app.core.cache import invalidate_on_commit
 from app.core.config import Settings
 from app.core.db import pk, utcnow
 from app.newsletter import subscribers as newsletter_subscribers
@@ -64,10 +64,10 @@ async def reauthenticate(
     raise ReauthRequired("Give the current password or a fresh sign-in link token.")
 
 
-def _names_on_pages_change(session: AsyncSession, user: User) -> None:
-    # Staff names are printed on their articles' pages (bylines), which readers' caches hold.
+async def _names_on_pages_change(session: AsyncSession, user: User) -> None:
+    # Staff names are printed on their articles' pages (bylines), stored and cached.
     if user.role in STAFF_ROLES:
-        invalidate_on_commit(session)
+        await page_parts.store_for_author(session, pk(user.id))
 
 
 async def update_profile(
@@ -94,13 +94,14 @@ async def update_profile(
         )
     if display_name is not None:
         user.display_name = display_name.strip()
-        _names_on_pages_change(session, user)
     if new_hash is not None:
         user.password_hash = new_hash
         # Other devices must sign in again with the new password, and earlier links die.
         await accounts.revoke_all_sessions(session, user)
         await links.end_links(session, user, *links.ACCOUNT_LINKS)
     session.add(user)
+    if display_name is not None:
+        await _names_on_pages_change(session, user)
     if moving and email is not None:
         links.request_email_change(session, user, email)
 
@@ -159,12 +160,12 @@ async def delete_account(
     await repo.drop_queued_mail_to(session, user.email)
     user.email = f"deleted-{user.id}@deleted.invalid"
     user.display_name = ""
-    _names_on_pages_change(session, user)
     user.password_hash = None
     user.email_verified = False
     user.disabled = True
     user.deleted_at = utcnow()
     session.add(user)
+    await _names_on_pages_change(session, user)
 
 
 async def delete_me(

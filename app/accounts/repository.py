@@ -54,7 +54,6 @@ def staff_condition(user_id: Any) -> ColumnElement[bool]:
 # ACCOUNT_ID_SQL), and the reader's statement selects the columns it needs from below.
 ACCOUNT_FROM_SQL = '"user" u'
 ACCOUNT_ID_SQL = "u.id"
-DISPLAY_NAME_SQL = "u.display_name"
 # The columns `token_counts_for` reads, in its order (role first).
 ACCOUNT_STATE_SQL = "u.role, u.disabled, u.deleted_at, u.tokens_valid_after"
 

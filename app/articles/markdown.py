@@ -95,6 +95,7 @@ class Renderer:
     """Renders article Markdown for one publication (its host decides what links are external)."""
 
     def __init__(self, public_url: str, rule: PreviewRule) -> None:
+        self.public_url = public_url
         self.rule = rule
         # Raw HTML is off: staff write Markdown, and anything HTML-looking stays text.
         self._md = (

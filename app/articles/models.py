@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 # The access model owns what an article requires; the name stays importable from here.
@@ -31,7 +31,12 @@ class CommentSetting(StrEnum):
 class Article(SQLModel, table=True):
     __tablename__ = "article"
     # The archive is read newest first by (published_at, id): one index serves every page.
-    __table_args__ = (Index("ix_article_status_published", "status", "published_at", "id"),)
+    __table_args__ = (
+        Index("ix_article_status_published", "status", "published_at", "id"),
+        # Covers the article page's look-up and live check, so the read never touches the
+        # article's own row (on SQLite, whose big text columns come before the small ones).
+        Index("ix_article_reader", "slug", "status", "published_at", "visibility"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=200, unique=True)
@@ -108,3 +113,19 @@ class SlugRedirect(SQLModel, table=True):
 
     old_slug: str = Field(max_length=200, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True, ondelete="CASCADE")
+
+
+class ArticlePage(SQLModel, table=True):
+    """The article page as rendered when the article was written: the members of its JSON
+    answer that are the same for every reader, and the full text as a JSON string. A read
+    joins these bytes with the reader's part (access, paywall, comment count)."""
+
+    __tablename__ = "article_page"
+
+    article_id: int = Field(foreign_key="article.id", primary_key=True, ondelete="CASCADE")
+    head: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # The page format and the publication's URL it was rendered with: a row rendered with
+    # others is rendered again when a process starts (page_parts.refresh_stale).
+    format: int
+    public_url: str = Field(max_length=500)

@@ -17,7 +17,7 @@ from feedgen.feed import FeedGenerator
 from app.access import decision
 from app.access.decision import Visibility
 from app.access.levels import AccessLevel
-from app.articles import presenter, repository, search
+from app.articles import page_parts, presenter, repository, search
 from app.articles.errors import ArticleMoved, ArticleNotFound
 from app.articles.schemas import ArchiveMonth, AuthorCount, ListFilters, TagCount
 from app.billing import repository as billing
@@ -40,9 +40,9 @@ def xml_text(text: str) -> str:
     return _NOT_XML.sub("", text)
 
 
-async def article_page(reads: Reads, public_url: str, level: AccessLevel, slug: str) -> bytes:
+async def article_page(reads: Reads, level: AccessLevel, slug: str) -> bytes:
     """One live article as `level` may read it; ArticleMoved for an old slug."""
-    found = await repository.live_article(reads, slug)
+    found = await repository.live_page(reads, slug)
     if found is None:
         raise ArticleNotFound("No such article.")
     if isinstance(found, str):
@@ -51,18 +51,8 @@ async def article_page(reads: Reads, public_url: str, level: AccessLevel, slug: 
     plans: list[dict[str, object]] = []
     if not access.granted and found.visibility == Visibility.paid.value:
         plans = await billing.plans_on_sale_direct(reads)
-    page = presenter.full(
-        found,
-        found.authors,
-        found.tags,
-        access,
-        level,
-        content_html=found.content_html,
-        public_url=public_url,
-        plans=plans,
-        comment_count=found.comment_count,
-    )
-    return dumps(page)
+    reader = presenter.reader_part(slug, access, level, plans, found.comment_count)
+    return page_parts.assemble(found.head, found.content if access.granted else None, reader)
 
 
 class ArticleAnswers:
@@ -70,11 +60,11 @@ class ArticleAnswers:
     once however many readers miss it together. The route and the before-routing middleware
     both answer through this one object."""
 
-    def __init__(self, cache: ResponseCache, reads: Reads, public_url: str) -> None:
-        self.cache, self.reads, self.public_url = cache, reads, public_url
+    def __init__(self, cache: ResponseCache, reads: Reads) -> None:
+        self.cache, self.reads = cache, reads
 
     async def __call__(self, level: AccessLevel, slug: str) -> Answer:
-        render = partial(article_page, self.reads, self.public_url, level, slug)
+        render = partial(article_page, self.reads, level, slug)
         # The answer depends on the reader only through their access level, so it is cached
         # per level: readers of one level share it, and no level ever sees another's.
         return await self.cache.fetch(article_key(level, slug), render)

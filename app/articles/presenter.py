@@ -122,34 +122,29 @@ def _paywall(slug: str, access: Access, level: AccessLevel, plans: list[Json]) -
     }
 
 
-def full(
-    article: Readable,
-    authors: Authors,
-    tags: Tags,
-    access: Access,
-    level: AccessLevel,
-    *,
-    content_html: str | None,
-    public_url: str,
-    plans: list[Json],
-    comment_count: int,
-) -> Json:
-    """The article page: full text with access, otherwise the free part and a paywall box.
-
-    `content_html` is dropped unless `access` grants it, whatever the caller passed.
-    """
+def page_head(article: Readable, authors: Authors, tags: Tags, public_url: str) -> Json:
+    """The article page's members that are the same for every reader (rendered at write time;
+    `Readable` holds no gated text)."""
     base = teaser(article, authors, tags)
     seo = _seo(article)
     return {
         **base,
         "updated_at": article.updated_at,
         "word_count": article.word_count,
-        "access": {"granted": access.granted, "required": access.required, "reason": access.reason},
-        "content_html": content_html if access.granted else None,
         "excerpt_html": article.preview_html,
-        "paywall": None if access.granted else _paywall(article.slug, access, level, plans),
         "seo": seo,
         "structured_data": structured_data(article, base, seo, public_url),
         "comments": article.comments,
+    }
+
+
+def reader_part(
+    slug: str, access: Access, level: AccessLevel, plans: list[Json], comment_count: int
+) -> Json:
+    """The article page's members that depend on the reader and on the moment, besides the
+    full text itself (`content_html`, given only where `access` grants it)."""
+    return {
+        "access": {"granted": access.granted, "required": access.required, "reason": access.reason},
+        "paywall": None if access.granted else _paywall(slug, access, level, plans),
         "comment_count": comment_count,
     }

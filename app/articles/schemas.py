@@ -222,9 +222,11 @@ class Extras:
 
 
 @dataclass(slots=True)
-class ArticleRead:
-    """A live article as the page needs it (satisfies `presenter.Readable`)."""
+class PageSource:
+    """What an article page is rendered from (satisfies `presenter.Readable`), with the URL
+    its stored page was rendered for, if it has one."""
 
+    id: int
     slug: str
     title: str
     subtitle: str
@@ -241,6 +243,14 @@ class ArticleRead:
     comments: str
     preview_html: str
     content_html: str
-    authors: list[tuple[int, str]]
-    tags: list[tuple[str, str]]
+    page_url: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class PageRead:
+    """A live article's stored page, as the article route reads it."""
+
+    visibility: str
+    head: bytes
+    content: bytes
     comment_count: int

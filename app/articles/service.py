@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import repository as accounts
 from app.accounts.models import STAFF_ROLES, Role, User
-from app.articles import repository, search, search_index
+from app.articles import page_parts, repository, search, search_index
 from app.articles.errors import (
     ArticleForbidden,
     ArticleNotFound,
@@ -153,9 +153,11 @@ async def _render(renderer: Renderer, article: Article) -> None:
     article.reading_minutes = out.reading_minutes
 
 
-async def _after_write(session: AsyncSession, editor: User, article: Article) -> None:
-    """Record the revision and refresh the search index for the article as it now stands;
-    readers' cached answers go once this commits."""
+async def _after_write(
+    session: AsyncSession, renderer: Renderer, editor: User, article: Article
+) -> None:
+    """Record the revision and refresh the stored page and the search index for the article
+    as it now stands; readers' cached answers go once this commits."""
     invalidate_on_commit(session)
     article_id = pk(article.id)
     session.add(
@@ -179,6 +181,7 @@ async def _after_write(session: AsyncSession, editor: User, article: Article) ->
             body_text=plain_text(article.content_html),
         ),
     )
+    await page_parts.store(session, [article_id], renderer.public_url)
 
 
 async def create_article(
@@ -211,7 +214,7 @@ async def create_article(
     await session.flush()
     await _set_authors(session, pk(article.id), data.author_ids or [pk(editor.id)])
     await _set_tags(session, pk(article.id), data.tags)
-    await _after_write(session, editor, article)
+    await _after_write(session, renderer, editor, article)
     return article
 
 
@@ -256,7 +259,7 @@ async def update_article(
         await _set_authors(session, article_id, data.author_ids)
     await _render(renderer, article)
     await _bump(session, article)
-    await _after_write(session, editor, article)
+    await _after_write(session, renderer, editor, article)
     return article
 
 
@@ -309,6 +312,7 @@ async def set_status(
     article.status = status.value
     article.updated_at = now
     session.add(article)
+    await page_parts.store(session, [pk(article.id)])
     invalidate_on_commit(session)
     return article
 

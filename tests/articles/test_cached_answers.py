@@ -16,6 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.access.deps import reader_level
 from app.accounts.models import Role, User
+from app.articles import page_parts
 from app.articles.live import NEXT_GO_LIVE_SQL
 from app.articles.models import Article
 from app.billing.models import CompGrant
@@ -23,7 +24,7 @@ from app.core.cache import ResponseCache, invalidate_on_commit
 from app.core.cache.before_routing import CachedReaderAnswers
 from app.core.cache.freshness import CacheFreshness
 from app.core.cache.version import ContentVersion
-from app.core.db import Database, utcnow
+from app.core.db import Database, pk, utcnow
 from tests.factories import ArticleFactory, Factory, Member
 
 BODY = "Free opening paragraph.\n\n<!-- paywall -->\n\nGATED-PART of the article."
@@ -240,6 +241,7 @@ async def test_a_write_made_by_another_worker_clears_this_workers_cache(
             await session.exec(
                 update(Article).where(col(Article.id) == article.id).values(title="New")
             )
+            await page_parts.store(session, [pk(article.id)])  # as the service does
     finally:
         await other_worker.dispose()
     assert (await client.get(path)).json()["title"] == "Old title"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import orjson
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -117,3 +118,43 @@ async def test_free_parts_stored_before_the_block_cut_are_rendered_again(tmp_pat
     await engine.dispose()
     assert "OLDLEAK" not in preview + excerpt
     assert public_hits == 0
+
+
+async def test_every_article_already_there_gets_its_stored_page(tmp_path: Path) -> None:
+    """Revision 0011 renders the page of each article, byline included."""
+    url = await fresh_url(tmp_path)
+    await anyio.to_thread.run_sync(upgrade, url, "0010")
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                'INSERT INTO "user" (id, email, display_name, role, email_verified, disabled,'
+                " created_at) VALUES (7, 'ed@example.org', 'Ed Byline', 'editor', true, false,"
+                " :now)"
+            ),
+            {"now": utcnow()},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO article (id, slug, title, subtitle, body_md, content_html,"
+                " preview_html, excerpt, has_paywall_marker, visibility, status, published_at,"
+                " created_at, updated_at, version, cover_image_alt, comments, word_count,"
+                " reading_minutes) VALUES (1, 'kept', 'Before pages', '', 'Body', :html,"
+                " '<p>Free</p>', 'Free', false, 'paid', 'published', :now, :now, :now, 1, '',"
+                " 'everyone', 1, 1)"
+            ),
+            {"html": '<p>Full "text"</p>', "now": utcnow()},
+        )
+        await conn.execute(
+            text("INSERT INTO article_author (article_id, user_id, position) VALUES (1, 7, 0)")
+        )
+    await anyio.to_thread.run_sync(upgrade, url)
+    async with engine.connect() as conn:
+        head, content = (
+            await conn.execute(text("SELECT head, content FROM article_page WHERE article_id = 1"))
+        ).one()
+    await engine.dispose()
+    page = orjson.loads(b"{" + bytes(head) + b"}")
+    assert page["title"] == "Before pages"
+    assert page["authors"] == [{"id": 7, "name": "Ed Byline"}]
+    assert orjson.loads(bytes(content)) == '<p>Full "text"</p>'

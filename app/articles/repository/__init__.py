@@ -1,27 +1,21 @@
 """Every statement the articles domain runs: the archive's reads, the article page's one-statement
-direct read, the staff side's reads and writes. The search index's statements are in
-search_index.py; "live" comes from live.py.
+direct read, the staff side's reads and writes. The stored pages' statements are in
+pages.py, the search index's in search_index.py; "live" comes from live.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
-import orjson
 from sqlalchemy import and_, extract, func, or_, update
 from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.accounts.repository import (
-    ACCOUNT_FROM_SQL,
-    ACCOUNT_ID_SQL,
-    DISPLAY_NAME_SQL,
-    display_name_of,
-)
+from app.accounts.repository import display_name_of
 from app.articles.live import LIVE_SQL, is_live
 from app.articles.models import (
     Article,
@@ -32,9 +26,9 @@ from app.articles.models import (
     Status,
     Tag,
 )
-from app.articles.schemas import ArticleRead, Extras, ListFilters
+from app.articles.schemas import Extras, ListFilters, PageRead
 from app.comments.repository import visible_count_sql
-from app.core.db import Query, Reads, as_utc, parse_required_ts, parse_ts, pk, utcnow
+from app.core.db import Query, Reads, as_utc, pk, utcnow
 from app.core.pagination import decode_cursor, encode_cursor, newest_first
 
 # --- the archive (ORM, read sessions) ---
@@ -213,31 +207,14 @@ async def sitemap_entries(session: AsyncSession, limit: int) -> list[tuple[str, 
 
 # --- the article page: one direct read (`db.reads`) per page ---
 
-_COLUMNS = """a.slug, a.title, a.subtitle, a.excerpt, a.visibility, a.published_at, a.updated_at,
-       a.reading_minutes, a.word_count, a.cover_image_url, a.cover_image_alt, a.seo_title,
-       a.seo_description, a.comments, a.preview_html, a.content_html"""
-_COUNT = visible_count_sql("a.id")
-
-# Bylines: the author's name is accounts' column, joined through accounts' fragment.
-_BYLINE = f"aa.position, {ACCOUNT_ID_SQL}, {DISPLAY_NAME_SQL}"
-_AUTHORS = f"article_author aa JOIN {ACCOUNT_FROM_SQL} ON {ACCOUNT_ID_SQL} = aa.user_id"
-
-# The f-strings below join constant SQL pieces only; every value goes as a parameter.
-ARTICLE = Query(
-    sqlite=f"""SELECT {_COLUMNS},
-  (SELECT json_group_array(json_array({_BYLINE}))
-     FROM {_AUTHORS} WHERE aa.article_id = a.id),
-  (SELECT json_group_array(json_array(t.slug, t.name))
-     FROM article_tag at JOIN tag t ON t.id = at.tag_id WHERE at.article_id = a.id),
-  {_COUNT}
-FROM article a WHERE a.slug = :slug AND {LIVE_SQL["sqlite"]}""",  # noqa: S608
-    postgres=f"""SELECT {_COLUMNS},
-  (SELECT coalesce(json_agg(json_build_array({_BYLINE})), '[]')::text
-     FROM {_AUTHORS} WHERE aa.article_id = a.id),
-  (SELECT coalesce(json_agg(json_build_array(t.slug, t.name)), '[]')::text
-     FROM article_tag at JOIN tag t ON t.id = at.tag_id WHERE at.article_id = a.id),
-  {_COUNT}
-FROM article a WHERE a.slug = :slug AND {LIVE_SQL["postgres"]}""",  # noqa: S608
+# The stored page (page_parts) joined through the covering index of the article's slug and
+# live state; the comment count is the one part read live.
+_PAGE_SQL = """SELECT a.visibility, p.head, p.content, {count}
+FROM article a JOIN article_page p ON p.article_id = a.id
+WHERE a.slug = :slug AND {live}"""
+PAGE = Query(
+    sqlite=_PAGE_SQL.format(count=visible_count_sql("a.id"), live=LIVE_SQL["sqlite"]),
+    postgres=_PAGE_SQL.format(count=visible_count_sql("a.id"), live=LIVE_SQL["postgres"]),
 )
 
 _REDIRECT_SQL = """SELECT a.slug FROM slug_redirect r JOIN article a ON a.id = r.article_id
@@ -248,42 +225,14 @@ REDIRECT = Query(
 )
 
 
-def _article(row: tuple[Any, ...]) -> ArticleRead:
-    (slug, title, subtitle, excerpt, visibility, published_at, updated_at, reading_minutes,
-     word_count, cover_url, cover_alt, seo_title, seo_description, comments, preview_html,
-     content_html, authors_json, tags_json, comment_count) = row  # fmt: skip
-    # Aggregates carry no order of their own: authors by position, tags by name.
-    authors = sorted(orjson.loads(authors_json))
-    tags = sorted(orjson.loads(tags_json), key=lambda t: (t[1], t[0]))
-    return ArticleRead(
-        slug=slug,
-        title=title,
-        subtitle=subtitle,
-        excerpt=excerpt,
-        visibility=visibility,
-        published_at=parse_ts(published_at),
-        updated_at=parse_required_ts(updated_at),
-        reading_minutes=reading_minutes,
-        word_count=word_count,
-        cover_image_url=cover_url,
-        cover_image_alt=cover_alt,
-        seo_title=seo_title,
-        seo_description=seo_description,
-        comments=comments,
-        preview_html=preview_html,
-        content_html=content_html,
-        authors=[(user_id, name) for _, user_id, name in authors],
-        tags=[(s, n) for s, n in tags],
-        comment_count=comment_count,
-    )
-
-
-async def live_article(reads: Reads, slug: str) -> ArticleRead | str | None:
-    """Give back the live article, the new slug when `slug` is an old one, or None."""
+async def live_page(reads: Reads, slug: str) -> PageRead | str | None:
+    """Give back the live article's stored page, the new slug when `slug` is an old one, or
+    None."""
     now = reads.ts(utcnow())
-    row = await reads.one(ARTICLE, {"slug": slug, "now": now})
+    row = await reads.one(PAGE, {"slug": slug, "now": now})
     if row is not None:
-        return _article(row)
+        visibility, head, content, comment_count = row
+        return PageRead(visibility, bytes(head), bytes(content), comment_count)
     moved = await reads.one(REDIRECT, {"slug": slug, "now": now})
     return str(moved[0]) if moved is not None else None
 

@@ -1,0 +1,130 @@
+"""The statements of the article pages rendered at write time (`article_page`): what a page is
+rendered from, and its writes. They run on a synchronous connection, so the migration that
+creates the pages, the bench's seed and the app (through `run_sync`) share them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Select, or_, select, text
+from sqlmodel import col
+
+from app.accounts.repository import display_name_of
+from app.articles.models import Article, ArticleAuthor, ArticlePage, ArticleTag, Tag
+from app.articles.schemas import PageSource
+from app.core.db import pk
+
+_SOURCE = (
+    Article.id, Article.slug, Article.title, Article.subtitle, Article.excerpt,
+    Article.visibility, Article.published_at, Article.updated_at, Article.reading_minutes,
+    Article.word_count, Article.cover_image_url, Article.cover_image_alt, Article.seo_title,
+    Article.seo_description, Article.comments, Article.preview_html, Article.content_html,
+    ArticlePage.public_url,
+)  # fmt: skip
+
+
+def _sources() -> Select[Any]:
+    page = col(ArticlePage.article_id) == col(Article.id)
+    return select(*map(col, _SOURCE)).outerjoin(ArticlePage, page).order_by(col(Article.id))
+
+
+def sources(
+    conn: Connection,
+    *,
+    after: int,
+    limit: int,
+    ids: Sequence[int] | None = None,
+    stale: tuple[int, str] | None = None,
+) -> list[PageSource]:
+    """Up to `limit` articles with ids above `after`: those in `ids` if given, and only
+    those without a page of `stale`'s (format, public URL) if given."""
+    query = _sources().where(col(Article.id) > after).limit(limit)
+    if ids is not None:
+        query = query.where(col(Article.id).in_(ids))
+    if stale is not None:
+        page_format, public_url = stale
+        query = query.where(
+            or_(
+                col(ArticlePage.article_id).is_(None),
+                col(ArticlePage.format) != page_format,
+                col(ArticlePage.public_url) != public_url,
+            )
+        )
+    return [_source(row) for row in conn.execute(query)]
+
+
+def _source(row: Any) -> PageSource:
+    (article_id, slug, title, subtitle, excerpt, visibility, published_at, updated_at,
+     reading_minutes, word_count, cover_url, cover_alt, seo_title, seo_description, comments,
+     preview_html, content_html, page_url) = row  # fmt: skip
+    return PageSource(
+        id=pk(article_id),
+        slug=slug,
+        title=title,
+        subtitle=subtitle,
+        excerpt=excerpt,
+        visibility=visibility,
+        published_at=published_at,
+        updated_at=updated_at,
+        reading_minutes=reading_minutes,
+        word_count=word_count,
+        cover_image_url=cover_url,
+        cover_image_alt=cover_alt,
+        seo_title=seo_title,
+        seo_description=seo_description,
+        comments=comments,
+        preview_html=preview_html,
+        content_html=content_html,
+        page_url=page_url,
+    )
+
+
+def bylines(conn: Connection, ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+    """Each article's authors (id, name), in their order on the byline."""
+    author = col(ArticleAuthor.user_id)
+    rows = conn.execute(
+        select(col(ArticleAuthor.article_id), author, display_name_of(ArticleAuthor.user_id))
+        .where(col(ArticleAuthor.article_id).in_(ids))
+        .order_by(col(ArticleAuthor.article_id), col(ArticleAuthor.position))
+    )
+    out: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for article_id, user_id, name in rows:
+        out[article_id].append((pk(user_id), name))
+    return out
+
+
+def tag_lists(conn: Connection, ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+    """Each article's tags (slug, name), by name."""
+    rows = conn.execute(
+        select(col(ArticleTag.article_id), col(Tag.slug), col(Tag.name))
+        .join(Tag, col(Tag.id) == ArticleTag.tag_id)
+        .where(col(ArticleTag.article_id).in_(ids))
+        .order_by(col(Tag.name), col(Tag.slug))
+    )
+    out: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for article_id, slug, name in rows:
+        out[article_id].append((slug, name))
+    return out
+
+
+def written_by(conn: Connection, user_id: int) -> list[int]:
+    """The ids of the articles `user_id` is an author of."""
+    query = select(col(ArticleAuthor.article_id)).where(col(ArticleAuthor.user_id) == user_id)
+    return [pk(row[0]) for row in conn.execute(query)]
+
+
+_SAVE = text(
+    "INSERT INTO article_page (article_id, head, content, format, public_url)"
+    " VALUES (:article_id, :head, :content, :format, :public_url)"
+    " ON CONFLICT (article_id) DO UPDATE SET head = excluded.head,"
+    " content = excluded.content, format = excluded.format, public_url = excluded.public_url"
+)
+
+
+def save(conn: Connection, pages: list[dict[str, Any]]) -> None:
+    """Write these pages, replacing the ones the articles had."""
+    if pages:
+        conn.execute(_SAVE, pages)
