@@ -168,9 +168,7 @@ async def test_the_shared_part_of_a_stored_page_never_holds_gated_text(
     }
     async with app.state.db.session(write=False) as session:
         rows = (
-            await session.exec(
-                text("SELECT article_id, head, content FROM article_page")
-            )
+            await session.exec(text("SELECT article_id, head, content FROM article_page"))
         ).all()
     stored = {article_id: (bytes(head), bytes(content)) for article_id, head, content in rows}
     for article in made.values():
