@@ -1,4 +1,5 @@
-"""article pages rendered at write time (article_page), and the article page's covering index
+"""article pages rendered at write time (article_page), the article page's covering index, and
+the archive's newest-first index
 
 Revision ID: 0011
 Revises: 0010
@@ -41,9 +42,11 @@ def upgrade() -> None:
     op.create_index(
         'ix_article_reader', 'article', ['slug', 'status', 'published_at', 'visibility']
     )
+    op.create_index('ix_article_newest', 'article', ['published_at', 'id'])
     render_pages(op.get_bind(), Settings().public_url)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_article_newest', table_name='article')
     op.drop_index('ix_article_reader', table_name='article')
     op.drop_table('article_page')

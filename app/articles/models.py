@@ -36,6 +36,9 @@ class Article(SQLModel, table=True):
         # Covers the article page's look-up and live check, so the read never touches the
         # article's own row (on SQLite, whose big text columns come before the small ones).
         Index("ix_article_reader", "slug", "status", "published_at", "visibility"),
+        # Newest first without a sort of every live article: "live" is two statuses, so
+        # PostgreSQL cannot walk the status index in (published_at, id) order.
+        Index("ix_article_newest", "published_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
