@@ -39,7 +39,7 @@ from app.comments.router import router as comments_router
 from app.core import openapi
 from app.core.cache import ResponseCache
 from app.core.cache import version as content_version
-from app.core.cache.before_routing import CachedReaderAnswers
+from app.core.cache.before_routing import ReaderAnswersBeforeRouting
 from app.core.cache.freshness import CacheFreshness
 from app.core.config import API_PREFIX, Settings, get_settings
 from app.core.db import Database
@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db.session_info[content_version.CONTENT_CHANGED] = [app.state.response_cache.clear]
     app.state.article_answers = ArticleAnswers(app.state.response_cache, app.state.db.reads)
     app.add_middleware(
-        CachedReaderAnswers,
+        ReaderAnswersBeforeRouting,
         cache=app.state.response_cache,
         level_of=reader_level,
         article_answer=app.state.article_answers,

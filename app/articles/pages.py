@@ -2,8 +2,8 @@
 pages, the tag, author and month lists, search, the RSS feed and the sitemap.
 
 Each takes the `Database` (or its direct reads) and opens what it needs only when it runs, so a
-cache hit opens nothing. The article page is the fast path: one direct read (`db.reads`), the
-presenter's plain dicts, orjson.
+cache hit opens nothing. The article page is the fast path: one direct read (`db.reads`) of
+the page stored at write time (page_parts), joined with the reader's part.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from app.articles.live import NEXT_GO_LIVE_SQL
 from app.articles.models import Article
 from app.billing.models import CompGrant
 from app.core.cache import ResponseCache, invalidate_on_commit
-from app.core.cache.before_routing import CachedReaderAnswers
+from app.core.cache.before_routing import ReaderAnswersBeforeRouting
 from app.core.cache.freshness import CacheFreshness
 from app.core.cache.version import ContentVersion
 from app.core.db import Database, pk, utcnow
@@ -52,17 +52,17 @@ class Downstream:
         await send({"type": "http.response.body", "body": b"downstream"})
 
 
-def _before(app: FastAPI) -> tuple[Downstream, CachedReaderAnswers]:
+def _before(app: FastAPI) -> tuple[Downstream, ReaderAnswersBeforeRouting]:
     """The app's middleware in front of a recording downstream, its routes already learnt."""
     downstream = Downstream()
     cache, answers = app.state.response_cache, app.state.article_answers
-    middleware = CachedReaderAnswers(downstream, cache, reader_level, answers)
+    middleware = ReaderAnswersBeforeRouting(downstream, cache, reader_level, answers)
     middleware._routes = {False: object(), True: object()}  # as learnt from the first misses
     return downstream, middleware
 
 
 async def _call(
-    app: FastAPI, middleware: CachedReaderAnswers, path: str, token: str | None = None
+    app: FastAPI, middleware: ReaderAnswersBeforeRouting, path: str, token: str | None = None
 ) -> list[Message]:
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
     path, _, query = path.partition("?")

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.cache.http import entry_response
-from app.core.cache.keys import article_key, list_key
+from app.core.cache.keys import list_key
 from app.core.cache.store import Answer, ResponseCache
 from app.core.config import API_PREFIX
 
@@ -32,14 +32,7 @@ LevelOf = Callable[[Request], Awaitable[int]]
 ArticleAnswer = Callable[[Any, str], Awaitable[Answer]]
 
 
-def _key_of(request: Request, level: int) -> str:
-    path: str = request.scope["path"]
-    if path == ARCHIVE:
-        return list_key(request.url.query)
-    return article_key(level, path[len(PREFIX) :])
-
-
-class CachedReaderAnswers:
+class ReaderAnswersBeforeRouting:
     """Serve `GET`/`HEAD` of `/articles/{slug}`, and of the archive when the response cache
     holds the answer."""
 
@@ -85,7 +78,7 @@ class CachedReaderAnswers:
 
     async def _answer(self, request: Request, level: int, archive: bool) -> Answer | None:
         if archive:
-            return self.cache.get(_key_of(request, level))
+            return self.cache.get(list_key(request.url.query))
         try:
             return await self.article_answer(level, request.scope["path"][len(PREFIX) :])
         except Exception:
