@@ -1,5 +1,5 @@
-"""article pages rendered at write time (article_page), the article page's covering index, and
-the archive's newest-first index
+"""article pages and archive cards rendered at write time (article_page), the article page's
+covering index, and the archive's newest-first index
 
 Revision ID: 0011
 Revises: 0010
@@ -29,6 +29,7 @@ def upgrade() -> None:
     op.create_table(
         'article_page',
         sa.Column('article_id', sa.Integer(), nullable=False),
+        sa.Column('teaser', sa.LargeBinary(), nullable=False),
         sa.Column('head', sa.LargeBinary(), nullable=False),
         sa.Column('content', sa.LargeBinary(), nullable=False),
         sa.Column('format', sa.Integer(), nullable=False),

@@ -119,13 +119,15 @@ class SlugRedirect(SQLModel, table=True):
 
 
 class ArticlePage(SQLModel, table=True):
-    """The article page as rendered when the article was written: the members of its JSON
-    answer that are the same for every reader, and the full text as a JSON string. A read
-    joins these bytes with the reader's part (access, paywall, comment count)."""
+    """The article as rendered when it was written: its archive card, the members of its page's
+    JSON answer that are the same for every reader, and the full text as a JSON string. A
+    read joins these bytes with the reader's part (access, paywall, comment count)."""
 
     __tablename__ = "article_page"
 
     article_id: int = Field(foreign_key="article.id", primary_key=True, ondelete="CASCADE")
+    # The archive card, first: on SQLite a column is reached by walking the ones before it.
+    teaser: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     head: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     # The page format and the publication's URL it was rendered with: a row rendered with

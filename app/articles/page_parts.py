@@ -1,11 +1,11 @@
-"""Article pages rendered at write time, and joined with the reader's part at read time.
+"""Article pages and archive cards rendered at write time, joined at read time.
 
-When an article is written (created, edited, published, its author renamed), its page's
-members that are the same for every reader are rendered once to JSON bytes, and its full text
-once to a JSON string (`article_page`). Answering a reader is then one indexed read and a
-join of byte strings with the small part that is theirs: access, paywall box, comment count
-(presenter.reader_part). Gated text is only ever in `content`, which is joined in only where
-the access decision grants it.
+When an article is written (created, edited, published, its author renamed), its archive card
+and its page's members that are the same for every reader are rendered once to JSON bytes,
+and its full text once to a JSON string (`article_page`). An archive page is its cards
+joined. Answering a reader is then one indexed read and a join of byte strings with the small
+part that is theirs: access, paywall box, comment count (presenter.reader_part). Gated text is
+only ever in `content`, which is joined in only where the access decision grants it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ PAGE_FORMAT = 1
 BATCH = 500
 
 
+def archive_answer(teasers: list[bytes], next_cursor: str | None) -> bytes:
+    """An archive page's JSON from its stored cards."""
+    return b'{"items":[' + b",".join(teasers) + b'],"next_cursor":' + dumps(next_cursor) + b"}"
+
+
 def assemble(head: bytes, content: bytes | None, reader: presenter.Json) -> bytes:
     """The page's JSON: the stored members, the full text or null, the reader's members."""
     text = content if content is not None else b"null"
@@ -39,6 +44,7 @@ def _page(source: PageSource, authors: Any, tags: Any, public_url: str) -> dict[
     head = dumps(presenter.page_head(source, authors, tags, public_url))
     return {
         "article_id": source.id,
+        "teaser": dumps(presenter.teaser(source, authors, tags)),
         "head": head[1:-1],
         "content": dumps(source.content_html),
         "format": PAGE_FORMAT,

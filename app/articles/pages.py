@@ -73,12 +73,10 @@ class ArticleAnswers:
 async def archive_page(db: Database, filters: ListFilters, limit: int, cursor: str | None) -> bytes:
     """One page of the archive's teasers, newest first, with the next page's cursor."""
     async with db.session(write=False) as session:
-        articles, next_cursor = await repository.list_published(
+        cards, next_cursor = await repository.archive_cards(
             session, filters, limit=limit, cursor=cursor
         )
-        extra = await repository.extras(session, [pk(a.id) for a in articles])
-    items = [presenter.teaser(a, *extra.of(pk(a.id))) for a in articles]
-    return dumps({"items": items, "next_cursor": next_cursor})
+    return page_parts.archive_answer(cards, next_cursor)
 
 
 async def tags(db: Database) -> bytes:

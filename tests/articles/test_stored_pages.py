@@ -1,5 +1,6 @@
-"""Article pages rendered at write time stay equal to a fresh render of the article as it
-stands, after every kind of change; gated text is joined in only for readers with access."""
+"""Article pages and archive cards rendered at write time stay equal to a fresh render of the
+article as it stands, after every kind of change; gated text is joined in only for readers with
+access."""
 
 from __future__ import annotations
 
@@ -24,15 +25,20 @@ BODY = "Free opening paragraph.\n\n<!-- paywall -->\n\nGATED-PART of the article
 READER = {"access", "paywall", "comment_count", "content_html"}
 
 
-async def _fresh(db: Database, article_id: int, public_url: str) -> tuple[dict[str, Any], str]:
-    """The page's shared members and full text as a render of the rows now would make them."""
+Fresh = tuple[dict[str, Any], str, dict[str, Any]]
 
-    def render(conn: Connection) -> tuple[dict[str, Any], str]:
+
+async def _fresh(db: Database, article_id: int, public_url: str) -> Fresh:
+    """The page's shared members, its full text and its archive card, as a render of the rows
+    now would make them."""
+
+    def render(conn: Connection) -> Fresh:
         [source] = pages.sources(conn, after=0, limit=1, ids=[article_id])
         authors = pages.bylines(conn, [article_id]).get(article_id, [])
         tags = pages.tag_lists(conn, [article_id]).get(article_id, [])
         head = presenter.page_head(source, authors, tags, public_url)
-        return orjson.loads(dumps(head)), source.content_html
+        card = presenter.teaser(source, authors, tags)
+        return orjson.loads(dumps(head)), source.content_html, orjson.loads(dumps(card))
 
     async with db.session(write=False) as session:
         conn = await session.connection()
@@ -47,9 +53,12 @@ async def _same_as_fresh(
     )
     assert answer.status_code == 200
     page: dict[str, Any] = answer.json()
-    head, content = await _fresh(app.state.db, pk(article.id), app.state.settings.public_url)
+    fresh = await _fresh(app.state.db, pk(article.id), app.state.settings.public_url)
+    head, content, card = fresh
     assert {k: v for k, v in page.items() if k not in READER} == head
     assert page["content_html"] == (content if page["access"]["granted"] else None)
+    archive = (await client.get("/api/v1/articles?limit=100")).json()["items"]
+    assert [item for item in archive if item["slug"] == article.slug] == [card]
     return page
 
 

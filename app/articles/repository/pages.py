@@ -117,9 +117,9 @@ def written_by(conn: Connection, user_id: int) -> list[int]:
 
 
 _SAVE = text(
-    "INSERT INTO article_page (article_id, head, content, format, public_url)"
-    " VALUES (:article_id, :head, :content, :format, :public_url)"
-    " ON CONFLICT (article_id) DO UPDATE SET head = excluded.head,"
+    "INSERT INTO article_page (article_id, teaser, head, content, format, public_url)"
+    " VALUES (:article_id, :teaser, :head, :content, :format, :public_url)"
+    " ON CONFLICT (article_id) DO UPDATE SET teaser = excluded.teaser, head = excluded.head,"
     " content = excluded.content, format = excluded.format, public_url = excluded.public_url"
 )
 
