@@ -1,129 +1,305 @@
 """The search index's statements: SQLite FTS5 (`article_search`, a virtual table) or PostgreSQL
-tsvector + GIN. Only live articles match: drafts and scheduled ones are indexed, never found.
-The engine that ranks and merges the results is search.py.
+tsvectors with GIN indexes. The engine that builds lookups and pages is search.py.
+
+Every entry carries a sort key: `(publication second) << 32 | article id` for a
+published or scheduled article, the bare id for any other. "Live now, newest first" is then
+one range of the key walked downwards (`LIVE_FLOOR` up to the current second), which FTS5 does
+in its doclists (the rowid is the key) and PostgreSQL in a B-tree, stopping at the LIMIT
+however many articles a common word matches; PostgreSQL's planner takes the GIN indexes
+instead when its statistics say a term is rare. Drafts and archived articles are indexed but
+below the range, so nothing joins the article table to find what is live. An entry is written
+again whenever its article's status or publication time changes (service.py).
+
+The language is fixed in the index when migrations run: FTS5's tokenizer (porter for
+English) on SQLite, `article_search_vector` / `article_search_query` on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from html import escape
+from typing import Any
 
-from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.access.decision import Visibility
-from app.articles.live import LIVE_SQL
-from app.core.db import utcnow
-from app.core.types import UTCDateTime
 
 SEARCH_TABLE = "article_search"
 ALL_VISIBILITIES = {v.value for v in Visibility}
-_PUBLIC_COLUMN = 1  # article_search columns: visibility, public_text, body_text
-_LIVE_SQLITE, _LIVE_POSTGRES = LIVE_SQL["sqlite"], LIVE_SQL["postgres"]
+KEY_SHIFT = 32
+LIVE_FLOOR = 1 << KEY_SHIFT
+_ID_MASK = LIVE_FLOOR - 1
+_LIVE_STATUSES = ("published", "scheduled")
+# Facet tokens of the SQLite entry: id, visibility, tags, authors (never matched by words:
+# a reader's words are held to the text columns).
+_VISIBILITY_TOKEN = {v.value: f"v{n}" for n, v in enumerate(Visibility)}
+_TEXT = "{title public_text body_text}"
+_PUBLIC = "{title public_text}"
+# Statements are composed from our table name, fixed fragments and placeholders (the S608
+# exceptions); a reader's words only ever travel as the bound :q.
+_SNIPPET_PUBLIC_COLUMN = 2  # facets, title, public_text, body_text
+# bm25 weights per column: the body never counts, so a gated body cannot move a ranking.
+_BM25 = "bm25(article_search, 0.0, 10.0, 2.0, 0.0)"
 
 
 @dataclass(frozen=True)
 class SearchDocument:
     article_id: int
+    status: str
+    published_at: datetime | None
     visibility: str
-    public_text: str
+    title: str
+    public_text: str  # subtitle, teaser, tag and author names: what anyone may match
     body_text: str
+    tag_ids: tuple[int, ...] = ()
+    author_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One search as the index runs it: words (the last maybe a prefix), access, filters."""
+
+    words: tuple[str, ...]
+    prefix: bool
+    readable: tuple[str, ...]
+    tag_id: int | None = None
+    author_id: int | None = None
+    low: int = LIVE_FLOOR
+    high: int = LIVE_FLOOR
+
+    @property
+    def everything(self) -> bool:
+        return set(self.readable) >= ALL_VISIBILITIES
+
+
+def second_key(moment: datetime) -> int:
+    """Give back the sort key's high part for `moment`: its second, rounded down.
+
+    Keys compare to the second: an article can enter the live range up to a second before
+    its time, which the exact live rule of the teasers' read (repository.by_ids) then drops.
+    """
+    return math.floor(moment.timestamp()) << KEY_SHIFT
+
+
+def sort_key(article_id: int, status: str, published_at: datetime | None) -> int:
+    """Give back an entry's sort key (above LIVE_FLOOR only for published and scheduled)."""
+    if status not in _LIVE_STATUSES or published_at is None:
+        return article_id
+    return second_key(published_at) | article_id
+
+
+def article_id_of(key: int) -> int:
+    return key & _ID_MASK
 
 
 def is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
-async def index(session: AsyncSession, doc: SearchDocument) -> None:
-    """Add or replace an article's entry in the search index."""
-    await remove(session, doc.article_id)
-    params = {
+INSERT_SQL = {
+    "sqlite": f"INSERT INTO {SEARCH_TABLE} (rowid, facets, title, public_text, body_text) "  # noqa: S608
+    "VALUES (:key, :facets, :title, :public, :body)",
+    "postgresql": f"INSERT INTO {SEARCH_TABLE} (article_id, sort_key, visibility, tag_ids, "  # noqa: S608
+    "author_ids, title_tsv, public_tsv, full_tsv) VALUES (:id, :key, :visibility, :tags, "
+    ":authors, article_search_vector(:title), "
+    "setweight(article_search_vector(:title), 'A') "
+    "|| setweight(article_search_vector(:public), 'B'), "
+    "strip(article_search_vector(:title || ' ' || :public || ' ' || :body)))",
+}
+
+
+def entry_params(doc: SearchDocument) -> dict[str, Any]:
+    """Give back the parameters of INSERT_SQL for `doc` (both dialects)."""
+    facets = [f"i{doc.article_id}", _VISIBILITY_TOKEN.get(doc.visibility, "v9")]
+    facets += [f"t{t}" for t in doc.tag_ids] + [f"a{a}" for a in doc.author_ids]
+    return {
         "id": doc.article_id,
+        "key": sort_key(doc.article_id, doc.status, doc.published_at),
         "visibility": doc.visibility,
+        "facets": " ".join(facets),
+        "tags": list(doc.tag_ids),
+        "authors": list(doc.author_ids),
+        "title": doc.title,
         "public": doc.public_text,
         "body": doc.body_text,
     }
-    if is_sqlite(session):
-        await session.exec(  # type: ignore[call-overload]
-            text(
-                f"INSERT INTO {SEARCH_TABLE} (rowid, visibility, public_text, body_text) "  # noqa: S608
-                "VALUES (:id, :visibility, :public, :body)"
-            ),
-            params=params,
-        )
-    else:
-        await session.exec(  # type: ignore[call-overload]
-            text(
-                f"INSERT INTO {SEARCH_TABLE} (article_id, visibility, public_tsv, full_tsv) "  # noqa: S608
-                "VALUES (:id, :visibility, to_tsvector('simple', :public), "
-                "to_tsvector('simple', :public || ' ' || :body))"
-            ),
-            params=params,
-        )
+
+
+async def _run(session: AsyncSession, sql: str, params: dict[str, Any]) -> Any:
+    return await session.exec(text(sql), params=params)  # type: ignore[call-overload]
+
+
+async def index(session: AsyncSession, doc: SearchDocument) -> None:
+    """Add or replace an article's entry in the search index."""
+    await remove(session, doc.article_id)
+    dialect = "sqlite" if is_sqlite(session) else "postgresql"
+    await _run(session, INSERT_SQL[dialect], entry_params(doc))
 
 
 async def remove(session: AsyncSession, article_id: int) -> None:
     """Drop an article from the search index."""
-    column = "rowid" if is_sqlite(session) else "article_id"
-    await session.exec(  # type: ignore[call-overload]
-        text(f"DELETE FROM {SEARCH_TABLE} WHERE {column} = :id"),  # noqa: S608
-        params={"id": article_id},
+    if not is_sqlite(session):
+        sql = f"DELETE FROM {SEARCH_TABLE} WHERE article_id = :id"  # noqa: S608
+        await _run(session, sql, {"id": article_id})
+        return
+    # The rowid is the sort key, which may have changed since: the id facet finds the entry.
+    found = await _run(
+        session,
+        f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q",  # noqa: S608
+        {"q": f'facets : "i{article_id}"'},
     )
+    for (key,) in found.all():
+        sql = f"DELETE FROM {SEARCH_TABLE} WHERE rowid = :key"  # noqa: S608
+        await _run(session, sql, {"key": key})
 
 
-def _phrase(words: list[str]) -> str:
-    # Every word is quoted, so FTS5 operators (OR, NEAR, *, quotes) are plain text here.
-    return " ".join('"' + word.replace('"', "") + '"' for word in words)
+# SQLite: one FTS5 expression per lookup. Every word is quoted, so FTS5 syntax in a query
+# (OR, NEAR, *, :, quotes) is plain text here.
 
 
-async def rank_sqlite(
-    session: AsyncSession, words: list[str], readable: list[str], window: int, *, public_only: bool
-) -> list[tuple[int, float]]:
-    phrase = _phrase(words)
-    params: dict[str, object] = {"window": window}
-    where = ""
-    if public_only:
-        params["q"] = "public_text : (" + phrase + ")"
+def _terms_fts(words: Sequence[str], prefix: bool) -> str:
+    quoted = ['"' + word.replace('"', "") + '"' for word in words]
+    if prefix and quoted:
+        quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+def fts_expression(lookup: Lookup) -> str:
+    """Give back the FTS5 MATCH text of `lookup`: full text only where the reader may read."""
+    terms = _terms_fts(lookup.words, lookup.prefix)
+    if lookup.everything:
+        match = f"{_TEXT} : ({terms})"
     else:
-        params["q"] = phrase
-        if set(readable) != ALL_VISIBILITIES:
-            # Reading the unindexed visibility of each match is the slow part of a search:
-            # a reader who may read everything skips it.
-            params.update({f"v{i}": v for i, v in enumerate(readable)})
-            marks = ", ".join(f":v{i}" for i in range(len(readable))) or "NULL"
-            where = f"AND visibility IN ({marks})"
-    # bm25 is lower for better matches; negate it so that higher is better on both dialects.
-    # Only live articles match: drafts and scheduled ones are indexed, but never found.
-    sql = f"""
-        SELECT rowid, -bm25({SEARCH_TABLE}) FROM {SEARCH_TABLE}
-        WHERE {SEARCH_TABLE} MATCH :q {where}
-        AND EXISTS (SELECT 1 FROM article a WHERE a.id = {SEARCH_TABLE}.rowid AND {_LIVE_SQLITE})
-        ORDER BY rowid DESC LIMIT :window
-    """  # noqa: S608 - only our table name and placeholders are formatted in
-    params["now"] = utcnow()
-    rows = await session.exec(_live_text(sql), params=params)  # type: ignore[call-overload]
-    return [(int(row[0]), float(row[1])) for row in rows]
+        tokens = " OR ".join(f'"{_VISIBILITY_TOKEN[v]}"' for v in lookup.readable)
+        full = f"((facets : ({tokens})) AND ({_TEXT} : ({terms})))" if tokens else ""
+        match = f"({_PUBLIC} : ({terms}))" + (f" OR {full}" if full else "")
+    facets = [f'"t{lookup.tag_id}"'] if lookup.tag_id is not None else []
+    facets += [f'"a{lookup.author_id}"'] if lookup.author_id is not None else []
+    for facet in facets:
+        match = f"({match}) AND (facets : {facet})"
+    return match
+
+
+# PostgreSQL: the query text is built from words only (letters and digits), each quoted.
+
+
+def tsquery_text(words: Sequence[str], prefix: bool) -> str:
+    """Give back the to_tsquery text of `words`: all of them, the last maybe as a prefix."""
+    quoted = ["'" + word.replace("'", "") + "'" for word in words]
+    if prefix and quoted:
+        quoted[-1] += ":*"
+    return " & ".join(quoted)
+
+
+def _pg_where(lookup: Lookup) -> str:
+    query = "article_search_query(:q)"
+    if lookup.everything:
+        where = f"full_tsv @@ {query}"
+    else:
+        where = (
+            f"(public_tsv @@ {query} OR "
+            f"(full_tsv @@ {query} AND visibility = ANY(CAST(:readable AS varchar[]))))"
+        )
+    if lookup.tag_id is not None:
+        where += " AND tag_ids @> ARRAY[CAST(:tag AS integer)]"
+    if lookup.author_id is not None:
+        where += " AND author_ids @> ARRAY[CAST(:author AS integer)]"
+    return where + " AND sort_key BETWEEN :low AND :high"
+
+
+def _params(lookup: Lookup, sqlite: bool, **extra: object) -> dict[str, Any]:
+    params: dict[str, Any] = {"low": lookup.low, "high": lookup.high, **extra}
+    if sqlite:
+        params["q"] = fts_expression(lookup)
+    else:
+        params.update(
+            q=tsquery_text(lookup.words, lookup.prefix),
+            readable=list(lookup.readable),
+            tag=lookup.tag_id,
+            author=lookup.author_id,
+        )
+    return params
+
+
+async def _custom_plans(session: AsyncSession) -> None:
+    # A prepared statement's generic plan guesses every word equally common; the planner
+    # picks the date walk or the GIN indexes per word only when it sees the words.
+    await _run(session, "SET LOCAL plan_cache_mode = force_custom_plan", {})
+
+
+async def page(
+    session: AsyncSession, lookup: Lookup, *, by_date: bool, limit: int, offset: int, window: int
+) -> list[int]:
+    """Give back one page of sort keys: newest first, or by relevance among the newest
+    `window` matches (ranked on public text only, never on a gated body)."""
+    sqlite = is_sqlite(session)
+    params = _params(lookup, sqlite, n=limit, off=offset, window=window)
+    if sqlite:
+        newest = (
+            f"FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q AND rowid BETWEEN :low AND :high "
+            "ORDER BY rowid DESC"
+        )
+        if by_date:
+            sql = f"SELECT rowid {newest} LIMIT :n OFFSET :off"
+        else:
+            sql = (
+                f"SELECT key FROM (SELECT rowid AS key, {_BM25} AS score {newest} LIMIT :window) "  # noqa: S608
+                "ORDER BY score, key DESC LIMIT :n OFFSET :off"
+            )
+    else:
+        await _custom_plans(session)
+        newest = f"FROM {SEARCH_TABLE} WHERE {_pg_where(lookup)} ORDER BY sort_key DESC"
+        if by_date:
+            sql = f"SELECT sort_key {newest} LIMIT :n OFFSET :off"
+        else:
+            sql = (
+                f"SELECT sort_key FROM (SELECT sort_key, public_tsv {newest} LIMIT :window) w "  # noqa: S608
+                "ORDER BY ts_rank(public_tsv, article_search_query(:q)) DESC, sort_key DESC "
+                "LIMIT :n OFFSET :off"
+            )
+    rows = await _run(session, sql, params)
+    return [int(row[0]) for row in rows]
+
+
+async def count(session: AsyncSession, lookup: Lookup, cap: int) -> int:
+    """Give back how many entries match `lookup`, counting no further than `cap`."""
+    sqlite = is_sqlite(session)
+    params = _params(lookup, sqlite, cap=cap)
+    if sqlite:
+        inner = (
+            f"SELECT 1 FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q "  # noqa: S608
+            "AND rowid BETWEEN :low AND :high"
+        )
+    else:
+        await _custom_plans(session)
+        inner = f"SELECT 1 FROM {SEARCH_TABLE} WHERE {_pg_where(lookup)}"  # noqa: S608
+    rows = await _run(session, f"SELECT count(*) FROM ({inner} LIMIT :cap) AS hits", params)  # noqa: S608
+    return int(rows.scalar_one())
 
 
 async def sqlite_snippets(
-    session: AsyncSession, words: list[str], ids: list[int], readable: bool
+    session: AsyncSession, lookup: Lookup, keys: Sequence[int], readable: bool
 ) -> dict[int, str | None]:
-    if not ids:
+    """Give back snippets cut by FTS5 for `keys`: from any column where the reader may read
+    the article, else from the public column alone (matched against it alone)."""
+    if not keys:
         return {}
-    phrase = _phrase(words)
-    # snippet() runs in the FTS engine. For a hit the reader may not read, both the match
-    # and the snippet are held to the public column. Marks are control characters, so the
-    # text can be HTML-escaped before they become tags.
-    column = -1 if readable else _PUBLIC_COLUMN
-    query = phrase if readable else "public_text : (" + phrase + ")"
-    params: dict[str, object] = {"q": query, **{f"i{n}": i for n, i in enumerate(ids)}}
-    marks = ", ".join(f":i{n}" for n in range(len(ids)))
+    terms = _terms_fts(lookup.words, lookup.prefix)
+    column = -1 if readable else _SNIPPET_PUBLIC_COLUMN
+    query = f"{_TEXT} : ({terms})" if readable else f"public_text : ({terms})"
+    params: dict[str, Any] = {"q": query, **{f"k{n}": k for n, k in enumerate(keys)}}
+    marks = ", ".join(f":k{n}" for n in range(len(keys)))
+    # Marks are control characters, so the text is HTML-escaped before they become tags.
     sql = f"""
         SELECT rowid, snippet({SEARCH_TABLE}, {column}, char(2), char(3), '…', 24)
         FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q AND rowid IN ({marks})
     """  # noqa: S608 - only our table name, a column number and placeholders are formatted in
-    rows = await session.exec(text(sql), params=params)  # type: ignore[call-overload]
-    return {int(row[0]): _marked(row[1]) for row in rows}
+    rows = await _run(session, sql, params)
+    return {article_id_of(int(row[0])): _marked(row[1]) for row in rows}
 
 
 def _marked(snippet: str | None) -> str | None:
@@ -132,25 +308,42 @@ def _marked(snippet: str | None) -> str | None:
     return escape(snippet).replace("\x02", "<mark>").replace("\x03", "</mark>")
 
 
-async def rank_postgres(
-    session: AsyncSession, words: list[str], readable: list[str], window: int, *, public_only: bool
-) -> list[tuple[int, float]]:
-    column = "public_tsv" if public_only else "full_tsv"
-    limited = not public_only and set(readable) != ALL_VISIBILITIES
-    where = "AND visibility = ANY(:readable)" if limited else ""
-    sql = f"""
-        SELECT article_id, ts_rank({column}, query) FROM (
-            SELECT article_id, {column} FROM {SEARCH_TABLE}, plainto_tsquery('simple', :q) AS q0
-            WHERE {column} @@ q0 {where}
-            AND EXISTS (SELECT 1 FROM article a WHERE a.id = article_id AND {_LIVE_POSTGRES})
-            ORDER BY article_id DESC LIMIT :window
-        ) AS newest, plainto_tsquery('simple', :q) AS query
-    """  # noqa: S608 - only our table and column names are formatted in
-    params = {"q": " ".join(words), "readable": readable, "window": window, "now": utcnow()}
-    rows = await session.exec(_live_text(sql), params=params)  # type: ignore[call-overload]
-    return [(int(row[0]), float(row[1])) for row in rows]
+async def title_keys(
+    session: AsyncSession, words: Sequence[str], low: int, high: int, limit: int
+) -> list[int]:
+    """Give back the sort keys of the newest live articles whose title matches `words`, the
+    last as a prefix (titles are public for every article)."""
+    params: dict[str, Any] = {"low": low, "high": high, "n": limit}
+    if is_sqlite(session):
+        params["q"] = f"title : ({_terms_fts(words, True)})"
+        sql = (
+            f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q "  # noqa: S608
+            "AND rowid BETWEEN :low AND :high ORDER BY rowid DESC LIMIT :n"
+        )
+    else:
+        await _custom_plans(session)
+        params["q"] = tsquery_text(words, True)
+        sql = (
+            f"SELECT sort_key FROM {SEARCH_TABLE} WHERE title_tsv @@ article_search_query(:q) "  # noqa: S608
+            "AND sort_key BETWEEN :low AND :high ORDER BY sort_key DESC LIMIT :n"
+        )
+    rows = await _run(session, sql, params)
+    return [int(row[0]) for row in rows]
 
 
-def _live_text(sql: str) -> TextClause:
-    # `:now` bound as the column type, so it compares as stored timestamps do on SQLite.
-    return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
+async def titles(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """Give back the slug and title of these articles."""
+    if not ids:
+        return {}
+    params = {f"i{n}": i for n, i in enumerate(ids)}
+    marks = ", ".join(f":i{n}" for n in range(len(ids)))
+    sql = f"SELECT id, slug, title FROM article WHERE id IN ({marks})"  # noqa: S608
+    rows = await _run(session, sql, params)
+    return {int(row[0]): (row[1], row[2]) for row in rows}
+
+
+async def tag_id(session: AsyncSession, slug: str) -> int | None:
+    """Give back the id of the tag with this slug."""
+    rows = await _run(session, "SELECT id FROM tag WHERE slug = :slug", {"slug": slug})
+    found = rows.first()
+    return int(found[0]) if found else None
