@@ -196,8 +196,8 @@ async def seed(url: str, articles: int, members: int, *, seed_value: int = 7) ->
             await conn.execute(insert(Article), rows)
             await conn.execute(insert(ArticleAuthor), authors)
             await conn.execute(insert(ArticleTag), tags)
-            dialect = "sqlite" if sqlite else "postgresql"
-            await conn.execute(text(search_index.INSERT_SQL[dialect]), search)
+            for statement in search_index.INSERT_SQL["sqlite" if sqlite else "postgresql"]:
+                await conn.execute(text(statement), search)
         if not sqlite:
             await conn.execute(
                 text(

@@ -99,23 +99,21 @@ async def months(db: Database) -> bytes:
 async def search_page(
     db: Database, ask: Ask, readable: list[str], size: int, position: Position
 ) -> bytes:
-    """One page of hits with the total; snippets only from what the reader may read."""
+    """One page of hits with the total; snippets from the public fields only."""
     words = ask.words
     async with db.session(write=False) as session:
         found = await search.resolve(session, ask, readable)
         result = await search.search(
             session, found, by_date=ask.by_date, limit=size, position=position
         )
-        key_of = {search_index.article_id_of(key): key for key in result.keys}
-        articles = await repository.by_ids(session, list(key_of))
-        may_read = {key_of[pk(a.id)] for a in articles if a.visibility in found.readable}
-        snippets = await search.snippets(session, found, result.keys, may_read)
+        articles = await repository.search_teasers(
+            session, [search_index.article_id_of(key) for key in result.keys]
+        )
         extra = await repository.extras(session, [pk(a.id) for a in articles])
     hits = [
         {
             "article": presenter.teaser(article, *extra.of(pk(article.id))),
-            "snippet": snippets.get(pk(article.id))
-            or search.highlight(" ".join([article.subtitle, article.excerpt]), words),
+            "snippet": search.highlight(" ".join([article.subtitle, article.excerpt]), words),
         }
         for article in articles
     ]

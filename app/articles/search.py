@@ -3,8 +3,8 @@
 Each article is indexed with its public text (title, subtitle, teaser, tag and author names)
 and its full text. Readers match the full text only of articles they may read; for every
 other article only the public text can match, so a search never reveals words behind the
-paywall. Relevance is ranked on the public text only, so a gated body cannot move a result
-either. This module turns a reader's query into a lookup, pages it and counts it.
+paywall. Snippets are cut from the public fields (standfirst and teaser) on both engines.
+This module turns a reader's query into a lookup, ranks and pages it, and counts it.
 """
 
 from __future__ import annotations
@@ -156,20 +156,46 @@ class Found:
     next_cursor: str | None
 
 
+def _variants(session: AsyncSession, found: Lookup) -> list[Lookup]:
+    # FTS5 walks a whole word's doclist to the LIMIT but first gathers every word a prefix
+    # begins (past its prefix index): whole words go first, the prefix only when they fall
+    # short. PostgreSQL's probe walks entries, where a prefix costs what a word does.
+    if found.prefix and search_index.is_sqlite(session):
+        return [replace(found, prefix=False), found]
+    return [found]
+
+
 async def run(
     session: AsyncSession, found: Lookup, *, by_date: bool, limit: int, position: Position
 ) -> list[int]:
-    """Give back one page plus one of sort keys (the extra one says another page follows)."""
+    """Give back one page plus one of sort keys (the extra one says another page follows).
+
+    By relevance: matches in the title, then in the public text, then anywhere the reader
+    may read, newest first within each, each tier a walk that stops at what the page needs.
+    """
     if by_date:
         if position.below is not None:
             found = replace(found, high=min(found.high, position.below - 1))
-        return await search_index.page(
-            session, found, by_date=True, limit=limit + 1, offset=0, window=0
-        )
-    size = min(limit + 1, WINDOW - position.offset)
-    return await search_index.page(
-        session, found, by_date=False, limit=size, offset=position.offset, window=WINDOW
-    )
+        return await search_index.newest(session, found, "all", limit + 1)
+    need = min(position.offset + limit + 1, WINDOW)
+    ranked: dict[int, None] = {}
+    for tier in search_index.TIERS:
+        for variant in _variants(session, found):
+            if len(ranked) >= need:
+                break
+            for key in await search_index.newest(session, variant, tier, need):
+                ranked.setdefault(key, None)
+    return list(ranked)[position.offset : need]
+
+
+async def total(session: AsyncSession, found: Lookup) -> int:
+    """Give back the number of matches, counted up to TOTAL_CAP + 1."""
+    counted = 0
+    for variant in _variants(session, found):
+        counted = await search_index.count(session, variant, TOTAL_CAP + 1)
+        if counted > TOTAL_CAP:
+            break
+    return counted
 
 
 async def search(
@@ -180,35 +206,16 @@ async def search(
         return Found([], 0, False, None)
     keys = await run(session, found, by_date=by_date, limit=limit, position=position)
     more = len(keys) > limit
+    keys = keys[:limit]
     if by_date:
-        keys = keys[:limit]
         cursor = encode_cursor("d", str(keys[-1])) if more and keys else None
     else:
-        keys = keys[:limit]
         end = position.offset + limit
         cursor = encode_cursor("r", str(end)) if more and end < WINDOW else None
     first_page = position.offset == 0 and position.below is None
-    if first_page and not more:
-        total = len(keys)  # everything is on this page: no count needed
-    else:
-        total = await search_index.count(session, found, TOTAL_CAP + 1)
-    return Found(keys, min(total, TOTAL_CAP), total > TOTAL_CAP, cursor)
-
-
-async def snippets(
-    session: AsyncSession, found: Lookup, keys: list[int], readable: set[int]
-) -> dict[int, str | None]:
-    """Give back snippets by article id where the engine keeps the text (FTS5): from any of
-    it for a hit the reader may read (its key in `readable`), else from its public column."""
-    if not search_index.is_sqlite(session):
-        return {}  # PostgreSQL's tsvectors hold no text: snippets come from public fields
-    out = await search_index.sqlite_snippets(
-        session, found, [k for k in keys if k in readable], True
-    )
-    out |= await search_index.sqlite_snippets(
-        session, found, [k for k in keys if k not in readable], False
-    )
-    return out
+    # Everything is on a first page that is not full: no count needed.
+    counted = len(keys) if first_page and not more else await total(session, found)
+    return Found(keys, min(counted, TOTAL_CAP), counted > TOTAL_CAP, cursor)
 
 
 def highlight(source: str, words: list[str], *, width: int = 160) -> str:

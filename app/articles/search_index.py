@@ -10,6 +10,11 @@ instead when its statistics say a term is rare. Drafts and archived articles are
 below the range, so nothing joins the article table to find what is live. An entry is written
 again whenever its article's status or publication time changes (service.py).
 
+On SQLite the titles have an FTS5 table of their own (`article_search_title`, same keys):
+title matches rank first and feed the type-ahead, and in the main table a title-only match
+of common words would walk every entry that has them anywhere. Both tables keep column
+detail only (no positions): a tenth of the size, and doclists of common words cheap to walk.
+
 The language is fixed in the index when migrations run: FTS5's tokenizer (porter for
 English) on SQLite, `article_search_vector` / `article_search_query` on PostgreSQL.
 """
@@ -20,7 +25,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from html import escape
 from typing import Any
 
 from sqlalchemy import text
@@ -39,11 +43,8 @@ _LIVE_STATUSES = ("published", "scheduled")
 _VISIBILITY_TOKEN = {v.value: f"v{n}" for n, v in enumerate(Visibility)}
 _TEXT = "{title public_text body_text}"
 _PUBLIC = "{title public_text}"
-# Statements are composed from our table name, fixed fragments and placeholders (the S608
+# Statements are composed from our table names, fixed fragments and placeholders (the S608
 # exceptions); a reader's words only ever travel as the bound :q.
-_SNIPPET_PUBLIC_COLUMN = 2  # facets, title, public_text, body_text
-# bm25 weights per column: the body never counts, so a gated body cannot move a ranking.
-_BM25 = "bm25(article_search, 0.0, 10.0, 2.0, 0.0)"
 
 
 @dataclass(frozen=True)
@@ -100,15 +101,21 @@ def is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
+TITLE_TABLE = "article_search_title"
+# Per dialect, the statements that write one entry (parameters: entry_params).
 INSERT_SQL = {
-    "sqlite": f"INSERT INTO {SEARCH_TABLE} (rowid, facets, title, public_text, body_text) "  # noqa: S608
-    "VALUES (:key, :facets, :title, :public, :body)",
-    "postgresql": f"INSERT INTO {SEARCH_TABLE} (article_id, sort_key, visibility, tag_ids, "  # noqa: S608
-    "author_ids, title_tsv, public_tsv, full_tsv) VALUES (:id, :key, :visibility, :tags, "
-    ":authors, article_search_vector(:title), "
-    "setweight(article_search_vector(:title), 'A') "
-    "|| setweight(article_search_vector(:public), 'B'), "
-    "strip(article_search_vector(:title || ' ' || :public || ' ' || :body)))",
+    "sqlite": [
+        f"INSERT INTO {SEARCH_TABLE} (rowid, facets, title, public_text, body_text) "  # noqa: S608
+        "VALUES (:key, :facets, :title, :public, :body)",
+        f"INSERT INTO {TITLE_TABLE} (rowid, title) VALUES (:key, :title)",  # noqa: S608
+    ],
+    "postgresql": [
+        f"INSERT INTO {SEARCH_TABLE} (article_id, sort_key, visibility, tag_ids, "  # noqa: S608
+        "author_ids, title_tsv, public_tsv, full_tsv) VALUES (:id, :key, :visibility, :tags, "
+        ":authors, article_search_vector(:title), "
+        "article_search_vector(:title || ' ' || :public), "
+        "strip(article_search_vector(:title || ' ' || :public || ' ' || :body)))"
+    ],
 }
 
 
@@ -136,8 +143,9 @@ async def _run(session: AsyncSession, sql: str, params: dict[str, Any]) -> Any:
 async def index(session: AsyncSession, doc: SearchDocument) -> None:
     """Add or replace an article's entry in the search index."""
     await remove(session, doc.article_id)
-    dialect = "sqlite" if is_sqlite(session) else "postgresql"
-    await _run(session, INSERT_SQL[dialect], entry_params(doc))
+    params = entry_params(doc)
+    for sql in INSERT_SQL["sqlite" if is_sqlite(session) else "postgresql"]:
+        await _run(session, sql, params)
 
 
 async def remove(session: AsyncSession, article_id: int) -> None:
@@ -153,8 +161,9 @@ async def remove(session: AsyncSession, article_id: int) -> None:
         {"q": f'facets : "i{article_id}"'},
     )
     for (key,) in found.all():
-        sql = f"DELETE FROM {SEARCH_TABLE} WHERE rowid = :key"  # noqa: S608
-        await _run(session, sql, {"key": key})
+        for table in (SEARCH_TABLE, TITLE_TABLE):
+            sql = f"DELETE FROM {table} WHERE rowid = :key"  # noqa: S608
+            await _run(session, sql, {"key": key})
 
 
 # SQLite: one FTS5 expression per lookup. Every word is quoted, so FTS5 syntax in a query
@@ -168,15 +177,23 @@ def _terms_fts(words: Sequence[str], prefix: bool) -> str:
     return " ".join(quoted)
 
 
-def fts_expression(lookup: Lookup) -> str:
-    """Give back the FTS5 MATCH text of `lookup`: full text only where the reader may read."""
+TIERS = ("title", "public", "all")
+
+
+def fts_expression(lookup: Lookup, tier: str = "all") -> str:
+    """Give back the FTS5 MATCH text of `lookup` in the main table: in the title, in the
+    public text, or anywhere (the full text only where the reader may read)."""
     terms = _terms_fts(lookup.words, lookup.prefix)
-    if lookup.everything:
+    if tier == "title":
+        match = f"title : ({terms})"
+    elif tier == "public" or not lookup.readable:
+        match = f"{_PUBLIC} : ({terms})"
+    elif lookup.everything:
         match = f"{_TEXT} : ({terms})"
     else:
         tokens = " OR ".join(f'"{_VISIBILITY_TOKEN[v]}"' for v in lookup.readable)
-        full = f"((facets : ({tokens})) AND ({_TEXT} : ({terms})))" if tokens else ""
-        match = f"({_PUBLIC} : ({terms}))" + (f" OR {full}" if full else "")
+        full = f"((facets : ({tokens})) AND ({_TEXT} : ({terms})))"
+        match = f"({_PUBLIC} : ({terms})) OR {full}"
     facets = [f'"t{lookup.tag_id}"'] if lookup.tag_id is not None else []
     facets += [f'"a{lookup.author_id}"'] if lookup.author_id is not None else []
     for facet in facets:
@@ -195,9 +212,13 @@ def tsquery_text(words: Sequence[str], prefix: bool) -> str:
     return " & ".join(quoted)
 
 
-def _pg_where(lookup: Lookup) -> str:
+def _pg_where(lookup: Lookup, tier: str = "all") -> str:
     query = "article_search_query(:q)"
-    if lookup.everything:
+    if tier == "title":
+        where = f"title_tsv @@ {query}"
+    elif tier == "public" or not lookup.readable:
+        where = f"public_tsv @@ {query}"
+    elif lookup.everything:
         where = f"full_tsv @@ {query}"
     else:
         where = (
@@ -211,101 +232,91 @@ def _pg_where(lookup: Lookup) -> str:
     return where + " AND sort_key BETWEEN :low AND :high"
 
 
-def _params(lookup: Lookup, sqlite: bool, **extra: object) -> dict[str, Any]:
-    params: dict[str, Any] = {"low": lookup.low, "high": lookup.high, **extra}
+def _sqlite_source(lookup: Lookup, tier: str) -> tuple[str, str]:
+    # Titles without facet filters come from the title table, where only titles hold words.
+    if tier == "title" and lookup.tag_id is None and lookup.author_id is None:
+        return TITLE_TABLE, f"title : ({_terms_fts(lookup.words, lookup.prefix)})"
+    return SEARCH_TABLE, fts_expression(lookup, tier)
+
+
+def _statement(lookup: Lookup, tier: str, sqlite: bool) -> tuple[str, dict[str, Any]]:
+    """The FROM and WHERE of a lookup in one tier, newest first, and its parameters."""
+    params: dict[str, Any] = {"low": lookup.low, "high": lookup.high}
     if sqlite:
-        params["q"] = fts_expression(lookup)
-    else:
-        params.update(
-            q=tsquery_text(lookup.words, lookup.prefix),
-            readable=list(lookup.readable),
-            tag=lookup.tag_id,
-            author=lookup.author_id,
-        )
-    return params
+        table, params["q"] = _sqlite_source(lookup, tier)
+        where = f"FROM {table} WHERE {table} MATCH :q AND rowid BETWEEN :low AND :high"
+        return where, params
+    params.update(
+        q=tsquery_text(lookup.words, lookup.prefix),
+        readable=list(lookup.readable),
+        tag=lookup.tag_id,
+        author=lookup.author_id,
+    )
+    return f"FROM {SEARCH_TABLE} WHERE {_pg_where(lookup, tier)}", params
 
 
 async def _custom_plans(session: AsyncSession) -> None:
     # A prepared statement's generic plan guesses every word equally common; the planner
-    # picks the date walk or the GIN indexes per word only when it sees the words.
-    await _run(session, "SET LOCAL plan_cache_mode = force_custom_plan", {})
+    # picks the date walk or the GIN indexes per word only when it sees the words. Once
+    # per transaction: the setting lasts until it ends.
+    current = session.get_transaction()
+    if current is None or session.info.get("search_custom_plans") is not current:
+        await _run(session, "SET LOCAL plan_cache_mode = force_custom_plan", {})
+        session.info["search_custom_plans"] = session.get_transaction()
 
 
-async def page(
-    session: AsyncSession, lookup: Lookup, *, by_date: bool, limit: int, offset: int, window: int
-) -> list[int]:
-    """Give back one page of sort keys: newest first, or by relevance among the newest
-    `window` matches (ranked on public text only, never on a gated body)."""
-    sqlite = is_sqlite(session)
-    params = _params(lookup, sqlite, n=limit, off=offset, window=window)
-    if sqlite:
-        newest = (
-            f"FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q AND rowid BETWEEN :low AND :high "
-            "ORDER BY rowid DESC"
-        )
-        if by_date:
-            sql = f"SELECT rowid {newest} LIMIT :n OFFSET :off"
-        else:
-            sql = (
-                f"SELECT key FROM (SELECT rowid AS key, {_BM25} AS score {newest} LIMIT :window) "  # noqa: S608
-                "ORDER BY score, key DESC LIMIT :n OFFSET :off"
-            )
-    else:
-        await _custom_plans(session)
-        newest = f"FROM {SEARCH_TABLE} WHERE {_pg_where(lookup)} ORDER BY sort_key DESC"
-        if by_date:
-            sql = f"SELECT sort_key {newest} LIMIT :n OFFSET :off"
-        else:
-            sql = (
-                f"SELECT sort_key FROM (SELECT sort_key, public_tsv {newest} LIMIT :window) w "  # noqa: S608
-                "ORDER BY ts_rank(public_tsv, article_search_query(:q)) DESC, sort_key DESC "
-                "LIMIT :n OFFSET :off"
-            )
-    rows = await _run(session, sql, params)
-    return [int(row[0]) for row in rows]
+# PostgreSQL's statistics cannot tell a word in one article from one in a thousand (only
+# the most common words have frequencies), so the plan is chosen by a bounded probe: walk
+# the newest PROBE live entries in key order; enough matches there are the answer (a common
+# word), too few make the word rare, and the GIN indexes then find all of its few matches.
+PROBE = 300
+
+
+def _pg_probe(where: str) -> str:
+    return (
+        f"FROM (SELECT * FROM {SEARCH_TABLE} WHERE sort_key BETWEEN :low AND :high "  # noqa: S608
+        f"ORDER BY sort_key DESC LIMIT {PROBE}) AS newest WHERE {where}"
+    )
+
+
+async def newest(session: AsyncSession, lookup: Lookup, tier: str, limit: int) -> list[int]:
+    """Give back the sort keys of the newest `limit` matches of `lookup` in `tier`."""
+    if is_sqlite(session):
+        where, params = _statement(lookup, tier, True)
+        sql = f"SELECT rowid {where} ORDER BY rowid DESC LIMIT :n"  # noqa: S608
+        rows = await _run(session, sql, {**params, "n": limit})
+        return [int(row[0]) for row in rows]
+    await _custom_plans(session)
+    _, params = _statement(lookup, tier, False)
+    params["n"] = limit
+    match = _pg_where(lookup, tier)
+    probed = await _run(
+        session, f"SELECT sort_key {_pg_probe(match)} ORDER BY sort_key DESC LIMIT :n", params
+    )
+    keys = [int(row[0]) for row in probed]
+    if len(keys) >= limit:
+        return keys
+    # `sort_key + 0` keeps the planner off the key's B-tree: the GIN indexes find the rows.
+    found = await _run(
+        session,
+        f"SELECT sort_key FROM {SEARCH_TABLE} WHERE {match} "  # noqa: S608
+        "ORDER BY sort_key + 0 DESC LIMIT :n",
+        params,
+    )
+    return [int(row[0]) for row in found]
 
 
 async def count(session: AsyncSession, lookup: Lookup, cap: int) -> int:
     """Give back how many entries match `lookup`, counting no further than `cap`."""
     sqlite = is_sqlite(session)
-    params = _params(lookup, sqlite, cap=cap)
-    if sqlite:
-        inner = (
-            f"SELECT 1 FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q "  # noqa: S608
-            "AND rowid BETWEEN :low AND :high"
-        )
-    else:
+    where, params = _statement(lookup, "all", sqlite)
+    params["cap"] = cap
+    if not sqlite:
+        # Without an order the planner's guess is enough: a common word's walk stops at
+        # `cap` matches, a word it does not know is few matches for the GIN indexes.
         await _custom_plans(session)
-        inner = f"SELECT 1 FROM {SEARCH_TABLE} WHERE {_pg_where(lookup)}"  # noqa: S608
-    rows = await _run(session, f"SELECT count(*) FROM ({inner} LIMIT :cap) AS hits", params)  # noqa: S608
-    return int(rows.scalar_one())
-
-
-async def sqlite_snippets(
-    session: AsyncSession, lookup: Lookup, keys: Sequence[int], readable: bool
-) -> dict[int, str | None]:
-    """Give back snippets cut by FTS5 for `keys`: from any column where the reader may read
-    the article, else from the public column alone (matched against it alone)."""
-    if not keys:
-        return {}
-    terms = _terms_fts(lookup.words, lookup.prefix)
-    column = -1 if readable else _SNIPPET_PUBLIC_COLUMN
-    query = f"{_TEXT} : ({terms})" if readable else f"public_text : ({terms})"
-    params: dict[str, Any] = {"q": query, **{f"k{n}": k for n, k in enumerate(keys)}}
-    marks = ", ".join(f":k{n}" for n in range(len(keys)))
-    # Marks are control characters, so the text is HTML-escaped before they become tags.
-    sql = f"""
-        SELECT rowid, snippet({SEARCH_TABLE}, {column}, char(2), char(3), '…', 24)
-        FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q AND rowid IN ({marks})
-    """  # noqa: S608 - only our table name, a column number and placeholders are formatted in
-    rows = await _run(session, sql, params)
-    return {article_id_of(int(row[0])): _marked(row[1]) for row in rows}
-
-
-def _marked(snippet: str | None) -> str | None:
-    if not snippet:
-        return None
-    return escape(snippet).replace("\x02", "<mark>").replace("\x03", "</mark>")
+    sql = f"SELECT count(*) FROM (SELECT 1 {where} LIMIT :cap) AS hits"  # noqa: S608
+    return int((await _run(session, sql, params)).scalar_one())
 
 
 async def title_keys(
@@ -313,22 +324,8 @@ async def title_keys(
 ) -> list[int]:
     """Give back the sort keys of the newest live articles whose title matches `words`, the
     last as a prefix (titles are public for every article)."""
-    params: dict[str, Any] = {"low": low, "high": high, "n": limit}
-    if is_sqlite(session):
-        params["q"] = f"title : ({_terms_fts(words, True)})"
-        sql = (
-            f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q "  # noqa: S608
-            "AND rowid BETWEEN :low AND :high ORDER BY rowid DESC LIMIT :n"
-        )
-    else:
-        await _custom_plans(session)
-        params["q"] = tsquery_text(words, True)
-        sql = (
-            f"SELECT sort_key FROM {SEARCH_TABLE} WHERE title_tsv @@ article_search_query(:q) "  # noqa: S608
-            "AND sort_key BETWEEN :low AND :high ORDER BY sort_key DESC LIMIT :n"
-        )
-    rows = await _run(session, sql, params)
-    return [int(row[0]) for row in rows]
+    titled = Lookup(words=tuple(words), prefix=True, readable=(), low=low, high=high)
+    return await newest(session, titled, "title", limit)
 
 
 async def titles(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[str, str]]:

@@ -24,13 +24,14 @@ def create(bind: sa.Connection, language: str) -> None:
     if bind.dialect.name == "sqlite":
         # FTS5 stems English only (porter); other languages are matched unstemmed.
         stemmer = "porter " if language == "english" else ""
-        bind.execute(
-            sa.text(
-                "CREATE VIRTUAL TABLE article_search USING fts5("
-                "facets, title, public_text, body_text, prefix = '2 3', "
-                f"tokenize = '{stemmer}unicode61 remove_diacritics 2')"
-            )
+        options = (
+            f"prefix = '2 3', detail = column, tokenize = '{stemmer}unicode61 remove_diacritics 2'"
         )
+        for table, columns in (
+            ("article_search", "facets, title, public_text, body_text"),
+            ("article_search_title", "title"),
+        ):
+            bind.execute(sa.text(f"CREATE VIRTUAL TABLE {table} USING fts5({columns}, {options})"))
         return
     # The language lives in these two functions, so the index and every query use one
     # configuration; both are inlined by the planner (constant words fold at plan time,
@@ -65,6 +66,7 @@ def create(bind: sa.Connection, language: str) -> None:
 def drop(bind: sa.Connection) -> None:
     """Drop the search index and its functions."""
     bind.execute(sa.text("DROP TABLE IF EXISTS article_search"))
+    bind.execute(sa.text("DROP TABLE IF EXISTS article_search_title"))
     if bind.dialect.name != "sqlite":
         bind.execute(sa.text("DROP FUNCTION IF EXISTS article_search_vector(text)"))
         bind.execute(sa.text("DROP FUNCTION IF EXISTS article_search_query(text)"))
@@ -72,10 +74,12 @@ def drop(bind: sa.Connection) -> None:
 
 def fill(bind: sa.Connection) -> int:
     """Index every article as it stands; give back how many."""
-    insert = sa.text(INSERT_SQL["postgresql" if bind.dialect.name != "sqlite" else "sqlite"])
+    inserts = INSERT_SQL["postgresql" if bind.dialect.name != "sqlite" else "sqlite"]
     done = 0
     for batch in _batches(bind):
-        bind.execute(insert, [entry_params(doc) for doc in batch])
+        params = [entry_params(doc) for doc in batch]
+        for sql in inserts:
+            bind.execute(sa.text(sql), params)
         done += len(batch)
     return done
 
