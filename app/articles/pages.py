@@ -106,7 +106,7 @@ async def search_page(
         result = await search.search(
             session, found, by_date=ask.by_date, limit=size, position=position
         )
-        articles = await repository.search_teasers(
+        articles = await search_index.teasers(
             session, [search_index.article_id_of(key) for key in result.keys]
         )
         extra = await repository.extras(session, [pk(a.id) for a in articles])

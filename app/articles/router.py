@@ -168,11 +168,12 @@ async def search_articles(
     since: Annotated[UtcDatetime | None, Query(alias="from")] = None,
     until: Annotated[UtcDatetime | None, Query(alias="to")] = None,
 ) -> Response:
-    """Search live articles by title, text, tag and author names; the last word matches as
-    a prefix, words match stemmed. Gated articles match and show snippets only from their
-    public parts for readers without access. `sort=relevance` ranks the newest 300 matches
-    (a cursor past them: 400 `search_page_out_of_range`); `sort=date` pages through all.
-    `total` counts up to 1,000 matches (`total_capped` beyond)."""
+    """Search live articles by title, text, tag and author names: every word must match,
+    stemmed, the last one also as a prefix. Readers match the full text only of articles
+    they may read; snippets come from the standfirst and teaser. `sort=relevance` puts title
+    matches first, then the public text, then the rest, newest first within each, and ends
+    after 300 results (a cursor past them: 400 `search_page_out_of_range`); `sort=date`
+    pages through every match. `total` counts up to 1,000 (`total_capped` beyond)."""
     ask = search.Ask(
         words=search.terms(q),
         by_date=sort is SearchSort.date,
