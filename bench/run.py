@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from bench import seed as seeding
-from bench.scenarios import background_load, newsletter_send, readers, webhooks
+from bench.scenarios import background_load, newsletter_send, readers, search_load, webhooks
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = ROOT / "bench" / "lua" / "paths.lua"
@@ -374,6 +374,8 @@ def main() -> None:
         # to their mean (filled in below).
         b = baseline["requests_per_s"]
         runs = readers.http_runs(data)
+        runs["4d_search_distinct"] = (search_load.distinct_queries(args.articles), None)
+        runs["4s_search_suggest"] = (search_load.suggest_prefixes(), None)
         for name, (paths, auth) in runs.items():
             if name.split("_")[0][0] in skip:
                 continue
@@ -385,6 +387,15 @@ def main() -> None:
             )
             measured["ratio_to_bare"] = ratio(measured["requests_per_s"], b)
             results["scenarios"][name] = measured
+        if "4" not in skip:
+            # One search at a time: what a query costs alone (issue 18's 5 ms target).
+            print("scenario 4q_search_one_connection...", flush=True)
+            measured = wrk(
+                app_port, search_load.distinct_queries(args.articles), duration=args.duration,
+                connections=1,
+            )  # fmt: skip
+            measured["ratio_to_bare"] = ratio(measured["requests_per_s"], b)
+            results["scenarios"]["4q_search_one_connection"] = measured
         results["rss_mb_after_http"] = rss_mb(app, "VmRSS")
         results["peak_rss_mb_after_http"] = rss_mb(app, "VmHWM")
         if "7" not in skip:

@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, text
 
 from app.accounts.models import User
-from app.articles import page_parts
+from app.articles import page_parts, search_index
 from app.articles.markdown import Renderer, plain_text, preview_rule
 from app.articles.models import Article, ArticleAuthor, ArticleTag, Tag
+from app.articles.search import public_words
 from app.billing.models import CompGrant, Subscription
 from app.core.config import Settings
 from app.core.db import Database, is_sqlite
@@ -171,41 +172,32 @@ async def seed(url: str, articles: int, members: int, *, seed_value: int = 7) ->
                 )
                 authors.append({"article_id": i + 1, "user_id": author_ids[i % 50], "position": 0})
                 tags.append({"article_id": i + 1, "tag_id": tag_ids[i % 200]})
+                row = rows[-1]
                 search.append(
-                    {
-                        "id": i + 1,
-                        "visibility": visibilities[i % 10],
-                        "public": " ".join(
-                            [
-                                str(rows[-1]["title"]),
-                                str(rows[-1]["subtitle"]),
+                    search_index.entry_params(
+                        search_index.SearchDocument(
+                            article_id=i + 1,
+                            status="published",
+                            published_at=row["published_at"],  # type: ignore[arg-type]
+                            visibility=visibilities[i % 10],
+                            title=str(row["title"]),
+                            public_text=public_words(
+                                str(row["subtitle"]),
                                 out.excerpt,
-                                f"Tag {i % 200}",
-                            ]
-                        ),
-                        "body": body_text,
-                    }
+                                [f"Tag {i % 200}"],
+                                [f"Author {i % 50}"],
+                            ),
+                            body_text=body_text,
+                            tag_ids=(tag_ids[i % 200],),
+                            author_ids=(author_ids[i % 50],),
+                        )
+                    )
                 )
             await conn.execute(insert(Article), rows)
             await conn.execute(insert(ArticleAuthor), authors)
             await conn.execute(insert(ArticleTag), tags)
-            if sqlite:
-                await conn.execute(
-                    text(
-                        "INSERT INTO article_search (rowid, visibility, public_text, body_text) "
-                        "VALUES (:id, :visibility, :public, :body)"
-                    ),
-                    search,
-                )
-            else:
-                await conn.execute(
-                    text(
-                        "INSERT INTO article_search (article_id, visibility, public_tsv, full_tsv) "
-                        "VALUES (:id, :visibility, to_tsvector('simple', :public), "
-                        "to_tsvector('simple', :public || ' ' || :body))"
-                    ),
-                    search,
-                )
+            for statement in search_index.INSERT_SQL["sqlite" if sqlite else "postgresql"]:
+                await conn.execute(text(statement), search)
         if not sqlite:
             await conn.execute(
                 text(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import partial
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from feedgen.feed import FeedGenerator
@@ -17,15 +18,15 @@ from feedgen.feed import FeedGenerator
 from app.access import decision
 from app.access.decision import Visibility
 from app.access.levels import AccessLevel
-from app.articles import page_parts, presenter, repository, search
+from app.articles import page_parts, presenter, repository, search, search_index, suggest
 from app.articles.errors import ArticleMoved, ArticleNotFound
 from app.articles.schemas import ArchiveMonth, AuthorCount, ListFilters, TagCount
+from app.articles.search import Ask, Position
 from app.billing import repository as billing
 from app.core.cache import Answer, ResponseCache, article_key
 from app.core.config import Settings
 from app.core.db import Database, Reads, pk
 from app.core.jsonutil import dumps
-from app.core.pagination import encode_cursor
 
 FEED_ITEMS = 50
 SITEMAP_LIMIT = 50_000  # the sitemap protocol's per-file maximum
@@ -101,24 +102,50 @@ async def months(db: Database) -> bytes:
 
 
 async def search_page(
-    db: Database, words: list[str], readable: list[str], size: int, offset: int
+    db: Database, ask: Ask, readable: list[str], size: int, position: Position
 ) -> bytes:
-    """One page of ranked hits; snippets only from what the reader may read."""
+    """One page of hits with the total; snippets from the public fields only."""
+    words = ask.words
     async with db.session(write=False) as session:
-        found = await search.search_ids(session, words, readable, limit=size + 1, offset=offset)
-        snippets = dict(found[:size])
-        articles = await repository.by_ids(session, [article_id for article_id, _ in found[:size]])
+        found = await search.resolve(session, ask, readable)
+        result = await search.search(
+            session, found, by_date=ask.by_date, limit=size, position=position
+        )
+        articles = await search_index.teasers(
+            session, [search_index.article_id_of(key) for key in result.keys]
+        )
         extra = await repository.extras(session, [pk(a.id) for a in articles])
     hits = [
         {
             "article": presenter.teaser(article, *extra.of(pk(article.id))),
-            "snippet": snippets.get(pk(article.id))
-            or search.highlight(" ".join([article.subtitle, article.excerpt]), words),
+            "snippet": search.highlight(" ".join([article.subtitle, article.excerpt]), words),
         }
         for article in articles
     ]
-    more = len(found) > size
-    return dumps({"items": hits, "next_cursor": encode_cursor(offset + size) if more else None})
+    return dumps(
+        {
+            "items": hits,
+            "next_cursor": result.next_cursor,
+            "total": result.total,
+            "total_capped": result.total_capped,
+        }
+    )
+
+
+async def suggest_page(db: Database, words: list[str], tags: Any, authors: Any) -> bytes:
+    """Type-ahead: titles of live articles, then tags and authors (from their cached lists)
+    whose names match; never any text of an article's body."""
+    titles: list[dict[str, str]] = []
+    if words and len(words[-1]) >= search.PREFIX_MIN:
+        async with db.session(write=False) as session:
+            titles = await suggest.titles(session, words)
+    return dumps(
+        {
+            "titles": titles,
+            "tags": suggest.named(tags, words, "slug"),
+            "authors": suggest.named(authors, words, "id"),
+        }
+    )
 
 
 async def rss_feed(db: Database, settings: Settings) -> bytes:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Annotated, cast
+from typing import Annotated
 
+import orjson
 from fastapi import Query, Request, Response
 from fastapi.responses import RedirectResponse
 
@@ -21,7 +22,9 @@ from app.articles.schemas import (
     ArticleTeaser,
     AuthorCount,
     ListFilters,
-    SearchHit,
+    SearchPage,
+    SearchSort,
+    Suggestions,
     TagCount,
 )
 from app.core.cache import (
@@ -31,15 +34,15 @@ from app.core.cache import (
     canonical_query,
     entry_response,
     list_key,
-    search_key,
 )
+from app.core.cache.keys import search_key, suggest_key
 from app.core.config import API_PREFIX
 from app.core.db import Database
 from app.core.deps import DatabaseDep
 from app.core.errors import InvalidInput
 from app.core.fields import Id, UtcDatetime
 from app.core.openapi import auth
-from app.core.pagination import Cursor, Limit, Page, clamp, decode_cursor
+from app.core.pagination import Cursor, Limit, Page, clamp
 from app.core.routing import api_router
 
 router = api_router(prefix=API_PREFIX, tags=["articles"])
@@ -142,7 +145,10 @@ async def archive(request: Request, db: DatabaseDep) -> Response:
     return await _shared(request, db, "archive", pages.months)
 
 
-@router.get("/search", response_model=Page[SearchHit])
+# Search (issue 18)
+
+
+@router.get("/search", response_model=SearchPage)
 async def search_articles(
     request: Request,
     db: DatabaseDep,
@@ -150,17 +156,51 @@ async def search_articles(
     q: Annotated[str, Query(min_length=1, max_length=200)],
     limit: Limit = 20,
     cursor: Cursor = None,
+    sort: SearchSort = SearchSort.relevance,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    author: Id | None = None,
+    since: Annotated[UtcDatetime | None, Query(alias="from")] = None,
+    until: Annotated[UtcDatetime | None, Query(alias="to")] = None,
 ) -> Response:
-    """Ranked search. Gated articles match and show snippets only from their public parts."""
-    words = search.terms(q)
+    """Search live articles by title, text, tag and author names: every word must match,
+    stemmed, the last one also as a prefix. Readers match the full text only of articles
+    they may read; snippets come from the standfirst and teaser. `sort=relevance` puts title
+    matches first, then the public text, then the rest, newest first within each, and ends
+    after 300 results (a cursor past them: 400 `search_page_out_of_range`); `sort=date`
+    pages through every match. `total` counts up to 1,000 (`total_capped` beyond)."""
+    ask = search.Ask(
+        words=search.terms(q),
+        by_date=sort is SearchSort.date,
+        tag=tag,
+        author=author,
+        since=since,
+        until=until,
+    )
     size = clamp(limit)
-    offset = 0
-    if cursor:
-        (offset_value,) = decode_cursor(cursor, (int,))
-        offset = max(0, min(cast(int, offset_value), 10_000))
+    position = search.read_cursor(cursor, by_date=ask.by_date)
     readable = decision.accessible_visibilities(level)
-
-    render = partial(pages.search_page, db, words, readable, size, offset)
-    # Results depend on the words and the reader's level only: cached like article pages.
-    key = search_key(level, size, offset, words)
+    render = partial(pages.search_page, db, ask, readable, size, position)
+    # Results depend on the query and the reader's level only: cached like article pages.
+    query = canonical_query(
+        [("q", " ".join(ask.words)), ("limit", size), ("cursor", cursor), ("sort", sort.value),
+         ("tag", tag), ("author", author), ("from", since), ("to", until)]
+    )  # fmt: skip
+    key = search_key(level, query)
     return _answer(request, await _cache(request).fetch(key, render), level)
+
+
+@router.get("/search/suggest", response_model=Suggestions)
+async def suggest_search(
+    request: Request, db: DatabaseDep, q: Annotated[str, Query(min_length=1, max_length=100)]
+) -> Response:
+    """Type-ahead: up to 5 titles of live articles (newest first), tags and authors whose
+    names match what was typed, the last word as a prefix. Never any text of a body."""
+    words = search.terms(q)
+    cache = _cache(request)
+
+    async def render(db: Database) -> bytes:
+        tags = orjson.loads((await cache.fetch("tags", partial(pages.tags, db))).body)
+        authors = orjson.loads((await cache.fetch("authors", partial(pages.authors, db))).body)
+        return await pages.suggest_page(db, words, tags, authors)
+
+    return await _shared(request, db, suggest_key(words), render)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
@@ -193,6 +194,32 @@ class ArchiveMonth(BaseModel):
 class SearchHit(BaseModel):
     article: ArticleTeaser
     snippet: str = Field(description="HTML-escaped text with <mark> around matches.")
+
+
+# Search (issue 18)
+
+
+class SearchSort(StrEnum):
+    relevance = "relevance"
+    date = "date"
+
+
+class SearchPage(BaseModel):
+    items: list[SearchHit]
+    next_cursor: str | None
+    total: int = Field(description="Matches counted up to 1,000.")
+    total_capped: bool = Field(description="True when there are more than `total`.")
+
+
+class SuggestedTitle(BaseModel):
+    slug: str
+    title: str
+
+
+class Suggestions(BaseModel):
+    titles: list[SuggestedTitle] = Field(description="Live articles, newest first.")
+    tags: list[TagOut]
+    authors: list[AuthorOut]
 
 
 # Plain dataclasses of the reader paths (no validation on the hot path).

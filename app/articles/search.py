@@ -1,85 +1,233 @@
-"""Full-text search behind one interface: SQLite FTS5 or PostgreSQL tsvector + GIN.
+"""Full-text search behind one interface: SQLite FTS5 or PostgreSQL tsvectors (search_index.py).
 
-Each article is indexed twice: its public text (title, subtitle, excerpt, tags) and its full
-text. Readers match the full text only of articles they may read; for every other article
-only the public text can match, so a search can never reveal words behind the paywall. This is
-the engine (terms, ranking merge, snippets); the statements it runs are in search_index.py.
+Each article is indexed with its public text (title, subtitle, teaser, tag and author names)
+and its full text. Readers match the full text only of articles they may read; for every
+other article only the public text can match, so a search never reveals words behind the
+paywall. Snippets are cut from the public fields (standfirst and teaser) on both engines.
+This module turns a reader's query into a lookup, ranks and pages it, and counts it.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
+from datetime import datetime
 from html import escape
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.articles import search_index
-from app.articles.search_index import ALL_VISIBILITIES
+from app.articles.search_index import LIVE_FLOOR, Lookup
+from app.core.db import utcnow
+from app.core.errors import InvalidInput
+from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Letters and digits only: every other character (quotes, *, :, &, |, !, parentheses, _)
+# separates words, so no search syntax of either engine can reach it.
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_TERMS = 12
+MAX_WORD = 64
+# Relevance ranks the newest WINDOW matches, and its pages end there (a cursor past it: 400).
+# A window, not every match, is what keeps a common word as cheap as a rare one.
+WINDOW = 300
+# The total is counted up to TOTAL_CAP matches; past that it says `total_capped`.
+TOTAL_CAP = 1000
+PREFIX_MIN = 2  # a shorter last word is matched whole (one letter would match half the index)
+
+
+class SearchPageOutOfRange(InvalidInput):
+    status, code, title = 400, "search_page_out_of_range", "Past the last page of a search"
 
 
 def public_text(title: str, subtitle: str, excerpt: str, tags: list[str]) -> str:
-    """Give back what anyone may match an article by: title, subtitle, teaser and tags."""
+    """Give back revision 0002's public text (its migrations use it): title, subtitle,
+    teaser and tags."""
     return " ".join([title, subtitle, excerpt, *tags])
+
+
+def public_words(subtitle: str, excerpt: str, tags: list[str], authors: list[str]) -> str:
+    """Give back an entry's public text besides its title: standfirst, teaser, tag and author
+    names (so tags and authors are found by name)."""
+    return " ".join([subtitle, excerpt, *tags, *authors])
 
 
 def terms(query: str) -> list[str]:
     """Give back the words of a user query; all search syntax is dropped, never interpreted."""
-    return [word.lower() for word in _WORD.findall(query)][:MAX_TERMS]
+    words = [word.lower() for word in _WORD.findall(query) if len(word) <= MAX_WORD]
+    return words[:MAX_TERMS]
 
 
-async def search_ids(
-    session: AsyncSession, words: list[str], readable: list[str], *, limit: int, offset: int = 0
-) -> list[tuple[int, str | None]]:
-    """Give back matching article ids, best first; full text only where `readable` allows.
+def live_range(
+    since: datetime | None = None, until: datetime | None = None, *, now: datetime | None = None
+) -> tuple[int, int]:
+    """Give back the sort keys of articles live now and published between `since`/`until`."""
+    ceiling = search_index.second_key(now or utcnow())
+    if until is not None:
+        ceiling = min(ceiling, search_index.second_key(until))
+    floor = LIVE_FLOOR
+    if since is not None:
+        floor = max(floor, search_index.second_key(since))
+    return floor, ceiling | (LIVE_FLOOR - 1)
 
-    Relevance is computed among the newest matches only (a window of at least WINDOW), so a
-    word found in every article costs the same as a rare one: ranking all of 100,000
-    matches took over a second, the window takes milliseconds. Snippets are cut for the
-    page only (cutting them for the whole window took 150 ms on 20,000 articles).
+
+def lookup(
+    words: list[str],
+    readable: list[str],
+    *,
+    tag_id: int | None = None,
+    author_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Lookup:
+    """Give back the index lookup of a reader's words and filters."""
+    low, high = live_range(since, until)
+    return Lookup(
+        words=tuple(words),
+        prefix=bool(words) and len(words[-1]) >= PREFIX_MIN,
+        readable=tuple(readable),
+        tag_id=tag_id,
+        author_id=author_id,
+        low=low,
+        high=high,
+    )
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A reader's search as the route parsed it: words, order and filters."""
+
+    words: list[str]
+    by_date: bool = False
+    tag: str | None = None
+    author: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def resolve(session: AsyncSession, ask: Ask, readable: list[str]) -> Lookup:
+    """Give back the index lookup of `ask` for a reader who may read `readable` in full; an
+    unknown tag matches nothing."""
+    tag_id = await search_index.tag_id(session, ask.tag) if ask.tag else None
+    found = lookup(
+        ask.words,
+        readable,
+        tag_id=tag_id,
+        author_id=ask.author,
+        since=ask.since,
+        until=ask.until,
+    )
+    if ask.tag and tag_id is None:
+        return replace(found, low=found.high + 1)
+    return found
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page starts: an offset into the relevance window, or below a sort key."""
+
+    offset: int = 0
+    below: int | None = None
+
+
+def read_cursor(cursor: str | None, *, by_date: bool) -> Position:
+    """Give back the position a cursor names; 400 for a cursor of another sort or past the
+    relevance window."""
+    if not cursor:
+        return Position()
+    kind, value = decode_cursor(cursor, (str, str))
+    if kind != ("d" if by_date else "r") or not str(value).isdigit():
+        raise InvalidCursor("The cursor is not valid for this search; start from page one.")
+    number = int(str(value))
+    if by_date:
+        return Position(below=number)
+    if number >= WINDOW:
+        raise SearchPageOutOfRange(
+            f"Ranked results end after {WINDOW}; sort by date to page further.",
+            extra={"max_results": WINDOW},
+        )
+    return Position(offset=number)
+
+
+@dataclass(frozen=True)
+class Found:
+    keys: list[int]  # sort keys, best or newest first (search_index.article_id_of)
+    total: int
+    total_capped: bool
+    next_cursor: str | None
+
+
+def _variants(session: AsyncSession, found: Lookup) -> list[Lookup]:
+    # FTS5 walks a whole word's doclist to the LIMIT but first gathers every word a prefix
+    # begins (past its prefix index): whole words go first, the prefix only when they fall
+    # short. PostgreSQL's probe walks entries, where a prefix costs what a word does.
+    if found.prefix and search_index.is_sqlite(session):
+        return [replace(found, prefix=False), found]
+    return [found]
+
+
+async def run(
+    session: AsyncSession, found: Lookup, *, by_date: bool, limit: int, position: Position
+) -> list[int]:
+    """Give back one page plus one of sort keys (the extra one says another page follows).
+
+    By relevance: matches in the title, then in the public text, then anywhere the reader
+    may read, newest first within each, each tier a walk that stops at what the page needs.
     """
-    if not words:
-        return []
-    window = max(WINDOW, offset + limit)
-    sqlite = search_index.is_sqlite(session)
-    rank = search_index.rank_sqlite if sqlite else search_index.rank_postgres
-    full = await rank(session, words, readable, window, public_only=False)
-    # Public text is part of the full text, so a reader of everything needs no second query.
-    everything = set(readable) == ALL_VISIBILITIES
-    public = [] if everything else await rank(session, words, readable, window, public_only=True)
-    best: dict[int, float] = {}
-    for article_id, score in [*full, *public]:
-        best[article_id] = max(score, best.get(article_id, score))
-    ranked = sorted(best.items(), key=lambda item: (-item[1], -item[0]))
-    page = [article_id for article_id, _ in ranked[offset : offset + limit]]
-    if not sqlite:
-        # The tsvectors hold no text: the router cuts snippets from public fields.
-        return [(article_id, None) for article_id in page]
-    # An article matched in its full text is one the reader may read; any other hit matched
-    # its public text only, and its snippet is cut from that column alone.
-    in_full = {article_id for article_id, _ in full}
-    snippets = await search_index.sqlite_snippets(
-        session, words, [i for i in page if i in in_full], True
-    )
-    snippets |= await search_index.sqlite_snippets(
-        session, words, [i for i in page if i not in in_full], False
-    )
-    return [(article_id, snippets.get(article_id)) for article_id in page]
+    if by_date:
+        if position.below is not None:
+            found = replace(found, high=min(found.high, position.below - 1))
+        return await search_index.newest(session, found, "all", limit + 1)
+    need = min(position.offset + limit + 1, WINDOW)
+    ranked: dict[int, None] = {}
+    for tier in search_index.TIERS:
+        for variant in _variants(session, found):
+            if len(ranked) >= need:
+                break
+            for key in await search_index.newest(session, variant, tier, need):
+                ranked.setdefault(key, None)
+    return list(ranked)[position.offset : need]
 
 
-WINDOW = 2000
+async def total(session: AsyncSession, found: Lookup) -> int:
+    """Give back the number of matches, counted up to TOTAL_CAP + 1."""
+    counted = 0
+    for variant in _variants(session, found):
+        counted = await search_index.count(session, variant, TOTAL_CAP + 1)
+        if counted > TOTAL_CAP:
+            break
+    return counted
+
+
+async def search(
+    session: AsyncSession, found: Lookup, *, by_date: bool, limit: int, position: Position
+) -> Found:
+    """Give back one page of hits, the total and the next page's cursor."""
+    if not found.words or found.low > found.high:
+        return Found([], 0, False, None)
+    keys = await run(session, found, by_date=by_date, limit=limit, position=position)
+    more = len(keys) > limit
+    keys = keys[:limit]
+    if by_date:
+        cursor = encode_cursor("d", str(keys[-1])) if more and keys else None
+    else:
+        end = position.offset + limit
+        cursor = encode_cursor("r", str(end)) if more and end < WINDOW else None
+    first_page = position.offset == 0 and position.below is None
+    # Everything is on a first page that is not full: no count needed.
+    counted = len(keys) if first_page and not more else await total(session, found)
+    return Found(keys, min(counted, TOTAL_CAP), counted > TOTAL_CAP, cursor)
 
 
 def highlight(source: str, words: list[str], *, width: int = 160) -> str:
     """Give back a snippet of `source` around the first match, matches wrapped in <mark>.
 
-    `source` must be text the reader may see; the snippet never reaches beyond it.
+    `source` must be text the reader may see; the snippet never reaches beyond it. A word
+    marks the words it begins, so a prefix or a stem still shows where it matched.
     """
     if not source:
         return ""
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE) if words else None
+    alternatives = "|".join(re.escape(w) for w in words)
+    pattern = re.compile(rf"\b(?:{alternatives})\w*", re.IGNORECASE) if words else None
     match = pattern.search(source) if pattern else None
     start = max(0, (match.start() if match else 0) - width // 3)
     window = source[start : start + width]
@@ -89,8 +237,9 @@ def highlight(source: str, words: list[str], *, width: int = 160) -> str:
         window = window.rsplit(" ", 1)[0] + "…"
     out = escape(window)
     if pattern:
+        escaped = "|".join(re.escape(escape(w)) for w in words)
         out = re.sub(
-            "|".join(re.escape(escape(w)) for w in words),
+            rf"\b(?:{escaped})\w*",
             lambda m: f"<mark>{m.group(0)}</mark>",
             out,
             flags=re.IGNORECASE,

@@ -1,156 +1,367 @@
 """The search index's statements: SQLite FTS5 (`article_search`, a virtual table) or PostgreSQL
-tsvector + GIN. Only live articles match: drafts and scheduled ones are indexed, never found.
-The engine that ranks and merges the results is search.py.
+tsvectors with GIN indexes. The engine that builds lookups and pages is search.py.
+
+Every entry carries a sort key: `(publication second) << 32 | article id` for a
+published or scheduled article, the bare id for any other. "Live now, newest first" is then
+one range of the key walked downwards (`LIVE_FLOOR` up to the current second), which FTS5 does
+in its doclists (the rowid is the key) and PostgreSQL in a B-tree, stopping at the LIMIT
+however many articles a common word matches; on PostgreSQL a bounded probe of that walk
+tells a rare word, which the GIN indexes then find (see PROBE). Drafts and archived articles
+are indexed but below the range, so nothing joins the article table to find what is live.
+An entry is written again whenever its article's status or publication time changes.
+
+On SQLite the titles have an FTS5 table of their own (`article_search_title`, same keys):
+title matches rank first and feed the type-ahead, and in the main table a title-only match
+of common words would walk every entry that has them anywhere. Both tables keep column
+detail only (no positions): doclists of common words are cheap to walk (BENCHMARKS.md).
+
+The language is fixed in the index when migrations run: FTS5's tokenizer (porter for
+English) on SQLite, `article_search_vector` / `article_search_query` on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy import text
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.access.decision import Visibility
-from app.articles.live import LIVE_SQL
-from app.core.db import utcnow
-from app.core.types import UTCDateTime
+from app.articles.live import is_live
+from app.articles.models import Article
+from app.articles.repository import TEASER_ONLY
 
 SEARCH_TABLE = "article_search"
 ALL_VISIBILITIES = {v.value for v in Visibility}
-_PUBLIC_COLUMN = 1  # article_search columns: visibility, public_text, body_text
-_LIVE_SQLITE, _LIVE_POSTGRES = LIVE_SQL["sqlite"], LIVE_SQL["postgres"]
+KEY_SHIFT = 32
+LIVE_FLOOR = 1 << KEY_SHIFT
+_ID_MASK = LIVE_FLOOR - 1
+_LIVE_STATUSES = ("published", "scheduled")
+# Facet tokens of the SQLite entry: id, visibility, tags, authors (never matched by words:
+# a reader's words are held to the text columns).
+_VISIBILITY_TOKEN = {v.value: f"v{n}" for n, v in enumerate(Visibility)}
+_TEXT = "{title public_text body_text}"
+_PUBLIC = "{title public_text}"
+# Statements are composed from our table names, fixed fragments and placeholders (the S608
+# exceptions); a reader's words only ever travel as the bound :q.
 
 
 @dataclass(frozen=True)
 class SearchDocument:
     article_id: int
+    status: str
+    published_at: datetime | None
     visibility: str
-    public_text: str
+    title: str
+    public_text: str  # subtitle, teaser, tag and author names: what anyone may match
     body_text: str
+    tag_ids: tuple[int, ...] = ()
+    author_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One search as the index runs it: words (the last maybe a prefix), access, filters."""
+
+    words: tuple[str, ...]
+    prefix: bool
+    readable: tuple[str, ...]
+    tag_id: int | None = None
+    author_id: int | None = None
+    low: int = LIVE_FLOOR
+    high: int = LIVE_FLOOR
+
+    @property
+    def everything(self) -> bool:
+        return set(self.readable) >= ALL_VISIBILITIES
+
+
+def second_key(moment: datetime) -> int:
+    """Give back the sort key's high part for `moment`: its second, rounded down.
+
+    Keys compare to the second: an article can enter the live range up to a second before
+    its time, which the exact live rule of the teasers' read (repository.by_ids) then drops.
+    """
+    return math.floor(moment.timestamp()) << KEY_SHIFT
+
+
+def sort_key(article_id: int, status: str, published_at: datetime | None) -> int:
+    """Give back an entry's sort key (above LIVE_FLOOR only for published and scheduled)."""
+    if status not in _LIVE_STATUSES or published_at is None:
+        return article_id
+    return second_key(published_at) | article_id
+
+
+def article_id_of(key: int) -> int:
+    return key & _ID_MASK
 
 
 def is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
-async def index(session: AsyncSession, doc: SearchDocument) -> None:
-    """Add or replace an article's entry in the search index."""
-    await remove(session, doc.article_id)
-    params = {
+TITLE_TABLE = "article_search_title"
+# Per dialect, the statements that write one entry (parameters: entry_params).
+INSERT_SQL = {
+    "sqlite": [
+        f"INSERT INTO {SEARCH_TABLE} (rowid, facets, title, public_text, body_text) "  # noqa: S608
+        "VALUES (:key, :facets, :title, :public, :body)",
+        f"INSERT INTO {TITLE_TABLE} (rowid, title) VALUES (:key, :title)",  # noqa: S608
+    ],
+    "postgresql": [
+        f"INSERT INTO {SEARCH_TABLE} (article_id, sort_key, visibility, tag_ids, "  # noqa: S608
+        "author_ids, title_tsv, public_tsv, full_tsv) VALUES (:id, :key, :visibility, :tags, "
+        ":authors, article_search_vector(:title), "
+        "article_search_vector(:title || ' ' || :public), "
+        "strip(article_search_vector(:title || ' ' || :public || ' ' || :body)))"
+    ],
+}
+
+
+def entry_params(doc: SearchDocument) -> dict[str, Any]:
+    """Give back the parameters of INSERT_SQL for `doc` (both dialects)."""
+    facets = [f"i{doc.article_id}", _VISIBILITY_TOKEN.get(doc.visibility, "v9")]
+    facets += [f"t{t}" for t in doc.tag_ids] + [f"a{a}" for a in doc.author_ids]
+    return {
         "id": doc.article_id,
+        "key": sort_key(doc.article_id, doc.status, doc.published_at),
         "visibility": doc.visibility,
+        "facets": " ".join(facets),
+        "tags": list(doc.tag_ids),
+        "authors": list(doc.author_ids),
+        "title": doc.title,
         "public": doc.public_text,
         "body": doc.body_text,
     }
-    if is_sqlite(session):
-        await session.exec(  # type: ignore[call-overload]
-            text(
-                f"INSERT INTO {SEARCH_TABLE} (rowid, visibility, public_text, body_text) "  # noqa: S608
-                "VALUES (:id, :visibility, :public, :body)"
-            ),
-            params=params,
-        )
-    else:
-        await session.exec(  # type: ignore[call-overload]
-            text(
-                f"INSERT INTO {SEARCH_TABLE} (article_id, visibility, public_tsv, full_tsv) "  # noqa: S608
-                "VALUES (:id, :visibility, to_tsvector('simple', :public), "
-                "to_tsvector('simple', :public || ' ' || :body))"
-            ),
-            params=params,
-        )
+
+
+async def _run(session: AsyncSession, sql: str, params: dict[str, Any]) -> Any:
+    return await session.exec(text(sql), params=params)  # type: ignore[call-overload]
+
+
+async def index(session: AsyncSession, doc: SearchDocument) -> None:
+    """Add or replace an article's entry in the search index."""
+    await remove(session, doc.article_id)
+    params = entry_params(doc)
+    for sql in INSERT_SQL["sqlite" if is_sqlite(session) else "postgresql"]:
+        await _run(session, sql, params)
 
 
 async def remove(session: AsyncSession, article_id: int) -> None:
     """Drop an article from the search index."""
-    column = "rowid" if is_sqlite(session) else "article_id"
-    await session.exec(  # type: ignore[call-overload]
-        text(f"DELETE FROM {SEARCH_TABLE} WHERE {column} = :id"),  # noqa: S608
-        params={"id": article_id},
+    if not is_sqlite(session):
+        sql = f"DELETE FROM {SEARCH_TABLE} WHERE article_id = :id"  # noqa: S608
+        await _run(session, sql, {"id": article_id})
+        return
+    # The rowid is the sort key, which may have changed since: the id facet finds the entry.
+    found = await _run(
+        session,
+        f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q",  # noqa: S608
+        {"q": f'facets : "i{article_id}"'},
+    )
+    for (key,) in found.all():
+        for table in (SEARCH_TABLE, TITLE_TABLE):
+            sql = f"DELETE FROM {table} WHERE rowid = :key"  # noqa: S608
+            await _run(session, sql, {"key": key})
+
+
+# SQLite: one FTS5 expression per lookup. Every word is quoted, so FTS5 syntax in a query
+# (OR, NEAR, *, :, quotes) is plain text here.
+
+
+def _terms_fts(words: Sequence[str], prefix: bool) -> str:
+    quoted = ['"' + word.replace('"', "") + '"' for word in words]
+    if prefix and quoted:
+        quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+TIERS = ("title", "public", "all")
+
+
+def fts_expression(lookup: Lookup, tier: str = "all") -> str:
+    """Give back the FTS5 MATCH text of `lookup` in the main table: in the title, in the
+    public text, or anywhere (the full text only where the reader may read)."""
+    terms = _terms_fts(lookup.words, lookup.prefix)
+    if tier == "title":
+        match = f"title : ({terms})"
+    elif tier == "public" or not lookup.readable:
+        match = f"{_PUBLIC} : ({terms})"
+    elif lookup.everything:
+        match = f"{_TEXT} : ({terms})"
+    else:
+        tokens = " OR ".join(f'"{_VISIBILITY_TOKEN[v]}"' for v in lookup.readable)
+        full = f"((facets : ({tokens})) AND ({_TEXT} : ({terms})))"
+        match = f"({_PUBLIC} : ({terms})) OR {full}"
+    facets = [f'"t{lookup.tag_id}"'] if lookup.tag_id is not None else []
+    facets += [f'"a{lookup.author_id}"'] if lookup.author_id is not None else []
+    for facet in facets:
+        match = f"({match}) AND (facets : {facet})"
+    return match
+
+
+# PostgreSQL: the query text is built from words only (letters and digits), each quoted.
+
+
+def tsquery_text(words: Sequence[str], prefix: bool) -> str:
+    """Give back the to_tsquery text of `words`: all of them, the last maybe as a prefix."""
+    quoted = ["'" + word.replace("'", "") + "'" for word in words]
+    if prefix and quoted:
+        quoted[-1] += ":*"
+    return " & ".join(quoted)
+
+
+def _pg_where(lookup: Lookup, tier: str = "all") -> str:
+    query = "article_search_query(:q)"
+    if tier == "title":
+        where = f"title_tsv @@ {query}"
+    elif tier == "public" or not lookup.readable:
+        where = f"public_tsv @@ {query}"
+    elif lookup.everything:
+        where = f"full_tsv @@ {query}"
+    else:
+        where = (
+            f"(public_tsv @@ {query} OR "
+            f"(full_tsv @@ {query} AND visibility = ANY(CAST(:readable AS varchar[]))))"
+        )
+    if lookup.tag_id is not None:
+        where += " AND tag_ids @> ARRAY[CAST(:tag AS integer)]"
+    if lookup.author_id is not None:
+        where += " AND author_ids @> ARRAY[CAST(:author AS integer)]"
+    return where + " AND sort_key BETWEEN :low AND :high"
+
+
+def _sqlite_source(lookup: Lookup, tier: str) -> tuple[str, str]:
+    # Titles without facet filters come from the title table, where only titles hold words.
+    if tier == "title" and lookup.tag_id is None and lookup.author_id is None:
+        return TITLE_TABLE, f"title : ({_terms_fts(lookup.words, lookup.prefix)})"
+    return SEARCH_TABLE, fts_expression(lookup, tier)
+
+
+def _statement(lookup: Lookup, tier: str, sqlite: bool) -> tuple[str, dict[str, Any]]:
+    """The FROM and WHERE of a lookup in one tier, newest first, and its parameters."""
+    params: dict[str, Any] = {"low": lookup.low, "high": lookup.high}
+    if sqlite:
+        table, params["q"] = _sqlite_source(lookup, tier)
+        where = f"FROM {table} WHERE {table} MATCH :q AND rowid BETWEEN :low AND :high"
+        return where, params
+    params.update(
+        q=tsquery_text(lookup.words, lookup.prefix),
+        readable=list(lookup.readable),
+        tag=lookup.tag_id,
+        author=lookup.author_id,
+    )
+    return f"FROM {SEARCH_TABLE} WHERE {_pg_where(lookup, tier)}", params
+
+
+async def _custom_plans(session: AsyncSession) -> None:
+    # A prepared statement's generic plan guesses every word equally common; the planner
+    # picks the date walk or the GIN indexes per word only when it sees the words. Once
+    # per transaction: the setting lasts until it ends.
+    current = session.get_transaction()
+    if current is None or session.info.get("search_custom_plans") is not current:
+        await _run(session, "SET LOCAL plan_cache_mode = force_custom_plan", {})
+        session.info["search_custom_plans"] = session.get_transaction()
+
+
+# PostgreSQL's statistics cannot tell a word in one article from one in a thousand (only
+# the most common words have frequencies), so the plan is chosen by a bounded probe: walk
+# the newest PROBE live entries in key order; enough matches there are the answer (a common
+# word), too few make the word rare, and the GIN indexes then find all of its few matches.
+PROBE = 300
+
+
+def _pg_probe(where: str) -> str:
+    return (
+        f"FROM (SELECT * FROM {SEARCH_TABLE} WHERE sort_key BETWEEN :low AND :high "  # noqa: S608
+        f"ORDER BY sort_key DESC LIMIT {PROBE}) AS newest WHERE {where}"
     )
 
 
-def _phrase(words: list[str]) -> str:
-    # Every word is quoted, so FTS5 operators (OR, NEAR, *, quotes) are plain text here.
-    return " ".join('"' + word.replace('"', "") + '"' for word in words)
+async def newest(session: AsyncSession, lookup: Lookup, tier: str, limit: int) -> list[int]:
+    """Give back the sort keys of the newest `limit` matches of `lookup` in `tier`."""
+    if is_sqlite(session):
+        where, params = _statement(lookup, tier, True)
+        sql = f"SELECT rowid {where} ORDER BY rowid DESC LIMIT :n"  # noqa: S608
+        rows = await _run(session, sql, {**params, "n": limit})
+        return [int(row[0]) for row in rows]
+    await _custom_plans(session)
+    _, params = _statement(lookup, tier, False)
+    params["n"] = limit
+    match = _pg_where(lookup, tier)
+    probed = await _run(
+        session, f"SELECT sort_key {_pg_probe(match)} ORDER BY sort_key DESC LIMIT :n", params
+    )
+    keys = [int(row[0]) for row in probed]
+    if len(keys) >= limit:
+        return keys
+    # `sort_key + 0` keeps the planner off the key's B-tree: the GIN indexes find the rows.
+    found = await _run(
+        session,
+        f"SELECT sort_key FROM {SEARCH_TABLE} WHERE {match} "  # noqa: S608
+        "ORDER BY sort_key + 0 DESC LIMIT :n",
+        params,
+    )
+    return [int(row[0]) for row in found]
 
 
-async def rank_sqlite(
-    session: AsyncSession, words: list[str], readable: list[str], window: int, *, public_only: bool
-) -> list[tuple[int, float]]:
-    phrase = _phrase(words)
-    params: dict[str, object] = {"window": window}
-    where = ""
-    if public_only:
-        params["q"] = "public_text : (" + phrase + ")"
-    else:
-        params["q"] = phrase
-        if set(readable) != ALL_VISIBILITIES:
-            # Reading the unindexed visibility of each match is the slow part of a search:
-            # a reader who may read everything skips it.
-            params.update({f"v{i}": v for i, v in enumerate(readable)})
-            marks = ", ".join(f":v{i}" for i in range(len(readable))) or "NULL"
-            where = f"AND visibility IN ({marks})"
-    # bm25 is lower for better matches; negate it so that higher is better on both dialects.
-    # Only live articles match: drafts and scheduled ones are indexed, but never found.
-    sql = f"""
-        SELECT rowid, -bm25({SEARCH_TABLE}) FROM {SEARCH_TABLE}
-        WHERE {SEARCH_TABLE} MATCH :q {where}
-        AND EXISTS (SELECT 1 FROM article a WHERE a.id = {SEARCH_TABLE}.rowid AND {_LIVE_SQLITE})
-        ORDER BY rowid DESC LIMIT :window
-    """  # noqa: S608 - only our table name and placeholders are formatted in
-    params["now"] = utcnow()
-    rows = await session.exec(_live_text(sql), params=params)  # type: ignore[call-overload]
-    return [(int(row[0]), float(row[1])) for row in rows]
+async def count(session: AsyncSession, lookup: Lookup, cap: int) -> int:
+    """Give back how many entries match `lookup`, counting no further than `cap`."""
+    sqlite = is_sqlite(session)
+    where, params = _statement(lookup, "all", sqlite)
+    params["cap"] = cap
+    if not sqlite:
+        # Without an order the planner's guess is enough: a common word's walk stops at
+        # `cap` matches, a word it does not know is few matches for the GIN indexes.
+        await _custom_plans(session)
+    sql = f"SELECT count(*) FROM (SELECT 1 {where} LIMIT :cap) AS hits"  # noqa: S608
+    return int((await _run(session, sql, params)).scalar_one())
 
 
-async def sqlite_snippets(
-    session: AsyncSession, words: list[str], ids: list[int], readable: bool
-) -> dict[int, str | None]:
+async def title_keys(
+    session: AsyncSession, words: Sequence[str], low: int, high: int, limit: int
+) -> list[int]:
+    """Give back the sort keys of the newest live articles whose title matches `words`, the
+    last as a prefix (titles are public for every article)."""
+    titled = Lookup(words=tuple(words), prefix=True, readable=(), low=low, high=high)
+    return await newest(session, titled, "title", limit)
+
+
+async def titles(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """Give back the slug and title of these articles."""
     if not ids:
         return {}
-    phrase = _phrase(words)
-    # snippet() runs in the FTS engine. For a hit the reader may not read, both the match
-    # and the snippet are held to the public column. Marks are control characters, so the
-    # text can be HTML-escaped before they become tags.
-    column = -1 if readable else _PUBLIC_COLUMN
-    query = phrase if readable else "public_text : (" + phrase + ")"
-    params: dict[str, object] = {"q": query, **{f"i{n}": i for n, i in enumerate(ids)}}
+    params = {f"i{n}": i for n, i in enumerate(ids)}
     marks = ", ".join(f":i{n}" for n in range(len(ids)))
-    sql = f"""
-        SELECT rowid, snippet({SEARCH_TABLE}, {column}, char(2), char(3), '…', 24)
-        FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q AND rowid IN ({marks})
-    """  # noqa: S608 - only our table name, a column number and placeholders are formatted in
-    rows = await session.exec(text(sql), params=params)  # type: ignore[call-overload]
-    return {int(row[0]): _marked(row[1]) for row in rows}
+    sql = f"SELECT id, slug, title FROM article WHERE id IN ({marks})"  # noqa: S608
+    rows = await _run(session, sql, params)
+    return {int(row[0]): (row[1], row[2]) for row in rows}
 
 
-def _marked(snippet: str | None) -> str | None:
-    if not snippet:
-        return None
-    return escape(snippet).replace("\x02", "<mark>").replace("\x03", "</mark>")
+async def teasers(session: AsyncSession, ids: Sequence[int]) -> list[Article]:
+    """Give back the live articles among these hits, in their order (teaser columns only).
+
+    The live rule is selected as a column, not filtered on: with it in the WHERE, SQLite's
+    planner walked the status index of 100,000 live articles (17 ms for 20 hits, not 1).
+    """
+    if not ids:
+        return []
+    query = (
+        select(Article, is_live().label("live"))
+        .where(col(Article.id).in_(ids))
+        .options(*TEASER_ONLY)
+    )
+    found = {a.id: a for a, live in (await session.exec(query)).all() if live}
+    return [found[i] for i in ids if i in found]
 
 
-async def rank_postgres(
-    session: AsyncSession, words: list[str], readable: list[str], window: int, *, public_only: bool
-) -> list[tuple[int, float]]:
-    column = "public_tsv" if public_only else "full_tsv"
-    limited = not public_only and set(readable) != ALL_VISIBILITIES
-    where = "AND visibility = ANY(:readable)" if limited else ""
-    sql = f"""
-        SELECT article_id, ts_rank({column}, query) FROM (
-            SELECT article_id, {column} FROM {SEARCH_TABLE}, plainto_tsquery('simple', :q) AS q0
-            WHERE {column} @@ q0 {where}
-            AND EXISTS (SELECT 1 FROM article a WHERE a.id = article_id AND {_LIVE_POSTGRES})
-            ORDER BY article_id DESC LIMIT :window
-        ) AS newest, plainto_tsquery('simple', :q) AS query
-    """  # noqa: S608 - only our table and column names are formatted in
-    params = {"q": " ".join(words), "readable": readable, "window": window, "now": utcnow()}
-    rows = await session.exec(_live_text(sql), params=params)  # type: ignore[call-overload]
-    return [(int(row[0]), float(row[1])) for row in rows]
-
-
-def _live_text(sql: str) -> TextClause:
-    # `:now` bound as the column type, so it compares as stored timestamps do on SQLite.
-    return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
+async def tag_id(session: AsyncSession, slug: str) -> int | None:
+    """Give back the id of the tag with this slug."""
+    rows = await _run(session, "SELECT id FROM tag WHERE slug = :slug", {"slug": slug})
+    found = rows.first()
+    return int(found[0]) if found else None

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import repository as accounts
 from app.accounts.models import STAFF_ROLES, Role, User
-from app.articles import page_parts, repository, search, search_index
+from app.articles import page_parts, repository, search_index
 from app.articles.errors import (
     ArticleForbidden,
     ArticleNotFound,
@@ -32,6 +32,7 @@ from app.articles.models import (
     Visibility,
 )
 from app.articles.schemas import ArticleCreate, ArticleUpdate
+from app.articles.search import public_words
 from app.core.cache import invalidate_on_commit
 from app.core.db import as_utc, pk, utcnow
 
@@ -171,17 +172,32 @@ async def _after_write(
             excerpt_override=article.excerpt_override,
         )
     )
+    await _index(session, article)
+    await page_parts.store(session, [article_id], renderer.public_url)
+
+
+async def _index(session: AsyncSession, article: Article) -> None:
+    """Write the article's search entry as it now stands: text, facets, status and time."""
+    article_id = pk(article.id)
     tags = await repository.tag_names(session, article_id)
+    tag_ids = tuple(link.tag_id for link in await repository.tag_links(session, article_id))
+    author_ids = await repository.author_ids(session, article_id)
+    names = await accounts.display_names(session, author_ids)
+    authors = [names.get(i, "") for i in author_ids]
     await search_index.index(
         session,
         search_index.SearchDocument(
             article_id=article_id,
+            status=article.status,
+            published_at=article.published_at,
             visibility=article.visibility,
-            public_text=search.public_text(article.title, article.subtitle, article.excerpt, tags),
+            title=article.title,
+            public_text=public_words(article.subtitle, article.excerpt, tags, authors),
             body_text=plain_text(article.content_html),
+            tag_ids=tag_ids,
+            author_ids=tuple(author_ids),
         ),
     )
-    await page_parts.store(session, [article_id], renderer.public_url)
 
 
 async def create_article(
@@ -312,6 +328,8 @@ async def set_status(
     article.status = status.value
     article.updated_at = now
     session.add(article)
+    # The search entry's sort key says whether and since when the article is live.
+    await _index(session, article)
     await page_parts.store(session, [pk(article.id)])
     invalidate_on_commit(session)
     return article

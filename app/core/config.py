@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     response_cache_seconds: float = Field(default=60.0, ge=0, le=300)
     response_cache_check_seconds: float = Field(default=0.1, gt=0, le=5)
     response_cache_mb: int = Field(default=32, ge=1, le=1024)
+    # The search index's language: a PostgreSQL text search configuration; on SQLite
+    # `english` means FTS5's porter stemmer, any other language no stemming. Fixed in the
+    # index when migrations run (README, Search).
+    search_language: str = Field(default="english", pattern=r"^[a-z_]{1,63}$")
     terms_version: str = "2026-01"
     privacy_version: str = "2026-01"
     refresh_cookie_secure: bool = True

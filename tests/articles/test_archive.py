@@ -171,7 +171,13 @@ async def test_search_never_reveals_drafts_or_scheduled_articles(
     for headers in ({}, editor.headers):
         hidden = await client.get("/api/v1/search?q=zqx123&limit=1", headers=headers)
         nothing = await client.get("/api/v1/search?q=nowordlikethis&limit=1", headers=headers)
-        assert hidden.json() == nothing.json() == {"items": [], "next_cursor": None}
+        empty: dict[str, object] = {
+            "items": [],
+            "next_cursor": None,
+            "total": 0,
+            "total_capped": False,
+        }
+        assert hidden.json() == nothing.json() == empty
     await articles.make(editor, title="Published", body="The zqx123 deal, now public.")
     # Another page size: the answers above are cached, and the factory skips the staff API.
     found = await client.get("/api/v1/search?q=zqx123&limit=5")

@@ -17,9 +17,15 @@ def list_key(query: str) -> str:
     return f"list?{query}"
 
 
-def search_key(level: int, size: int, offset: int, words: list[str]) -> str:
-    """The key of a search's page: results depend on the words and the reader's level."""
-    return f"search:{level}:{size}:{offset}:{' '.join(words)}"
+def search_key(level: int, query: str) -> str:
+    """The key of a search's page: results depend on the canonical query (words, filters,
+    order, page) and the reader's level."""
+    return f"search:{level}:{query}"
+
+
+def suggest_key(words: list[str]) -> str:
+    """The key of type-ahead suggestions: the same for every reader."""
+    return f"suggest:{' '.join(words)}"
 
 
 def canonical_query(params: list[tuple[str, object]]) -> str:

@@ -1,0 +1,262 @@
+"""Search as readers use it: prefixes, stems, names, filters, order, totals and pages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from httpx import AsyncClient
+
+from app.accounts.models import Role
+from app.articles import search
+from app.core.db import utcnow
+from app.core.pagination import encode_cursor
+from tests.factories import ArticleFactory, Factory, Member
+
+
+def slugs(answer: object) -> list[str]:
+    assert isinstance(answer, dict), answer
+    return [hit["article"]["slug"] for hit in answer["items"]]
+
+
+async def found(
+    client: AsyncClient, query: str, headers: dict[str, str] | None = None
+) -> list[str]:
+    response = await client.get(f"/api/v1/search?{query}", headers=headers or {})
+    assert response.status_code == 200, response.text
+    return slugs(response.json())
+
+
+async def editor(factory: Factory, name: str = "") -> Member:
+    return await factory.member(role=Role.editor, name=name)
+
+
+async def test_the_last_word_matches_as_a_prefix(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    staff = await editor(factory)
+    await articles.make(staff, title="Lifeboat crew", slug="crew", body="Volunteers at sea.")
+    assert await found(client, "q=lifeb") == ["crew"]
+    assert await found(client, "q=lifeboat+cr") == ["crew"]
+    # Only the last word is a prefix: the others are whole words.
+    assert await found(client, "q=lifeb+crew") == []
+    # One letter is no prefix (it would match half the index).
+    assert await found(client, "q=l") == []
+
+
+async def test_words_match_their_stems(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    staff = await editor(factory)
+    await articles.make(
+        staff, title="Night crossings", slug="ferries", body="The ferries kept running late."
+    )
+    for query in ("ferry", "ferries", "run", "runs", "crossing"):
+        assert await found(client, f"q={query}") == ["ferries"], query
+
+
+async def test_tags_and_authors_are_found_by_name(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    staff = await editor(factory, name="Marguerite Okonkwo")
+    await articles.make(staff, title="Notes", slug="notes", body="Text.", tags=["Waterfront"])
+    assert await found(client, "q=okonkwo") == ["notes"]
+    assert await found(client, "q=marguerite+okon") == ["notes"]
+    assert await found(client, "q=waterfront") == ["notes"]
+
+
+async def test_filters_by_tag_author_and_dates(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    first, second = await editor(factory), await editor(factory)
+    now = utcnow()
+    await articles.make(
+        first, title="Quarry old", slug="old", tags=["Stone"], published_at=now - timedelta(days=30)
+    )
+    await articles.make(
+        second,
+        title="Quarry new",
+        slug="new",
+        tags=["Gravel"],
+        published_at=now - timedelta(days=1),
+    )
+    assert sorted(await found(client, "q=quarry")) == ["new", "old"]
+    assert await found(client, "q=quarry&tag=stone") == ["old"]
+    assert await found(client, "q=quarry&tag=no-such-tag") == []
+    assert await found(client, f"q=quarry&author={second.id}") == ["new"]
+    since = (now - timedelta(days=7)).isoformat().replace("+00:00", "Z")
+    assert await found(client, f"q=quarry&from={since}") == ["new"]
+    assert await found(client, f"q=quarry&to={since}") == ["old"]
+    assert await found(client, f"q=quarry&from={since}&to={since}") == []
+
+
+async def test_sort_by_relevance_puts_title_matches_first_and_by_date_newest_first(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    staff = await editor(factory)
+    now = utcnow()
+    await articles.make(
+        staff,
+        title="Marmalade",
+        slug="titled",
+        body="Oranges.",
+        published_at=now - timedelta(days=9),
+    )
+    await articles.make(
+        staff,
+        title="Breakfast",
+        slug="mentioned",
+        body="Toast with marmalade.",
+        published_at=now - timedelta(days=1),
+    )
+    assert await found(client, "q=marmalade") == ["titled", "mentioned"]
+    assert await found(client, "q=marmalade&sort=relevance") == ["titled", "mentioned"]
+    assert await found(client, "q=marmalade&sort=date") == ["mentioned", "titled"]
+    refused = await client.get("/api/v1/search?q=marmalade&sort=random")
+    assert refused.status_code == 422
+
+
+async def test_total_counts_matches_and_says_when_it_is_capped(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staff = await editor(factory)
+    for n in range(3):
+        await articles.make(staff, title=f"Turbine {n}", slug=f"turbine-{n}")
+    page = (await client.get("/api/v1/search?q=turbine&limit=1")).json()
+    assert (page["total"], page["total_capped"], len(page["items"])) == (3, False, 1)
+    monkeypatch.setattr(search, "TOTAL_CAP", 2)
+    capped = (await client.get("/api/v1/search?q=turbine&limit=2")).json()
+    assert (capped["total"], capped["total_capped"]) == (2, True)
+
+
+async def test_date_pages_walk_every_match_once(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    staff = await editor(factory)
+    now = utcnow()
+    for n in range(5):
+        await articles.make(
+            staff, title=f"Pylon {n}", slug=f"pylon-{n}", published_at=now - timedelta(hours=n)
+        )
+    seen: list[str] = []
+    cursor = ""
+    for _ in range(5):
+        page = (await client.get(f"/api/v1/search?q=pylon&sort=date&limit=2{cursor}")).json()
+        seen += slugs(page)
+        if page["next_cursor"] is None:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert seen == [f"pylon-{n}" for n in range(5)]
+
+
+async def test_relevance_pages_end_at_the_window_and_a_cursor_past_it_is_refused(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staff = await editor(factory)
+    for n in range(3):
+        await articles.make(staff, title=f"Beacon {n}", slug=f"beacon-{n}")
+    monkeypatch.setattr(search, "WINDOW", 2)
+    first = (await client.get("/api/v1/search?q=beacon&limit=1")).json()
+    second = await client.get(f"/api/v1/search?q=beacon&limit=1&cursor={first['next_cursor']}")
+    assert len(slugs(second.json())) == 1
+    assert second.json()["next_cursor"] is None
+    past = await client.get(f"/api/v1/search?q=beacon&cursor={encode_cursor('r', '2')}")
+    assert past.status_code == 400
+    assert past.json()["code"] == "search_page_out_of_range"
+    other_sort = await client.get(
+        f"/api/v1/search?q=beacon&sort=date&cursor={first['next_cursor']}"
+    )
+    assert other_sort.status_code == 400
+    assert other_sort.json()["code"] == "invalid_cursor"
+
+
+async def test_unpublishing_takes_an_article_out_of_search(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    staff = await editor(factory)
+    article = await articles.make(staff, title="Withdrawn claim", slug="withdrawn")
+    assert await found(client, "q=withdrawn") == ["withdrawn"]
+    answer = await client.post(
+        f"/api/v1/admin/articles/{article.id}/unpublish", headers=staff.headers
+    )
+    assert answer.status_code == 200, answer.text
+    assert await found(client, "q=withdrawn&limit=3") == []
+
+
+SYNTAX = [
+    '"',
+    '"harbour',
+    "harbour*",
+    "*",
+    "NEAR(harbour tide)",
+    "harbour OR tide",
+    "title:harbour",
+    "public_text : harbour",
+    "harbour & tide",
+    "harbour | tide",
+    "!harbour",
+    "(harbour",
+    "harbour)",
+    "harbour:*",
+    "'harbour'",
+    "\\",
+    "-harbour",
+    "^harbour",
+    "harbour_tide",
+    "\x00harbour",
+    "ça va",
+    "x" * 10_000,
+    "harbour " * 1_300,
+]
+
+
+@pytest.mark.parametrize("query", SYNTAX, ids=range(len(SYNTAX)))
+async def test_search_syntax_is_never_interpreted(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory, query: str
+) -> None:
+    staff = await editor(factory)
+    await articles.make(staff, title="Harbour tide", slug="tide", body="Harbour and tide.")
+    for path in ("/api/v1/search", "/api/v1/search/suggest"):
+        for extra in ({}, {"sort": "date"}, {"tag": query[:100]}):
+            answer = await client.get(path, params={"q": query, **extra})
+            assert answer.status_code < 500, (path, query)
+            if answer.status_code >= 400:
+                assert answer.headers["content-type"] == "application/problem+json"
+                assert answer.json()["code"]
+
+
+async def test_quotes_and_operators_are_plain_word_separators(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    staff = await editor(factory)
+    await articles.make(staff, title="Harbour tide", slug="tide", body="Harbour and tide.")
+    for query in ('"harbour"', "harbour*", "(harbour", "!harbour", "harbour|", "harbour:*"):
+        assert await found(client, f"q={query}") == ["tide"], query
+    # A column filter is two words, and no article has the word "title".
+    assert await found(client, "q=title:harbour") == []
+    # An operator is no operator: with a missing word, OR and NEAR match nothing.
+    for query in ("NEAR(harbour+zzqqxx)", "harbour+OR+zzqqxx", "harbour+|+zzqqxx"):
+        assert await found(client, f"q={query}") == [], query
+
+
+async def test_suggest_gives_titles_tags_and_authors_of_live_articles(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    staff = await editor(factory, name="Hana Harwood")
+    await articles.make(staff, title="Harvest fair", slug="fair", tags=["Harbourside"])
+    await articles.make(staff, title="Harvest secrets", slug="draft", status="draft")
+    answer = await client.get("/api/v1/search/suggest?q=har")
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "titles": [{"slug": "fair", "title": "Harvest fair"}],
+        "tags": [{"slug": "harbourside", "name": "Harbourside"}],
+        "authors": [{"id": staff.id, "name": "Hana Harwood"}],
+    }
+    two_words = (await client.get("/api/v1/search/suggest?q=harvest+fa")).json()
+    assert two_words["titles"] == [{"slug": "fair", "title": "Harvest fair"}]
+    assert two_words["tags"] == two_words["authors"] == []
+    assert (await client.get("/api/v1/search/suggest?q=zz")).json() == {
+        "titles": [],
+        "tags": [],
+        "authors": [],
+    }
