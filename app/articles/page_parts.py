@@ -29,11 +29,6 @@ PAGE_FORMAT = 1
 BATCH = 500
 
 
-def archive_answer(teasers: list[bytes], next_cursor: str | None) -> bytes:
-    """An archive page's JSON from its stored cards."""
-    return b'{"items":[' + b",".join(teasers) + b'],"next_cursor":' + dumps(next_cursor) + b"}"
-
-
 def assemble(head: bytes, content: bytes | None, reader: presenter.Json) -> bytes:
     """The page's JSON: the stored members, the full text or null, the reader's members."""
     text = content if content is not None else b"null"

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 from xml.etree import ElementTree as ET
 
+import orjson
 from feedgen.feed import FeedGenerator
 
 from app.access import decision
@@ -77,7 +78,7 @@ async def archive_page(db: Database, filters: ListFilters, limit: int, cursor: s
         cards, next_cursor = await repository.archive_cards(
             session, filters, limit=limit, cursor=cursor
         )
-    return page_parts.archive_answer(cards, next_cursor)
+    return dumps({"items": [orjson.Fragment(c) for c in cards], "next_cursor": next_cursor})
 
 
 async def tags(db: Database) -> bytes:
@@ -111,25 +112,24 @@ async def search_page(
         result = await search.search(
             session, found, by_date=ask.by_date, limit=size, position=position
         )
-        articles = await search_index.teasers(
+        cards = await repository.live_cards(
             session, [search_index.article_id_of(key) for key in result.keys]
         )
-        extra = await repository.extras(session, [pk(a.id) for a in articles])
-    hits = [
-        {
-            "article": presenter.teaser(article, *extra.of(pk(article.id))),
-            "snippet": search.highlight(" ".join([article.subtitle, article.excerpt]), words),
-        }
-        for article in articles
-    ]
     return dumps(
         {
-            "items": hits,
+            "items": [_hit(card, words) for card in cards],
             "next_cursor": result.next_cursor,
             "total": result.total,
             "total_capped": result.total_capped,
         }
     )
+
+
+def _hit(card: bytes, words: list[str]) -> dict[str, object]:
+    # The stored card goes out as it is; its standfirst and teaser (public) give the snippet.
+    teaser = orjson.loads(card)
+    public = " ".join([teaser["subtitle"], teaser["excerpt"]])
+    return {"article": orjson.Fragment(card), "snippet": search.highlight(public, words)}
 
 
 async def suggest_page(db: Database, words: list[str], tags: Any, authors: Any) -> bytes:

@@ -129,6 +129,23 @@ async def archive_cards(
     return [found[i] for i in ids if i in found], next_cursor
 
 
+async def live_cards(session: AsyncSession, ids: Sequence[int]) -> list[bytes]:
+    """The stored cards of the live articles among `ids` (search hits), in their order.
+
+    The live rule is selected as a column, not filtered on: in the WHERE, SQLite's planner
+    walked the status index of every live article (17 ms for 20 hits, not 1).
+    """
+    if not ids:
+        return []
+    query = (
+        select(col(ArticlePage.article_id), col(ArticlePage.teaser), is_live().label("live"))
+        .join(Article, col(Article.id) == col(ArticlePage.article_id))
+        .where(col(ArticlePage.article_id).in_(ids))
+    )
+    found = {i: bytes(card) for i, card, live in (await session.exec(query)).all() if live}
+    return [found[i] for i in ids if i in found]
+
+
 async def by_slug(session: AsyncSession, slug: str) -> Article | str | None:
     """Give back the live article, the new slug when `slug` is an old one, or None."""
     article = (await session.exec(select(Article).where(Article.slug == slug, is_live()))).first()
