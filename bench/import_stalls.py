@@ -13,7 +13,6 @@ import asyncio
 import gc
 import io
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.migrate import upgrade
 from bench.scenarios.background_load import member_csv
+from bench.seed import fresh_database
 
 PROBE_SECONDS = 0.002
 
@@ -80,15 +80,7 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="postgres")
     parser.add_argument("--megabytes", type=float, default=4)
     args = parser.parse_args()
-    if args.database == "postgres":
-        admin = os.environ.get("BROADSHEET_TEST_DATABASE_URL")
-        if not admin:
-            raise SystemExit("run under scripts/with-postgres.sh for PostgreSQL")
-        from tests.conftest import create_postgres_database
-
-        url = asyncio.run(create_postgres_database(admin))
-    else:
-        url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'stalls.db'}"
+    url = fresh_database(args.database, Path(tempfile.mkdtemp()))
     upgrade(url)
     result = asyncio.run(measure(url, int(args.megabytes * 1024 * 1024)))
     print(json.dumps({"database": args.database, **result}, indent=2))

@@ -328,15 +328,7 @@ def main() -> None:
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     workdir = Path(tempfile.mkdtemp(prefix="broadsheet-bench-"))
-    if args.database == "postgres":
-        admin = os.environ.get("BROADSHEET_TEST_DATABASE_URL")
-        if not admin:
-            raise SystemExit("run under scripts/with-postgres.sh for PostgreSQL")
-        from tests.conftest import create_postgres_database
-
-        url = asyncio.run(create_postgres_database(admin))
-    else:
-        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    url = seeding.fresh_database(args.database, workdir)
     seeded, background_list = _seeded(url, args, skip, workdir)
     env = {
         "BROADSHEET_ENV": "development",

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import insert, text
 
@@ -71,6 +73,19 @@ PAID_READER_EMAIL = "paid-reader@bench.example"
 PAID_READER_PASSWORD = "bench paid reader password"  # noqa: S105 - a throwaway bench account
 ADMIN_EMAIL = "admin@bench.example"
 ADMIN_PASSWORD = "bench admin password"  # noqa: S105 - a throwaway bench account
+
+
+def fresh_database(database: str, directory: Path) -> str:
+    """The URL of an empty database: a throwaway PostgreSQL one (under
+    scripts/with-postgres.sh), or an SQLite file in `directory`."""
+    if database != "postgres":
+        return f"sqlite+aiosqlite:///{directory / 'bench.db'}"
+    admin = os.environ.get("BROADSHEET_TEST_DATABASE_URL")
+    if not admin:
+        raise SystemExit("run under scripts/with-postgres.sh for PostgreSQL")
+    from tests.conftest import create_postgres_database
+
+    return asyncio.run(create_postgres_database(admin))
 
 
 def make_body(rng: random.Random, n: int) -> str:
