@@ -81,7 +81,7 @@ def second_key(moment: datetime) -> int:
     """Give back the sort key's high part for `moment`: its second, rounded down.
 
     Keys compare to the second: an article can enter the live range up to a second before
-    its time, which the exact live rule of the teasers' read (repository.by_ids) then drops.
+    its time, which the exact live rule of the cards' read (repository.live_cards) then drops.
     """
     return math.floor(moment.timestamp()) << KEY_SHIFT
 

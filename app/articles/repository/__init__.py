@@ -202,16 +202,6 @@ TEASER_ONLY = (
 )
 
 
-async def by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Article]:
-    """Give back live articles with these ids, in the order given (teaser columns only)."""
-    if not ids:
-        return []
-    query = select(Article).where(col(Article.id).in_(ids), is_live()).options(*TEASER_ONLY)
-    rows = (await session.exec(query)).all()
-    found = {a.id: a for a in rows}
-    return [found[i] for i in ids if i in found]
-
-
 async def latest(session: AsyncSession, limit: int) -> list[Article]:
     rows = await session.exec(
         select(Article)
