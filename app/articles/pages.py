@@ -106,15 +106,12 @@ async def search_page(
     db: Database, ask: Ask, readable: list[str], size: int, position: Position
 ) -> bytes:
     """One page of hits with the total; snippets from the public fields only."""
-    words = ask.words
-    async with db.session(write=False) as session:
-        found = await search.resolve(session, ask, readable)
-        result = await search.search(
-            session, found, by_date=ask.by_date, limit=size, position=position
-        )
-        cards = await repository.live_cards(
-            session, [search_index.article_id_of(key) for key in result.keys]
-        )
+    words, reads = ask.words, db.search_reads
+    found = await search.resolve(reads, ask, readable)
+    result = await search.search(reads, found, by_date=ask.by_date, limit=size, position=position)
+    cards = await repository.live_cards(
+        reads, [search_index.article_id_of(key) for key in result.keys]
+    )
     return dumps(
         {
             "items": [_hit(card, words) for card in cards],
@@ -137,8 +134,7 @@ async def suggest_page(db: Database, words: list[str], tags: Any, authors: Any) 
     whose names match; never any text of an article's body."""
     titles: list[dict[str, str]] = []
     if words and len(words[-1]) >= search.PREFIX_MIN:
-        async with db.session(write=False) as session:
-            titles = await suggest.titles(session, words)
+        titles = await suggest.titles(db.search_reads, words)
     return dumps(
         {
             "titles": titles,

@@ -12,13 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from html import escape
-
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.articles import search_index
 from app.articles.search_index import LIVE_FLOOR, Lookup
-from app.core.db import utcnow
+from app.core.db import Reads, utcnow
 from app.core.errors import InvalidInput
 from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 
@@ -104,10 +103,10 @@ class Ask:
     until: datetime | None = None
 
 
-async def resolve(session: AsyncSession, ask: Ask, readable: list[str]) -> Lookup:
+async def resolve(reads: Reads, ask: Ask, readable: list[str]) -> Lookup:
     """Give back the index lookup of `ask` for a reader who may read `readable` in full; an
     unknown tag matches nothing."""
-    tag_id = await search_index.tag_id(session, ask.tag) if ask.tag else None
+    tag_id = await search_index.tag_id(reads, ask.tag) if ask.tag else None
     found = lookup(
         ask.words,
         readable,
@@ -156,17 +155,17 @@ class Found:
     next_cursor: str | None
 
 
-def _variants(session: AsyncSession, found: Lookup) -> list[Lookup]:
+def _variants(reads: Reads, found: Lookup) -> list[Lookup]:
     # FTS5 walks a whole word's doclist to the LIMIT but first gathers every word a prefix
     # begins (past its prefix index): whole words go first, the prefix only when they fall
     # short. PostgreSQL's probe walks entries, where a prefix costs what a word does.
-    if found.prefix and search_index.is_sqlite(session):
+    if found.prefix and reads.dialect == "sqlite":
         return [replace(found, prefix=False), found]
     return [found]
 
 
 async def run(
-    session: AsyncSession, found: Lookup, *, by_date: bool, limit: int, position: Position
+    reads: Reads, found: Lookup, *, by_date: bool, limit: int, position: Position
 ) -> list[int]:
     """Give back one page plus one of sort keys (the extra one says another page follows).
 
@@ -176,35 +175,35 @@ async def run(
     if by_date:
         if position.below is not None:
             found = replace(found, high=min(found.high, position.below - 1))
-        return await search_index.newest(session, found, "all", limit + 1)
+        return await search_index.newest(reads, found, "all", limit + 1)
     need = min(position.offset + limit + 1, WINDOW)
     ranked: dict[int, None] = {}
     for tier in search_index.TIERS:
-        for variant in _variants(session, found):
+        for variant in _variants(reads, found):
             if len(ranked) >= need:
                 break
-            for key in await search_index.newest(session, variant, tier, need):
+            for key in await search_index.newest(reads, variant, tier, need):
                 ranked.setdefault(key, None)
     return list(ranked)[position.offset : need]
 
 
-async def total(session: AsyncSession, found: Lookup) -> int:
+async def total(reads: Reads, found: Lookup) -> int:
     """Give back the number of matches, counted up to TOTAL_CAP + 1."""
     counted = 0
-    for variant in _variants(session, found):
-        counted = await search_index.count(session, variant, TOTAL_CAP + 1)
+    for variant in _variants(reads, found):
+        counted = await search_index.count(reads, variant, TOTAL_CAP + 1)
         if counted > TOTAL_CAP:
             break
     return counted
 
 
 async def search(
-    session: AsyncSession, found: Lookup, *, by_date: bool, limit: int, position: Position
+    reads: Reads, found: Lookup, *, by_date: bool, limit: int, position: Position
 ) -> Found:
     """Give back one page of hits, the total and the next page's cursor."""
     if not found.words or found.low > found.high:
         return Found([], 0, False, None)
-    keys = await run(session, found, by_date=by_date, limit=limit, position=position)
+    keys = await run(reads, found, by_date=by_date, limit=limit, position=position)
     more = len(keys) > limit
     keys = keys[:limit]
     if by_date:
@@ -214,7 +213,7 @@ async def search(
         cursor = encode_cursor("r", str(end)) if more and end < WINDOW else None
     first_page = position.offset == 0 and position.below is None
     # Everything is on a first page that is not full: no count needed.
-    counted = len(keys) if first_page and not more else await total(session, found)
+    counted = len(keys) if first_page and not more else await total(reads, found)
     return Found(keys, min(counted, TOTAL_CAP), counted > TOTAL_CAP, cursor)
 
 
@@ -226,8 +225,7 @@ def highlight(source: str, words: list[str], *, width: int = 160) -> str:
     """
     if not source:
         return ""
-    alternatives = "|".join(re.escape(w) for w in words)
-    pattern = re.compile(rf"\b(?:{alternatives})\w*", re.IGNORECASE) if words else None
+    pattern = _marks(tuple(words)) if words else None
     match = pattern.search(source) if pattern else None
     start = max(0, (match.start() if match else 0) - width // 3)
     window = source[start : start + width]
@@ -235,13 +233,19 @@ def highlight(source: str, words: list[str], *, width: int = 160) -> str:
         window = "…" + window.split(" ", 1)[-1]
     if start + width < len(source):
         window = window.rsplit(" ", 1)[0] + "…"
-    out = escape(window)
-    if pattern:
-        escaped = "|".join(re.escape(escape(w)) for w in words)
-        out = re.sub(
-            rf"\b(?:{escaped})\w*",
-            lambda m: f"<mark>{m.group(0)}</mark>",
-            out,
-            flags=re.IGNORECASE,
-        )
-    return out
+    if pattern is None:
+        return escape(window)
+    # Marked in the plain text, then escaped piece by piece: a word never matches inside
+    # an entity, and a mark never splits one.
+    out, last = [], 0
+    for found in pattern.finditer(window):
+        out += [escape(window[last : found.start()]), "<mark>", escape(found.group(0)), "</mark>"]
+        last = found.end()
+    out.append(escape(window[last:]))
+    return "".join(out)
+
+
+@lru_cache(maxsize=1024)
+def _marks(words: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(w) for w in words)
+    return re.compile(rf"\b(?:{alternatives})\w*", re.IGNORECASE)

@@ -1,5 +1,7 @@
 """The search index's statements: SQLite FTS5 (`article_search`, a virtual table) or PostgreSQL
-tsvectors with GIN indexes. The engine that builds lookups and pages is search.py.
+tsvectors with GIN indexes. The engine that builds lookups and pages is search.py. Reads go
+through the direct reads (`db.reads`, one call per statement); writes through the session of
+the change that made them.
 
 Every entry carries a sort key: `(publication second) << 32 | article id` for a
 published or scheduled article, the bare id for any other. "Live now, newest first" is then
@@ -10,10 +12,15 @@ tells a rare word, which the GIN indexes then find (see PROBE). Drafts and archi
 are indexed but below the range, so nothing joins the article table to find what is live.
 An entry is written again whenever its article's status or publication time changes.
 
-On SQLite the titles have an FTS5 table of their own (`article_search_title`, same keys):
-title matches rank first and feed the type-ahead, and in the main table a title-only match
-of common words would walk every entry that has them anywhere. Both tables keep column
-detail only (no positions): doclists of common words are cheap to walk (BENCHMARKS.md).
+On SQLite an entry's body goes into the column of its visibility (`body_public`,
+`body_members`, `body_paid`), so what a reader may match is a set of columns: one column
+filter, walked in the doclists, where a visibility token ANDed with the text walked every
+entry of that visibility. The titles have an FTS5 table of their own
+(`article_search_title`, same keys): title matches rank first and feed the type-ahead, and
+in the main table a title-only match of common words would walk every entry that has them
+anywhere. Both tables keep column detail only (no positions) and prefix indexes of 2 to 6
+letters: a longer prefix is merged from every word it begins before the first row comes
+back, which cost 6 ms a query on the bench archive (BENCHMARKS.md).
 
 The language is fixed in the index when migrations run: FTS5's tokenizer (porter for
 English) on SQLite, `article_search_vector` / `article_search_query` on PostgreSQL.
@@ -25,24 +32,26 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.access.decision import Visibility
+from app.core.db import IN_IDS, Query, Reads, ids_param
 
 SEARCH_TABLE = "article_search"
+TITLE_TABLE = "article_search_title"
 ALL_VISIBILITIES = {v.value for v in Visibility}
 KEY_SHIFT = 32
 LIVE_FLOOR = 1 << KEY_SHIFT
 _ID_MASK = LIVE_FLOOR - 1
 _LIVE_STATUSES = ("published", "scheduled")
-# Facet tokens of the SQLite entry: id, visibility, tags, authors (never matched by words:
-# a reader's words are held to the text columns).
-_VISIBILITY_TOKEN = {v.value: f"v{n}" for n, v in enumerate(Visibility)}
-_TEXT = "{title public_text body_text}"
-_PUBLIC = "{title public_text}"
+# SQLite: the body column of each visibility; an unknown one is the strictest (fail closed).
+BODY_COLUMNS = {v.value: f"body_{v.value}" for v in Visibility}
+_STRICTEST = BODY_COLUMNS[Visibility.paid.value]
+PREFIXES = "2 3 4 5 6"
 # Statements are composed from our table names, fixed fragments and placeholders (the S608
 # exceptions); a reader's words only ever travel as the bound :q.
 
@@ -101,12 +110,14 @@ def is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
-TITLE_TABLE = "article_search_title"
 # Per dialect, the statements that write one entry (parameters: entry_params).
 INSERT_SQL = {
     "sqlite": [
-        f"INSERT INTO {SEARCH_TABLE} (rowid, facets, title, public_text, body_text) "  # noqa: S608
-        "VALUES (:key, :facets, :title, :public, :body)",
+        f"INSERT INTO {SEARCH_TABLE} (rowid, facets, title, public_text, "  # noqa: S608
+        + ", ".join(BODY_COLUMNS.values())
+        + ") VALUES (:key, :facets, :title, :public, "
+        + ", ".join(f":{column}" for column in BODY_COLUMNS.values())
+        + ")",
         f"INSERT INTO {TITLE_TABLE} (rowid, title) VALUES (:key, :title)",  # noqa: S608
     ],
     "postgresql": [
@@ -121,9 +132,12 @@ INSERT_SQL = {
 
 def entry_params(doc: SearchDocument) -> dict[str, Any]:
     """Give back the parameters of INSERT_SQL for `doc` (both dialects)."""
-    facets = [f"i{doc.article_id}", _VISIBILITY_TOKEN.get(doc.visibility, "v9")]
+    facets = [f"i{doc.article_id}"]
     facets += [f"t{t}" for t in doc.tag_ids] + [f"a{a}" for a in doc.author_ids]
+    body_column = BODY_COLUMNS.get(doc.visibility, _STRICTEST)
+    bodies = {c: doc.body_text if c == body_column else "" for c in BODY_COLUMNS.values()}
     return {
+        **bodies,
         "id": doc.article_id,
         "key": sort_key(doc.article_id, doc.status, doc.published_at),
         "visibility": doc.visibility,
@@ -182,18 +196,15 @@ TIERS = ("title", "public", "all")
 
 def fts_expression(lookup: Lookup, tier: str = "all") -> str:
     """Give back the FTS5 MATCH text of `lookup` in the main table: in the title, in the
-    public text, or anywhere (the full text only where the reader may read)."""
+    public text, or anywhere (the bodies only of the visibilities the reader may read)."""
     terms = _terms_fts(lookup.words, lookup.prefix)
     if tier == "title":
         match = f"title : ({terms})"
-    elif tier == "public" or not lookup.readable:
-        match = f"{_PUBLIC} : ({terms})"
-    elif lookup.everything:
-        match = f"{_TEXT} : ({terms})"
     else:
-        tokens = " OR ".join(f'"{_VISIBILITY_TOKEN[v]}"' for v in lookup.readable)
-        full = f"((facets : ({tokens})) AND ({_TEXT} : ({terms})))"
-        match = f"({_PUBLIC} : ({terms})) OR {full}"
+        columns = ["title", "public_text"]
+        if tier == "all":
+            columns += [BODY_COLUMNS[v] for v in lookup.readable if v in BODY_COLUMNS]
+        match = "{" + " ".join(columns) + "} : (" + terms + ")"
     facets = [f'"t{lookup.tag_id}"'] if lookup.tag_id is not None else []
     facets += [f'"a{lookup.author_id}"'] if lookup.author_id is not None else []
     for facet in facets:
@@ -255,14 +266,14 @@ def _statement(lookup: Lookup, tier: str, sqlite: bool) -> tuple[str, dict[str, 
     return f"FROM {SEARCH_TABLE} WHERE {_pg_where(lookup, tier)}", params
 
 
-async def _custom_plans(session: AsyncSession) -> None:
-    # A prepared statement's generic plan guesses every word equally common; the planner
-    # picks the date walk or the GIN indexes per word only when it sees the words. Once
-    # per transaction: the setting lasts until it ends.
-    current = session.get_transaction()
-    if current is None or session.info.get("search_custom_plans") is not current:
-        await _run(session, "SET LOCAL plan_cache_mode = force_custom_plan", {})
-        session.info["search_custom_plans"] = session.get_transaction()
+@lru_cache(maxsize=256)
+def _query(sql: str) -> Query:
+    # A lookup's statement text depends on its shape only (the words are bound): a few dozen.
+    return Query.portable(sql)
+
+
+async def _keys(reads: Reads, sql: str, params: dict[str, Any]) -> list[int]:
+    return [int(row[0]) for row in await reads.all(_query(sql), params)]
 
 
 # PostgreSQL's statistics cannot tell a word in one article from one in a thousand (only
@@ -279,68 +290,64 @@ def _pg_probe(where: str) -> str:
     )
 
 
-async def newest(session: AsyncSession, lookup: Lookup, tier: str, limit: int) -> list[int]:
+async def newest(reads: Reads, lookup: Lookup, tier: str, limit: int) -> list[int]:
     """Give back the sort keys of the newest `limit` matches of `lookup` in `tier`."""
-    if is_sqlite(session):
-        where, params = _statement(lookup, tier, True)
-        sql = f"SELECT rowid {where} ORDER BY rowid DESC LIMIT :n"  # noqa: S608
-        rows = await _run(session, sql, {**params, "n": limit})
-        return [int(row[0]) for row in rows]
-    await _custom_plans(session)
-    _, params = _statement(lookup, tier, False)
+    sqlite = reads.dialect == "sqlite"
+    where, params = _statement(lookup, tier, sqlite)
     params["n"] = limit
+    if sqlite:
+        return await _keys(reads, f"SELECT rowid {where} ORDER BY rowid DESC LIMIT :n", params)
     match = _pg_where(lookup, tier)
-    probed = await _run(
-        session, f"SELECT sort_key {_pg_probe(match)} ORDER BY sort_key DESC LIMIT :n", params
+    keys = await _keys(
+        reads, f"SELECT sort_key {_pg_probe(match)} ORDER BY sort_key DESC LIMIT :n", params
     )
-    keys = [int(row[0]) for row in probed]
     if len(keys) >= limit:
         return keys
     # `sort_key + 0` keeps the planner off the key's B-tree: the GIN indexes find the rows.
-    found = await _run(
-        session,
+    return await _keys(
+        reads,
         f"SELECT sort_key FROM {SEARCH_TABLE} WHERE {match} "  # noqa: S608
         "ORDER BY sort_key + 0 DESC LIMIT :n",
         params,
     )
-    return [int(row[0]) for row in found]
 
 
-async def count(session: AsyncSession, lookup: Lookup, cap: int) -> int:
+async def count(reads: Reads, lookup: Lookup, cap: int) -> int:
     """Give back how many entries match `lookup`, counting no further than `cap`."""
-    sqlite = is_sqlite(session)
-    where, params = _statement(lookup, "all", sqlite)
+    where, params = _statement(lookup, "all", reads.dialect == "sqlite")
     params["cap"] = cap
-    if not sqlite:
-        # Without an order the planner's guess is enough: a common word's walk stops at
-        # `cap` matches, a word it does not know is few matches for the GIN indexes.
-        await _custom_plans(session)
     sql = f"SELECT count(*) FROM (SELECT 1 {where} LIMIT :cap) AS hits"  # noqa: S608
-    return int((await _run(session, sql, params)).scalar_one())
+    row = await reads.one(_query(sql), params)
+    return int(row[0]) if row else 0
 
 
 async def title_keys(
-    session: AsyncSession, words: Sequence[str], low: int, high: int, limit: int
+    reads: Reads, words: Sequence[str], low: int, high: int, limit: int
 ) -> list[int]:
     """Give back the sort keys of the newest live articles whose title matches `words`, the
     last as a prefix (titles are public for every article)."""
     titled = Lookup(words=tuple(words), prefix=True, readable=(), low=low, high=high)
-    return await newest(session, titled, "title", limit)
+    return await newest(reads, titled, "title", limit)
 
 
-async def titles(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+_TITLES = Query(
+    sqlite=f"SELECT id, slug, title FROM article WHERE id {IN_IDS['sqlite']}",  # noqa: S608
+    postgres=f"SELECT id, slug, title FROM article WHERE id {IN_IDS['postgres']}",  # noqa: S608
+)
+
+
+async def titles(reads: Reads, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
     """Give back the slug and title of these articles."""
     if not ids:
         return {}
-    params = {f"i{n}": i for n, i in enumerate(ids)}
-    marks = ", ".join(f":i{n}" for n in range(len(ids)))
-    sql = f"SELECT id, slug, title FROM article WHERE id IN ({marks})"  # noqa: S608
-    rows = await _run(session, sql, params)
+    rows = await reads.all(_TITLES, {"ids": ids_param(reads.dialect, ids)})
     return {int(row[0]): (row[1], row[2]) for row in rows}
 
 
-async def tag_id(session: AsyncSession, slug: str) -> int | None:
+_TAG_ID = Query.portable("SELECT id FROM tag WHERE slug = :slug")
+
+
+async def tag_id(reads: Reads, slug: str) -> int | None:
     """Give back the id of the tag with this slug."""
-    rows = await _run(session, "SELECT id FROM tag WHERE slug = :slug", {"slug": slug})
-    found = rows.first()
+    found = await reads.one(_TAG_ID, {"slug": slug})
     return int(found[0]) if found else None

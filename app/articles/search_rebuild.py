@@ -14,7 +14,15 @@ import sqlalchemy as sa
 
 from app.articles.markdown import plain_text
 from app.articles.search import public_words
-from app.articles.search_index import INSERT_SQL, SearchDocument, entry_params
+from app.articles.search_index import (
+    BODY_COLUMNS,
+    INSERT_SQL,
+    PREFIXES,
+    SEARCH_TABLE,
+    TITLE_TABLE,
+    SearchDocument,
+    entry_params,
+)
 
 BATCH = 500
 
@@ -24,12 +32,12 @@ def create(bind: sa.Connection, language: str) -> None:
     if bind.dialect.name == "sqlite":
         # FTS5 stems English only (porter); other languages are matched unstemmed.
         stemmer = "porter " if language == "english" else ""
-        options = (
-            f"prefix = '2 3', detail = column, tokenize = '{stemmer}unicode61 remove_diacritics 2'"
-        )
+        tokenize = f"tokenize = '{stemmer}unicode61 remove_diacritics 2'"
+        options = f"prefix = '{PREFIXES}', detail = column, {tokenize}"
+        bodies = ", ".join(BODY_COLUMNS.values())
         for table, columns in (
-            ("article_search", "facets, title, public_text, body_text"),
-            ("article_search_title", "title"),
+            (SEARCH_TABLE, f"facets, title, public_text, {bodies}"),
+            (TITLE_TABLE, "title"),
         ):
             bind.execute(sa.text(f"CREATE VIRTUAL TABLE {table} USING fts5({columns}, {options})"))
         return
@@ -81,6 +89,11 @@ def fill(bind: sa.Connection) -> int:
         for sql in inserts:
             bind.execute(sa.text(sql), params)
         done += len(batch)
+    if bind.dialect.name == "sqlite":
+        # One segment per table after a bulk load: each query then reads one doclist a term
+        # (writes since merge by FTS5's automerge).
+        for table in (SEARCH_TABLE, TITLE_TABLE):
+            bind.execute(sa.text(f"INSERT INTO {table} ({table}) VALUES ('optimize')"))  # noqa: S608
     return done
 
 

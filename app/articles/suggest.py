@@ -9,19 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from app.articles import search, search_index
+from app.core.db import Reads
 
 LIMIT = 5
 
 
-async def titles(session: AsyncSession, words: list[str]) -> list[dict[str, str]]:
+async def titles(reads: Reads, words: list[str]) -> list[dict[str, str]]:
     """Give back the newest live articles whose title matches `words` (the last a prefix)."""
     low, high = search.live_range()
-    keys = await search_index.title_keys(session, words, low, high, LIMIT)
+    keys = await search_index.title_keys(reads, words, low, high, LIMIT)
     ids = [search_index.article_id_of(key) for key in keys]
-    found = await search_index.titles(session, ids)
+    found = await search_index.titles(reads, ids)
     return [{"slug": found[i][0], "title": found[i][1]} for i in ids if i in found]
 
 

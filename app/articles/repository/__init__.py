@@ -29,7 +29,7 @@ from app.articles.models import (
 )
 from app.articles.schemas import Extras, ListFilters, PageRead
 from app.comments.repository import visible_count_sql
-from app.core.db import Query, Reads, as_utc, pk, utcnow
+from app.core.db import IN_IDS, Query, Reads, as_utc, ids_param, pk, utcnow
 from app.core.pagination import decode_cursor, encode_cursor, newest_first
 
 # --- the archive (ORM, read sessions) ---
@@ -129,20 +129,23 @@ async def archive_cards(
     return [found[i] for i in ids if i in found], next_cursor
 
 
-async def live_cards(session: AsyncSession, ids: Sequence[int]) -> list[bytes]:
-    """The stored cards of the live articles among `ids` (search hits), in their order.
+# The live rule is selected as a column, not filtered on: in the WHERE, SQLite's planner
+# walked the status index of every live article (17 ms for 20 hits, not 1).
+_CARDS_SQL = """SELECT p.article_id, p.teaser, {live}
+FROM article_page p JOIN article a ON a.id = p.article_id WHERE p.article_id {ids}"""
+CARDS = Query(
+    sqlite=_CARDS_SQL.format(live=LIVE_SQL["sqlite"], ids=IN_IDS["sqlite"]),
+    postgres=_CARDS_SQL.format(live=LIVE_SQL["postgres"], ids=IN_IDS["postgres"]),
+)
 
-    The live rule is selected as a column, not filtered on: in the WHERE, SQLite's planner
-    walked the status index of every live article (17 ms for 20 hits, not 1).
-    """
+
+async def live_cards(reads: Reads, ids: Sequence[int]) -> list[bytes]:
+    """The stored cards of the live articles among `ids` (search hits), in their order."""
     if not ids:
         return []
-    query = (
-        select(col(ArticlePage.article_id), col(ArticlePage.teaser), is_live().label("live"))
-        .join(Article, col(Article.id) == col(ArticlePage.article_id))
-        .where(col(ArticlePage.article_id).in_(ids))
-    )
-    found = {i: bytes(card) for i, card, live in (await session.exec(query)).all() if live}
+    params = {"ids": ids_param(reads.dialect, ids), "now": reads.ts(utcnow())}
+    rows = await reads.all(CARDS, params)
+    found = {int(i): bytes(card) for i, card, live in rows if live}
     return [found[i] for i in ids if i in found]
 
 

@@ -38,6 +38,10 @@ class Database:
     - `session(write=False)` is a read session: one snapshot, no write lock.
     - `reads` is the read side's fast path for indexed point reads (one driver call each),
       and `writes()` its counterpart for one-statement autocommit writes.
+    - `search_reads` are the same for search, whose best plan depends on the words bound:
+      on PostgreSQL its connections plan every statement for its parameters, where a
+      prepared statement's generic plan, chosen after five runs, took 8 ms instead of
+      0.1 (BENCHMARKS.md). Point reads keep their cached plans.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -57,17 +61,19 @@ class Database:
         self._inline = self._sessions(self._inline_engine) if self._inline_engine else None
         self._pool: PostgresConnections | None = None
         self.reads: Reads
+        self.search_reads: Reads
         if path is not None:
-            self.reads = SQLiteReads(path)
+            self.reads = self.search_reads = SQLiteReads(path)
         elif not self.is_sqlite:
-            dsn = make_url(self.url).set(drivername="postgresql")
-            self._pool = PostgresConnections(
-                dsn.render_as_string(hide_password=False),
-                settings.db_pool_size,
-                acquire_timeout=settings.db_pool_timeout,
-                command_timeout=settings.db_command_timeout,
-            )
+            dsn = make_url(self.url).set(drivername="postgresql").render_as_string(False)
+            waits = (settings.db_pool_timeout, settings.db_command_timeout)
+            self._pool = PostgresConnections(dsn, settings.db_pool_size, *waits)
             self.reads = PostgresReads(self._pool)
+            planned = {"plan_cache_mode": "force_custom_plan"}
+            searches = PostgresConnections(
+                dsn, max(2, settings.db_pool_size // 2), *waits, server_settings=planned
+            )
+            self.search_reads = PostgresReads(searches)
 
     def _sessions(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         return async_sessionmaker(
@@ -116,6 +122,8 @@ class Database:
     async def dispose(self) -> None:
         if hasattr(self, "reads"):
             await self.reads.close()
+        if hasattr(self, "search_reads") and self.search_reads is not self.reads:
+            await self.search_reads.close()
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()

@@ -34,6 +34,8 @@ class ReadsUnavailable(ConnectionError):
 
 
 class Reads(Protocol):
+    dialect: str  # "sqlite" or "postgresql", as SQLAlchemy names them
+
     async def one(self, query: Query, params: Params) -> Row | None: ...
 
     async def all(self, query: Query, params: Params) -> list[Row]: ...
@@ -74,6 +76,7 @@ class SQLiteReads(SQLiteFile):
     """Reads on one stdlib connection, run on the event loop thread (query_only)."""
 
     PRAGMAS = (f"busy_timeout={_SQLITE_BUSY_MS}", "query_only=ON")
+    dialect = "sqlite"
 
     async def one(self, query: Query, params: Params) -> Row | None:
         try:
@@ -113,9 +116,17 @@ class PostgresConnections:
     interrupted mid-statement is closed rather than reused.
     """
 
-    def __init__(self, dsn: str, size: int, acquire_timeout: float, command_timeout: float) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        size: int,
+        acquire_timeout: float,
+        command_timeout: float,
+        server_settings: dict[str, str] | None = None,
+    ) -> None:
         self.dsn = dsn
         self.size = size
+        self.server_settings = server_settings
         self.acquire_timeout = acquire_timeout
         self.command_timeout = command_timeout
         self._idle: list[asyncpg.Connection] = []
@@ -174,7 +185,10 @@ class PostgresConnections:
         self._opened += 1
         try:
             conn: asyncpg.Connection = await asyncpg.connect(
-                self.dsn, command_timeout=self.command_timeout, timeout=self.acquire_timeout
+                self.dsn,
+                command_timeout=self.command_timeout,
+                timeout=self.acquire_timeout,
+                server_settings=self.server_settings,
             )
         except BaseException:
             self._lose_slot()
@@ -237,6 +251,8 @@ def _give_up(waiter: asyncio.Future[asyncpg.Connection | None]) -> None:
 
 class PostgresReads:
     """Reads on the database's PostgreSQL connections."""
+
+    dialect = "postgresql"
 
     def __init__(self, pool: PostgresConnections) -> None:
         self._pool = pool

@@ -3,7 +3,9 @@ that skip duplicates, and small ORM helpers."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -48,6 +50,17 @@ class Query:
 
     def for_postgres(self, params: Params) -> tuple[str, list[Any]]:
         return self._pg_sql, [params[name] for name in self._pg_names]
+
+
+# A list of ids as one parameter (`:ids`), so a statement has one text however many there are.
+IN_IDS = {"sqlite": "IN (SELECT value FROM json_each(:ids))", "postgres": "= ANY(:ids)"}
+
+
+def ids_param(dialect: str, ids: Sequence[int]) -> Any:
+    """Give back `ids` as the `:ids` parameter of IN_IDS on `dialect`."""
+    if dialect == "sqlite":
+        return json.dumps([int(i) for i in ids])
+    return [int(i) for i in ids]
 
 
 def dialect_insert(session: Any, model: Any) -> Any:
