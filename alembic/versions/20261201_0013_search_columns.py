@@ -1,12 +1,15 @@
-"""search index on SQLite: a body column per visibility, prefix indexes of 2-6 letters
+"""search index on SQLite: a body column per visibility, prefix indexes of 2-6 letters, and
+a covering index of the articles' live state by id
 
 Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-01 22:30:00
 
-SQLite only (PostgreSQL's index is unchanged): the FTS5 tables are dropped and built again
+On SQLite (PostgreSQL's search index is unchanged) the FTS5 tables are dropped and built again
 from the articles (app/articles/search_rebuild.py). What a reader may match becomes a set of
 columns, and prefixes up to six letters are read from an index instead of merged per query.
+The hits' live check reads `ix_article_live_by_id` (on SQLite an article row keeps its status
+behind its long text, in overflow pages).
 """
 
 from collections.abc import Sequence
@@ -26,6 +29,7 @@ _TABLES = ("article_search", "article_search_title")
 
 
 def upgrade() -> None:
+    op.create_index("ix_article_live_by_id", "article", ["id", "status", "published_at"])
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
@@ -37,6 +41,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Back to revision 0012's tables, empty: each entry comes back when its article is saved.
+    op.drop_index("ix_article_live_by_id", "article")
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return

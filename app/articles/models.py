@@ -39,6 +39,9 @@ class Article(SQLModel, table=True):
         # Newest first without a sort of every live article: "live" is two statuses, so
         # PostgreSQL cannot walk the status index in (published_at, id) order.
         Index("ix_article_newest", "published_at", "id"),
+        # The live state by id (search hits' cards), without the row: SQLite reads the
+        # status of a row from behind its long text columns.
+        Index("ix_article_live_by_id", "id", "status", "published_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -130,12 +130,16 @@ async def archive_cards(
 
 
 # The live rule is selected as a column, not filtered on: in the WHERE, SQLite's planner
-# walked the status index of every live article (17 ms for 20 hits, not 1).
+# walked the status index of every live article (17 ms for 20 hits, not 1). On SQLite it is
+# read from a covering index: an article row keeps its status behind its long text columns,
+# in overflow pages (20 random hits: 0.39 ms through the rows, 0.18 through the index).
 _CARDS_SQL = """SELECT p.article_id, p.teaser, {live}
-FROM article_page p JOIN article a ON a.id = p.article_id WHERE p.article_id {ids}"""
+FROM article_page p JOIN article a {by_id} ON a.id = p.article_id WHERE p.article_id {ids}"""
 CARDS = Query(
-    sqlite=_CARDS_SQL.format(live=LIVE_SQL["sqlite"], ids=IN_IDS["sqlite"]),
-    postgres=_CARDS_SQL.format(live=LIVE_SQL["postgres"], ids=IN_IDS["postgres"]),
+    sqlite=_CARDS_SQL.format(
+        live=LIVE_SQL["sqlite"], by_id="INDEXED BY ix_article_live_by_id", ids=IN_IDS["sqlite"]
+    ),
+    postgres=_CARDS_SQL.format(live=LIVE_SQL["postgres"], by_id="", ids=IN_IDS["postgres"]),
 )
 
 
