@@ -23,6 +23,7 @@ from app.admin.members_router import router as admin_members_router
 from app.admin.stats_router import router as admin_stats_router
 from app.articles import page_parts
 from app.articles.admin_router import router as admin_articles_router
+from app.articles.admin_tags_router import router as admin_tags_router
 from app.articles.feeds import router as feeds_router
 from app.articles.live import NEXT_GO_LIVE_SQL
 from app.articles.markdown import Renderer, preview_rule
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         me_router,
         feeds_router,
         admin_articles_router,
+        admin_tags_router,
         billing_router,
         me_subscription_router,
         admin_billing_router,

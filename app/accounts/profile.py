@@ -18,7 +18,7 @@ from app.accounts.models import (
 from app.accounts.schemas import MeOut, MePatch
 from app.accounts.service import IssuedTokens
 from app.admin import repository as admin
-from app.articles import page_parts
+from app.articles import derived
 from app.billing import service as billing
 from app.billing.gateway import PaymentGateway
 from app.billing.repository import user_reader_level
@@ -65,9 +65,9 @@ async def reauthenticate(
 
 
 async def _names_on_pages_change(session: AsyncSession, user: User) -> None:
-    # Staff names are printed on their articles' pages (bylines), stored and cached.
+    # Staff names are printed on their articles' pages (bylines) and are search words.
     if user.role in STAFF_ROLES:
-        await page_parts.store_for_author(session, pk(user.id))
+        await derived.for_author(session, pk(user.id))
 
 
 async def update_profile(

@@ -9,9 +9,11 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import User
-from app.articles import repository, service
+from app.articles import derived, repository, service
+from app.articles.errors import SlugTaken, TagNotFound
 from app.articles.markdown import Renderer
 from app.articles.models import Article, ArticleRevision, Status
+from app.articles.repository import tags as tag_repository
 from app.articles.schemas import (
     ArticleCreate,
     ArticleStaff,
@@ -19,6 +21,8 @@ from app.articles.schemas import (
     AuthorOut,
     Extras,
     TagOut,
+    TagStaff,
+    TagUpdate,
 )
 from app.core.db import pk
 from app.core.pagination import Page
@@ -119,3 +123,27 @@ async def restore(
     article = await service.load_for_staff(session, user, article_id)
     article = await service.restore_revision(session, renderer, user, article, revision_id)
     return await _answer(session, article)
+
+
+# --- tags ---
+
+
+async def tags(session: AsyncSession) -> list[TagStaff]:
+    """Every tag, by name, with the articles it is on (any status)."""
+    rows = await tag_repository.staff_list(session)
+    return [TagStaff(id=i, slug=s, name=n, articles=c) for i, s, n, c in rows]
+
+
+async def rename_tag(session: AsyncSession, tag_id: int, data: TagUpdate) -> TagStaff:
+    """Rename a tag (name, slug or both); its articles' pages and search entries follow."""
+    tag = await tag_repository.tag(session, tag_id)
+    if tag is None:
+        raise TagNotFound("No such tag.")
+    if data.slug is not None and await tag_repository.slug_in_use(session, data.slug, tag_id):
+        raise SlugTaken("Another tag has this slug.")
+    tag.name = data.name if data.name is not None else tag.name
+    tag.slug = data.slug if data.slug is not None else tag.slug
+    session.add(tag)
+    await derived.for_tag(session, tag_id)
+    count = await tag_repository.articles_on(session, tag_id)
+    return TagStaff(id=tag_id, slug=tag.slug, name=tag.name, articles=count)

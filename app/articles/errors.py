@@ -9,6 +9,10 @@ class ArticleNotFound(NotFound):
     code, title = "article_not_found", "Article not found"
 
 
+class TagNotFound(NotFound):
+    code, title = "tag_not_found", "Tag not found"
+
+
 class ArticleForbidden(Forbidden):
     code, title = "article_forbidden", "Not allowed on this article"
 

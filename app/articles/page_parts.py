@@ -1,6 +1,6 @@
 """Article pages and archive cards rendered at write time, joined at read time.
 
-When an article is written (created, edited, published, its author renamed), its archive card
+When an article is written (created, edited, published, a tag or author renamed), its card
 and its page's members that are the same for every reader are rendered once to JSON bytes,
 and its full text once to a JSON string (`article_page`). An archive page is its cards
 joined. Answering a reader is then one indexed read and a join of byte strings with the small
@@ -95,16 +95,6 @@ async def store(
     await session.flush()
     conn = await session.connection()
     await conn.run_sync(render_pages, public_url, ids=list(article_ids))
-
-
-async def store_for_author(session: AsyncSession, user_id: int) -> None:
-    """Render again the pages of every article `user_id` wrote (their byline changed)."""
-    await session.flush()
-    conn = await session.connection()
-    ids = await conn.run_sync(repository.written_by, user_id)
-    if ids:
-        await conn.run_sync(render_pages, None, ids=ids)
-    invalidate_on_commit(session)
 
 
 async def refresh_stale(db: Database, public_url: str) -> None:

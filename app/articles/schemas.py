@@ -13,7 +13,9 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 from app.articles.models import CommentSetting, Status, Visibility
 from app.core.fields import Collapsed, Id, Int32, Text, UtcDatetime
 
-SlugStr = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+_SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+SlugStr = Annotated[str, Field(min_length=1, max_length=200, pattern=_SLUG)]
+TagSlug = Annotated[str, Field(min_length=1, max_length=100, pattern=_SLUG)]
 TagName = Annotated[Collapsed, Field(min_length=1, max_length=100)]
 
 
@@ -179,6 +181,27 @@ class RevisionOut(BaseModel):
 
 class TagCount(TagOut):
     articles: int
+
+
+class TagStaff(TagOut):
+    """A tag as staff see it: every article it is on counts, drafts included."""
+
+    id: int
+    articles: int
+
+
+class TagUpdate(Strict):
+    """A tag renamed: its name, its slug, or both. Its articles' pages and search entries
+    follow in the same request."""
+
+    name: TagName | None = None
+    slug: TagSlug | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> TagUpdate:
+        if self.name is None and self.slug is None:
+            raise ValueError("Send a name, a slug, or both.")
+        return self
 
 
 class AuthorCount(AuthorOut):

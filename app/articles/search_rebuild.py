@@ -1,12 +1,14 @@
-"""The search index's schema and a full rebuild from the article tables, for the migration
-that introduced them (and to run again when the index's language changes).
+"""The search index's schema, a full rebuild from the article tables (for the migrations that
+shape the index, and to run again when its language changes), and the rewrite of chosen
+entries when a name they hold changes (a tag's, an author's).
 
-Synchronous on purpose: Alembic runs it on its own connection.
+Synchronous on purpose: Alembic runs it on its own connection, the services through
+`run_sync` of theirs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,13 +84,20 @@ def drop(bind: sa.Connection) -> None:
 
 def fill(bind: sa.Connection) -> int:
     """Index every article as it stands; give back how many."""
-    inserts = INSERT_SQL["postgresql" if bind.dialect.name != "sqlite" else "sqlite"]
     done = 0
-    for batch in _batches(bind):
-        params = [entry_params(doc) for doc in batch]
-        for sql in inserts:
-            bind.execute(sa.text(sql), params)
-        done += len(batch)
+    last = 0
+    while True:
+        ids = [
+            row[0]
+            for row in bind.execute(
+                sa.text("SELECT id FROM article WHERE id > :last ORDER BY id LIMIT :n"),
+                {"last": last, "n": BATCH},
+            )
+        ]
+        if not ids:
+            break
+        _insert(bind, documents(bind, ids))
+        done, last = done + len(ids), ids[-1]
     if bind.dialect.name == "sqlite":
         # One segment per table after a bulk load: each query then reads one doclist a term
         # (writes since merge by FTS5's automerge).
@@ -97,39 +106,69 @@ def fill(bind: sa.Connection) -> int:
     return done
 
 
-def _batches(bind: sa.Connection) -> Iterator[list[SearchDocument]]:
-    last = 0
-    while True:
-        rows = bind.execute(
-            sa.text(
-                "SELECT id, status, published_at, visibility, title, subtitle, excerpt, "
-                "content_html FROM article WHERE id > :last ORDER BY id LIMIT :n"
-            ),
-            {"last": last, "n": BATCH},
-        ).all()
-        if not rows:
-            return
-        first, last = rows[0].id, rows[-1].id
-        tags = _names(
-            bind,
-            "SELECT at.article_id, t.id, t.name FROM article_tag at JOIN tag t ON t.id = at.tag_id"
-            " WHERE at.article_id BETWEEN :a AND :b ORDER BY t.name",
-            first,
-            last,
-        )
-        authors = _names(
-            bind,
-            'SELECT aa.article_id, u.id, u.display_name FROM article_author aa JOIN "user" u'
-            " ON u.id = aa.user_id WHERE aa.article_id BETWEEN :a AND :b ORDER BY aa.position",
-            first,
-            last,
-        )
-        yield [_document(row, tags.get(row.id, []), authors.get(row.id, [])) for row in rows]
+def reindex(bind: sa.Connection, ids: Sequence[int]) -> None:
+    """Write the entries of these articles again, as they now stand."""
+    for start in range(0, len(ids), BATCH):
+        chunk = list(ids[start : start + BATCH])
+        _remove(bind, chunk)
+        _insert(bind, documents(bind, chunk))
 
 
-def _names(bind: sa.Connection, sql: str, first: int, last: int) -> dict[int, list[Any]]:
+def _insert(bind: sa.Connection, docs: list[SearchDocument]) -> None:
+    if not docs:
+        return
+    params = [entry_params(doc) for doc in docs]
+    for sql in INSERT_SQL["sqlite" if bind.dialect.name == "sqlite" else "postgresql"]:
+        bind.execute(sa.text(sql), params)
+
+
+def _remove(bind: sa.Connection, ids: list[int]) -> None:
+    if bind.dialect.name != "sqlite":
+        sql = f"DELETE FROM {SEARCH_TABLE} WHERE article_id = ANY(:ids)"  # noqa: S608
+        bind.execute(sa.text(sql), {"ids": ids})
+        return
+    # The rowid is the sort key, which may have changed since: the id facets find them.
+    wanted = " OR ".join(f'"i{int(i)}"' for i in ids)
+    found = bind.execute(
+        sa.text(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q"),  # noqa: S608
+        {"q": f"facets : ({wanted})"},
+    )
+    keys = [{"key": row[0]} for row in found]
+    for table in (SEARCH_TABLE, TITLE_TABLE) if keys else ():
+        bind.execute(sa.text(f"DELETE FROM {table} WHERE rowid = :key"), keys)  # noqa: S608
+
+
+def _by_ids(sql: str) -> sa.TextClause:
+    return sa.text(sql).bindparams(sa.bindparam("ids", expanding=True))
+
+
+_ARTICLES = _by_ids(
+    "SELECT id, status, published_at, visibility, title, subtitle, excerpt, content_html"
+    " FROM article WHERE id IN :ids ORDER BY id"
+)
+_TAGS = _by_ids(
+    "SELECT at.article_id, t.id, t.name FROM article_tag at JOIN tag t ON t.id = at.tag_id"
+    " WHERE at.article_id IN :ids ORDER BY t.name"
+)
+_AUTHORS = _by_ids(
+    'SELECT aa.article_id, u.id, u.display_name FROM article_author aa JOIN "user" u'
+    " ON u.id = aa.user_id WHERE aa.article_id IN :ids ORDER BY aa.position"
+)
+
+
+def documents(bind: sa.Connection, ids: Sequence[int]) -> list[SearchDocument]:
+    """Give back the search documents of these articles (those that exist), by id."""
+    if not ids:
+        return []
+    params = {"ids": [int(i) for i in ids]}
+    rows = bind.execute(_ARTICLES, params).all()
+    tags, authors = _names(bind, _TAGS, params), _names(bind, _AUTHORS, params)
+    return [_document(row, tags.get(row.id, []), authors.get(row.id, [])) for row in rows]
+
+
+def _names(bind: sa.Connection, sql: sa.TextClause, params: dict[str, Any]) -> dict[int, list[Any]]:
     out: dict[int, list[Any]] = {}
-    for article_id, item_id, name in bind.execute(sa.text(sql), {"a": first, "b": last}):
+    for article_id, item_id, name in bind.execute(sql, params):
         out.setdefault(article_id, []).append((item_id, name or ""))
     return out
 

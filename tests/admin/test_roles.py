@@ -23,7 +23,7 @@ ADMIN_ONLY = (
     "/api/v1/admin/audit",
     "/api/v1/admin/billing",
 )
-EDITORS = ("/api/v1/admin/newsletters", "/api/v1/admin/comments")
+EDITORS = ("/api/v1/admin/newsletters", "/api/v1/admin/comments", "/api/v1/admin/tags")
 STAFF = ("/api/v1/admin/articles",)
 
 

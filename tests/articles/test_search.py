@@ -65,6 +65,41 @@ async def test_tags_and_authors_are_found_by_name(
     assert await found(client, "q=waterfront") == ["notes"]
 
 
+async def test_renamed_tags_and_authors_are_found_by_their_new_names_only(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    staff = await editor(factory, name="Marguerite Okonkwo")
+    await articles.make(staff, title="Notes", slug="notes", body="Text.", tags=["Waterfront"])
+    [tag] = (await client.get("/api/v1/admin/tags", headers=staff.headers)).json()
+    renamed = await client.patch(
+        f"/api/v1/admin/tags/{tag['id']}", json={"name": "Quayside"}, headers=staff.headers
+    )
+    assert renamed.status_code == 200, renamed.text
+    moved = await client.patch(
+        "/api/v1/me", json={"display_name": "Imogen Ashdown"}, headers=staff.headers
+    )
+    assert moved.status_code == 200, moved.text
+    for gone in ("waterfront", "okonkwo", "marguerite"):
+        assert await found(client, f"q={gone}") == [], gone
+    for new in ("quayside", "ashdown", "imogen+ash"):
+        assert await found(client, f"q={new}") == ["notes"], new
+
+
+async def test_snippets_mark_the_words_and_escape_the_text(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    staff = await editor(factory)
+    await articles.make(
+        staff, title="Tides", slug="tides", body="Spring <tides> & neap tides, tidal flats & more."
+    )
+    answer = await client.get("/api/v1/search?q=tid")
+    [hit] = answer.json()["items"]
+    assert hit["snippet"].strip() == (
+        "Spring &lt;<mark>tides</mark>&gt; &amp; neap <mark>tides</mark>, <mark>tidal</mark> "
+        "flats &amp; more."
+    )
+
+
 async def test_filters_by_tag_author_and_dates(
     client: AsyncClient, factory: Factory, articles: ArticleFactory
 ) -> None:

@@ -106,6 +106,26 @@ async def test_the_stored_page_follows_edits_status_and_visibility(
     await _same_as_fresh(app, client, await _article(app, pk(article.id)), editor)
 
 
+async def test_the_stored_page_follows_a_tag_rename(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    article = await articles.make(editor, body=BODY, tags=["Town Hall", "Harbour"])
+    other = await articles.make(editor, body=BODY, tags=["Harbour"])
+    tags = (await client.get("/api/v1/admin/tags", headers=editor.headers)).json()
+    [town_hall] = [tag for tag in tags if tag["name"] == "Town Hall"]
+    renamed = await client.patch(
+        f"/api/v1/admin/tags/{town_hall['id']}",
+        json={"name": "Civic Centre", "slug": "civic-centre"},
+        headers=editor.headers,
+    )
+    assert renamed.status_code == 200, renamed.text
+    page = await _same_as_fresh(app, client, article)
+    assert {"slug": "civic-centre", "name": "Civic Centre"} in page["tags"]
+    assert "Town Hall" not in str(page)
+    await _same_as_fresh(app, client, other)
+
+
 async def test_the_stored_page_follows_its_author_and_its_comments(
     app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
 ) -> None:

@@ -116,6 +116,12 @@ def written_by(conn: Connection, user_id: int) -> list[int]:
     return [pk(row[0]) for row in conn.execute(query)]
 
 
+def tagged_with(conn: Connection, tag_id: int) -> list[int]:
+    """The ids of the articles tagged `tag_id`."""
+    query = select(col(ArticleTag.article_id)).where(col(ArticleTag.tag_id) == tag_id)
+    return [pk(row[0]) for row in conn.execute(query)]
+
+
 _SAVE = text(
     "INSERT INTO article_page (article_id, teaser, head, content, format, public_url)"
     " VALUES (:article_id, :teaser, :head, :content, :format, :public_url)"
