@@ -29,6 +29,7 @@ from app.articles.live import NEXT_GO_LIVE_SQL
 from app.articles.markdown import Renderer, preview_rule
 from app.articles.pages import ArticleAnswers
 from app.articles.router import router as articles_router
+from app.articles.router import suggest_cache_key
 from app.billing.admin_router import router as admin_billing_router
 from app.billing.gateway import build_gateway
 from app.billing.local_router import router as local_billing_router
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cache=app.state.response_cache,
         level_of=reader_level,
         article_answer=app.state.article_answers,
+        shared={f"{API_PREFIX}/search/suggest": suggest_cache_key},
     )
     app.add_middleware(
         BodySizeLimitMiddleware,

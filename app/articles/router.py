@@ -189,9 +189,25 @@ async def search_articles(
     return _answer(request, await _cache(request).fetch(key, render), level)
 
 
+SUGGEST_MAX = 100
+
+
+def suggest_cache_key(request: Request) -> str | None:
+    """Give back the key the type-ahead answers `request` from, where the route would take
+    its query string as it is (one `q` of 1 to SUGGEST_MAX characters); None otherwise."""
+    params = request.query_params
+    if [name for name, _ in params.multi_items()] != ["q"]:
+        return None
+    if not 1 <= len(params["q"]) <= SUGGEST_MAX:
+        return None
+    return suggest_key(search.terms(params["q"]))
+
+
 @router.get("/search/suggest", response_model=Suggestions)
 async def suggest_search(
-    request: Request, db: DatabaseDep, q: Annotated[str, Query(min_length=1, max_length=100)]
+    request: Request,
+    db: DatabaseDep,
+    q: Annotated[str, Query(min_length=1, max_length=SUGGEST_MAX)],
 ) -> Response:
     """Type-ahead: up to 5 titles of live articles (newest first), tags and authors whose
     names match what was typed, the last word as a prefix. Never any text of a body."""
@@ -203,4 +219,5 @@ async def suggest_search(
         authors = orjson.loads((await cache.fetch("authors", partial(pages.authors, db))).body)
         return await pages.suggest_page(db, words, tags, authors)
 
+    # The key is suggest_cache_key's, which serves it before routing once cached.
     return await _shared(request, db, suggest_key(words), render)

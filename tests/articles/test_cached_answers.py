@@ -19,6 +19,7 @@ from app.accounts.models import Role, User
 from app.articles import page_parts
 from app.articles.live import NEXT_GO_LIVE_SQL
 from app.articles.models import Article
+from app.articles.router import suggest_cache_key
 from app.billing.models import CompGrant
 from app.core.cache import ResponseCache, invalidate_on_commit
 from app.core.cache.before_routing import ReaderAnswersBeforeRouting
@@ -56,8 +57,10 @@ def _before(app: FastAPI) -> tuple[Downstream, ReaderAnswersBeforeRouting]:
     """The app's middleware in front of a recording downstream, its routes already learnt."""
     downstream = Downstream()
     cache, answers = app.state.response_cache, app.state.article_answers
-    middleware = ReaderAnswersBeforeRouting(downstream, cache, reader_level, answers)
-    middleware._routes = {False: object(), True: object()}  # as learnt from the first misses
+    shared = {"/api/v1/search/suggest": suggest_cache_key}
+    middleware = ReaderAnswersBeforeRouting(downstream, cache, reader_level, answers, shared)
+    # As learnt from the first misses.
+    middleware._routes = {False: object(), True: object(), "/api/v1/search/suggest": object()}
     return downstream, middleware
 
 
@@ -171,6 +174,31 @@ async def test_a_cached_archive_page_is_answered_as_the_route_answers_it(
     invalid = await client.get("/api/v1/articles?limit=0")
     assert invalid.status_code == 422
     assert (await client.get("/api/v1/articles?limit=0")).status_code == 422
+
+
+async def test_cached_suggestions_are_answered_as_the_route_answers_them(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    await articles.make(editor, title="Harbour lights")
+    path = "/api/v1/search/suggest?q=Harb"
+    for headers in ({}, editor.headers):
+        rendered = await client.get(path, headers=headers)
+        cached = await client.get(path, headers=headers)
+        _same_answer(rendered, cached)
+    assert cached.json()["titles"][0]["title"] == "Harbour lights"
+    downstream, middleware = _before(app)
+    sent = await _call(app, middleware, path)
+    assert downstream.calls == 0 and sent[-1]["body"] == cached.content
+    # The same words spelt otherwise share the answer; what the route would refuse goes on,
+    # and so does a repeated `q` (the route reads its last value).
+    await _call(app, middleware, "/api/v1/search/suggest?q=harb%21")
+    assert downstream.calls == 0
+    for refused in ("q=harb" + "%20" * 100, "q=harb&limit=3", "q="):
+        await _call(app, middleware, f"/api/v1/search/suggest?{refused}")
+        assert (await client.get(f"/api/v1/search/suggest?{refused}")).status_code == 422
+    await _call(app, middleware, "/api/v1/search/suggest?q=tide&q=harb")
+    assert downstream.calls == 4
 
 
 async def test_a_cached_page_never_outlives_the_readers_access(

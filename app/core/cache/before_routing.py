@@ -1,5 +1,9 @@
 """Reader answers served before routing: cached ones, and article pages.
 
+What is served: an article page (cached, or rendered on a miss), a cached archive page, and
+a cached answer that is the same for every reader under a key its domain names
+(`shared`, e.g. the type-ahead's).
+
 For an answer the response cache holds, and for an article page rendered on a miss,
 FastAPI's routing, dependency solving and exception layers cost about as much as the answer
 (py-spy: half of a cache hit, a third of a miss over a long tail of articles). This middleware
@@ -30,25 +34,37 @@ PREFIX = f"{ARCHIVE}/"
 LevelOf = Callable[[Request], Awaitable[int]]
 # An article page's answer for a level and a slug, as the route gets it.
 ArticleAnswer = Callable[[Any, str], Awaitable[Answer]]
+# The cache key a route answers a request from, or None where only the route may answer it
+# (a query string it would refuse or spell otherwise).
+SharedKey = Callable[[Request], str | None]
 
 
 class ReaderAnswersBeforeRouting:
-    """Serve `GET`/`HEAD` of `/articles/{slug}`, and of the archive when the response cache
-    holds the answer."""
+    """Serve `GET`/`HEAD` of `/articles/{slug}`, and of the archive and the `shared` paths
+    when the response cache holds the answer."""
 
     def __init__(
-        self, app: ASGIApp, cache: ResponseCache, level_of: LevelOf, article_answer: ArticleAnswer
+        self,
+        app: ASGIApp,
+        cache: ResponseCache,
+        level_of: LevelOf,
+        article_answer: ArticleAnswer,
+        shared: dict[str, SharedKey] | None = None,
     ) -> None:
         self.app = app
         self.cache = cache
         self.level_of = level_of
         self.article_answer = article_answer
-        # The routes' own objects by path kind, for access logs and metrics; each learnt
-        # from the first miss, which always comes before the first hit.
-        self._routes: dict[bool, Any] = {}
+        self.shared = shared or {}
+        # The routes' own objects by path kind (page, archive, or a shared path), for access
+        # logs and metrics; each learnt from the first miss, which comes before the first hit.
+        self._routes: dict[object, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
+        if path in self.shared and scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            await self._shared(scope, receive, send, path)
+            return
         archive = path == ARCHIVE
         page = path.startswith(PREFIX) and "/" not in path[len(PREFIX) :] and path != PREFIX
         if (
@@ -75,6 +91,19 @@ class ReaderAnswersBeforeRouting:
             return
         scope["route"] = route
         await entry_response(request, answer, anonymous=level == 0)(scope, receive, send)
+
+    async def _shared(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        # The same for every reader: no access level to work out, anonymous headers always.
+        route = self._routes.get(path)
+        key = self.shared[path](Request(scope)) if route is not None else None
+        answer = self.cache.get(key) if key is not None else None
+        if answer is None:
+            await self.app(scope, receive, send)
+            if route is None and scope.get("route") is not None:
+                self._routes[path] = scope["route"]
+            return
+        scope["route"] = route
+        await entry_response(Request(scope), answer, anonymous=True)(scope, receive, send)
 
     async def _answer(self, request: Request, level: int, archive: bool) -> Answer | None:
         if archive:
