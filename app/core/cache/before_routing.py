@@ -17,7 +17,7 @@ validated), and any failure, which the route meets again and answers as it alway
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -49,7 +49,7 @@ class ReaderAnswersBeforeRouting:
         cache: ResponseCache,
         level_of: LevelOf,
         article_answer: ArticleAnswer,
-        shared: dict[str, SharedKey] | None = None,
+        shared: Mapping[str, SharedKey] | None = None,
     ) -> None:
         self.app = app
         self.cache = cache
