@@ -153,6 +153,15 @@ async def test_admins_create_read_and_edit_tiers(billing: Billing) -> None:
         "/api/v1/admin/tiers", headers=(await billing.admin()).headers
     )
     assert made["id"] in [t["id"] for t in listed.json()]
+    audit = await billing.client.get(
+        f"/api/v1/admin/audit?entity=tier&entity_id={made['id']}",
+        headers=(await billing.admin()).headers,
+    )
+    entries = sorted(audit.json()["items"], key=lambda entry: entry["id"])
+    assert [(e["action"], e["actor_id"]) for e in entries] == [
+        ("create", (await billing.admin()).id),
+        ("update", (await billing.admin()).id),
+    ]
 
 
 async def test_bad_tier_input_gets_stable_codes(billing: Billing) -> None:
