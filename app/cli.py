@@ -132,9 +132,9 @@ app.add_typer(billing_app, name="billing")
 
 @app.command("stripe-sync")
 def stripe_sync() -> None:
-    """Create the Stripe product and price of every plan that lacks them (idempotent)."""
-    from app.billing import repository as billing_repo
-    from app.billing import service as billing
+    """Create the Stripe product of every tier and the price of every plan under it, where
+    missing (idempotent)."""
+    from app.billing import tiers
     from app.billing.gateway import build_gateway
     from app.core.db import Database
 
@@ -143,22 +143,14 @@ def stripe_sync() -> None:
     async def main() -> list[str]:
         db = Database(settings)
         gateway = build_gateway(settings)
-        lines = []
         try:
             async with db.session() as session:
-                for plan in await billing_repo.all_plans(session):
-                    had = plan.stripe_price_id
-                    await billing.sync_plan_price(session, gateway, plan)
-                    state = "kept" if had else "created"
-                    lines.append(
-                        f"plan {plan.id} {plan.name!r}: price {plan.stripe_price_id} {state}"
-                    )
+                return await tiers.sync_catalogue(session, gateway)
         finally:
             await gateway.close()
             await db.dispose()
-        return lines
 
-    for line in asyncio.run(main()) or ["no plans"]:
+    for line in asyncio.run(main()) or ["no tiers"]:
         typer.echo(line)
 
 

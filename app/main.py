@@ -36,6 +36,8 @@ from app.billing.local_router import router as local_billing_router
 from app.billing.router import me_router as me_subscription_router
 from app.billing.router import router as billing_router
 from app.billing.router import webhook_router
+from app.billing.tiers_router import admin_router as admin_tiers_router
+from app.billing.tiers_router import router as tiers_router
 from app.comments.admin_router import router as admin_comments_router
 from app.comments.router import router as comments_router
 from app.core import openapi
@@ -172,6 +174,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         billing_router,
         me_subscription_router,
         admin_billing_router,
+        tiers_router,
+        admin_tiers_router,
         local_billing_router,
         newsletter_router,
         admin_newsletter_router,

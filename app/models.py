@@ -24,6 +24,7 @@ from app.billing.models import (
     StripeEvent,
     Subscription,
     SubscriptionChange,
+    Tier,
 )
 from app.comments.models import (
     Comment,
@@ -57,6 +58,7 @@ __all__ = [
     "StripeEvent",
     "Subscription",
     "SubscriptionChange",
+    "Tier",
     "ArticleAuthor",
     "ArticleRevision",
     "ArticleTag",

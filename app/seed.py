@@ -17,12 +17,12 @@ from app.articles.markdown import Renderer, preview_rule
 from app.articles.models import Status, Visibility
 from app.articles.schemas import ArticleCreate
 from app.billing import repository as billing_repo
-from app.billing import service as billing
+from app.billing import tiers as billing_tiers
 from app.billing.gateway import build_gateway
 from app.billing.models import Plan
 from app.core.cache import invalidate_on_commit
 from app.core.config import Settings
-from app.core.db import Database, utcnow
+from app.core.db import Database, pk, utcnow
 from app.core.private_files import private_dir, write_private
 from app.demo_content import MEMBERS, PAID, PUBLIC, body
 
@@ -146,10 +146,13 @@ async def _seed_plans(session: AsyncSession, settings: Settings) -> None:
     """Create the demo plans (with prices at the configured gateway) if missing."""
     gateway = build_gateway(settings)
     existing = {plan.name for plan in await billing_repo.all_plans(session)}
+    tier = await billing_tiers.default_tier(session)
+    tier_id = pk(tier.id)
     for name, description, interval, amount, trial, order in DEMO_PLANS:
         if name in existing:
             continue
         plan = Plan(
+            tier_id=tier_id,
             name=name,
             description=description,
             interval=interval,
@@ -160,6 +163,6 @@ async def _seed_plans(session: AsyncSession, settings: Settings) -> None:
         )
         session.add(plan)
         await session.flush()
-        await billing.sync_plan_price(session, gateway, plan)
+        await billing_tiers.sync_plan_price(session, gateway, plan, tier)
         # Plans on sale are printed in paid articles' paywall boxes.
         invalidate_on_commit(session)

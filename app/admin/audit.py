@@ -59,6 +59,7 @@ def _audited() -> tuple[type[Any], ...]:
         Plan,
         StripeEvent,
         Subscription,
+        Tier,
     )
     from app.comments.models import Comment, CommentBan
     from app.newsletter.models import Newsletter, NewsletterIssue
@@ -67,6 +68,7 @@ def _audited() -> tuple[type[Any], ...]:
         Article,
         ArticleAuthor,
         ArticleTag,
+        Tier,
         Plan,
         CompGrant,
         Subscription,

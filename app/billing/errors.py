@@ -66,3 +66,32 @@ class FormNotFromPage(Forbidden):
 
 class PriceImmutable(InvalidInput):
     code, title = "price_immutable", "A plan's price cannot change"
+
+
+class TierNotFound(NotFound):
+    code, title = "tier_not_found", "Tier not found"
+
+
+class UnknownTier(InvalidInput):
+    """A plan names a tier that does not exist."""
+
+    code, title = "unknown_tier", "No such tier"
+
+
+class TierSlugTaken(Conflict):
+    code, title = "tier_slug_taken", "Tier slug taken"
+
+
+class TierSlugReserved(InvalidInput):
+    code, title = "tier_slug_reserved", "Tier slug reserved"
+
+
+class TierArchived(Conflict):
+    code, title = "tier_archived", "Tier archived"
+
+
+class TierIsDefault(Conflict):
+    """The default tier cannot be archived or stop being the default: make another the
+    default first."""
+
+    code, title = "tier_is_default", "The default tier"

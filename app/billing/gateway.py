@@ -145,17 +145,14 @@ class PaymentGateway(Protocol):
 
     def list_subscriptions(self) -> AsyncIterator[SubscriptionState]: ...
 
+    async def ensure_product(self, *, tier_id: int, name: str) -> str:
+        """Create the product of a tier (one per tier); give back its id."""
+        ...
+
     async def ensure_price(
-        self,
-        *,
-        plan_id: int,
-        name: str,
-        amount: int,
-        currency: str,
-        interval: str,
-        product_id: str | None,
-    ) -> tuple[str, str]:
-        """Create the product and price of a plan; give back (product_id, price_id)."""
+        self, *, plan_id: int, product_id: str, amount: int, currency: str, interval: str
+    ) -> str:
+        """Create the price of a plan under its tier's product; give back its id."""
         ...
 
     def parse_webhook(self, payload: bytes, signature_header: str | None) -> WebhookEvent:

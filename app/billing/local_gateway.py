@@ -257,23 +257,23 @@ class LocalGateway:
     async def close(self) -> None:
         """Nothing to release: the local gateway's state is a file, written per call."""
 
-    async def ensure_price(
-        self,
-        *,
-        plan_id: int,
-        name: str,
-        amount: int,
-        currency: str,
-        interval: str,
-        product_id: str | None,
-    ) -> tuple[str, str]:
+    async def ensure_product(self, *, tier_id: int, name: str) -> str:
         async with self._lock:
             data = self._load()
-            product = product_id or f"prod_local_{plan_id}"
-            price = f"price_local_{plan_id}_{amount}_{currency}_{interval}"
-            data["prices"][price] = {"product": product, "name": name, "amount": amount}
+            product = f"prod_local_tier_{tier_id}"
+            data.setdefault("products", {})[product] = {"name": name}
             self._save(data)
-            return product, price
+            return product
+
+    async def ensure_price(
+        self, *, plan_id: int, product_id: str, amount: int, currency: str, interval: str
+    ) -> str:
+        async with self._lock:
+            data = self._load()
+            price = f"price_local_{plan_id}_{amount}_{currency}_{interval}"
+            data["prices"][price] = {"product": product_id, "amount": amount}
+            self._save(data)
+            return price
 
 
 def _state(sub: dict[str, Any]) -> SubscriptionState:

@@ -1,11 +1,12 @@
-"""Billing tables: plans, customers, subscriptions and their history, payments, grants, events."""
+"""Billing tables: tiers and their plans (prices), customers, subscriptions and their history,
+payments, grants, events."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, literal_column
 from sqlmodel import Field, SQLModel
 
 from app.core.db import utcnow
@@ -17,10 +18,45 @@ class Interval(StrEnum):
     year = "year"
 
 
+class Tier(SQLModel, table=True):
+    """What a reader can buy: a paid tier, sold through its plans (prices).
+
+    The free tier is not a row: every member has it, and the access model already names it
+    (`members` visibility, the `free` segment), so each later reference to a tier (a plan,
+    a comp, an article's list, a segment) can only name something that is sold."""
+
+    __tablename__ = "tier"
+    __table_args__ = (
+        # At most one default tier: the one plans created without a tier go into.
+        Index(
+            "uq_tier_default",
+            "is_default",
+            unique=True,
+            sqlite_where=literal_column("is_default"),
+            postgresql_where=literal_column("is_default"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    slug: str = Field(max_length=100, unique=True)
+    description: str = Field(default="", max_length=1000)
+    benefits: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    visible: bool = Field(default=True, description="Shown on the public tiers page.")
+    sort_order: int = 0
+    active: bool = True
+    is_default: bool = False
+    stripe_product_id: str | None = Field(default=None, max_length=255, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
 class Plan(SQLModel, table=True):
+    """One price of a tier: interval, amount, currency, trial, and its Stripe price."""
+
     __tablename__ = "plan"
 
     id: int | None = Field(default=None, primary_key=True)
+    tier_id: int = Field(foreign_key="tier.id", index=True)
     name: str = Field(max_length=120)
     description: str = Field(default="", max_length=1000)
     interval: str = Field(default=Interval.month.value, max_length=8)

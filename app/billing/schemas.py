@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -14,8 +15,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _refuse_nulls(model: BaseModel, names: tuple[str, ...]) -> None:
+    for name in names:
+        if name in model.model_fields_set and getattr(model, name) is None:
+            raise ValueError(f"{name} cannot be null")
+
+
 class PlanOut(BaseModel):
     id: int
+    tier_id: int
     name: str
     description: str
     interval: Interval
@@ -32,6 +40,7 @@ class PlanAdminOut(PlanOut):
 
 
 class PlanCreate(Strict):
+    tier_id: Id | None = Field(default=None, description="The tier; by default, the default tier.")
     name: Collapsed = Field(min_length=1, max_length=120)
     description: Text = Field(default="", max_length=1000)
     interval: Interval = Interval.month
@@ -55,10 +64,69 @@ class PlanUpdate(Strict):
 
     @model_validator(mode="after")
     def _no_null(self) -> PlanUpdate:
-        for name in ("name", "description", "trial_days", "active", "sort_order"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
+        _refuse_nulls(self, ("name", "description", "trial_days", "active", "sort_order"))
         return self
+
+
+TierSlug = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+]
+Benefit = Annotated[OneLine, Field(min_length=1, max_length=200)]
+Benefits = Annotated[list[Benefit], Field(max_length=20)]
+
+
+class TierCreate(Strict):
+    name: Collapsed = Field(min_length=1, max_length=120)
+    slug: TierSlug
+    description: Text = Field(default="", max_length=1000)
+    benefits: Benefits = []
+    visible: bool = True
+    sort_order: Int32 = 0
+
+
+class TierUpdate(Strict):
+    """Only the fields sent change. The slug stays: articles and segments will name tiers by
+    it. `default: true` makes this the tier plans created without one go into."""
+
+    name: Collapsed | None = Field(default=None, min_length=1, max_length=120)
+    description: Text | None = Field(default=None, max_length=1000)
+    benefits: Benefits | None = None
+    visible: bool | None = None
+    sort_order: Int32 | None = None
+    active: bool | None = None
+    default: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_null(self) -> TierUpdate:
+        _refuse_nulls(self, tuple(type(self).model_fields))
+        return self
+
+
+class TierOut(BaseModel):
+    """A tier on the public page; the free tier (`free: true`, no id) comes first."""
+
+    id: int | None
+    slug: str
+    name: str
+    description: str
+    benefits: list[str]
+    free: bool
+    prices: list[PlanOut]
+
+
+class TierAdminOut(BaseModel):
+    id: int
+    slug: str
+    name: str
+    description: str
+    benefits: list[str]
+    visible: bool
+    sort_order: int
+    active: bool
+    default: bool
+    stripe_product_id: str | None
+    created_at: datetime
+    prices: list[PlanAdminOut]
 
 
 class CheckoutIn(Strict):

@@ -1,5 +1,6 @@
 """Billing rules: plans, the reader's subscription, cancel and resume, complimentary access,
-account deletion, reconciliation with the provider (checkout and portal: checkout.py)."""
+account deletion, reconciliation with the provider (tiers and prices at the provider:
+tiers.py; checkout and portal: checkout.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from app.access.levels import ENTITLING, SubscriptionFacts, subscription_entitle
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.admin import audit
-from app.billing import provider_state, repository
+from app.billing import provider_state, repository, tiers
 from app.billing.errors import (
     NoSubscription,
     PaymentProviderUnavailable,
@@ -223,28 +224,31 @@ async def all_plans(session: AsyncSession) -> Sequence[Plan]:
 async def create_plan(
     db: Database, gateway: PaymentGateway, data: PlanCreate, *, actor: audit.Actor | None
 ) -> Plan:
-    """Create a plan; without a price id, its product and price are made at the provider.
+    """Create a plan in its tier (the default tier when it names none); without a price id,
+    its price is made at the provider under the tier's product (made there too if needed).
 
-    The provider's product is keyed by the plan's id, so the row is written first, in a
+    The provider's objects are keyed by our ids, so the row is written first, in a
     transaction of its own that ends before the provider is asked: no write lock is held
-    while it answers. Both writes are audited as `actor`'s.
+    while it answers. Every write is audited as `actor`'s.
     """
     async with db.session() as session:
         audit.mark(session, actor)
-        plan = Plan(**data.model_dump())
+        tier = await tiers.tier_for_plan(session, data.tier_id)
+        plan = Plan(**data.model_dump(exclude={"tier_id"}), tier_id=pk(tier.id))
         await repository.add(session, plan)
         invalidate_on_commit(session)
     if plan.stripe_price_id is None:
         async with db.session() as session:
             audit.mark(session, actor)
-            await sync_plan_price(session, gateway, plan)
+            await tiers.sync_plan_price(session, gateway, plan, tier)
             # Paid articles' paywall boxes list the plans on sale.
             invalidate_on_commit(session)
     return plan
 
 
 async def update_plan(session: AsyncSession, plan_id: int, data: PlanUpdate) -> Plan:
-    """Apply a partial edit; a plan's price, once set, never changes (it is what was sold)."""
+    """Apply a partial edit; a plan's price, once set, never changes (it is what was sold),
+    and a plan of an archived tier cannot go back on sale."""
     plan = await repository.plan(session, plan_id)
     if plan is None:
         raise PlanNotFound("No such plan.", code="plan_not_found")
@@ -252,31 +256,12 @@ async def update_plan(session: AsyncSession, plan_id: int, data: PlanUpdate) -> 
     price = changes.get("stripe_price_id")
     if "stripe_price_id" in changes and plan.stripe_price_id and price != plan.stripe_price_id:
         raise PriceImmutable("A plan's price cannot change; create a new plan instead.")
+    if changes.get("active") and not plan.active:
+        await tiers.check_plan_can_go_on_sale(session, plan)
     for name, value in changes.items():
         setattr(plan, name, value)
     await repository.save(session, plan)
     invalidate_on_commit(session)
-    return plan
-
-
-async def sync_plan_price(session: AsyncSession, gateway: PaymentGateway, plan: Plan) -> Plan:
-    """Create the product and price of a plan at the gateway if it has none (idempotent)."""
-    if plan.stripe_price_id:
-        return plan
-    try:
-        product_id, price_id = await gateway.ensure_price(
-            plan_id=pk(plan.id),
-            name=plan.name,
-            amount=plan.amount,
-            currency=plan.currency,
-            interval=plan.interval,
-            product_id=plan.stripe_product_id,
-        )
-    except GatewayError as exc:
-        raise PaymentProviderUnavailable("The payment provider is unreachable.") from exc
-    plan.stripe_product_id = product_id
-    plan.stripe_price_id = price_id
-    await repository.save(session, plan)
     return plan
 
 

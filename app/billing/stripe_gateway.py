@@ -235,26 +235,21 @@ class StripeGateway:
                 return
             params["starting_after"] = page.data[-1].id
 
-    async def ensure_price(
-        self,
-        *,
-        plan_id: int,
-        name: str,
-        amount: int,
-        currency: str,
-        interval: str,
-        product_id: str | None,
-    ) -> tuple[str, str]:
-        if product_id is None:
-            product = await self._call(
-                self._client.products.create_async(
-                    params={"name": name, "metadata": {"plan_id": str(plan_id)}},
-                    options={"idempotency_key": f"broadsheet-product-{plan_id}"},
-                )
+    async def ensure_product(self, *, tier_id: int, name: str) -> str:
+        product = await self._call(
+            self._client.products.create_async(
+                params={"name": name, "metadata": {"tier_id": str(tier_id)}},
+                # Not the plans' old `broadsheet-product-` keys: a tier and a plan share ids.
+                options={"idempotency_key": f"broadsheet-tier-product-{tier_id}"},
             )
-            if product is None:
-                raise GatewayError("product creation returned nothing")
-            product_id = str(product.id)
+        )
+        if product is None:
+            raise GatewayError("product creation returned nothing")
+        return str(product.id)
+
+    async def ensure_price(
+        self, *, plan_id: int, product_id: str, amount: int, currency: str, interval: str
+    ) -> str:
         price = await self._call(
             self._client.prices.create_async(
                 params={
@@ -271,4 +266,4 @@ class StripeGateway:
         )
         if price is None:
             raise GatewayError("price creation returned nothing")
-        return product_id, str(price.id)
+        return str(price.id)

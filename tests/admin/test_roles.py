@@ -20,6 +20,7 @@ ADMIN_ONLY = (
     "/api/v1/admin/members",
     "/api/v1/admin/stats",
     "/api/v1/admin/plans",
+    "/api/v1/admin/tiers",
     "/api/v1/admin/audit",
     "/api/v1/admin/billing",
 )
@@ -28,8 +29,9 @@ STAFF = ("/api/v1/admin/articles",)
 
 
 def allowed_roles(path: str) -> set[str]:
-    """The rule: admins for members, stats, plans, audit, billing; editors for newsletters and
-    comments; every staff role for articles (authors then see only their own)."""
+    """The rule: admins for members, stats, plans, tiers, audit, billing; editors for
+    newsletters and comments; every staff role for articles (authors then see only their
+    own)."""
     if path.startswith(ADMIN_ONLY):
         return {"admin"}
     if path.startswith(EDITORS):

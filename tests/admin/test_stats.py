@@ -15,6 +15,7 @@ from app.billing.models import (
     Plan,
     Subscription,
     SubscriptionChange,
+    Tier,
 )
 from app.core.db import utcnow
 from app.newsletter.models import (
@@ -41,7 +42,16 @@ async def test_stats_from_a_known_history(
         session.add_all(users)
         await session.flush()
         u = [x.id or 0 for x in users]
-        plan = Plan(name="Monthly", amount=800, currency="usd", stripe_price_id="price_m")
+        tier = Tier(name="Stats", slug="stats")
+        session.add(tier)
+        await session.flush()
+        plan = Plan(
+            tier_id=tier.id or 0,
+            name="Monthly",
+            amount=800,
+            currency="usd",
+            stripe_price_id="price_m",
+        )
         session.add(plan)
         await session.flush()
         # u0: signs up D1 as monthly USD, active.

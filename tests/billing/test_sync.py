@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from app.billing import provider_state
 from app.billing.gateway import SubscriptionState
-from app.billing.models import Plan, Subscription, SubscriptionChange
+from app.billing.models import Plan, Subscription, SubscriptionChange, Tier
 from tests.billing.conftest import PERIOD_END
 from tests.billing.conftest import subscription_state as state
 from tests.factories import Factory
@@ -37,7 +37,10 @@ async def test_copy_inserts_then_updates_and_records_only_status_changes(
 ) -> None:
     member = await factory.member()
     async with app.state.db.session() as session:
-        plan = Plan(name="Monthly", amount=800, stripe_price_id="price_rule")
+        tier = Tier(name="Rule", slug="rule")
+        session.add(tier)
+        await session.flush()
+        plan = Plan(tier_id=tier.id or 0, name="Monthly", amount=800, stripe_price_id="price_rule")
         session.add(plan)
         await session.flush()
         plan_id = plan.id

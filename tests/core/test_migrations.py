@@ -158,3 +158,81 @@ async def test_every_article_already_there_gets_its_stored_page(tmp_path: Path) 
     assert page["title"] == "Before pages"
     assert page["authors"] == [{"id": 7, "name": "Ed Byline"}]
     assert orjson.loads(bytes(content)) == '<p>Full "text"</p>'
+
+
+async def _billing_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = create_async_engine(url)
+    queries = {
+        "plans": "SELECT id, name, stripe_price_id FROM plan ORDER BY id",
+        "subscriptions": "SELECT id, plan_id, status FROM subscription ORDER BY id",
+        "checkouts": "SELECT id, plan_id, idempotency_key FROM checkout_record ORDER BY id",
+    }
+    async with engine.connect() as conn:
+        rows = {
+            name: [tuple(r) for r in await conn.execute(text(q))] for name, q in queries.items()
+        }
+    await engine.dispose()
+    return rows
+
+
+async def test_existing_plans_and_their_subscriptions_move_into_one_default_tier(
+    tmp_path: Path,
+) -> None:
+    """Revision 0013 puts every plan in a default "Paid" tier; nothing that points at a plan
+    is lost on the way up or down (SQLite rebuilds the plan table)."""
+    url = await fresh_url(tmp_path)
+    await anyio.to_thread.run_sync(upgrade, url, "0012")
+    engine = create_async_engine(url)
+    now = {"now": utcnow()}
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                'INSERT INTO "user" (id, email, display_name, role, email_verified, disabled,'
+                " created_at) VALUES (3, 'payer@example.org', 'Payer', 'reader', true, false,"
+                " :now)"
+            ),
+            now,
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO plan (id, name, description, interval, amount, currency, trial_days,"
+                " stripe_product_id, stripe_price_id, active, sort_order, created_at) VALUES"
+                " (1, 'Monthly', '', 'month', 800, 'usd', 0, 'prod_m', 'price_m', true, 1, :now),"
+                " (2, 'Yearly', '', 'year', 8000, 'usd', 14, NULL, NULL, false, 2, :now)"
+            ),
+            now,
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO subscription (id, user_id, provider, provider_subscription_id,"
+                " customer_id, plan_id, status, cancel_at_period_end, amount, currency,"
+                " interval, created_at, updated_at) VALUES (5, 3, 'stripe', 'sub_1', 'cus_1', 2,"
+                " 'active', false, 8000, 'usd', 'year', :now, :now)"
+            ),
+            now,
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO checkout_record (id, user_id, plan_id, idempotency_key, created_at)"
+                " VALUES (9, 3, 1, 'key-1', :now)"
+            ),
+            now,
+        )
+    before = await _billing_rows(url)
+    await anyio.to_thread.run_sync(upgrade, url)
+    async with engine.connect() as conn:
+        tiers = (await conn.execute(text("SELECT id, name, slug, is_default FROM tier"))).all()
+        plans = await conn.execute(text("SELECT id, tier_id FROM plan"))
+        tier_of: dict[int, int] = {row.id: row.tier_id for row in plans}
+    assert [(name, slug, bool(default)) for _, name, slug, default in tiers] == [
+        ("Paid", "paid", True)
+    ]
+    assert tier_of == {1: tiers[0][0], 2: tiers[0][0]}
+    assert await _billing_rows(url) == before
+    assert before["subscriptions"] == [(5, 2, "active")]
+    assert before["checkouts"] == [(9, 1, "key-1")]
+
+    await anyio.to_thread.run_sync(downgrade, url, "0012")
+    assert "tier" not in await _tables(url)
+    assert await _billing_rows(url) == before
+    await engine.dispose()

@@ -1,8 +1,8 @@
 """Every statement billing runs, in one package: `from app.billing import repository`.
 
 Our copies of subscriptions and customers (subscriptions.py), plans, checkouts, payments and
-grants (purchases.py), the Stripe event ledger (ledger.py) and the entitled reader, defined
-once (entitled.py)."""
+grants (purchases.py), tiers and their plans (tiers.py), the Stripe event ledger (ledger.py)
+and the entitled reader, defined once (entitled.py)."""
 
 from __future__ import annotations
 
@@ -60,11 +60,20 @@ from app.billing.repository.subscriptions import (
     subscriptions_of_customer,
     update_subscription,
 )
+from app.billing.repository.tiers import (
+    all_tiers,
+    default_tier,
+    plans_of_tiers,
+    public_tiers,
+    tier,
+    tier_by_slug,
+)
 
 __all__ = [
     "HeldSubscription",
     "add",
     "all_plans",
+    "all_tiers",
     "checkout_by_key",
     "checkout_by_session",
     "comp_condition",
@@ -73,6 +82,7 @@ __all__ = [
     "customer_link",
     "customer_of_user",
     "customer_owner",
+    "default_tier",
     "delete",
     "every_subscription_of",
     "event_processed",
@@ -95,7 +105,9 @@ __all__ = [
     "payments_of",
     "plan",
     "plans_on_sale",
+    "plans_of_tiers",
     "plans_on_sale_direct",
+    "public_tiers",
     "record_status_change",
     "reloaded_subscription",
     "save",
@@ -104,6 +116,8 @@ __all__ = [
     "subscription_by_provider_id",
     "subscriptions_of",
     "subscriptions_of_customer",
+    "tier",
+    "tier_by_slug",
     "token_reader_level",
     "unmatched_events",
     "update_subscription",
