@@ -178,10 +178,10 @@ async def _billing_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
 async def test_existing_plans_and_their_subscriptions_move_into_one_default_tier(
     tmp_path: Path,
 ) -> None:
-    """Revision 0013 puts every plan in a default "Paid" tier; nothing that points at a plan
+    """Revision 0014 puts every plan in a default "Paid" tier; nothing that points at a plan
     is lost on the way up or down (SQLite rebuilds the plan table)."""
     url = await fresh_url(tmp_path)
-    await anyio.to_thread.run_sync(upgrade, url, "0012")
+    await anyio.to_thread.run_sync(upgrade, url, "0013")
     engine = create_async_engine(url)
     now = {"now": utcnow()}
     async with engine.begin() as conn:
@@ -232,7 +232,7 @@ async def test_existing_plans_and_their_subscriptions_move_into_one_default_tier
     assert before["subscriptions"] == [(5, 2, "active")]
     assert before["checkouts"] == [(9, 1, "key-1")]
 
-    await anyio.to_thread.run_sync(downgrade, url, "0012")
+    await anyio.to_thread.run_sync(downgrade, url, "0013")
     assert "tier" not in await _tables(url)
     assert await _billing_rows(url) == before
     await engine.dispose()

@@ -1,8 +1,8 @@
 """tiers: what readers buy, each sold through its plans; every existing plan moves into one
 default paid tier
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-01 22:00:00
 
 A tier named "Paid" (slug `paid`) is created as the default tier, and every plan already
@@ -21,8 +21,8 @@ from alembic import op
 import app.core.types
 from app.core.db import utcnow
 
-revision: str = '0013'
-down_revision: str | None = '0012'
+revision: str = '0014'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -90,15 +90,15 @@ def _rebuild_sqlite_plan(*, tier_id: int | None) -> None:
         ' SELECT id, plan_id FROM subscription WHERE plan_id IS NOT NULL'
     )
     bind.exec_driver_sql('CREATE TEMP TABLE keep_checkout_record AS SELECT * FROM checkout_record')
-    op.create_table('plan_0013', *_plan_table(with_tier=tier_id is not None))
+    op.create_table('plan_0014', *_plan_table(with_tier=tier_id is not None))
     columns = ', '.join(PLAN_COLUMNS)
     tier = f', {int(tier_id)}' if tier_id is not None else ''
     bind.exec_driver_sql(
-        f'INSERT INTO plan_0013 ({columns}{", tier_id" if tier else ""})'
+        f'INSERT INTO plan_0014 ({columns}{", tier_id" if tier else ""})'
         f' SELECT {columns}{tier} FROM plan'
     )
     op.drop_table('plan')
-    op.rename_table('plan_0013', 'plan')
+    op.rename_table('plan_0014', 'plan')
     bind.exec_driver_sql(
         'UPDATE subscription SET plan_id = (SELECT k.plan_id FROM keep_subscription_plan k'
         ' WHERE k.id = subscription.id) WHERE id IN (SELECT id FROM keep_subscription_plan)'
