@@ -21,7 +21,7 @@ from app.admin.audit_router import router as admin_audit_router
 from app.admin.members_router import MAX_IMPORT_BYTES
 from app.admin.members_router import router as admin_members_router
 from app.admin.stats_router import router as admin_stats_router
-from app.articles import page_parts
+from app.articles import page_parts, search_answers
 from app.articles.admin_router import router as admin_articles_router
 from app.articles.admin_tags_router import router as admin_tags_router
 from app.articles.feeds import router as feeds_router
@@ -29,7 +29,6 @@ from app.articles.live import NEXT_GO_LIVE_SQL
 from app.articles.markdown import Renderer, preview_rule
 from app.articles.pages import ArticleAnswers
 from app.articles.router import router as articles_router
-from app.articles.router import suggest_cache_key
 from app.billing.admin_router import router as admin_billing_router
 from app.billing.gateway import build_gateway
 from app.billing.local_router import router as local_billing_router
@@ -43,7 +42,7 @@ from app.comments.router import router as comments_router
 from app.core import openapi
 from app.core.cache import ResponseCache
 from app.core.cache import version as content_version
-from app.core.cache.before_routing import ReaderAnswersBeforeRouting
+from app.core.cache.before_routing import Early, ReaderAnswersBeforeRouting
 from app.core.cache.freshness import CacheFreshness
 from app.core.config import API_PREFIX, Settings, get_settings
 from app.core.db import Database
@@ -137,7 +136,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cache=app.state.response_cache,
         level_of=reader_level,
         article_answer=app.state.article_answers,
-        shared={f"{API_PREFIX}/search/suggest": suggest_cache_key},
+        early={
+            f"{API_PREFIX}/search": Early(search_answers.search_before_routing),
+            f"{API_PREFIX}/search/suggest": Early(
+                search_answers.suggest_before_routing, per_reader=False
+            ),
+        },
     )
     app.add_middleware(
         BodySizeLimitMiddleware,

@@ -6,15 +6,13 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated
 
-import orjson
 from fastapi import Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from app.access import decision
 from app.access.decision import Visibility
 from app.access.deps import ReaderLevel, reader_level
 from app.access.levels import AccessLevel
-from app.articles import pages, search
+from app.articles import pages, search, search_answers
 from app.articles.errors import ArticleMoved
 from app.articles.schemas import (
     ArchiveMonth,
@@ -35,7 +33,6 @@ from app.core.cache import (
     entry_response,
     list_key,
 )
-from app.core.cache.keys import search_key, suggest_key
 from app.core.config import API_PREFIX
 from app.core.db import Database
 from app.core.deps import DatabaseDep
@@ -151,10 +148,9 @@ async def archive(request: Request, db: DatabaseDep) -> Response:
 @router.get("/search", response_model=SearchPage)
 async def search_articles(
     request: Request,
-    db: DatabaseDep,
     level: ReaderLevel,
-    q: Annotated[str, Query(min_length=1, max_length=200)],
-    limit: Limit = 20,
+    q: Annotated[str, Query(min_length=1, max_length=search_answers.SEARCH_MAX)],
+    limit: Limit = search_answers.DEFAULT_LIMIT,
     cursor: Cursor = None,
     sort: SearchSort = SearchSort.relevance,
     tag: Annotated[str | None, Query(max_length=100)] = None,
@@ -168,56 +164,19 @@ async def search_articles(
     matches first, then the public text, then the rest, newest first within each, and ends
     after 300 results (a cursor past them: 400 `search_page_out_of_range`); `sort=date`
     pages through every match. `total` counts up to 1,000 (`total_capped` beyond)."""
-    ask = search.Ask(
-        words=search.terms(q),
-        by_date=sort is SearchSort.date,
-        tag=tag,
-        author=author,
-        since=since,
-        until=until,
-    )
-    size = clamp(limit)
-    position = search.read_cursor(cursor, by_date=ask.by_date)
-    readable = decision.accessible_visibilities(level)
-    render = partial(pages.search_page, db, ask, readable, size, position)
-    # Results depend on the query and the reader's level only: cached like article pages.
-    query = canonical_query(
-        [("q", " ".join(ask.words)), ("limit", size), ("cursor", cursor), ("sort", sort.value),
-         ("tag", tag), ("author", author), ("from", since), ("to", until)]
+    answer = await search_answers.search_answer(
+        request, level, q, limit=limit, cursor=cursor, sort=sort, tag=tag, author=author,
+        since=since, until=until,
     )  # fmt: skip
-    key = search_key(level, query)
-    return _answer(request, await _cache(request).fetch(key, render), level)
-
-
-SUGGEST_MAX = 100
-
-
-def suggest_cache_key(request: Request) -> str | None:
-    """Give back the key the type-ahead answers `request` from, where the route would take
-    its query string as it is (one `q` of 1 to SUGGEST_MAX characters); None otherwise."""
-    params = request.query_params
-    if [name for name, _ in params.multi_items()] != ["q"]:
-        return None
-    if not 1 <= len(params["q"]) <= SUGGEST_MAX:
-        return None
-    return suggest_key(search.terms(params["q"]))
+    return _answer(request, answer, level)
 
 
 @router.get("/search/suggest", response_model=Suggestions)
 async def suggest_search(
     request: Request,
-    db: DatabaseDep,
-    q: Annotated[str, Query(min_length=1, max_length=SUGGEST_MAX)],
+    q: Annotated[str, Query(min_length=1, max_length=search_answers.SUGGEST_MAX)],
 ) -> Response:
     """Type-ahead: up to 5 titles of live articles (newest first), tags and authors whose
     names match what was typed, the last word as a prefix. Never any text of a body."""
-    words = search.terms(q)
-    cache = _cache(request)
-
-    async def render(db: Database) -> bytes:
-        tags = orjson.loads((await cache.fetch("tags", partial(pages.tags, db))).body)
-        authors = orjson.loads((await cache.fetch("authors", partial(pages.authors, db))).body)
-        return await pages.suggest_page(db, words, tags, authors)
-
-    # The key is suggest_cache_key's, which serves it before routing once cached.
-    return await _shared(request, db, suggest_key(words), render)
+    answer = await search_answers.suggest_answer(request, search.terms(q))
+    return cached_response(request, answer.body, anonymous=True, etag=answer.etag)

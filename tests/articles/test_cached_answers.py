@@ -16,13 +16,12 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.access.deps import reader_level
 from app.accounts.models import Role, User
-from app.articles import page_parts
+from app.articles import page_parts, search_answers
 from app.articles.live import NEXT_GO_LIVE_SQL
 from app.articles.models import Article
-from app.articles.router import suggest_cache_key
 from app.billing.models import CompGrant
 from app.core.cache import ResponseCache, invalidate_on_commit
-from app.core.cache.before_routing import ReaderAnswersBeforeRouting
+from app.core.cache.before_routing import Early, ReaderAnswersBeforeRouting
 from app.core.cache.freshness import CacheFreshness
 from app.core.cache.version import ContentVersion
 from app.core.db import Database, pk, utcnow
@@ -57,10 +56,13 @@ def _before(app: FastAPI) -> tuple[Downstream, ReaderAnswersBeforeRouting]:
     """The app's middleware in front of a recording downstream, its routes already learnt."""
     downstream = Downstream()
     cache, answers = app.state.response_cache, app.state.article_answers
-    shared = {"/api/v1/search/suggest": suggest_cache_key}
-    middleware = ReaderAnswersBeforeRouting(downstream, cache, reader_level, answers, shared)
+    early = {
+        "/api/v1/search": Early(search_answers.search_before_routing),
+        "/api/v1/search/suggest": Early(search_answers.suggest_before_routing, per_reader=False),
+    }
+    middleware = ReaderAnswersBeforeRouting(downstream, cache, reader_level, answers, early)
     # As learnt from the first misses.
-    middleware._routes = {False: object(), True: object(), "/api/v1/search/suggest": object()}
+    middleware._routes = {False: object(), True: object(), **{path: object() for path in early}}
     return downstream, middleware
 
 
@@ -199,6 +201,31 @@ async def test_cached_suggestions_are_answered_as_the_route_answers_them(
         assert (await client.get(f"/api/v1/search/suggest?{refused}")).status_code == 422
     await _call(app, middleware, "/api/v1/search/suggest?q=tide&q=harb")
     assert downstream.calls == 4
+
+
+async def test_a_search_is_answered_before_routing_as_the_route_answers_it(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    await articles.make(editor, title="Harbour lights", body=BODY, visibility="paid")
+    cache: ResponseCache = app.state.response_cache
+    downstream, middleware = _before(app)
+    for token in (None, editor.token):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        cache.clear()
+        by_route = await client.get("/api/v1/search?q=gated&limit=20", headers=headers)
+        cache.clear()
+        sent = await _call(app, middleware, "/api/v1/search?q=gated", token)
+        assert downstream.calls == 0 and sent[-1]["body"] == by_route.content
+        etag = dict(sent[0]["headers"]).get(b"etag")
+        assert etag == (by_route.headers["etag"].encode() if token is None else None)
+    assert b"Harbour lights" in sent[-1]["body"]  # the editor may read the paid text
+    # Any other query string, and a bad token, go on to the route.
+    for other in ("q=gated&limit=5", "q=gated&sort=date", "q=" + "a" * 201, "q=", "q=a&q=b"):
+        await _call(app, middleware, f"/api/v1/search?{other}")
+    await _call(app, middleware, "/api/v1/search?q=gated", "not-a-token")
+    assert downstream.calls == 6
+    assert (await client.get("/api/v1/search?q=" + "a" * 201)).status_code == 422
 
 
 async def test_a_cached_page_never_outlives_the_readers_access(

@@ -1,8 +1,8 @@
 """Reader answers served before routing: cached ones, and article pages.
 
 What is served: an article page (cached, or rendered on a miss), a cached archive page, and
-a cached answer that is the same for every reader under a key its domain names
-(`shared`, e.g. the type-ahead's).
+whatever an `early` path's domain answers (search and the type-ahead: articles/
+search_answers.py), through the same function its route calls.
 
 For an answer the response cache holds, and for an article page rendered on a miss,
 FastAPI's routing, dependency solving and exception layers cost about as much as the answer
@@ -18,6 +18,7 @@ validated), and any failure, which the route meets again and answers as it alway
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -34,9 +35,17 @@ PREFIX = f"{ARCHIVE}/"
 LevelOf = Callable[[Request], Awaitable[int]]
 # An article page's answer for a level and a slug, as the route gets it.
 ArticleAnswer = Callable[[Any, str], Awaitable[Answer]]
-# The cache key a route answers a request from, or None where only the route may answer it
-# (a query string it would refuse or spell otherwise).
-SharedKey = Callable[[Request], str | None]
+
+
+@dataclass(frozen=True)
+class Early:
+    """A path answered before routing by its domain's function of the request and the
+    caller's access level: an answer, or None where only the route may answer (a query
+    string it would refuse or spell otherwise). `per_reader`: the answer depends on the
+    level, so it is worked out and the headers follow it; else it is the same for all."""
+
+    answer: Callable[[Request, int], Awaitable[Answer | None]]
+    per_reader: bool = True
 
 
 class ReaderAnswersBeforeRouting:
@@ -49,21 +58,22 @@ class ReaderAnswersBeforeRouting:
         cache: ResponseCache,
         level_of: LevelOf,
         article_answer: ArticleAnswer,
-        shared: Mapping[str, SharedKey] | None = None,
+        early: Mapping[str, Early] | None = None,
     ) -> None:
         self.app = app
         self.cache = cache
         self.level_of = level_of
         self.article_answer = article_answer
-        self.shared = shared or {}
-        # The routes' own objects by path kind (page, archive, or a shared path), for access
+        self.early = early or {}
+        # The routes' own objects by path kind (page, archive, or an early path), for access
         # logs and metrics; each learnt from the first miss, which comes before the first hit.
         self._routes: dict[object, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if path in self.shared and scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            await self._shared(scope, receive, send, path)
+        # GET only: their routes take no HEAD.
+        if path in self.early and scope["type"] == "http" and scope["method"] == "GET":
+            await self._early(scope, receive, send, path)
             return
         archive = path == ARCHIVE
         page = path.startswith(PREFIX) and "/" not in path[len(PREFIX) :] and path != PREFIX
@@ -92,18 +102,25 @@ class ReaderAnswersBeforeRouting:
         scope["route"] = route
         await entry_response(request, answer, anonymous=level == 0)(scope, receive, send)
 
-    async def _shared(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        # The same for every reader: no access level to work out, anonymous headers always.
-        route = self._routes.get(path)
-        key = self.shared[path](Request(scope)) if route is not None else None
-        answer = self.cache.get(key) if key is not None else None
+    async def _early(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        early, request = self.early[path], Request(scope)
+        route, level, answer = self._routes.get(path), 0, None
+        try:
+            if early.per_reader:
+                level = await self.level_of(request)
+            if route is not None:
+                answer = await early.answer(request, level)
+        except Exception:
+            # A bad token, an unreachable database: the route answers as it always does.
+            answer = None
         if answer is None:
             await self.app(scope, receive, send)
             if route is None and scope.get("route") is not None:
                 self._routes[path] = scope["route"]
             return
         scope["route"] = route
-        await entry_response(Request(scope), answer, anonymous=True)(scope, receive, send)
+        anonymous = level == 0 or not early.per_reader
+        await entry_response(request, answer, anonymous=anonymous)(scope, receive, send)
 
     async def _answer(self, request: Request, level: int, archive: bool) -> Answer | None:
         if archive:
