@@ -49,8 +49,8 @@ class Early:
 
 
 class ReaderAnswersBeforeRouting:
-    """Serve `GET`/`HEAD` of `/articles/{slug}`, and of the archive and the `shared` paths
-    when the response cache holds the answer."""
+    """Serve `GET`/`HEAD` of `/articles/{slug}` and, when the response cache holds it, of
+    the archive; and `GET` of the `early` paths, as their domains answer them."""
 
     def __init__(
         self,
