@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from app.accounts import service as accounts
 from app.accounts.auth_context import AuthContext
 from app.accounts.models import Role, User
-from app.articles import page_parts
+from app.articles import derived
 from app.articles import service as articles_service
 from app.articles.models import Article, Status, Visibility
 from app.articles.schemas import ArticleCreate
@@ -107,5 +107,5 @@ class ArticleFactory:
                 article.status = status
                 article.published_at = published_at
                 session.add(article)
-                await page_parts.store(session, [pk(article.id)])
+                await derived.article(session, pk(article.id))
         return article

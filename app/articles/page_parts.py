@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.articles import presenter
 from app.articles.repository import pages as repository
@@ -85,16 +84,6 @@ def render_pages(
     after: int | None = 0
     while after is not None:
         after = render_batch(conn, public_url, after=after, ids=ids, stale_only=stale_only)
-
-
-async def store(
-    session: AsyncSession, article_ids: Sequence[int], public_url: str | None = None
-) -> None:
-    """Render these articles' pages in the session's transaction (flushed first); with no
-    `public_url`, each with the URL its page was rendered for."""
-    await session.flush()
-    conn = await session.connection()
-    await conn.run_sync(render_pages, public_url, ids=list(article_ids))
 
 
 async def refresh_stale(db: Database, public_url: str) -> None:

@@ -1,7 +1,7 @@
 """The search index's statements: SQLite FTS5 (`article_search`, a virtual table) or PostgreSQL
 tsvectors with GIN indexes. The engine that builds lookups and pages is search.py. Reads go
-through the direct reads (`db.reads`, one call per statement); writes through the session of
-the change that made them.
+through the search reads (`db.search_reads`, one call per statement); the entries are
+written by search_rebuild, in the transaction of the change that made them.
 
 Every entry carries a sort key: `(publication second) << 32 | article id` for a
 published or scheduled article, the bare id for any other. "Live now, newest first" is then
@@ -34,9 +34,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-
-from sqlalchemy import text
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.access.decision import Visibility
 from app.core.db import IN_IDS, Query, Reads, ids_param
@@ -106,10 +103,6 @@ def article_id_of(key: int) -> int:
     return key & _ID_MASK
 
 
-def is_sqlite(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
-
-
 # Per dialect, the statements that write one entry (parameters: entry_params).
 INSERT_SQL = {
     "sqlite": [
@@ -148,36 +141,6 @@ def entry_params(doc: SearchDocument) -> dict[str, Any]:
         "public": doc.public_text,
         "body": doc.body_text,
     }
-
-
-async def _run(session: AsyncSession, sql: str, params: dict[str, Any]) -> Any:
-    return await session.exec(text(sql), params=params)  # type: ignore[call-overload]
-
-
-async def index(session: AsyncSession, doc: SearchDocument) -> None:
-    """Add or replace an article's entry in the search index."""
-    await remove(session, doc.article_id)
-    params = entry_params(doc)
-    for sql in INSERT_SQL["sqlite" if is_sqlite(session) else "postgresql"]:
-        await _run(session, sql, params)
-
-
-async def remove(session: AsyncSession, article_id: int) -> None:
-    """Drop an article from the search index."""
-    if not is_sqlite(session):
-        sql = f"DELETE FROM {SEARCH_TABLE} WHERE article_id = :id"  # noqa: S608
-        await _run(session, sql, {"id": article_id})
-        return
-    # The rowid is the sort key, which may have changed since: the id facet finds the entry.
-    found = await _run(
-        session,
-        f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :q",  # noqa: S608
-        {"q": f'facets : "i{article_id}"'},
-    )
-    for (key,) in found.all():
-        for table in (SEARCH_TABLE, TITLE_TABLE):
-            sql = f"DELETE FROM {table} WHERE rowid = :key"  # noqa: S608
-            await _run(session, sql, {"key": key})
 
 
 # SQLite: one FTS5 expression per lookup. Every word is quoted, so FTS5 syntax in a query

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import repository as accounts
 from app.accounts.models import STAFF_ROLES, Role, User
-from app.articles import page_parts, repository, search_index
+from app.articles import derived, repository
 from app.articles.errors import (
     ArticleForbidden,
     ArticleNotFound,
@@ -20,7 +20,7 @@ from app.articles.errors import (
     VersionConflict,
     VersionRequired,
 )
-from app.articles.markdown import Renderer, plain_text
+from app.articles.markdown import Renderer
 from app.articles.models import (
     Article,
     ArticleAuthor,
@@ -32,7 +32,6 @@ from app.articles.models import (
     Visibility,
 )
 from app.articles.schemas import ArticleCreate, ArticleUpdate
-from app.articles.search import public_words
 from app.core.cache import invalidate_on_commit
 from app.core.db import as_utc, pk, utcnow
 
@@ -172,32 +171,7 @@ async def _after_write(
             excerpt_override=article.excerpt_override,
         )
     )
-    await _index(session, article)
-    await page_parts.store(session, [article_id], renderer.public_url)
-
-
-async def _index(session: AsyncSession, article: Article) -> None:
-    """Write the article's search entry as it now stands: text, facets, status and time."""
-    article_id = pk(article.id)
-    tags = await repository.tag_names(session, article_id)
-    tag_ids = tuple(link.tag_id for link in await repository.tag_links(session, article_id))
-    author_ids = await repository.author_ids(session, article_id)
-    names = await accounts.display_names(session, author_ids)
-    authors = [names.get(i, "") for i in author_ids]
-    await search_index.index(
-        session,
-        search_index.SearchDocument(
-            article_id=article_id,
-            status=article.status,
-            published_at=article.published_at,
-            visibility=article.visibility,
-            title=article.title,
-            public_text=public_words(article.subtitle, article.excerpt, tags, authors),
-            body_text=plain_text(article.content_html),
-            tag_ids=tag_ids,
-            author_ids=tuple(author_ids),
-        ),
-    )
+    await derived.article(session, article_id, renderer.public_url)
 
 
 async def create_article(
@@ -329,18 +303,16 @@ async def set_status(
     article.updated_at = now
     session.add(article)
     # The search entry's sort key says whether and since when the article is live.
-    await _index(session, article)
-    await page_parts.store(session, [pk(article.id)])
-    invalidate_on_commit(session)
+    await derived.article(session, pk(article.id))
     return article
 
 
 async def delete_article(session: AsyncSession, editor: User, article: Article) -> None:
     """Delete an article (authors: their own drafts only)."""
     await check_can_edit(session, editor, article)
-    await search_index.remove(session, pk(article.id))
     await session.delete(article)
-    invalidate_on_commit(session)
+    # The page goes with the article (its foreign key); the search entry is removed here.
+    await derived.article(session, pk(article.id))
 
 
 async def restore_revision(

@@ -16,7 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.access.deps import reader_level
 from app.accounts.models import Role, User
-from app.articles import page_parts, search_answers
+from app.articles import derived, search_answers
 from app.articles.live import NEXT_GO_LIVE_SQL
 from app.articles.models import Article
 from app.billing.models import CompGrant
@@ -296,7 +296,7 @@ async def test_a_write_made_by_another_worker_clears_this_workers_cache(
             await session.exec(
                 update(Article).where(col(Article.id) == article.id).values(title="New")
             )
-            await page_parts.store(session, [pk(article.id)])  # as the service does
+            await derived.article(session, pk(article.id))  # as the service does
     finally:
         await other_worker.dispose()
     assert (await client.get(path)).json()["title"] == "Old title"

@@ -313,13 +313,6 @@ async def author_links(session: AsyncSession, article_id: int) -> Sequence[Artic
     return (await session.exec(query)).all()
 
 
-async def tag_names(session: AsyncSession, article_id: int) -> list[str]:
-    rows = await session.exec(
-        select(Tag.name).join(ArticleTag).where(ArticleTag.article_id == article_id)
-    )
-    return list(rows.all())
-
-
 async def bump_version(session: AsyncSession, article_id: int, old: int) -> bool:
     """Raise the version from `old` by one, only if it still is `old`; say if it was."""
     result = await session.exec(
