@@ -396,21 +396,21 @@ def main() -> None:
             )
             results["rss_mb_after_background"] = rss_mb(app, "VmRSS")
         stop(app)
-        # The article page with the response cache off: what a page costs when it is rendered.
+        # With the response cache off: what a page or a suggestion costs when it is rendered.
         app = serve(
             "app.main:create_app",
             app_port,
             args.workers,
             {**env, "BROADSHEET_RESPONSE_CACHE_SECONDS": "0"},
         )
-        for name, auth in (
-            ("1u_article_anonymous_uncached", None),
-            ("2u_article_paid_reader_uncached", data.paid),
+        for name, auth, paths in (
+            ("1u_article_anonymous_uncached", None, data.sample),
+            ("2u_article_paid_reader_uncached", data.paid, data.sample),
+            ("4su_search_suggest_uncached", None, search_load.suggest_prefixes()),
         ):
             if name[0] in skip:
                 continue
             print(f"scenario {name}...", flush=True)
-            paths = data.sample
             measured = wrk(
                 app_port, paths, duration=args.duration, connections=args.connections, auth=auth
             )
