@@ -140,12 +140,16 @@ class Payment(SQLModel, table=True):
 
 
 class CompGrant(SQLModel, table=True):
-    """Complimentary paid access granted by an admin, optionally until a date."""
+    """Complimentary access granted by an admin, optionally until a date: to one tier, or to
+    every tier when `tier_id` is NULL (what a comp meant before tiers existed)."""
 
     __tablename__ = "comp_grant"
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    # RESTRICT, not SET NULL: a NULL tier means every tier, so a tier's deletion must never
+    # widen its comps into full access. Tiers are archived, not deleted.
+    tier_id: int | None = Field(default=None, foreign_key="tier.id", ondelete="RESTRICT")
     granted_by_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     reason: str = Field(default="", max_length=500)
     starts_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

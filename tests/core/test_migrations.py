@@ -10,6 +10,7 @@ import orjson
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.db import is_sqlite, utcnow
@@ -235,4 +236,69 @@ async def test_existing_plans_and_their_subscriptions_move_into_one_default_tier
     await anyio.to_thread.run_sync(downgrade, url, "0013")
     assert "tier" not in await _tables(url)
     assert await _billing_rows(url) == before
+    await engine.dispose()
+
+
+async def _comp_rows(url: str) -> list[tuple[Any, ...]]:
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT id, user_id, reason, ends_at IS NULL FROM comp_grant ORDER BY id")
+        )
+        found = [tuple(r) for r in rows]
+    await engine.dispose()
+    return found
+
+
+async def test_comps_made_before_tiers_keep_every_tier_and_a_tier_with_comps_stays(
+    tmp_path: Path,
+) -> None:
+    """Revision 0016 gives comp_grant a tier: existing comps keep NULL (every tier), a comp
+    can name a tier, and that tier cannot be deleted under it (RESTRICT, never SET NULL,
+    which would widen the comp to every tier). Down again, the comps are still there."""
+    url = await fresh_url(tmp_path)
+    await anyio.to_thread.run_sync(upgrade, url, "0014")
+    engine = create_async_engine(url)
+    now = {"now": utcnow()}
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                'INSERT INTO "user" (id, email, display_name, role, email_verified, disabled,'
+                " created_at) VALUES (4, 'press@example.org', 'Press', 'reader', true, false,"
+                " :now)"
+            ),
+            now,
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO comp_grant (id, user_id, reason, starts_at, ends_at) VALUES"
+                " (7, 4, 'press', :now, NULL), (8, 4, 'trial', :now, :now)"
+            ),
+            now,
+        )
+    before = await _comp_rows(url)
+    await anyio.to_thread.run_sync(upgrade, url)
+    async with engine.begin() as conn:
+        tiers = await conn.execute(text("SELECT comp_grant.tier_id FROM comp_grant"))
+        assert [row[0] for row in tiers] == [None, None]
+        paid = (await conn.execute(text("SELECT id FROM tier WHERE slug = 'paid'"))).scalar_one()
+        await conn.execute(text("UPDATE comp_grant SET tier_id = :t WHERE id = 8"), {"t": paid})
+    assert await _comp_rows(url) == before
+    refused = False
+    try:
+        async with engine.begin() as conn:
+            if is_sqlite(url):
+                # The app's engines turn foreign keys on; this bare one does it itself.
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            await conn.execute(text("DELETE FROM plan"))
+            await conn.execute(text("DELETE FROM tier WHERE id = :t"), {"t": paid})
+    except IntegrityError:
+        refused = True
+    assert refused
+    async with engine.connect() as conn:
+        kept = await conn.execute(text("SELECT tier_id FROM comp_grant WHERE id = 8"))
+        assert kept.scalar_one() == paid
+
+    await anyio.to_thread.run_sync(downgrade, url, "0014")
+    assert await _comp_rows(url) == before
     await engine.dispose()
