@@ -44,7 +44,7 @@ async def spooled_body(request: Request) -> AsyncIterator[BinaryIO]:
         await upload.close()
 
 
-@router.get("/members", response_model=Page[MemberOut])
+@router.get("/members", response_model=Page[MemberOut], responses=errors(422))
 async def list_members(
     _admin: AdminUser,
     session: SessionDep,
@@ -62,9 +62,12 @@ async def list_members(
     comped: bool | None = None,
     bounced: bool | None = None,
     label: Annotated[str | None, Query(max_length=100)] = None,
+    tier: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[MemberOut]:
     """Members, newest first: search by email or name, filter by role, access, plan,
-    subscription status, newsletter, creation dates, comps, bounces and labels."""
+    subscription status, newsletter, creation dates, comps, bounces, labels and tier (a
+    tier's slug: members who have it now; `free`: members with no paid tier; an unknown
+    slug is 422 `unknown_tier`)."""
     filters = service.MemberFilters(
         q=q,
         role=role.value if role else None,
@@ -77,6 +80,7 @@ async def list_members(
         comped=comped,
         bounced=bounced,
         label=label,
+        tier=tier,
     )
     return await service.member_page(session, settings, filters, limit=limit, cursor=cursor)
 

@@ -3,8 +3,9 @@ and the member search, composed from the conditions each owner exports.
 
 A member search is one statement on accounts' table (accounts.repository.members_page); the
 billing and newsletter filters in it are expressions those domains define over the account's
-id column (`paid_condition`, `comp_condition`, `subscription_condition`, `follows_condition`,
-`bounced_condition`), so each rule and each table is still named in one place.
+id column (`paid_condition`, `comp_condition`, `subscription_condition`, `tier_condition`,
+`free_condition`, `follows_condition`, `bounced_condition`), so each rule and each table is
+still named in one place.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.accounts import repository as accounts
 from app.accounts.models import User
 from app.admin.models import AuditEntry, MemberLabel
-from app.billing.repository import comp_condition, paid_condition
+from app.billing.repository import comp_condition, paid_condition, tier_members
 from app.billing.repository import members as billing
 from app.core.db import utcnow
 from app.core.pagination import newest_first
@@ -44,6 +45,10 @@ class MemberFilters:
     comped: bool | None = None
     bounced: bool | None = None
     label: str | None = None
+    tier: str | None = None  # a tier's slug, or "free" for no paid tier
+    # What the service found `tier` to mean: that tier's id, or no paid tier at all.
+    tier_id: int | None = None
+    no_tier: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,10 @@ def _billing_conditions(
     if f.comped is not None:
         comp = comp_condition(user_id, now)
         out.append(comp if f.comped else not_(comp))
+    if f.tier_id is not None:
+        out.append(tier_members.tier_condition(user_id, f.tier_id, now, grace))
+    elif f.no_tier:
+        out.append(tier_members.free_condition(user_id, now, grace))
     return out
 
 

@@ -11,6 +11,16 @@ from app.accounts.models import Role
 from app.core.fields import Collapsed
 
 
+class MemberComp(BaseModel):
+    """A running complimentary grant: to one tier (its slug), or to every tier (None)."""
+
+    id: int
+    tier: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    reason: str
+
+
 class MemberOut(BaseModel):
     id: int
     email: str
@@ -21,6 +31,10 @@ class MemberOut(BaseModel):
     created_at: datetime
     last_login_at: datetime | None
     labels: list[str]
+    # The tiers the member has now (slugs, in display order): from entitling subscriptions'
+    # plans and running comps (a comp without a tier gives every tier).
+    tiers: list[str]
+    comps: list[MemberComp]
 
 
 class MemberDetail(MemberOut):

@@ -4,6 +4,7 @@ log and the stats range."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, BinaryIO
 
@@ -16,10 +17,13 @@ from app.admin import csvio, member_import, stats
 from app.admin import repository as repo
 from app.admin.models import AuditEntry
 from app.admin.repository import AuditFilters, MemberFilters
-from app.admin.schemas import AuditOut, ImportOut, MemberDetail, MemberOut
+from app.admin.schemas import AuditOut, ImportOut, MemberComp, MemberDetail, MemberOut
+from app.billing import repository as billing_repo
+from app.billing.errors import UnknownTier
 from app.billing.models import StripeEvent, Subscription, SubscriptionChange
 from app.billing.repository import members as billing
-from app.billing.repository import user_reader_level
+from app.billing.repository import tier_members, user_reader_level
+from app.billing.tiers import FREE_SLUG
 from app.comments import repository as comments
 from app.core.config import Settings
 from app.core.db import pk, utcnow
@@ -30,9 +34,35 @@ from app.newsletter import repository as newsletters
 __all__ = ["AuditFilters", "MemberFilters"]
 
 
-def _out(user: User, labels: dict[int, list[str]]) -> MemberOut:
+@dataclass
+class _PageFacts:
+    """What a page of member answers shows beyond the account rows."""
+
+    labels: dict[int, list[str]]
+    tiers: dict[int, list[str]]
+    comps: dict[int, list[MemberComp]]
+
+
+async def _page_facts(session: AsyncSession, settings: Settings, user_ids: list[int]) -> _PageFacts:
+    now, grace = utcnow(), timedelta(days=settings.billing_grace_days)
+    comps: dict[int, list[MemberComp]] = {}
+    for uid, comp_id, tier, starts, ends, reason in await tier_members.running_comps_of(
+        session, user_ids, now
+    ):
+        comps.setdefault(uid, []).append(
+            MemberComp(id=comp_id, tier=tier, starts_at=starts, ends_at=ends, reason=reason)
+        )
+    return _PageFacts(
+        labels=await repo.labels_of(session, user_ids),
+        tiers=await tier_members.tiers_of(session, user_ids, now, grace),
+        comps=comps,
+    )
+
+
+def _out(user: User, facts: _PageFacts) -> MemberOut:
+    uid = pk(user.id)
     return MemberOut(
-        id=pk(user.id),
+        id=uid,
         email=user.email,
         display_name=user.display_name,
         role=user.role,
@@ -40,7 +70,9 @@ def _out(user: User, labels: dict[int, list[str]]) -> MemberOut:
         disabled=user.disabled,
         created_at=user.created_at,
         last_login_at=user.last_login_at,
-        labels=labels.get(pk(user.id), []),
+        labels=facts.labels.get(uid, []),
+        tiers=facts.tiers.get(uid, []),
+        comps=facts.comps.get(uid, []),
     )
 
 
@@ -52,16 +84,29 @@ async def member_page(
     limit: int,
     cursor: str | None,
 ) -> Page[MemberOut]:
-    """One page of members matching the filters, newest first, with their labels."""
+    """One page of members matching the filters, newest first, with their labels, tiers and
+    running comps."""
     rows, next_cursor = await repo.search_members(
         session,
-        filters,
+        await _with_tier(session, filters),
         grace_days=settings.billing_grace_days,
         limit=clamp(limit),
         cursor=cursor,
     )
-    labels = await repo.labels_of(session, [pk(u.id) for u in rows])
-    return Page[MemberOut](items=[_out(u, labels) for u in rows], next_cursor=next_cursor)
+    facts = await _page_facts(session, settings, [pk(u.id) for u in rows])
+    return Page[MemberOut](items=[_out(u, facts) for u in rows], next_cursor=next_cursor)
+
+
+async def _with_tier(session: AsyncSession, filters: MemberFilters) -> MemberFilters:
+    """The filters with their tier slug looked up (UnknownTier for a slug that is none)."""
+    if filters.tier is None:
+        return filters
+    if filters.tier == FREE_SLUG:
+        return replace(filters, no_tier=True)
+    found = await billing_repo.tier_by_slug(session, filters.tier)
+    if found is None:
+        raise UnknownTier("No tier has this slug.")
+    return replace(filters, tier_id=pk(found.id))
 
 
 def _subscription(s: Subscription, plans: dict[int | None, str]) -> dict[str, Any]:
@@ -126,10 +171,10 @@ async def _facts(session: AsyncSession, user_id: int) -> dict[str, Any]:
 
 
 async def _detail(session: AsyncSession, settings: Settings, member: User) -> MemberDetail:
-    labels = await repo.labels_of(session, [pk(member.id)])
+    facts = await _page_facts(session, settings, [pk(member.id)])
     level = await user_reader_level(session, member, grace_days=settings.billing_grace_days)
     return MemberDetail(
-        **_out(member, labels).model_dump(),
+        **_out(member, facts).model_dump(),
         access_level=level.label,
         **await _facts(session, pk(member.id)),
     )

@@ -54,16 +54,22 @@ async def update_plan(
 
 
 @router.post(
-    "/members/{member_id}/comp", status_code=status.HTTP_201_CREATED, response_model=CompOut
+    "/members/{member_id}/comp",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CompOut,
+    responses=errors(409),
 )
 async def grant_comp(member_id: Id, body: CompIn, admin: AdminUser, session: SessionDep) -> CompOut:
-    """Give a member complimentary paid access, optionally until `ends_at`."""
+    """Give a member complimentary access, optionally until `ends_at`: to the tier named by
+    `tier` (a slug; unknown: 422 `unknown_tier`, archived: 409 `tier_archived`), or to every
+    tier without one."""
     grant = await service.grant_comp(
-        session, admin, member_id, ends_at=body.ends_at, reason=body.reason
+        session, admin, member_id, ends_at=body.ends_at, reason=body.reason, tier=body.tier
     )
     return CompOut(
         id=pk(grant.id),
         user_id=grant.user_id,
+        tier=body.tier,
         starts_at=grant.starts_at,
         ends_at=grant.ends_at,
         reason=grant.reason,

@@ -164,11 +164,18 @@ class MySubscription(BaseModel):
 class CompIn(Strict):
     ends_at: UtcDatetime | None = None
     reason: OneLine = Field(default="", max_length=500)
+    tier: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The one tier the comp gives, by slug; left out, it gives every tier.",
+    )
 
 
 class CompOut(BaseModel):
     id: int
     user_id: int
+    # The tier's slug, or None for a comp of every tier.
+    tier: str | None
     starts_at: datetime
     ends_at: datetime | None
     reason: str

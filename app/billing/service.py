@@ -22,6 +22,8 @@ from app.billing.errors import (
     PaymentProviderUnavailable,
     PlanNotFound,
     PriceImmutable,
+    TierArchived,
+    UnknownTier,
 )
 from app.billing.gateway import GatewayError, PaymentGateway, SubscriptionState
 from app.billing.models import CompGrant, Plan, Subscription
@@ -187,13 +189,33 @@ async def redact_events(session: AsyncSession, customer_id: str) -> None:
 
 
 async def grant_comp(
-    session: AsyncSession, admin: User, member_id: int, *, ends_at: datetime | None, reason: str
+    session: AsyncSession,
+    admin: User,
+    member_id: int,
+    *,
+    ends_at: datetime | None,
+    reason: str,
+    tier: str | None = None,
 ) -> CompGrant:
-    """Give a live member complimentary paid access (NotFound for an unknown or deleted one)."""
+    """Give a live member complimentary access to one tier (by slug), or to every tier
+    without one (NotFound for an unknown or deleted member; UnknownTier, TierArchived)."""
     member = await accounts.live_member(session, member_id)
-    grant = CompGrant(user_id=pk(member.id), granted_by_id=admin.id, ends_at=ends_at, reason=reason)
+    tier_id = await _comp_tier(session, tier) if tier is not None else None
+    grant = CompGrant(
+        user_id=pk(member.id), granted_by_id=admin.id, ends_at=ends_at, reason=reason,
+        tier_id=tier_id,
+    )  # fmt: skip
     await repository.add(session, grant)
     return grant
+
+
+async def _comp_tier(session: AsyncSession, slug: str) -> int:
+    found = await repository.tier_by_slug(session, slug)
+    if found is None:
+        raise UnknownTier("No tier has this slug.")
+    if not found.active:
+        raise TierArchived("The tier is archived; restore it first.")
+    return pk(found.id)
 
 
 async def revoke_comps(session: AsyncSession, member_id: int) -> None:

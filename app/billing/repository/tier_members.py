@@ -1,0 +1,143 @@
+"""Which tiers a member has now, as SQL: the member filter by tier, the tiers a member answer
+and the export list, and the per-tier figures of the stats report.
+
+A member has tier T now when an entitling subscription's plan is in T (entitling by the rule
+of `paid_condition`: ENTITLING statuses within their period plus the grace, or `past_due`
+within the grace), or a running comp names T or no tier (a comp without a tier is every
+tier). Every read here is built on `tier_condition`, so the filter, the lists and the counts
+cannot disagree. A subscription whose plan is gone (plan_id NULL) is in no tier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, true, union
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.access.levels import ENTITLING
+from app.billing.models import CompGrant, Plan, Subscription, Tier
+from app.core.db import pk
+
+
+def _entitling(now: datetime, grace: timedelta) -> ColumnElement[bool]:
+    # paid_condition's rule over the subscription row (tests/billing/test_tier_members.py
+    # checks that both agree on a table of members).
+    return or_(
+        and_(
+            col(Subscription.status).in_(list(ENTITLING)),
+            or_(
+                col(Subscription.current_period_end).is_(None),
+                col(Subscription.current_period_end) > now - grace,
+            ),
+        ),
+        and_(
+            col(Subscription.status) == "past_due",
+            func.coalesce(Subscription.past_due_since, Subscription.current_period_end)
+            > now - grace,
+        ),
+    )
+
+
+def _running_comp(now: datetime) -> list[ColumnElement[bool]]:
+    # comp_condition's rule over the grant row.
+    return [
+        col(CompGrant.revoked_at).is_(None),
+        col(CompGrant.starts_at) <= now,
+        or_(col(CompGrant.ends_at).is_(None), col(CompGrant.ends_at) > now),
+    ]
+
+
+def paying_condition(
+    user_id: Any, tier_id: Any, now: datetime, grace: timedelta
+) -> ColumnElement[bool]:
+    """SQL: an entitling subscription of the user is to a plan of the tier."""
+    # Correlated explicitly: auto-correlation reaches only the enclosing statement, and
+    # free_condition nests this one two levels down.
+    return (
+        exists()
+        .where(
+            col(Subscription.user_id) == user_id,
+            col(Subscription.plan_id) == col(Plan.id),
+            col(Plan.tier_id) == tier_id,
+            _entitling(now, grace),
+        )
+        .correlate_except(Subscription, Plan)
+    )
+
+
+def tier_condition(
+    user_id: Any, tier_id: Any, now: datetime, grace: timedelta
+) -> ColumnElement[bool]:
+    """SQL for "the user has this tier now", over a user id and a tier id (columns or values)."""
+    comp = (
+        exists()
+        .where(
+            col(CompGrant.user_id) == user_id,
+            *_running_comp(now),
+            or_(col(CompGrant.tier_id).is_(None), col(CompGrant.tier_id) == tier_id),
+        )
+        .correlate_except(CompGrant)
+    )
+    return or_(paying_condition(user_id, tier_id, now, grace), comp)
+
+
+def free_condition(user_id: Any, now: datetime, grace: timedelta) -> ColumnElement[bool]:
+    """SQL for "the user has no paid tier now"."""
+    some_tier = select(Tier.id).where(tier_condition(user_id, col(Tier.id), now, grace))
+    return not_(some_tier.correlate_except(Tier).exists())
+
+
+async def tiers_of(
+    session: AsyncSession, user_ids: Sequence[int], now: datetime, grace: timedelta
+) -> dict[int, list[str]]:
+    """Each of these members' tiers now (slugs, in display order); no entry for none."""
+    if not user_ids:
+        return {}
+    holders = union(
+        select(Subscription.user_id).where(col(Subscription.user_id).in_(user_ids)),
+        select(CompGrant.user_id).where(col(CompGrant.user_id).in_(user_ids)),
+    ).subquery()
+    rows = await session.exec(
+        select(holders.c.user_id, Tier.slug)
+        .select_from(holders)
+        .join(Tier, true())
+        .where(tier_condition(holders.c.user_id, col(Tier.id), now, grace))
+        .order_by(holders.c.user_id, col(Tier.sort_order), col(Tier.id))
+    )
+    out: dict[int, list[str]] = {}
+    for user_id, slug in rows:
+        out.setdefault(user_id, []).append(slug)
+    return out
+
+
+async def running_comps_of(
+    session: AsyncSession, user_ids: Sequence[int], now: datetime
+) -> Sequence[tuple[int, int, str | None, datetime, datetime | None, str]]:
+    """(user id, comp id, tier slug or None for every tier, starts, ends, reason) of these
+    members' comps running at `now`, oldest first."""
+    if not user_ids:
+        return []
+    rows = await session.exec(
+        select(CompGrant, col(Tier.slug))
+        .outerjoin(Tier, col(Tier.id) == col(CompGrant.tier_id))
+        .where(col(CompGrant.user_id).in_(user_ids), *_running_comp(now))
+        .order_by(col(CompGrant.id))
+    )
+    return [(g.user_id, pk(g.id), slug, g.starts_at, g.ends_at, g.reason) for g, slug in rows]
+
+
+async def entitling_amounts_by_tier(
+    session: AsyncSession, now: datetime, grace: timedelta
+) -> Sequence[tuple[int, str, int, str]]:
+    """(tier id, currency, amount, interval) of every entitling subscription that is not a
+    trial, by its plan's tier."""
+    rows = await session.exec(
+        select(Plan.tier_id, Subscription.currency, Subscription.amount, Subscription.interval)
+        .join(Plan, col(Plan.id) == col(Subscription.plan_id))
+        .where(_entitling(now, grace), col(Subscription.status) != "trialing")
+    )
+    return rows.all()
