@@ -4,16 +4,20 @@ never from counters that could drift."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import repository as accounts
-from app.billing.repository import comp_condition, paid_condition
+from app.accounts.repository import MemberConditions
+from app.billing import repository as billing_repo
+from app.billing.repository import comp_condition, paid_condition, tier_members
 from app.billing.repository import members as billing
 from app.core.config import Settings
-from app.core.db import utcnow
+from app.core.db import pk, utcnow
 from app.newsletter import repository as newsletter
 
 # Revenue-bearing statuses for MRR: paying now (trials are not revenue yet).
@@ -47,6 +51,50 @@ async def mrr(session: AsyncSession) -> dict[str, float]:
     for currency, amount, interval in await billing.recurring_amounts(session, MRR_STATUSES):
         out[currency] += monthly(amount, interval)
     return {currency: round(value, 2) for currency, value in sorted(out.items())}
+
+
+TierCondition = Callable[[Any, Any, datetime, timedelta], ColumnElement[bool]]
+
+
+def _in_tier(
+    condition: TierCondition, tier_id: int, now: datetime, grace: timedelta
+) -> MemberConditions:
+    return lambda uid: [condition(uid, tier_id, now, grace)]
+
+
+async def by_tier(session: AsyncSession, settings: Settings) -> list[dict[str, Any]]:
+    """Per tier, in display order (archived ones too: their subscribers keep them): the
+    readers who have it now, those who pay for it, those who have it by a comp only (a comp
+    without a tier counts in every tier), and its MRR per currency (its entitling
+    subscriptions that are not trials, yearly / 12; comps add nothing)."""
+    now, grace = utcnow(), timedelta(days=settings.billing_grace_days)
+    revenue: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for tier_id, currency, amount, interval in await tier_members.entitling_amounts_by_tier(
+        session, now, grace
+    ):
+        revenue[tier_id][currency] += monthly(amount, interval)
+    out = []
+    for tier in await billing_repo.all_tiers(session):
+        tier_id = pk(tier.id)
+        members = await accounts.count_readers(
+            session, _in_tier(tier_members.tier_condition, tier_id, now, grace)
+        )
+        paying = await accounts.count_readers(
+            session, _in_tier(tier_members.paying_condition, tier_id, now, grace)
+        )
+        mrr_of = revenue.get(tier_id, {})
+        out.append(
+            {
+                "tier": tier.slug,
+                "name": tier.name,
+                "active": tier.active,
+                "members": members,
+                "paying": paying,
+                "comped": members - paying,
+                "mrr": {c: round(v, 2) for c, v in sorted(mrr_of.items())},
+            }
+        )
+    return out
 
 
 async def daily(session: AsyncSession, start: date, end: date) -> list[dict[str, Any]]:
@@ -124,6 +172,7 @@ async def report(
     return {
         "totals": await totals(session, settings),
         "mrr": await mrr(session),
+        "tiers": await by_tier(session, settings),
         "revenue": await revenue(session),
         "daily": await daily(session, start, end),
         "trials": await trials(session),

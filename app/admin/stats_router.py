@@ -24,6 +24,7 @@ async def get_stats(
     start: Annotated[Day | None, Query(alias="from")] = None,
     end: Annotated[Day | None, Query(alias="to")] = None,
 ) -> dict[str, object]:
-    """Totals, MRR per currency, revenue and refunds, new paid and churned per day, trials,
-    conversions by article, sign-ups by source, and newsletter results."""
+    """Totals, MRR per currency, members and MRR per tier, revenue and refunds, new paid and
+    churned per day, trials, conversions by article, sign-ups by source, and newsletter
+    results."""
     return await service.stats_report(session, settings, start, end)
