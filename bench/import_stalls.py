@@ -15,6 +15,7 @@ import io
 import json
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from app.accounts.models import Role, User
@@ -41,7 +42,8 @@ def _ms(values: list[float], share: float) -> float:
 
 async def measure(url: str, size: int) -> dict[str, object]:
     """Import `size` bytes of new members into the database at `url`; the loop's stalls."""
-    db = Database(Settings(database_url=url, jwt_secret="b" * 40))
+    settings = Settings(database_url=url, jwt_secret="b" * 40)
+    db = Database(settings)
     try:
         async with db.session() as session:
             admin = User(email="import-stalls@bench.example", role=Role.admin.value)
@@ -58,7 +60,7 @@ async def measure(url: str, size: int) -> dict[str, object]:
             assert actor is not None
             report = await member_import.import_csv(
                 session, io.BytesIO(member_csv(0, size)), actor=actor, dry_run=False,
-                default_newsletter=None,
+                default_newsletter=None, grace=timedelta(days=settings.billing_grace_days),
             )  # fmt: skip
         seconds = time.perf_counter() - started
         probe.cancel()

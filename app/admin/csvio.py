@@ -6,7 +6,10 @@ written on the way in). The reader is strict about quoting and hands back a bad 
 numbered error instead of raising, so one broken line never fails a whole import.
 
 Import columns, Ghost: email, name, subscribed_to_emails, complimentary_plan,
-stripe_customer_id, created_at, deleted_at, labels (id, note and tiers are ignored).
+stripe_customer_id, created_at, deleted_at, labels, tiers (id and note are ignored).
+`tiers` (or `tier`) names the tiers of the row's comp: with a complimentary_plan column, only
+a comped row's (a paying member's tiers at the source came with a subscription, which no
+import brings); in a file without one, a row naming tiers is a comp of those tiers.
 Substack: email, active_subscription, expiry, email_disabled, created_at (plan and
 first_payment_at are ignored). Our own export's role and disabled are ignored as well: an
 import never changes a role.
@@ -56,7 +59,12 @@ READ = (
     "complimentary_plan",
     "active_subscription",
     "expiry",
+    "tiers",
+    "tier",
 )
+# What separates the tiers of one cell: Ghost writes commas; `;` is read too (a tier slug
+# has neither).
+TIER_SEPARATORS = re.compile(r"[,;]")
 
 csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
 
@@ -236,6 +244,8 @@ class MemberRow:
     comp: bool
     # The end of a comp that stands for a period paid at the previous platform.
     comp_until: datetime | None
+    # The tiers (slugs or names, as written) the comp is for; none is a comp of every tier.
+    comp_tiers: list[str] = field(default_factory=list)
 
 
 class _Cells:
@@ -283,17 +293,25 @@ def _member(number: int, cells: _Cells, now: datetime) -> MemberRow:
     if cells.flag("active_subscription") and not comp and expiry is not None and expiry > now:
         # Paid at the previous platform: keep the paid access until the paid period ends.
         comp, comp_until = True, expiry
+    named = _items(TIER_SEPARATORS.split(f"{cells.text('tiers')},{cells.text('tier')}"))
+    if cells.get("complimentary_plan") is None and named:
+        comp = True  # a list made by hand: naming a tier is asking for its comp
     return MemberRow(
         number=number,
         email=email,
         name=cells.text("name")[:120],
-        labels=list(dict.fromkeys(x.strip()[:100] for x in labels.split(",") if x.strip())),
+        labels=_items(labels.split(",")),
         customer=customer,
         created_at=parse_time(cells.get("created_at") or "", "created_at"),
         subscribed=_subscribed(cells),
         comp=comp,
         comp_until=comp_until,
+        comp_tiers=named if comp else [],
     )
+
+
+def _items(parts: list[str]) -> list[str]:
+    return list(dict.fromkeys(x.strip()[:100] for x in parts if x.strip()))
 
 
 def _columns(header: list[str]) -> dict[str, int]:

@@ -32,8 +32,9 @@ class Change:
     created: bool
     labels: list[str]
     customer: str | None
-    comp: bool
-    grant: CompGrant | None = None
+    # The comps to give, one per tier (None: every tier).
+    comps: list[int | None]
+    grants: list[CompGrant] = field(default_factory=list)
     new_subscriber: bool = False
     written: int | None = None  # the new subscriber's id, once written
     subscriber: KnownSubscriber | None = None
@@ -43,7 +44,7 @@ class Change:
     @property
     def changed(self) -> bool:
         """Tell whether the row changes anything of an existing member."""
-        stated = (self.labels, self.customer, self.comp, self.new_subscriber, self.follow)
+        stated = (self.labels, self.customer, self.comps, self.new_subscriber, self.follow)
         return any(stated) or self.link_user
 
 
@@ -120,14 +121,16 @@ class ChunkWriter:
         if change.created and row.subscribed:
             # The consent the source platform recorded travels with the member.
             rows.consents.append(_consent(uid, row, self.now))
-        if change.comp:
-            change.grant = CompGrant(
+        for tier_id in change.comps:
+            grant = CompGrant(
                 user_id=uid,
                 granted_by_id=self.actor.id,
                 reason=_reason(row),
                 ends_at=row.comp_until,
+                tier_id=tier_id,
             )
-            await billing.add_grant(self.session, change.grant)
+            change.grants.append(grant)
+            await billing.add_grant(self.session, grant)
         if change.new_subscriber:
             rows.subscribers.append(_subscriber(uid, row, self.now))
         if change.subscriber is not None and change.link_user:
@@ -138,8 +141,8 @@ class ChunkWriter:
         # (paid access, a payment customer, labels) is logged one by one.
         uid = pk(change.uid)
         found: list[tuple[str, str, dict[str, Any]]] = []
-        if change.grant is not None:
-            found.append(("comp_grant", str(pk(change.grant.id)), _grant_fields(change.grant)))
+        for grant in change.grants:
+            found.append(("comp_grant", str(pk(grant.id)), _grant_fields(grant)))
         if change.customer:
             found.append(
                 ("billing_customer", str(uid), {"user_id": uid, "customer_id": change.customer})

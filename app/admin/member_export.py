@@ -2,14 +2,15 @@
 
 The columns are Ghost's members export, in Ghost's order, so the file imports into Ghost (and
 back into Broadsheet) as it is; `role` and `disabled` follow, so staff and disabled accounts
-are told apart. Broadsheet keeps no member notes or Ghost tiers, so `note` and `tiers` are empty.
+are told apart. Broadsheet keeps no member notes, so `note` is empty; `tiers` holds the slugs
+of the tiers the member has now (comma-separated, in display order, as Ghost writes its tiers).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +19,7 @@ from app.accounts.models import User
 from app.admin import repository as admin
 from app.admin.csvio import SafeWriter
 from app.billing.repository import members as billing
+from app.billing.repository import tier_members
 from app.core.db import Database, as_utc, pk, utcnow
 from app.newsletter import repository as newsletter
 
@@ -45,6 +47,7 @@ class _Page:
     customers: dict[int, str]
     comped: set[int]
     subscribed: set[int]
+    tiers: dict[int, list[str]]
 
 
 def ghost_time(value: datetime) -> str:
@@ -57,15 +60,16 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-async def _page(session: AsyncSession, after: int) -> _Page:
+async def _page(session: AsyncSession, after: int, grace: timedelta) -> _Page:
     users = await accounts.live_accounts_after(session, after, PAGE)
-    ids = [pk(u.id) for u in users]
+    ids, now = [pk(u.id) for u in users], utcnow()
     return _Page(
         users=users,
         labels=await admin.labels_of(session, ids),
         customers=await billing.customer_ids_of(session, ids),
-        comped=await billing.comped_among(session, ids, utcnow()),
+        comped=await billing.comped_among(session, ids, now),
         subscribed=await newsletter.subscribed_users_among(session, ids),
+        tiers=await tier_members.tiers_of(session, ids, now, grace),
     )
 
 
@@ -82,13 +86,13 @@ def _cells(page: _Page, user: User) -> list[str]:
         ghost_time(user.created_at),
         "",
         ",".join(sorted(page.labels.get(uid, []))),
-        "",
+        ",".join(page.tiers.get(uid, [])),
         user.role,
         _flag(user.disabled),
     ]
 
 
-async def export_rows(db: Database) -> AsyncIterator[str]:
+async def export_rows(db: Database, grace: timedelta) -> AsyncIterator[str]:
     """Yield the CSV a page of members at a time, so 100,000 members never sit in memory."""
     writer = SafeWriter()
     writer.row(COLUMNS)
@@ -96,7 +100,7 @@ async def export_rows(db: Database) -> AsyncIterator[str]:
     last = 0
     while True:
         async with db.session(write=False) as session:
-            page = await _page(session, last)
+            page = await _page(session, last, grace)
         if not page.users:
             return
         for user in page.users:

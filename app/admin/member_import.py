@@ -9,8 +9,9 @@ chunk exactly as a real run would and writes nothing (import_writes holds the wr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import BinaryIO
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,7 +23,9 @@ from app.admin.csvio import ImportReport, MemberRow, csv_text, member_chunks, re
 from app.admin.import_state import ChunkState, load_state
 from app.admin.import_writes import Change, ChunkWriter
 from app.admin.models import AuditEntry
-from app.core.db import utcnow
+from app.billing import repository as billing
+from app.billing.models import Tier
+from app.core.db import pk, utcnow
 from app.newsletter.models import Newsletter, SubscriberStatus
 
 # A reader who bounced or left here is not signed up again by a file from elsewhere.
@@ -37,15 +40,17 @@ PARSE_SLICE = 50
 class _Apply:
     """Plans and (unless a dry run) writes one chunk at a time, keeping what spans chunks."""
 
-    def __init__(self, writer: ChunkWriter, report: ImportReport) -> None:
-        self.writer, self.report = writer, report
+    def __init__(
+        self, writer: ChunkWriter, report: ImportReport, tiers: TierNames, grace: timedelta
+    ) -> None:
+        self.writer, self.report, self.tiers, self.grace = writer, report, tiers, grace
         self.session, self.newsletter, self.now = writer.session, writer.newsletter, writer.now
         # Customer ids this import links, for a dry run, whose earlier chunks are not written.
         self.claimed: set[str] = set()
 
     async def chunk(self, rows: list[MemberRow]) -> None:
         """Apply one chunk of valid rows and count the outcome of each."""
-        state = await load_state(self.session, rows, self.newsletter, self.now)
+        state = await load_state(self.session, rows, self.newsletter, self.now, self.grace)
         changes = [c for c in (self._plan(row, state) for row in rows) if c is not None]
         if not self.report.dry_run:
             await self.writer.write(changes)
@@ -56,7 +61,7 @@ class _Apply:
                 self.report.updated += 1
             else:
                 self.report.unchanged += 1
-            self.report.comped += change.comp
+            self.report.comped += len(change.comps)
 
     def _customer(self, row: MemberRow, uid: int | None, state: ChunkState) -> str | None:
         if not row.customer:
@@ -72,12 +77,26 @@ class _Apply:
         self.claimed.add(row.customer)
         return row.customer
 
+    def _comps(self, row: MemberRow, uid: int | None, state: ChunkState) -> list[int | None]:
+        wanted = [
+            tier
+            for tier in self.tiers.comp_tiers(row)
+            if not state.covered(uid, None if tier is None else pk(tier.id), row.comp_until)
+        ]
+        # Only a comp still to be given is refused for an archived tier: a member who holds
+        # it already (an export read back) is left as is.
+        for tier in wanted:
+            if tier is not None and not tier.active:
+                raise ValueError(f"the tier {tier.slug!r} is archived")
+        return [None if tier is None else pk(tier.id) for tier in wanted]
+
     def _plan(self, row: MemberRow, state: ChunkState) -> Change | None:
         uid = state.users.get(row.email)
         try:
             if uid in state.deleted:
                 raise ValueError("the address belongs to a deleted account")
             customer = self._customer(row, uid, state)
+            comps = self._comps(row, uid, state)
         except ValueError as exc:
             self.report.error(row.number, row.email, str(exc))
             return None
@@ -87,7 +106,7 @@ class _Apply:
             created=uid is None,
             labels=[x for x in row.labels if uid is None or (uid, x) not in state.labels],
             customer=customer,
-            comp=row.comp and not state.covered(uid, row.comp_until),
+            comps=comps,
         )
         if self.newsletter is not None and row.subscribed:
             self._plan_subscriber(change, uid, state)
@@ -109,6 +128,29 @@ class _Apply:
         state.following.add(sub.id)
         if change.link_user and uid is not None:
             state.by_user[uid] = sub
+
+
+class TierNames:
+    """The tiers an import's cells can name: by slug, or by name as Ghost writes them."""
+
+    def __init__(self, tiers: Sequence[Tier]) -> None:
+        self.found: dict[str, Tier] = {t.name.casefold(): t for t in tiers}
+        self.found.update({t.slug: t for t in tiers})
+
+    def comp_tiers(self, row: MemberRow) -> list[Tier | None]:
+        """The tiers of the row's comps (None: one comp of every tier); ValueError for a
+        name that is no tier."""
+        if not row.comp:
+            return []
+        if not row.comp_tiers:
+            return [None]
+        out: dict[int, Tier] = {}
+        for named in row.comp_tiers:
+            tier = self.found.get(named) or self.found.get(named.casefold())
+            if tier is None:
+                raise ValueError(f"no tier is called {named!r}")
+            out[pk(tier.id)] = tier
+        return list(out.values())
 
 
 async def paced_chunks(slices: Iterable[list[MemberRow]]) -> AsyncIterator[list[MemberRow]]:
@@ -155,11 +197,14 @@ async def import_csv(
     actor: User,
     dry_run: bool,
     default_newsletter: Newsletter | None,
+    grace: timedelta,
 ) -> ImportReport:
     """Create or update members from a UTF-8 CSV file. Bad rows are reported with their row
     numbers and skipped without aborting the rest; an existing email is never duplicated; a
     re-import of the same file changes nothing. New members are summarised in one audit
-    entry; comps, customers and labels the import gives existing members get an entry each."""
+    entry; comps, customers and labels the import gives existing members get an entry each.
+    A comped row gets a comp of each tier it names (one of every tier when it names none);
+    a tier already held (by a comp, or by paying for it) is not given again."""
     report, now = ImportReport(dry_run=dry_run), utcnow()
     request_id: str | None = session.sync_session.info.get(audit.REQUEST_KEY)
     with csv_text(body) as text:
@@ -167,7 +212,8 @@ async def import_csv(
         await admin.plan_each_statement(session)
         writer = ChunkWriter(session, actor, default_newsletter, now, request_id)
         with _session_audit_off(session):
-            apply = _Apply(writer, report)
+            tiers = TierNames(await billing.all_tiers(session))
+            apply = _Apply(writer, report, tiers, grace)
             async for chunk in paced_chunks(slices):
                 await apply.chunk(chunk)
     report.errors.sort(key=lambda e: int(e["row"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from tempfile import SpooledTemporaryFile
 from typing import Annotated, BinaryIO, cast
 
@@ -90,12 +91,16 @@ class CSVResponse(StreamingResponse):
 
 
 @router.get("/members/export.csv", response_class=CSVResponse)
-async def export_members(_admin: AdminUser, db: DatabaseDep) -> StreamingResponse:
-    """Every account as CSV (Ghost's columns, then role and disabled; no cell starts a
-    spreadsheet formula), streamed page by page."""
+async def export_members(
+    _admin: AdminUser, db: DatabaseDep, settings: SettingsDep
+) -> StreamingResponse:
+    """Every account as CSV (Ghost's columns, `tiers` with the slugs of the tiers each has
+    now, then role and disabled; no cell starts a spreadsheet formula), streamed page by
+    page."""
     stamp = utcnow().strftime("%Y-%m-%d")
+    grace = timedelta(days=settings.billing_grace_days)
     return StreamingResponse(
-        member_export.export_rows(db),
+        member_export.export_rows(db, grace),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="members-{stamp}.csv"',
@@ -119,6 +124,7 @@ async def export_members(_admin: AdminUser, db: DatabaseDep) -> StreamingRespons
 async def import_members(
     admin: AdminUser,
     session: SessionDep,
+    settings: SettingsDep,
     body: Annotated[BinaryIO, Depends(spooled_body)],
     dry_run: bool = False,
     newsletter: Annotated[str | None, Query(max_length=100)] = None,
@@ -127,7 +133,7 @@ async def import_members(
     reports what the import would change without writing; `newsletter=slug` puts the rows
     marked subscribed on that list."""
     return await service.import_members(
-        session, admin, body, dry_run=dry_run, newsletter=newsletter
+        session, settings, admin, body, dry_run=dry_run, newsletter=newsletter
     )
 
 

@@ -230,6 +230,7 @@ async def change_member(
 
 async def import_members(
     session: AsyncSession,
+    settings: Settings,
     actor: User,
     body: BinaryIO,
     *,
@@ -244,7 +245,12 @@ async def import_members(
         if target is None:
             raise InvalidInput("No such newsletter.", code="newsletter_not_found")
     report = await member_import.import_csv(
-        session, body, actor=actor, dry_run=dry_run, default_newsletter=target
+        session,
+        body,
+        actor=actor,
+        dry_run=dry_run,
+        default_newsletter=target,
+        grace=timedelta(days=settings.billing_grace_days),
     )
     return ImportOut(**report.__dict__)
 

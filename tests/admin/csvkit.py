@@ -11,7 +11,7 @@ from httpx import AsyncClient, Response
 from sqlmodel import col, select
 
 from app.accounts.models import User
-from app.billing.models import CompGrant
+from app.billing.models import CompGrant, Tier
 from app.core.db import Database
 
 DATA = Path(__file__).parent / "data"
@@ -51,3 +51,21 @@ async def comps(app: FastAPI) -> dict[str, Comp]:
             .where(col(CompGrant.revoked_at).is_(None))
         )
         return {email: Comp(email, reason, ends, by) for email, reason, ends, by in rows.all()}
+
+
+async def comp_tiers(app: FastAPI) -> dict[str, list[str | None]]:
+    """The tier slug (None: every tier) of each unrevoked comp, by the member's email."""
+    db: Database = app.state.db
+    async with db.session(write=False) as session:
+        rows = await session.exec(
+            select(User.email, Tier.slug)
+            .select_from(CompGrant)
+            .join(User, col(User.id) == CompGrant.user_id)
+            .outerjoin(Tier, col(Tier.id) == CompGrant.tier_id)
+            .where(col(CompGrant.revoked_at).is_(None))
+            .order_by(col(CompGrant.id))
+        )
+        out: dict[str, list[str | None]] = {}
+        for email, slug in rows.all():
+            out.setdefault(email, []).append(slug)
+        return out

@@ -9,8 +9,9 @@ from httpx import AsyncClient
 from sqlmodel import select
 
 from app.accounts.models import Role
+from app.billing.models import Tier
 from app.newsletter.models import NewsletterSubscription, Subscriber
-from tests.admin.csvkit import comps, fixture, post_csv
+from tests.admin.csvkit import comp_tiers, comps, fixture, post_csv
 from tests.conftest import token_from_mail
 from tests.factories import Factory, Member
 from tests.smtp import SmtpSink
@@ -44,6 +45,10 @@ async def test_ghost_export_comps_only_the_members_ghost_comped(
 ) -> None:
     admin = await factory.member(role=Role.admin)
     await _newsletter(client, admin, "daily")
+    # Ghost names tiers by name: the comped row's "Premium" is this tier. Brian pays for
+    # Premium at Ghost, which no import brings: he gets no comp of it.
+    async with app.state.db.session() as session:
+        session.add(Tier(name="Premium", slug="premium"))
     response = await post_csv(
         client, admin.headers, fixture("ghost-members.csv"), "?newsletter=daily"
     )
@@ -54,6 +59,7 @@ async def test_ghost_export_comps_only_the_members_ghost_comped(
     granted = await comps(app)
     assert set(granted) == {"ada@example.com"}
     assert granted["ada@example.com"].granted_by_id == admin.id
+    assert await comp_tiers(app) == {"ada@example.com": ["premium"]}
     assert await _on_list(client, admin, "daily") == {
         "ada@example.com",
         "brian@example.org",

@@ -167,10 +167,11 @@ async def customers_matching(
 
 async def running_comp_ends(
     session: AsyncSession, user_ids: Sequence[int], now: datetime
-) -> Sequence[tuple[int, datetime | None]]:
-    """(user id, end) of these members' unrevoked comps running at `now`; no end is open."""
+) -> Sequence[tuple[int, int | None, datetime | None]]:
+    """(user id, tier id, end) of these members' unrevoked comps running at `now`; no tier
+    is every tier, no end is open."""
     rows = await session.exec(
-        select(CompGrant.user_id, CompGrant.ends_at).where(
+        select(CompGrant.user_id, CompGrant.tier_id, CompGrant.ends_at).where(
             col(CompGrant.user_id).in_(user_ids),
             col(CompGrant.revoked_at).is_(None),
             or_(col(CompGrant.ends_at).is_(None), col(CompGrant.ends_at) > now),

@@ -114,6 +114,21 @@ async def tiers_of(
     return out
 
 
+async def paid_tiers_among(
+    session: AsyncSession, user_ids: Sequence[int], now: datetime, grace: timedelta
+) -> Sequence[tuple[int, int]]:
+    """(user id, tier id) for each tier these members hold now by an entitling subscription."""
+    if not user_ids:
+        return []
+    rows = await session.exec(
+        select(Subscription.user_id, Plan.tier_id)
+        .join(Plan, col(Plan.id) == col(Subscription.plan_id))
+        .where(col(Subscription.user_id).in_(user_ids), _entitling(now, grace))
+        .distinct()
+    )
+    return rows.all()
+
+
 async def running_comps_of(
     session: AsyncSession, user_ids: Sequence[int], now: datetime
 ) -> Sequence[tuple[int, int, str | None, datetime, datetime | None, str]]:
