@@ -45,7 +45,7 @@ async def spooled_body(request: Request) -> AsyncIterator[BinaryIO]:
         await upload.close()
 
 
-@router.get("/members", response_model=Page[MemberOut], responses=errors(422))
+@router.get("/members", response_model=Page[MemberOut])
 async def list_members(
     _admin: AdminUser,
     session: SessionDep,
