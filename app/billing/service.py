@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.access.levels import ENTITLING, SubscriptionFacts, subscription_entitles
+from app.access.entitlements import ENTITLING, SubscriptionFacts, subscription_entitles
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.admin import audit

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     # The automatic preview of a gated article without a paywall marker: at most this many
     # top-level blocks and characters of text (and never more than half of its text).
     preview_paragraphs: int = Field(default=3, ge=1, le=50)
+    # The publication's automatic paywall: a public article is gated (as `paid`) this many
+    # days after it is published, unless it opts out or names its own days. None: off.
+    auto_paywall_days: int | None = Field(default=None, ge=1, le=3650)
     preview_max_chars: int = Field(default=1500, ge=100, le=20_000)
     # Reader answers are kept this long at most; staff writes and articles going live clear
     # them sooner (checked every response_cache_check_seconds), comment counts wait it out.

@@ -158,6 +158,57 @@ async def test_every_article_already_there_gets_its_stored_page(tmp_path: Path) 
     assert page["title"] == "Before pages"
     assert page["authors"] == [{"id": 7, "name": "Ed Byline"}]
     assert orjson.loads(bytes(content)) == '<p>Full "text"</p>'
+    # Revision 0015's rules and JSON-LD columns are filled by the same render.
+    rules = await _one(url, "SELECT rules, structured FROM article_page WHERE article_id = 1")
+    assert orjson.loads(bytes(rules[0]))["v"] == "paid"
+    assert orjson.loads(b"{" + bytes(rules[1]) + b"}")["headline"] == "Before pages"
+
+
+async def _one(url: str, sql: str) -> Any:
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        row = (await conn.execute(text(sql))).one()
+    await engine.dispose()
+    return row
+
+
+async def test_access_rules_come_and_go_without_touching_what_refers_to_articles(
+    tmp_path: Path,
+) -> None:
+    """Revision 0015 adds columns to `article` in place: on SQLite a rebuild of the table
+    would delete every row whose foreign key cascades from it (authors, tags, pages)."""
+    url = await fresh_url(tmp_path)
+    await anyio.to_thread.run_sync(upgrade, url, "0014")
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                'INSERT INTO "user" (id, email, display_name, role, email_verified, disabled,'
+                " created_at) VALUES (7, 'ed@example.org', 'Ed', 'editor', true, false, :now)"
+            ),
+            {"now": utcnow()},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO article (id, slug, title, subtitle, body_md, content_html,"
+                " preview_html, excerpt, has_paywall_marker, visibility, status, published_at,"
+                " created_at, updated_at, version, cover_image_alt, comments, word_count,"
+                " reading_minutes) VALUES (1, 'kept', 'Kept', '', 'Body', '<p>x</p>', '', '',"
+                " false, 'public', 'published', :now, :now, :now, 1, '', 'everyone', 1, 1)"
+            ),
+            {"now": utcnow()},
+        )
+        await conn.execute(
+            text("INSERT INTO article_author (article_id, user_id, position) VALUES (1, 7, 0)")
+        )
+    await engine.dispose()
+    await anyio.to_thread.run_sync(upgrade, url)
+    after = await _one(url, "SELECT count(*) FROM article_author")
+    moved = await _one(url, "SELECT auto_paywall, gated_at, free_after FROM article")
+    await anyio.to_thread.run_sync(downgrade, url, "0014")
+    back = await _one(url, "SELECT count(*) FROM article_author")
+    assert (after[0], back[0]) == (1, 1)
+    assert (bool(moved[0]), moved[1], moved[2]) == (True, None, None)
 
 
 async def _billing_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:

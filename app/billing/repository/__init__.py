@@ -10,7 +10,8 @@ from app.billing.repository.entitled import (
     comp_condition,
     paid_access_condition,
     paid_condition,
-    token_reader_level,
+    token_entitlements,
+    user_entitlements,
     user_reader_level,
 )
 from app.billing.repository.ledger import (
@@ -63,10 +64,12 @@ from app.billing.repository.subscriptions import (
 from app.billing.repository.tiers import (
     all_tiers,
     default_tier,
+    paywall_offer,
     plans_of_tiers,
     public_tiers,
     tier,
     tier_by_slug,
+    tiers_by_slugs,
 )
 
 __all__ = [
@@ -105,7 +108,9 @@ __all__ = [
     "payments_of",
     "plan",
     "plans_on_sale",
+    "paywall_offer",
     "plans_of_tiers",
+    "tiers_by_slugs",
     "plans_on_sale_direct",
     "public_tiers",
     "record_status_change",
@@ -118,8 +123,9 @@ __all__ = [
     "subscriptions_of_customer",
     "tier",
     "tier_by_slug",
-    "token_reader_level",
+    "token_entitlements",
     "unmatched_events",
     "update_subscription",
+    "user_entitlements",
     "user_reader_level",
 ]
