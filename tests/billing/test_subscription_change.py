@@ -18,6 +18,7 @@ from app.billing.models import Subscription, SubscriptionChange
 from app.billing.plan_change import Decision, Price, decide
 from app.core.config import Proration, Settings
 from tests.billing.conftest import Billing, standin_settings
+from tests.billing.test_account_deletion import _while_held
 from tests.billing.test_local_gateway import checkout_path, submit
 from tests.conftest import make_settings
 from tests.factories import Factory, Member
@@ -314,6 +315,15 @@ async def test_a_subscription_past_due_canceling_or_ended_cannot_change(
     after_end = await change(client, member, supporter["id"])
     assert (after_end.status_code, after_end.json()["code"]) == (409, "subscription_ended")
     assert billing.standin.price_changes == []
+
+
+async def test_a_change_asks_stripe_with_no_write_lock_held(
+    app: FastAPI, billing: Billing, client: AsyncClient, factory: Factory, tiers: Tiers
+) -> None:
+    member = await factory.member()
+    await billing.subscribe(member, tiers.plans["standard-month"])
+    body = {"plan_id": tiers.plans["supporter-month"]["id"]}
+    await _while_held(app, client, billing, "change_price", "POST", CHANGE, body, member.headers)
 
 
 async def test_the_route_documents_its_answers(client: AsyncClient) -> None:
