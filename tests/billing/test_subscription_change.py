@@ -4,6 +4,7 @@ keeps until period end, every refusal, idempotency, and the local gateway's path
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,18 @@ async def test_the_same_idempotency_key_twice_changes_once_at_stripe(
     assert len(billing.standin.price_changes) == 1
     other_key = await change(client, member, supporter["id"], key="change-2")
     assert other_key.status_code == 409 and other_key.json()["code"] == "same_plan"
+    assert len(billing.standin.price_changes) == 1
+
+
+async def test_a_double_click_without_a_key_changes_once_at_stripe(
+    billing: Billing, client: AsyncClient, factory: Factory, tiers: Tiers
+) -> None:
+    member = await factory.member()
+    await billing.subscribe(member, tiers.plans["standard-month"])
+    supporter = tiers.plans["supporter-month"]
+    clicks = await asyncio.gather(*(change(client, member, supporter["id"]) for _ in range(2)))
+    # The second click either shares the first one's change or finds it made.
+    assert {c.status_code for c in clicks} <= {200, 409} and clicks[0].status_code == 200
     assert len(billing.standin.price_changes) == 1
 
 
