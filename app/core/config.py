@@ -58,6 +58,14 @@ class ConfigError(RuntimeError):
     """The settings cannot run in this environment; the message is one line for the operator."""
 
 
+class Proration(StrEnum):
+    """How a plan change applied now is billed (Stripe's `proration_behavior`)."""
+
+    create_prorations = "create_prorations"
+    always_invoice = "always_invoice"
+    none = "none"
+
+
 class Settings(BaseSettings):
     """Everything Broadsheet can be told from the outside."""
 
@@ -162,6 +170,10 @@ class Settings(BaseSettings):
     billing_grace_days: int = Field(default=7, ge=0, le=60)
     # New provider checkout sessions per reader; each one is a call on Stripe's API budget.
     checkout_rate_limit: str = "10/hour"
+    # A plan change applied now (an upgrade, or any change with the next one off).
+    billing_proration: Proration = Proration.create_prorations
+    # A downgrade keeps the higher plan until the period paid for ends (false: at once).
+    billing_downgrade_at_period_end: bool = True
 
     @field_validator("cors_origins", mode="before")
     @classmethod

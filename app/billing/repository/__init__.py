@@ -46,6 +46,7 @@ from app.billing.repository.purchases import (
 )
 from app.billing.repository.subscriptions import (
     HeldSubscription,
+    PlanAndTier,
     copied_values,
     customer_link,
     customer_of_user,
@@ -54,6 +55,7 @@ from app.billing.repository.subscriptions import (
     insert_subscription,
     link_customer,
     locked_subscription,
+    plan_and_tier_of_price,
     record_status_change,
     reloaded_subscription,
     subscription_by_provider_id,
@@ -74,6 +76,7 @@ from app.billing.repository.tiers import (
 
 __all__ = [
     "HeldSubscription",
+    "PlanAndTier",
     "add",
     "all_plans",
     "all_tiers",
@@ -107,6 +110,7 @@ __all__ = [
     "payment_by_invoice",
     "payments_of",
     "plan",
+    "plan_and_tier_of_price",
     "plans_on_sale",
     "paywall_offer",
     "plans_of_tiers",
