@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app import __version__
-from app.access.deps import reader_level
+from app.access.deps import reader_entitlements
 from app.accounts.auth_context import AuthContext
 from app.accounts.me_router import me_router
 from app.accounts.router import auth_router
@@ -21,11 +21,11 @@ from app.admin.audit_router import router as admin_audit_router
 from app.admin.members_router import MAX_IMPORT_BYTES
 from app.admin.members_router import router as admin_members_router
 from app.admin.stats_router import router as admin_stats_router
-from app.articles import page_parts, search_answers
+from app.articles import derived, page_parts, search_answers
 from app.articles.admin_router import router as admin_articles_router
 from app.articles.admin_tags_router import router as admin_tags_router
 from app.articles.feeds import router as feeds_router
-from app.articles.live import NEXT_GO_LIVE_SQL
+from app.articles.live import NEXT_CHANGE_SQL
 from app.articles.markdown import Renderer, preview_rule
 from app.articles.pages import ArticleAnswers
 from app.articles.router import router as articles_router
@@ -78,11 +78,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     worker = None
     if settings.embedded_worker:
         worker = asyncio.create_task(run_forever(db, settings, all_jobs(), stop))
-    freshness = CacheFreshness(db.reads, app.state.response_cache, NEXT_GO_LIVE_SQL)
+    freshness = CacheFreshness(db.reads, app.state.response_cache, NEXT_CHANGE_SQL)
     watcher = asyncio.create_task(freshness.run(settings.response_cache_check_seconds, stop))
     # Pages stored by an older release or for another public URL are rendered again while the
     # process serves (the old ones meanwhile); usually there are none, and it is one query.
-    pages = asyncio.create_task(page_parts.refresh_stale(db, settings.public_url))
+    pages = asyncio.create_task(derived.refresh_stale(db, page_parts.publication(settings)))
     # Everything built so far (routes, models, metadata) lives as long as the process: moved
     # out of the collector's sight, it no longer makes each full collection a long pause.
     gc.freeze()
@@ -121,7 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth = AuthContext.build(settings)
     app.state.limiter = RateLimiter(settings)
     app.state.mailer = build_mailer(settings)
-    app.state.renderer = Renderer(settings.public_url, preview_rule(settings))
+    app.state.renderer = Renderer(
+        settings.public_url, preview_rule(settings), settings.auto_paywall_days
+    )
     app.state.gateway = build_gateway(settings)
     app.state.response_cache = ResponseCache(
         settings.response_cache_seconds, max_bytes=settings.response_cache_mb * 1024 * 1024
@@ -134,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         ReaderAnswersBeforeRouting,
         cache=app.state.response_cache,
-        level_of=reader_level,
+        reader_of=reader_entitlements,
         article_answer=app.state.article_answers,
         early={
             f"{API_PREFIX}/search": Early(search_answers.search_before_routing),

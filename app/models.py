@@ -11,6 +11,7 @@ from app.articles.models import (
     ArticleAuthor,
     ArticleRevision,
     ArticleTag,
+    ArticleTier,
     SlugRedirect,
     Tag,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "ArticleAuthor",
     "ArticleRevision",
     "ArticleTag",
+    "ArticleTier",
     "Comment",
     "CommentBan",
     "CommentLike",

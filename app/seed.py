@@ -109,7 +109,7 @@ async def seed_demo(settings: Settings) -> list[str]:
 
 async def _seed_articles(session: AsyncSession, settings: Settings, staff: list[User]) -> int:
     """Create the demo articles that do not exist yet (matched by title); give back how many."""
-    renderer = Renderer(settings.public_url, preview_rule(settings))
+    renderer = Renderer(settings.public_url, preview_rule(settings), settings.auto_paywall_days)
     editor = staff[0]
     created = 0
     start = utcnow() - timedelta(days=90)

@@ -221,7 +221,7 @@ async def seed(url: str, articles: int, members: int, *, seed_value: int = 7) ->
                 )
             )
         # Each article's stored page, as the app renders it when an article is written.
-        await conn.run_sync(page_parts.render_pages, settings.public_url)
+        await conn.run_sync(page_parts.render_pages, page_parts.publication(settings))
         for start in range(0, members, CHUNK):
             users = [
                 {

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from sqlmodel import select
 
 from app.accounts import service as accounts
 from app.accounts.auth_context import AuthContext
@@ -16,7 +17,8 @@ from app.articles import derived
 from app.articles import service as articles_service
 from app.articles.models import Article, Status, Visibility
 from app.articles.schemas import ArticleCreate
-from app.core.db import Database, pk
+from app.billing.models import Plan, Subscription, Tier
+from app.core.db import Database, pk, utcnow
 
 DEFAULT_PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -66,6 +68,41 @@ class Factory:
             )
             issued = await accounts.open_session(session, self.auth, user)
         return Member(user, issued.access_token, issued.refresh_token, password)
+
+    async def tier(self, slug: str, *, amount: int = 500) -> Tier:
+        """A paid tier on sale with one monthly plan."""
+        async with self.db.session() as session:
+            tier = Tier(name=slug.title(), slug=slug)
+            session.add(tier)
+            await session.flush()
+            session.add(Plan(tier_id=pk(tier.id), name=f"{slug} monthly", amount=amount))
+        return tier
+
+    async def subscriber(
+        self, tier: Tier | None, *, status: str = "active", past_due_days: int | None = None
+    ) -> Member:
+        """A reader with one subscription to a plan of `tier` in `status` (past due since
+        `past_due_days` ago), as the webhook path would have stored it."""
+        member = await self.member()
+        async with self.db.session() as session:
+            plan = None
+            if tier is not None:
+                plan = (await session.exec(select(Plan).where(Plan.tier_id == tier.id))).first()
+            now = utcnow()
+            session.add(
+                Subscription(
+                    user_id=member.id,
+                    provider_subscription_id=f"sub_factory_{next(_counter)}",
+                    customer_id=f"cus_factory_{member.id}",
+                    plan_id=plan.id if plan else None,
+                    status=status,
+                    current_period_end=now + timedelta(days=20),
+                    past_due_since=None
+                    if past_due_days is None
+                    else now - timedelta(days=past_due_days),
+                )
+            )
+        return member
 
 
 class ArticleFactory:

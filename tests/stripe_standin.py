@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import stripe
@@ -72,6 +73,8 @@ class StandIn:
     seen_keys: list[tuple[str, str, str]] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
     idempotency_cache: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    # Each price change made on a subscription: (subscription, price, proration_behavior).
+    price_changes: list[tuple[str, str, str]] = field(default_factory=list)
 
     def reset(self) -> None:
         """Forget everything: localstripe's store, sessions, idempotency keys, faults."""
@@ -85,6 +88,7 @@ class StandIn:
         self.sessions.clear()
         self.seen_keys.clear()
         self.idempotency_cache.clear()
+        self.price_changes.clear()
         self.faults = Faults()
 
     @property
@@ -176,6 +180,8 @@ class _Proxy:
             )
         if request.method == "POST" and path == "/v1/prices":
             return await self.price(request)
+        if request.method == "POST" and path.startswith("/v1/subscriptions/"):
+            return await self.subscription_update(request)
         if (
             request.method == "GET"
             and path.startswith("/v1/subscriptions/")
@@ -250,8 +256,23 @@ class _Proxy:
             }
         )
 
-    async def forward(self, request: web.Request) -> web.Response:
-        body = await request.read()
+    async def subscription_update(self, request: web.Request) -> web.Response:
+        """An update as Stripe takes it today: localstripe knows an item's price as its plan
+        and has no proration_behavior (it never bills a change), so both are translated and
+        the change noted for the tests."""
+        form = await request.post()
+        fields = [(k, str(v)) for k, v in form.items() if k != "proration_behavior"]
+        price = form.get("items[0][price]")
+        if price is not None:
+            subscription = request.path.rsplit("/", 1)[-1]
+            behavior = str(form.get("proration_behavior", "create_prorations"))
+            self.standin.price_changes.append((subscription, str(price), behavior))
+        body = urlencode([(k.replace("[price]", "[plan]"), v) for k, v in fields])
+        return await self.forward(request, body=body.encode())
+
+    async def forward(self, request: web.Request, *, body: bytes | None = None) -> web.Response:
+        if body is None:
+            body = await request.read()
         headers = {
             k: v
             for k, v in request.headers.items()

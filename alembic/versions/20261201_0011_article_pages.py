@@ -5,9 +5,10 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-01 20:00:00
 
-Every article's page is rendered once here with the app's own renderer of stored pages
-(app/articles/page_parts.py), so the article route finds a page for each; later writes keep
-them current, and a process that starts renders again any page of another format or URL.
+The table is created empty: every article's page is rendered once the schema is at head
+(alembic/env.py, articles/derived.after_migrations), with the renderer of that code, so a
+later revision that adds a page column never meets a renderer that writes it too early.
+Later writes keep the pages current.
 """
 
 from collections.abc import Sequence
@@ -16,8 +17,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-from app.articles.page_parts import render_pages
-from app.core.config import Settings
 
 revision: str = '0011'
 down_revision: str | None = '0010'
@@ -44,7 +43,6 @@ def upgrade() -> None:
         'ix_article_reader', 'article', ['slug', 'status', 'published_at', 'visibility']
     )
     op.create_index('ix_article_newest', 'article', ['published_at', 'id'])
-    render_pages(op.get_bind(), Settings().public_url)
 
 
 def downgrade() -> None:

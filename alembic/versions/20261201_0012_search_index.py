@@ -4,7 +4,8 @@ Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-01 21:00:00
 
-The index is dropped and built again in BROADSHEET_SEARCH_LANGUAGE (app/articles/
+The index is dropped and created again, empty (it is filled once the schema is at head:
+alembic/env.py, articles/derived.after_migrations), in BROADSHEET_SEARCH_LANGUAGE (app/articles/
 search_rebuild.py): entries ordered by a sort key that also says what is live, title and
 public text apart, tag and author facets, author names in the public text. To change the
 language later, downgrade to 0011 and upgrade again.
@@ -28,7 +29,6 @@ def upgrade() -> None:
     bind = op.get_bind()
     bind.execute(sa.text("DROP TABLE IF EXISTS article_search"))
     search_rebuild.create(bind, Settings().search_language)
-    search_rebuild.fill(bind)
 
 
 def downgrade() -> None:

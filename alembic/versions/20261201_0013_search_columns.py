@@ -5,8 +5,8 @@ Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-01 22:30:00
 
-On SQLite (PostgreSQL's search index is unchanged) the FTS5 tables are dropped and built again
-from the articles (app/articles/search_rebuild.py). What a reader may match becomes a set of
+On SQLite (PostgreSQL's search index is unchanged) the FTS5 tables are dropped and created again,
+empty (app/articles/search_rebuild.py; filled once the schema is at head, alembic/env.py). What a reader may match becomes a set of
 columns, and prefixes up to six letters are read from an index instead of merged per query.
 The hits' live check reads `ix_article_live_by_id` (on SQLite an article row keeps its status
 behind its long text, in overflow pages).
@@ -36,7 +36,6 @@ def upgrade() -> None:
     for table in _TABLES:
         bind.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
     search_rebuild.create(bind, Settings().search_language)
-    search_rebuild.fill(bind)
 
 
 def downgrade() -> None:

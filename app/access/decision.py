@@ -1,52 +1,72 @@
-"""The paywall rule: one pure function from visibility and reader level to access."""
+"""The paywall rule: one pure function from an article's requirement, a reader's
+entitlements and the time to access, with a reason that says what would unlock it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from datetime import datetime
 
-from app.access.levels import AccessLevel
+from app.access.entitlements import Entitlements
+from app.access.rules import Rules, Visibility
 
 
-class Visibility(StrEnum):
-    """What an article requires of its reader (the access model's, stored on articles)."""
-
+class Reason:
     public = "public"
-    members = "members"
-    paid = "paid"
-
-
-REQUIRED_LEVEL = {
-    Visibility.public: AccessLevel.anonymous,
-    Visibility.members: AccessLevel.member,
-    Visibility.paid: AccessLevel.paid,
-}
+    entitled = "entitled"
+    signin_required = "signin_required"
+    subscription_required = "subscription_required"
+    tier_required = "tier_required"
+    subscription_lapsed = "subscription_lapsed"
+    payment_failed = "payment_failed"
 
 
 @dataclass(frozen=True)
 class Access:
+    """`required`: the visibility in force; `tiers`: the tiers that would unlock a `tiers`
+    article (empty: any paid tier would); `notice`: `payment_failed` while a past-due
+    subscription still gives access."""
+
     granted: bool
     required: str
     reason: str
+    tiers: frozenset[int] = frozenset()
+    notice: str | None = None
 
 
-def decide(visibility: str, level: AccessLevel) -> Access:
-    """Give back whether a reader at `level` may read an article of `visibility`, and why."""
-    try:
-        wanted = Visibility(visibility)
-    except ValueError:
-        # An unknown visibility is treated as the strictest: fail closed.
-        wanted = Visibility.paid
-    required = REQUIRED_LEVEL[wanted]
-    if level >= required:
-        return Access(True, wanted.value, "public" if wanted is Visibility.public else "entitled")
-    if level is AccessLevel.anonymous:
-        reason = "signin_required" if wanted is Visibility.members else "subscription_required"
-    else:
-        reason = "subscription_required"
-    return Access(False, wanted.value, reason)
+def decide(rules: Rules, reader: Entitlements, now: datetime) -> Access:
+    """Give back whether `reader` may read an article with `rules` at `now`, and why."""
+    required = rules.required(now)
+    tiers = rules.tiers if required is Visibility.tiers else frozenset()
+    if required is Visibility.public:
+        return Access(True, required.value, Reason.public)
+    if required is Visibility.members:
+        if reader.signed_in:
+            return Access(True, required.value, Reason.entitled)
+        return Access(False, required.value, Reason.signin_required)
+    # A `tiers` article with no tier listed unlocks for nobody but staff: fail closed.
+    granted = reader.paid if required is Visibility.paid else reader.has_any(tiers)
+    if granted:
+        notice = Reason.payment_failed if reader.grace_until is not None else None
+        return Access(True, required.value, Reason.entitled, tiers, notice)
+    return Access(False, required.value, _refusal(required, reader), tiers)
 
 
-def accessible_visibilities(level: AccessLevel) -> list[str]:
-    """Give back the visibilities a reader at `level` may read in full."""
-    return [v.value for v, needed in REQUIRED_LEVEL.items() if level >= needed]
+def _refusal(required: Visibility, reader: Entitlements) -> str:
+    if reader.payment_failed:
+        return Reason.payment_failed
+    if reader.lapsed:
+        return Reason.subscription_lapsed
+    if required is Visibility.tiers:
+        return Reason.tier_required
+    return Reason.subscription_required
+
+
+def readable(reader: Entitlements) -> list[str]:
+    """The visibilities whose full text `reader` may match in search (the index holds no
+    body of a `tiers` article, and indexes one a time rule may gate as `paid`)."""
+    out = [Visibility.public.value]
+    if reader.signed_in:
+        out.append(Visibility.members.value)
+    if reader.paid:
+        out.append(Visibility.paid.value)
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.access.levels import AccessLevel
+from app.access.entitlements import AccessLevel
 from app.accounts import links
 from app.accounts import repository as repo
 from app.accounts import service as accounts

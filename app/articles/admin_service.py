@@ -36,6 +36,8 @@ def _view(article: Article, extra: Extras) -> ArticleStaff:
         comments=article.comments,  # type: ignore[arg-type]
         authors=[AuthorOut(id=i, name=n) for i, n in authors],
         tags=[TagOut(slug=s, name=n) for s, n in tags],
+        tiers=extra.tiers.get(pk(article.id), []),
+        gated_after=article.gated_at,
     )
 
 

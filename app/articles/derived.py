@@ -10,18 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import Connection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.articles import page_parts, search_rebuild
 from app.articles.repository import pages as repository
+from app.articles.schemas import Publication
 from app.core.cache import invalidate_on_commit
+from app.core.config import Settings
+from app.core.db import Database
 
 
-async def article(session: AsyncSession, article_id: int, public_url: str | None = None) -> None:
+async def article(
+    session: AsyncSession, article_id: int, publication: Publication | None = None
+) -> None:
     """Rewrite the page and search entry of one article as it now stands (none once it is
-    deleted); with no `public_url`, the page keeps the URL it was rendered for."""
+    deleted); with no `publication`, the page keeps the one it was rendered with."""
     await session.flush()
-    await _rewrite(session, [article_id], public_url)
+    await _rewrite(session, [article_id], publication)
 
 
 async def for_author(session: AsyncSession, user_id: int) -> None:
@@ -39,10 +45,39 @@ async def for_tag(session: AsyncSession, tag_id: int) -> None:
 
 
 async def _rewrite(
-    session: AsyncSession, ids: Sequence[int], public_url: str | None = None
+    session: AsyncSession, ids: Sequence[int], publication: Publication | None = None
 ) -> None:
     if ids:
         conn = await session.connection()
-        await conn.run_sync(page_parts.render_pages, public_url, ids=list(ids))
+        await conn.run_sync(page_parts.render_pages, publication, ids=list(ids))
         await conn.run_sync(search_rebuild.reindex, ids)
     invalidate_on_commit(session)
+
+
+async def refresh_stale(db: Database, publication: Publication) -> None:
+    """Rewrite every page made with another format or publication (after an upgrade, a new
+    public URL or new automatic-paywall days) and its search entry, a batch per
+    transaction; readers' caches go after each."""
+    after = 0
+    while True:
+        async with db.session() as session:
+            conn = await session.connection()
+            done = await conn.run_sync(
+                page_parts.render_batch, publication, after=after, stale_only=True
+            )
+            if done is None:
+                return
+            await conn.run_sync(search_rebuild.reindex, done)
+            invalidate_on_commit(session)
+        after = done[-1]
+
+
+def after_migrations(conn: Connection, settings: Settings) -> None:
+    """Render every page missing or stale, then fill an empty search index or rewrite the
+    entries of the pages rendered: run by Alembic once the schema is at head, so the code
+    that writes them meets the schema it writes."""
+    ids = page_parts.render_pages(conn, page_parts.publication(settings), stale_only=True)
+    if search_rebuild.fill_if_empty(conn):
+        return
+    for start in range(0, len(ids), page_parts.BATCH):
+        search_rebuild.reindex(conn, ids[start : start + page_parts.BATCH])

@@ -47,3 +47,11 @@ class ArticleMoved(Exception):
     def __init__(self, slug: str) -> None:
         super().__init__(slug)
         self.slug = slug
+
+
+class InvalidRequirement(InvalidInput):
+    code, title = "invalid_requirement", "Visibility and tiers do not agree"
+
+
+class UnknownTier(InvalidInput):
+    code, title = "unknown_tier", "No tier has that slug"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, select
+from sqlalchemy import ColumnElement, and_, func, literal_column, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import aliased
@@ -64,10 +64,19 @@ def _portable(expression: Any) -> str:
     return texts.pop()
 
 
-# The next time an article goes live by itself (a scheduled one reaching its time), for the
-# response cache's freshness check (one text for both databases); the status index serves it.
-NEXT_GO_LIVE_SQL = _portable(
-    select(func.min(col(Article.published_at))).where(
+def _next(column: Any) -> Any:
+    return select(func.min(column).label("at")).where(column > _NOW)
+
+
+# The next time an answer changes by itself, for the response cache's freshness check (one
+# text for both databases): a scheduled article reaching its time (the status index serves
+# it), or an article's time rule (embargo, breaking window, automatic paywall; each indexed).
+_MOMENTS = union_all(
+    select(func.min(col(Article.published_at)).label("at")).where(
         _goes_live_later(col(Article.status), col(Article.published_at), _NOW)
-    )
-)
+    ),
+    _next(col(Article.free_after)),
+    _next(col(Article.free_until)),
+    _next(col(Article.gated_at)),
+).subquery("moments")
+NEXT_CHANGE_SQL = _portable(select(func.min(_MOMENTS.c.at)))

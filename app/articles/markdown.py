@@ -24,6 +24,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.footnote import footnote_plugin
 
+from app.articles.schemas import Publication
 from app.core.config import Settings
 
 # Matched against one stripped line at a time, never across the body: linear in its length.
@@ -94,9 +95,11 @@ class _Block:
 class Renderer:
     """Renders article Markdown for one publication (its host decides what links are external)."""
 
-    def __init__(self, public_url: str, rule: PreviewRule) -> None:
+    def __init__(self, public_url: str, rule: PreviewRule, paywall_days: int | None = None) -> None:
         self.public_url = public_url
         self.rule = rule
+        # Not a rendering rule, but the other half of what a stored page is rendered with.
+        self.publication = Publication(public_url, paywall_days)
         # Raw HTML is off: staff write Markdown, and anything HTML-looking stays text.
         self._md = (
             MarkdownIt("commonmark", {"html": False})
@@ -143,11 +146,10 @@ class Renderer:
         free = self._free_blocks(blocks, preview_blocks or self.rule.blocks)
         preview_html = _strict_prefix(free, full_text)
         words = len(full_text.split())
-        teaser_source = plain_text(preview_html) or ("" if gated else full_text)
         return Rendered(
             content_html=content_html,
             preview_html=preview_html,
-            excerpt=shorten(excerpt_override or teaser_source, EXCERPT_CHARS),
+            excerpt=teaser_text(preview_html, full_text, excerpt_override, gated=gated),
             has_marker=any(b.marker for b in blocks),
             word_count=words,
             reading_minutes=max(1, math.ceil(words / WORDS_PER_MINUTE)) if words else 0,
@@ -195,6 +197,15 @@ class Renderer:
                 )
             )
         return out
+
+
+def teaser_text(
+    preview_html: str, full_text: str, excerpt_override: str | None, *, gated: bool
+) -> str:
+    """An article's plain-text teaser: the staff's own, else its free part; only an article
+    no rule can gate whose free part is empty (a short one) takes it from its `full_text`."""
+    source = plain_text(preview_html) or ("" if gated else full_text)
+    return shorten(excerpt_override or source, EXCERPT_CHARS)
 
 
 def _automatic(body: Sequence[_Block], limit: int, max_chars: int) -> list[_Block]:

@@ -9,7 +9,7 @@ from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 # The access model owns what an article requires; the name stays importable from here.
-from app.access.decision import Visibility as Visibility
+from app.access.rules import Visibility as Visibility
 from app.core.db import utcnow
 from app.core.types import UTCDateTime
 
@@ -59,6 +59,14 @@ class Article(SQLModel, table=True):
     has_paywall_marker: bool = False
     preview_paragraphs: int | None = Field(default=None, ge=1, le=50)
     visibility: str = Field(default=Visibility.public.value, max_length=16)
+    # Time rules (access/rules.py): an embargo, a free window while breaking, an automatic
+    # paywall by age (its own days, or the publication's for a public article following it).
+    free_after: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    free_until: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    gated_after_days: int | None = Field(default=None, ge=1, le=3650)
+    auto_paywall: bool = True
+    # When the automatic paywall closes, worked out at write time from the above.
+    gated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     status: str = Field(default=Status.draft.value, max_length=16)
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -80,6 +88,15 @@ class ArticleAuthor(SQLModel, table=True):
     article_id: int = Field(foreign_key="article.id", primary_key=True, ondelete="CASCADE")
     user_id: int = Field(foreign_key="user.id", primary_key=True, index=True, ondelete="CASCADE")
     position: int = 0
+
+
+class ArticleTier(SQLModel, table=True):
+    """The tiers a `tiers` article is for (any one of them unlocks it)."""
+
+    __tablename__ = "article_tier"
+
+    article_id: int = Field(foreign_key="article.id", primary_key=True, ondelete="CASCADE")
+    tier_id: int = Field(foreign_key="tier.id", primary_key=True, index=True, ondelete="RESTRICT")
 
 
 class Tag(SQLModel, table=True):
@@ -137,3 +154,10 @@ class ArticlePage(SQLModel, table=True):
     # others is rendered again when a process starts (page_parts.refresh_stale).
     format: int
     public_url: str = Field(max_length=500)
+    # The schema.org data without its access members, which follow the time rules: a JSON
+    # object's members, joined at read time with those the moment gives.
+    structured: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # The article's requirement (access/rules.py) as JSON, read with the page.
+    rules: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # The publication's automatic-paywall days it was rendered with (stale when they change).
+    paywall_days: int | None = None

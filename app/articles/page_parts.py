@@ -4,94 +4,176 @@ When an article is written (created, edited, published, a tag or author renamed)
 and its page's members that are the same for every reader are rendered once to JSON bytes,
 and its full text once to a JSON string (`article_page`). An archive page is its cards
 joined. Answering a reader is then one indexed read and a join of byte strings with the small
-part that is theirs: access, paywall box, comment count (presenter.reader_part). Gated text is
-only ever in `content`, which is joined in only where the access decision grants it.
+part that is theirs: access, paywall box, comment count (presenter.reader_part), and the
+JSON-LD members that follow the time rules. Gated text is only ever in `content`, which is
+joined in only where the access decision grants it. The article's requirement is stored
+with the page (`rules`), so the same read gives what the decision needs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
+from app.access.rules import Rules, Visibility, gated_at
 from app.articles import presenter
+from app.articles.markdown import plain_text, teaser_text
 from app.articles.repository import pages as repository
-from app.articles.schemas import PageSource
-from app.core.cache import invalidate_on_commit
-from app.core.db import Database
+from app.articles.schemas import PageSource, Publication
+from app.core.config import Settings
 from app.core.jsonutil import dumps
 
 # Raised whenever what page_head renders changes: pages of another format are rendered again
 # when a process starts.
-PAGE_FORMAT = 1
+PAGE_FORMAT = 2
 BATCH = 500
 
 
-def assemble(head: bytes, content: bytes | None, reader: presenter.Json) -> bytes:
-    """The page's JSON: the stored members, the full text or null, the reader's members."""
+def publication(settings: Settings) -> Publication:
+    """The publication pages are rendered with now."""
+    return Publication(settings.public_url, settings.auto_paywall_days)
+
+
+def assemble(
+    head: bytes, structured: bytes, free: bool, content: bytes | None, reader: presenter.Json
+) -> bytes:
+    """The page's JSON: the stored members, its JSON-LD as the moment has it, the full text
+    or null, the reader's members."""
     text = content if content is not None else b"null"
-    return b"{" + head + b',"content_html":' + text + b"," + dumps(reader)[1:]
+    return (
+        b"{" + head + b',"structured_data":' + presenter.structured_data(structured, free)
+        + b',"content_html":' + text + b"," + dumps(reader)[1:]
+    )  # fmt: skip
 
 
-def _page(source: PageSource, authors: Any, tags: Any, public_url: str) -> dict[str, Any]:
-    head = dumps(presenter.page_head(source, authors, tags, public_url))
+def encode_rules(rules: Rules, tier_slugs: Sequence[str]) -> bytes:
+    """The stored form of an article's requirement (with its tiers' slugs, for answers)."""
+    return dumps(
+        {"v": rules.visibility, "t": sorted(rules.tiers), "s": list(tier_slugs),
+         "fa": rules.free_after, "fu": rules.free_until, "ga": rules.gated_at}
+    )  # fmt: skip
+
+
+def decode_rules(stored: bytes) -> tuple[Rules, list[str]]:
+    """The requirement and tier slugs `encode_rules` stored; an unreadable one fails closed."""
+    try:
+        data = orjson.loads(stored)
+        rules = Rules(
+            visibility=data["v"],
+            tiers=frozenset(data["t"]),
+            free_after=_moment(data["fa"]),
+            free_until=_moment(data["fu"]),
+            gated_at=_moment(data["ga"]),
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return Rules(Visibility.tiers.value), []
+    return rules, list(data["s"])
+
+
+def _moment(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def rules_of(source: PageSource, tier_ids: Sequence[int], paywall_days: int | None) -> Rules:
+    """An article's requirement, its automatic paywall worked out from its publication time."""
+    return Rules(
+        visibility=source.visibility,
+        tiers=frozenset(tier_ids),
+        free_after=source.free_after,
+        free_until=source.free_until,
+        gated_at=gated_at(
+            source.visibility, source.published_at, source.gated_after_days,
+            source.auto_paywall, paywall_days,
+        ),
+    )  # fmt: skip
+
+
+def ever_gated(
+    visibility: str, own_days: int | None, auto_paywall: bool, paywall_days: int | None
+) -> bool:
+    """Whether some rule gates the article at some moment (its teaser then comes from its
+    free part only): any visibility but public, or an automatic paywall."""
+    return (
+        visibility != Visibility.public.value
+        or own_days is not None
+        or (auto_paywall and paywall_days is not None)
+    )
+
+
+def _page(
+    source: PageSource, authors: Any, tags: Any, tiers: list[tuple[int, str]], pub: Publication
+) -> dict[str, Any]:
+    slugs = [slug for _, slug in tiers]
+    rules = rules_of(source, [tier_id for tier_id, _ in tiers], pub.paywall_days)
+    # The automatic paywall's time and the teaser, worked out here as the publication has
+    # them now, go on the card and page and back to the article (feeds, search read them).
+    source.gated_at = rules.gated_at
+    gated = ever_gated(source.visibility, source.gated_after_days, source.auto_paywall,
+                       pub.paywall_days)  # fmt: skip
+    full_text = "" if gated or source.preview_html else plain_text(source.content_html)
+    source.excerpt = teaser_text(source.preview_html, full_text, source.excerpt_override,
+                                 gated=gated)  # fmt: skip
+    head, structured = presenter.page_head(source, authors, tags, slugs, pub.public_url)
     return {
         "article_id": source.id,
-        "teaser": dumps(presenter.teaser(source, authors, tags)),
-        "head": head[1:-1],
+        "teaser": dumps(presenter.teaser(source, authors, tags, slugs)),
+        "head": dumps(head)[1:-1],
         "content": dumps(source.content_html),
         "format": PAGE_FORMAT,
-        "public_url": public_url,
+        "public_url": pub.public_url,
+        "structured": structured,
+        "rules": encode_rules(rules, slugs),
+        "paywall_days": pub.paywall_days,
+        "gated_at": rules.gated_at,
+        "excerpt": source.excerpt,
     }
 
 
 def render_batch(
     conn: Connection,
-    public_url: str | None,
+    publication: Publication | None,
     *,
     after: int = 0,
     ids: Sequence[int] | None = None,
     stale_only: bool = False,
-) -> int | None:
+) -> list[int] | None:
     """Render and store the next BATCH pages after article `after`: of `ids` (or of every
-    article), only those rendered with another format or URL if `stale_only`. A `public_url`
-    of None keeps each page's own URL. Gives back the last article id seen, None at the end."""
-    stale = (PAGE_FORMAT, public_url) if stale_only and public_url is not None else None
+    article), only those rendered with another format or publication if `stale_only`. A
+    `publication` of None keeps each page's own. Gives back the ids rendered, None at the
+    end."""
+    stale = (PAGE_FORMAT, publication) if stale_only and publication is not None else None
     batch = repository.sources(conn, after=after, limit=BATCH, ids=ids, stale=stale)
     if not batch:
         return None
     batch_ids = [source.id for source in batch]
     authors = repository.bylines(conn, batch_ids)
     tags = repository.tag_lists(conn, batch_ids)
+    tiers = repository.tier_lists(conn, batch_ids)
     pages = [
-        _page(s, authors.get(s.id, []), tags.get(s.id, []), url)
+        _page(s, authors.get(s.id, []), tags.get(s.id, []), tiers.get(s.id, []), pub)
         for s in batch
-        if (url := public_url or s.page_url) is not None
+        if (pub := publication or s.publication) is not None
     ]
     repository.save(conn, pages)
-    return batch_ids[-1]
+    return batch_ids
 
 
 def render_pages(
     conn: Connection,
-    public_url: str | None,
+    publication: Publication | None,
     *,
     ids: Sequence[int] | None = None,
     stale_only: bool = False,
-) -> None:
-    """Render and store every page `render_batch` would, batch after batch."""
-    after: int | None = 0
-    while after is not None:
-        after = render_batch(conn, public_url, after=after, ids=ids, stale_only=stale_only)
-
-
-async def refresh_stale(db: Database, public_url: str) -> None:
-    """Render every page made with another format or URL (after an upgrade or a change of
-    the public URL), a batch per transaction; readers' caches go after each."""
-    after: int | None = 0
-    while after is not None:
-        async with db.session() as session:
-            conn = await session.connection()
-            after = await conn.run_sync(render_batch, public_url, after=after, stale_only=True)
-            invalidate_on_commit(session)
+) -> list[int]:
+    """Render and store every page `render_batch` would, batch after batch; give back the
+    ids rendered."""
+    done: list[int] = []
+    while (batch := render_batch(
+        conn, publication, after=done[-1] if done else 0, ids=ids, stale_only=stale_only
+    )) is not None:  # fmt: skip
+        done += batch
+    return done

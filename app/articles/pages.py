@@ -17,8 +17,8 @@ import orjson
 from feedgen.feed import FeedGenerator
 
 from app.access import decision
-from app.access.decision import Visibility
-from app.access.levels import AccessLevel
+from app.access.entitlements import Entitlements
+from app.access.rules import Visibility
 from app.articles import page_parts, presenter, repository, search, search_index, suggest
 from app.articles.errors import ArticleMoved, ArticleNotFound
 from app.articles.schemas import ArchiveMonth, AuthorCount, ListFilters, TagCount
@@ -26,7 +26,7 @@ from app.articles.search import Ask, Position
 from app.billing import repository as billing
 from app.core.cache import Answer, ResponseCache, article_key
 from app.core.config import Settings
-from app.core.db import Database, Reads, pk
+from app.core.db import Database, Reads, pk, utcnow
 from app.core.jsonutil import dumps
 
 FEED_ITEMS = 50
@@ -42,34 +42,39 @@ def xml_text(text: str) -> str:
     return _NOT_XML.sub("", text)
 
 
-async def article_page(reads: Reads, level: AccessLevel, slug: str) -> bytes:
-    """One live article as `level` may read it; ArticleMoved for an old slug."""
+async def article_page(reads: Reads, reader: Entitlements, slug: str) -> bytes:
+    """One live article as `reader` may read it now; ArticleMoved for an old slug."""
     found = await repository.live_page(reads, slug)
     if found is None:
         raise ArticleNotFound("No such article.")
     if isinstance(found, str):
         raise ArticleMoved(found)
-    access = decision.decide(found.visibility, level)
-    plans: list[dict[str, object]] = []
-    if not access.granted and found.visibility == Visibility.paid.value:
-        plans = await billing.plans_on_sale_direct(reads)
-    reader = presenter.reader_part(slug, access, level, plans, found.comment_count)
-    return page_parts.assemble(found.head, found.content if access.granted else None, reader)
+    rules, tier_slugs = page_parts.decode_rules(found.rules)
+    now = utcnow()
+    access = decision.decide(rules, reader, now)
+    offer = presenter.NO_OFFER
+    if not access.granted and access.required != Visibility.members.value:
+        offer = presenter.Offer(*await billing.paywall_offer(reads, access.tiers or None))
+    part = presenter.reader_part(slug, access, reader, offer, found.comment_count, tier_slugs)
+    free = rules.required(now) is Visibility.public
+    content = found.content if access.granted else None
+    return page_parts.assemble(found.head, found.structured, free, content, part)
 
 
 class ArticleAnswers:
-    """An article page's answer for one access level: from the response cache, or rendered
-    once however many readers miss it together. The route and the before-routing middleware
-    both answer through this one object."""
+    """An article page's answer for one reader's entitlements: from the response cache, or
+    rendered once however many readers miss it together. The route and the before-routing
+    middleware both answer through this one object."""
 
     def __init__(self, cache: ResponseCache, reads: Reads) -> None:
         self.cache, self.reads = cache, reads
 
-    async def __call__(self, level: AccessLevel, slug: str) -> Answer:
-        render = partial(article_page, self.reads, level, slug)
-        # The answer depends on the reader only through their access level, so it is cached
-        # per level: readers of one level share it, and no level ever sees another's.
-        return await self.cache.fetch(article_key(level, slug), render)
+    async def __call__(self, reader: Entitlements, slug: str) -> Answer:
+        render = partial(article_page, self.reads, reader, slug)
+        # The answer depends on the reader only through their entitlements' key, so readers
+        # of one key share it and no other ever sees it; an answer that a time rule will
+        # change goes when that time comes (core/cache/freshness.py).
+        return await self.cache.fetch(article_key(reader.key, slug), render)
 
 
 async def archive_page(db: Database, filters: ListFilters, limit: int, cursor: str | None) -> bytes:

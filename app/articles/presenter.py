@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from app.access.decision import Access, Visibility
-from app.access.levels import AccessLevel
+from app.access.decision import Access, Reason
+from app.access.entitlements import Entitlements
+from app.core.jsonutil import dumps
 
 SEO_DESCRIPTION_CHARS = 160
 PAYWALL_SELECTOR = ".paywalled-content"
@@ -25,6 +26,23 @@ PAYWALL_SELECTOR = ".paywalled-content"
 Authors = Sequence[tuple[int, str]]
 Tags = Sequence[tuple[str, str]]
 Json = dict[str, Any]
+# What the paywall says for each reason an article is refused: (message, what to do).
+_REFUSALS: dict[str, tuple[str, str]] = {
+    Reason.signin_required: ("Sign up for free to keep reading.", "signup"),
+    Reason.subscription_required: (
+        "Subscribe now to keep reading and get access to the full archive.", "checkout"
+    ),
+    Reason.tier_required: ("This article is for subscribers of another tier.", "checkout"),
+    Reason.subscription_lapsed: ("Your subscription has ended. Renew to keep reading.", "checkout"),
+    Reason.payment_failed: (
+        "Your last payment failed. Update your payment method to keep reading.", "portal"
+    ),
+}  # fmt: skip
+_ENDPOINTS = {
+    "signup": "/api/v1/auth/signup",
+    "checkout": "/api/v1/billing/checkout",
+    "portal": "/api/v1/billing/portal",
+}
 
 
 class Teasable(Protocol):
@@ -36,6 +54,9 @@ class Teasable(Protocol):
     excerpt: str
     visibility: str
     published_at: datetime | None
+    free_after: datetime | None
+    free_until: datetime | None
+    gated_at: datetime | None
     reading_minutes: int
     cover_image_url: str | None
     cover_image_alt: str
@@ -52,14 +73,19 @@ class Readable(Teasable, Protocol):
     preview_html: str
 
 
-def teaser(article: Teasable, authors: Authors, tags: Tags) -> Json:
-    """The archive card of an article: public fields only."""
+def teaser(article: Teasable, authors: Authors, tags: Tags, tiers: Sequence[str]) -> Json:
+    """The archive card of an article: public fields only. `visibility` and `tiers` are
+    what the article requires before its time rules, whose times follow."""
     return {
         "slug": article.slug,
         "title": article.title,
         "subtitle": article.subtitle,
         "excerpt": article.excerpt,
         "visibility": article.visibility,
+        "tiers": list(tiers),
+        "free_after": article.free_after,
+        "free_until": article.free_until,
+        "gated_after": article.gated_at,
         "published_at": article.published_at,
         "reading_minutes": article.reading_minutes,
         "authors": [{"id": i, "name": n} for i, n in authors],
@@ -78,9 +104,9 @@ def _seo(article: Readable) -> Json:
     }
 
 
-def structured_data(article: Readable, base: Json, seo: Json, public_url: str) -> Json:
-    """schema.org NewsArticle JSON-LD; gated articles mark their paywalled part (hasPart)."""
-    free = article.visibility == Visibility.public.value
+def structured_members(article: Readable, base: Json, seo: Json, public_url: str) -> bytes:
+    """schema.org NewsArticle JSON-LD without its access members (`structured_tail`), as
+    the bytes of a JSON object's members: whether the article is free follows the time."""
     data: Json = {
         "@context": "https://schema.org",
         "@type": "NewsArticle",
@@ -91,60 +117,94 @@ def structured_data(article: Readable, base: Json, seo: Json, public_url: str) -
         "dateModified": article.updated_at.isoformat(),
         "author": [{"@type": "Person", "name": a["name"]} for a in base["authors"]],
         "keywords": [t["name"] for t in base["tags"]],
-        "isAccessibleForFree": free,
     }
     if base["cover"]:
         data["image"] = [base["cover"]["url"]]
-    if not free:
-        data["hasPart"] = {
-            "@type": "WebPageElement",
-            "isAccessibleForFree": False,
-            "cssSelector": PAYWALL_SELECTOR,
-        }
-    return data
+    return dumps(data)[1:-1]
 
 
-def _paywall(slug: str, access: Access, level: AccessLevel, plans: list[Json]) -> Json:
-    reader = "anonymous" if level is AccessLevel.anonymous else "member"
-    needs_paid = access.required == Visibility.paid.value
+_FREE_TAIL = b',"isAccessibleForFree":true}'
+# Gated articles mark their paywalled part (hasPart), as search engines ask of paywalls.
+_GATED_TAIL = (
+    b',"isAccessibleForFree":false,"hasPart":'
+    + dumps({"@type": "WebPageElement", "isAccessibleForFree": False,
+             "cssSelector": PAYWALL_SELECTOR})
+    + b"}"
+)  # fmt: skip
+
+
+def structured_data(members: bytes, free: bool) -> bytes:
+    """The JSON-LD object: the stored members and the access members of this moment."""
+    return b"{" + members + (_FREE_TAIL if free else _GATED_TAIL)
+
+
+def _paywall(slug: str, access: Access, reader: Entitlements, offer: Offer) -> Json:
+    message, step = _REFUSALS.get(access.reason, _REFUSALS[Reason.subscription_required])
+    signed_in = reader.signed_in
     return {
         "required": access.required,
-        "reader": reader,
-        "message": "Subscribe now to keep reading and get access to the full archive."
-        if needs_paid
-        else "Sign up for free to keep reading.",
-        "plans": plans if needs_paid else [],
+        "reason": access.reason,
+        "reader": "member" if signed_in else "anonymous",
+        "message": message,
+        "tiers": offer.tiers,
+        "plans": offer.plans if step == "checkout" else [],
         "checkout": {
-            "endpoint": "/api/v1/billing/checkout" if needs_paid else "/api/v1/auth/signup",
+            "endpoint": _ENDPOINTS[step],
             "article_slug": slug,
-            "sign_in_first": reader == "anonymous",
+            "sign_in_first": not signed_in,
         },
     }
 
 
-def page_head(article: Readable, authors: Authors, tags: Tags, public_url: str) -> Json:
-    """The article page's members that are the same for every reader (rendered at write time;
-    `Readable` holds no gated text)."""
-    base = teaser(article, authors, tags)
+class Offer:
+    """What a refused reader is offered: the tiers that would unlock the article (slug and
+    name) and their plans on sale, shaped like /billing/plans."""
+
+    def __init__(self, tiers: list[Json], plans: list[Json]) -> None:
+        self.tiers, self.plans = tiers, plans
+
+
+NO_OFFER = Offer([], [])
+
+
+def page_head(
+    article: Readable, authors: Authors, tags: Tags, tiers: Sequence[str], public_url: str
+) -> tuple[Json, bytes]:
+    """The article page's members that are the same for every reader and at every moment,
+    and its JSON-LD members (`structured_members`), rendered at write time (`Readable`
+    holds no gated text)."""
+    base = teaser(article, authors, tags, tiers)
     seo = _seo(article)
-    return {
+    head = {
         **base,
         "updated_at": article.updated_at,
         "word_count": article.word_count,
         "excerpt_html": article.preview_html,
         "seo": seo,
-        "structured_data": structured_data(article, base, seo, public_url),
         "comments": article.comments,
     }
+    return head, structured_members(article, base, seo, public_url)
 
 
 def reader_part(
-    slug: str, access: Access, level: AccessLevel, plans: list[Json], comment_count: int
+    slug: str,
+    access: Access,
+    reader: Entitlements,
+    offer: Offer,
+    comment_count: int,
+    tier_slugs: Sequence[str],
 ) -> Json:
     """The article page's members that depend on the reader and on the moment, besides the
-    full text itself (`content_html`, given only where `access` grants it)."""
+    full text itself (`content_html`, given only where `access` grants it) and JSON-LD."""
     return {
-        "access": {"granted": access.granted, "required": access.required, "reason": access.reason},
-        "paywall": None if access.granted else _paywall(slug, access, level, plans),
+        "access": {
+            "granted": access.granted,
+            "required": access.required,
+            "reason": access.reason,
+            # The tiers that would unlock it, for an article of chosen tiers.
+            "tiers": list(tier_slugs) if access.tiers else [],
+            "notice": access.notice,
+        },
+        "paywall": None if access.granted else _paywall(slug, access, reader, offer),
         "comment_count": comment_count,
     }

@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from app.access.decision import Visibility
-from app.access.deps import ReaderLevel, reader_level
-from app.access.levels import AccessLevel
+from app.access.deps import Reader, reader_entitlements
+from app.access.entitlements import Entitlements
+from app.access.rules import Visibility
 from app.articles import pages, search, search_answers
 from app.articles.errors import ArticleMoved
 from app.articles.schemas import (
@@ -50,8 +50,8 @@ def _cache(request: Request) -> ResponseCache:
     return cache
 
 
-def _answer(request: Request, entry: Answer, level: AccessLevel) -> Response:
-    return entry_response(request, entry, anonymous=level is AccessLevel.anonymous)
+def _answer(request: Request, entry: Answer, reader: Entitlements) -> Response:
+    return entry_response(request, entry, anonymous=not reader.signed_in)
 
 
 _PAGE = {"model": Page[ArticleTeaser]}
@@ -63,7 +63,7 @@ Render = Callable[[Database], Awaitable[bytes]]
 async def list_articles(
     request: Request,
     db: DatabaseDep,
-    level: ReaderLevel,
+    reader: Reader,
     limit: Limit = 20,
     cursor: Cursor = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
@@ -96,7 +96,7 @@ async def list_articles(
     )  # fmt: skip
     render = partial(pages.archive_page, db, filters, clamp(limit), cursor)
     entry = await _cache(request).fetch(list_key(query), render)
-    return _answer(request, entry, level)
+    return _answer(request, entry, reader)
 
 
 @router.head("/articles/{slug}", include_in_schema=False)
@@ -109,13 +109,13 @@ async def list_articles(
 async def get_article(slug: str, request: Request) -> Response:
     """One article: the full text for readers with access, else the free part and a paywall."""
     # The busiest route takes only `request`: each FastAPI dependency costs per request.
-    level = await reader_level(request)
+    reader = await reader_entitlements(request)
     answers: pages.ArticleAnswers = request.app.state.article_answers
     try:
-        answer = await answers(level, slug)
+        answer = await answers(reader, slug)
     except ArticleMoved as moved:
         return RedirectResponse(f"{API_PREFIX}/articles/{moved.slug}", status_code=301)
-    return _answer(request, answer, level)
+    return _answer(request, answer, reader)
 
 
 async def _shared(request: Request, db: Database, key: str, render: Render) -> Response:
@@ -148,7 +148,7 @@ async def archive(request: Request, db: DatabaseDep) -> Response:
 @router.get("/search", response_model=SearchPage)
 async def search_articles(
     request: Request,
-    level: ReaderLevel,
+    reader: Reader,
     q: Annotated[str, Query(min_length=1, max_length=search_answers.SEARCH_MAX)],
     limit: Limit = search_answers.DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -165,10 +165,10 @@ async def search_articles(
     after 300 results (a cursor past them: 400 `search_page_out_of_range`); `sort=date`
     pages through every match. `total` counts up to 1,000 (`total_capped` beyond)."""
     answer = await search_answers.search_answer(
-        request, level, q, limit=limit, cursor=cursor, sort=sort, tag=tag, author=author,
+        request, reader, q, limit=limit, cursor=cursor, sort=sort, tag=tag, author=author,
         since=since, until=until,
     )  # fmt: skip
-    return _answer(request, answer, level)
+    return _answer(request, answer, reader)
 
 
 @router.get("/search/suggest", response_model=Suggestions)

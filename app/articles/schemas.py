@@ -17,6 +17,8 @@ _SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SlugStr = Annotated[str, Field(min_length=1, max_length=200, pattern=_SLUG)]
 TagSlug = Annotated[str, Field(min_length=1, max_length=100, pattern=_SLUG)]
 TagName = Annotated[Collapsed, Field(min_length=1, max_length=100)]
+TierSlug = Annotated[str, Field(min_length=1, max_length=100, pattern=_SLUG)]
+GatedDays = Annotated[int, Field(ge=1, le=3650)]
 
 
 class Strict(BaseModel):
@@ -30,6 +32,21 @@ class ArticleBase(Strict):
     excerpt: Collapsed | None = Field(default=None, max_length=1000)
     preview_paragraphs: int | None = Field(default=None, ge=1, le=50)
     visibility: Visibility = Visibility.public
+    tiers: list[TierSlug] = Field(
+        default_factory=list, max_length=20, description="For visibility `tiers`: who may read."
+    )
+    free_after: UtcDatetime | None = Field(
+        default=None, description="Embargo: gated by its visibility until then, public after."
+    )
+    free_until: UtcDatetime | None = Field(
+        default=None, description="Free while breaking: public until then, gated after."
+    )
+    gated_after_days: GatedDays | None = Field(
+        default=None, description="Automatic paywall: public this many days after publication."
+    )
+    auto_paywall: bool = Field(
+        default=True, description="A public article follows the publication's automatic paywall."
+    )
     cover_image_url: AnyHttpUrl | None = None
     cover_image_alt: Collapsed = Field(default="", max_length=500)
     seo_title: Collapsed | None = Field(default=None, max_length=300)
@@ -54,6 +71,11 @@ class ArticleUpdate(Strict):
     excerpt: Collapsed | None = Field(default=None, max_length=1000)
     preview_paragraphs: int | None = Field(default=None, ge=1, le=50)
     visibility: Visibility | None = None
+    tiers: list[TierSlug] | None = Field(default=None, max_length=20)
+    free_after: UtcDatetime | None = None
+    free_until: UtcDatetime | None = None
+    gated_after_days: GatedDays | None = None
+    auto_paywall: bool | None = None
     cover_image_url: AnyHttpUrl | None = None
     cover_image_alt: Collapsed | None = Field(default=None, max_length=500)
     seo_title: Collapsed | None = Field(default=None, max_length=300)
@@ -64,7 +86,7 @@ class ArticleUpdate(Strict):
 
     @model_validator(mode="after")
     def _no_null_text(self) -> ArticleUpdate:
-        for name in ("title", "subtitle", "body_md", "cover_image_alt"):
+        for name in ("title", "subtitle", "body_md", "cover_image_alt", "auto_paywall"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
@@ -92,16 +114,32 @@ class TagOut(BaseModel):
 
 class AccessOut(BaseModel):
     granted: bool
-    required: Visibility
-    reason: str
+    required: Visibility = Field(description="What the article requires now (time rules applied).")
+    reason: str = Field(
+        description="public, entitled, signin_required, subscription_required, tier_required, "
+        "subscription_lapsed or payment_failed."
+    )
+    tiers: list[str] = Field(description="For `tiers`: the tiers (slugs) that unlock it.")
+    notice: str | None = Field(
+        description="payment_failed while a past-due subscription still gives access."
+    )
+
+
+class OfferedTier(BaseModel):
+    slug: str
+    name: str
 
 
 class PaywallOut(BaseModel):
     required: Visibility
+    reason: str
     reader: str = Field(description="anonymous or member")
     message: str
-    plans: list[dict[str, Any]]
-    checkout: dict[str, Any]
+    tiers: list[OfferedTier] = Field(description="The tiers on sale that would unlock it.")
+    plans: list[dict[str, Any]] = Field(description="Their plans on sale, as /billing/plans.")
+    checkout: dict[str, Any] = Field(
+        description="Where to go: signup, checkout, or the billing portal (payment_failed)."
+    )
 
 
 class SeoOut(BaseModel):
@@ -120,6 +158,10 @@ class ArticleTeaser(BaseModel):
     subtitle: str
     excerpt: str
     visibility: Visibility
+    tiers: list[str]
+    free_after: datetime | None
+    free_until: datetime | None
+    gated_after: datetime | None = Field(description="When the automatic paywall closes.")
     published_at: datetime | None
     reading_minutes: int
     authors: list[AuthorOut]
@@ -150,6 +192,12 @@ class ArticleStaff(BaseModel):
     excerpt_override: str | None
     preview_paragraphs: int | None
     visibility: Visibility
+    tiers: list[str]
+    free_after: datetime | None
+    free_until: datetime | None
+    gated_after_days: int | None
+    auto_paywall: bool
+    gated_after: datetime | None
     status: Status
     published_at: datetime | None
     created_at: datetime
@@ -261,14 +309,24 @@ class ListFilters:
 
 @dataclass
 class Extras:
-    """Authors and tags of a set of articles, fetched in two queries."""
+    """Authors, tags and tiers of a set of articles, fetched in three queries."""
 
     authors: dict[int, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
     tags: dict[int, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    tiers: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def of(self, article_id: int) -> tuple[list[tuple[int, str]], list[tuple[str, str]]]:
         """Give back one article's authors and tags."""
         return self.authors.get(article_id, []), self.tags.get(article_id, [])
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What a stored page is rendered with besides its article: the publication's URL and
+    its automatic-paywall days (a page rendered with others is stale)."""
+
+    public_url: str
+    paywall_days: int | None = None
 
 
 @dataclass(slots=True)
@@ -293,14 +351,29 @@ class PageSource:
     comments: str
     preview_html: str
     content_html: str
+    free_after: datetime | None
+    free_until: datetime | None
+    gated_after_days: int | None
+    auto_paywall: bool
+    excerpt_override: str | None
     page_url: str | None
+    page_paywall_days: int | None
+    gated_at: datetime | None = None  # worked out when the page is rendered
+
+    @property
+    def publication(self) -> Publication | None:
+        """The publication its stored page was rendered with, if it has one."""
+        if self.page_url is None:
+            return None
+        return Publication(self.page_url, self.page_paywall_days)
 
 
 @dataclass(slots=True, frozen=True)
 class PageRead:
     """A live article's stored page, as the article route reads it."""
 
-    visibility: str
+    rules: bytes
     head: bytes
+    structured: bytes
     content: bytes
     comment_count: int

@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import Request
 
 from app.access import decision
-from app.access.levels import AccessLevel
+from app.access.entitlements import Entitlements
 from app.articles import pages, search
 from app.articles.schemas import SearchSort
 from app.core.cache import Answer, ResponseCache, canonical_query
@@ -35,7 +35,7 @@ def _cache(request: Request) -> ResponseCache:
 
 async def search_answer(
     request: Request,
-    level: AccessLevel,
+    reader: Entitlements,
     q: str,
     *,
     limit: int = DEFAULT_LIMIT,
@@ -46,7 +46,7 @@ async def search_answer(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Answer:
-    """One page of a search for `level`, from the response cache or rendered; the
+    """One page of a search for `reader`, from the response cache or rendered; the
     parameters are the route's, validated."""
     ask = search.Ask(
         words=search.terms(q),
@@ -58,15 +58,15 @@ async def search_answer(
     )
     size = clamp(limit)
     position = search.read_cursor(cursor, by_date=ask.by_date)
-    readable = decision.accessible_visibilities(level)
+    readable = decision.readable(reader)
     db: Database = request.app.state.db
     render = partial(pages.search_page, db, ask, readable, size, position)
-    # Results depend on the query and the reader's level only: cached like article pages.
+    # Results depend on the query and on what the reader may match only.
     query = canonical_query(
         [("q", " ".join(ask.words)), ("limit", size), ("cursor", cursor), ("sort", sort.value),
          ("tag", tag), ("author", author), ("from", since), ("to", until)]
     )  # fmt: skip
-    return await _cache(request).fetch(search_key(level, query), render)
+    return await _cache(request).fetch(search_key(",".join(readable), query), render)
 
 
 def _only_q(request: Request, longest: int) -> str | None:
@@ -78,10 +78,10 @@ def _only_q(request: Request, longest: int) -> str | None:
     return q if 1 <= len(q) <= longest else None
 
 
-async def search_before_routing(request: Request, level: int) -> Answer | None:
+async def search_before_routing(request: Request, reader: Entitlements) -> Answer | None:
     """The search answer of a request with only `q`, or None (the route answers it)."""
     q = _only_q(request, SEARCH_MAX)
-    return None if q is None else await search_answer(request, AccessLevel(level), q)
+    return None if q is None else await search_answer(request, reader, q)
 
 
 async def suggest_answer(request: Request, words: list[str]) -> Answer:
@@ -96,7 +96,7 @@ async def suggest_answer(request: Request, words: list[str]) -> Answer:
     return await cache.fetch(suggest_key(words), render)
 
 
-async def suggest_before_routing(request: Request, _level: int) -> Answer | None:
+async def suggest_before_routing(request: Request, _reader: object) -> Answer | None:
     """The type-ahead answer of a request with only `q`, if cached, or None."""
     q = _only_q(request, SUGGEST_MAX)
     return None if q is None else _cache(request).get(suggest_key(search.terms(q)))

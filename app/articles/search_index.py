@@ -35,18 +35,21 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from app.access.decision import Visibility
+from app.access.rules import Visibility
 from app.core.db import IN_IDS, Query, Reads, ids_param
 
 SEARCH_TABLE = "article_search"
 TITLE_TABLE = "article_search_title"
-ALL_VISIBILITIES = {v.value for v in Visibility}
+# The visibilities whose bodies are indexed: a `tiers` article's body is not (the index does
+# not tell tiers apart), so it is found by its title and public text only.
+INDEXED_BODIES = (Visibility.public, Visibility.members, Visibility.paid)
+ALL_VISIBILITIES = {v.value for v in INDEXED_BODIES}
 KEY_SHIFT = 32
 LIVE_FLOOR = 1 << KEY_SHIFT
 _ID_MASK = LIVE_FLOOR - 1
 _LIVE_STATUSES = ("published", "scheduled")
 # SQLite: the body column of each visibility; an unknown one is the strictest (fail closed).
-BODY_COLUMNS = {v.value: f"body_{v.value}" for v in Visibility}
+BODY_COLUMNS = {v.value: f"body_{v.value}" for v in INDEXED_BODIES}
 _STRICTEST = BODY_COLUMNS[Visibility.paid.value]
 PREFIXES = "2 3 4 5 6"
 # Statements are composed from our table names, fixed fragments and placeholders (the S608

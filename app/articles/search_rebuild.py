@@ -14,9 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.access.rules import Visibility
 from app.articles.markdown import plain_text
 from app.articles.search import public_words
 from app.articles.search_index import (
+    ALL_VISIBILITIES,
     BODY_COLUMNS,
     INSERT_SQL,
     PREFIXES,
@@ -106,6 +108,15 @@ def fill(bind: sa.Connection) -> int:
     return done
 
 
+def fill_if_empty(bind: sa.Connection) -> bool:
+    """Index every article if the index holds no entry (it was just created); give back
+    whether it did."""
+    if bind.execute(sa.text(f"SELECT 1 FROM {SEARCH_TABLE} LIMIT 1")).first() is not None:  # noqa: S608
+        return False
+    fill(bind)
+    return True
+
+
 def reindex(bind: sa.Connection, ids: Sequence[int]) -> None:
     """Write the entries of these articles again, as they now stand."""
     for start in range(0, len(ids), BATCH):
@@ -143,8 +154,8 @@ def _by_ids(sql: str) -> sa.TextClause:
 
 
 _ARTICLES = _by_ids(
-    "SELECT id, status, published_at, visibility, title, subtitle, excerpt, content_html"
-    " FROM article WHERE id IN :ids ORDER BY id"
+    "SELECT id, status, published_at, visibility, gated_at, title, subtitle, excerpt,"
+    " content_html FROM article WHERE id IN :ids ORDER BY id"
 )
 _TAGS = _by_ids(
     "SELECT at.article_id, t.id, t.name FROM article_tag at JOIN tag t ON t.id = at.tag_id"
@@ -173,17 +184,28 @@ def _names(bind: sa.Connection, sql: sa.TextClause, params: dict[str, Any]) -> d
     return out
 
 
+def index_visibility(visibility: str, gated_at: object) -> str:
+    """The visibility an article is indexed under: the strictest it may have, so no time
+    rule can make a body match for a reader it is gated for (a public article with an
+    automatic paywall is indexed as `paid`; an embargoed one as its visibility)."""
+    if visibility == Visibility.public.value and gated_at is not None:
+        return Visibility.paid.value
+    return visibility
+
+
 def _document(row: Any, tags: list[Any], authors: list[Any]) -> SearchDocument:
+    visibility = index_visibility(row.visibility, row.gated_at)
     return SearchDocument(
         article_id=row.id,
         status=row.status,
         published_at=_aware(row.published_at),
-        visibility=row.visibility,
+        visibility=visibility,
         title=row.title,
         public_text=public_words(
             row.subtitle, row.excerpt, [n for _, n in tags], [n for _, n in authors]
         ),
-        body_text=plain_text(row.content_html),
+        # A `tiers` article's body is matched by nobody (the index tells no tiers apart).
+        body_text="" if visibility not in ALL_VISIBILITIES else plain_text(row.content_html),
         tag_ids=tuple(i for i, _ in tags),
         author_ids=tuple(i for i, _ in authors),
     )

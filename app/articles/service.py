@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts import repository as accounts
 from app.accounts.models import STAFF_ROLES, Role, User
-from app.articles import derived, repository
+from app.articles import derived, page_parts, repository, requirement
 from app.articles.errors import (
     ArticleForbidden,
     ArticleNotFound,
@@ -29,7 +29,6 @@ from app.articles.models import (
     SlugRedirect,
     Status,
     Tag,
-    Visibility,
 )
 from app.articles.schemas import ArticleCreate, ArticleUpdate
 from app.core.cache import invalidate_on_commit
@@ -139,9 +138,15 @@ async def _set_authors(session: AsyncSession, article_id: int, ids: Sequence[int
 
 
 async def _render(renderer: Renderer, article: Article) -> None:
+    # The same rule as the stored page's (page_parts), which writes the teaser again when the
+    # publication's automatic paywall changes.
+    gated = page_parts.ever_gated(
+        article.visibility, article.gated_after_days, article.auto_paywall,
+        renderer.publication.paywall_days,
+    )  # fmt: skip
     out = await renderer.render_off_loop(
         article.body_md,
-        gated=article.visibility != Visibility.public.value,
+        gated=gated,
         preview_blocks=article.preview_paragraphs,
         excerpt_override=article.excerpt_override,
     )
@@ -171,7 +176,7 @@ async def _after_write(
             excerpt_override=article.excerpt_override,
         )
     )
-    await derived.article(session, article_id, renderer.public_url)
+    await derived.article(session, article_id, renderer.publication)
 
 
 async def create_article(
@@ -199,9 +204,11 @@ async def create_article(
         comments=data.comments.value,
         created_by_id=editor.id,
     )
+    requirement.set_times(article, data.model_dump(include=set(requirement.TIME_FIELDS)))
     await _render(renderer, article)
     session.add(article)
     await session.flush()
+    await requirement.set_tiers(session, article, data.tiers)
     await _set_authors(session, pk(article.id), data.author_ids or [pk(editor.id)])
     await _set_tags(session, pk(article.id), data.tags)
     await _after_write(session, renderer, editor, article)
@@ -235,6 +242,8 @@ async def update_article(
         article.excerpt_override = data.excerpt
     if "visibility" in sent and data.visibility is not None:
         article.visibility = data.visibility.value
+    requirement.set_times(article, data.model_dump(include=sent & set(requirement.TIME_FIELDS)))
+    await requirement.set_tiers(session, article, data.tiers)
     if "comments" in sent and data.comments is not None:
         article.comments = data.comments.value
     if "cover_image_url" in sent:

@@ -95,3 +95,29 @@ class TierIsDefault(Conflict):
     default first."""
 
     code, title = "tier_is_default", "The default tier"
+
+
+class SamePlan(Conflict):
+    code, title = "same_plan", "Already on this plan"
+
+
+class SubscriptionPastDue(Conflict):
+    """A plan change waits until the failed payment is fixed (in the billing portal)."""
+
+    code, title = "subscription_past_due", "Payment past due"
+
+
+class SubscriptionEnded(Conflict):
+    code, title = "subscription_ended", "Subscription ended"
+
+
+class SubscriptionCanceling(Conflict):
+    """A subscription set to end at period end changes plan only once it is resumed."""
+
+    code, title = "subscription_canceling", "Subscription ends at period end"
+
+
+class CurrencyMismatch(InvalidInput):
+    """Stripe bills one subscription in one currency."""
+
+    code, title = "currency_mismatch", "Plan in another currency"

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import orjson
 
 from app.billing.errors import InvalidEvent
-from app.core.config import Settings
+from app.core.config import Proration, Settings
 
 
 class GatewayError(Exception):
@@ -46,6 +46,20 @@ class CheckoutRequest:
     user_id: int
     plan_id: int
     article_slug: str | None
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class PriceChange:
+    """Move a subscription's one item to another price (the plan's facts are for gateways
+    that keep their own prices: the local one)."""
+
+    subscription_id: str
+    price_id: str
+    amount: int
+    currency: str
+    interval: str
+    proration: Proration
     idempotency_key: str
 
 
@@ -138,6 +152,17 @@ class PaymentGateway(Protocol):
     ) -> SubscriptionState: ...
 
     async def cancel_now(self, subscription_id: str) -> SubscriptionState: ...
+
+    async def change_price(self, change: PriceChange) -> SubscriptionState:
+        """Move a subscription to another price, billed as `change.proration` says; the same
+        idempotency key twice changes it once. Give back the provider's state after."""
+        ...
+
+    def event_of_change(self, subscription_id: str) -> WebhookEvent | None:
+        """The signed `customer.subscription.updated` a change made through this gateway
+        sends, when its events are made inside the app (local); None when the provider sends
+        its own (Stripe)."""
+        ...
 
     async def delete_customer(self, customer_id: str) -> None:
         """Delete the provider's customer (account deletion); one already gone is fine."""

@@ -30,6 +30,7 @@ from app.billing.gateway import (
     CheckoutRequest,
     CheckoutSession,
     GatewayError,
+    PriceChange,
     SubscriptionState,
     WebhookEvent,
 )
@@ -241,6 +242,31 @@ class LocalGateway:
     async def cancel_now(self, subscription_id: str) -> SubscriptionState:
         now = int(datetime.now(UTC).timestamp())
         return await self._update(subscription_id, status="canceled", canceled_at=now)
+
+    async def change_price(self, change: PriceChange) -> SubscriptionState:
+        async with self._lock:
+            data = self._load()
+            sub = data["subscriptions"].get(change.subscription_id)
+            if sub is None:
+                raise GatewayError("no such subscription")
+            # Like Stripe's: a key already used answers the subscription as it is.
+            if data["keys"].get(change.idempotency_key) != change.subscription_id:
+                if sub["interval"] != change.interval:  # a new interval starts a new period
+                    end = datetime.now(UTC) + PERIODS.get(change.interval, PERIODS["month"])
+                    sub["current_period_end"] = int(end.timestamp())
+                sub.update(
+                    price=change.price_id,
+                    amount=change.amount,
+                    currency=change.currency,
+                    interval=change.interval,
+                )
+                data["keys"][change.idempotency_key] = change.subscription_id
+                self._save(data)
+            return _state(sub)
+
+    def event_of_change(self, subscription_id: str) -> WebhookEvent | None:
+        obj = {"id": subscription_id, "object": "subscription"}
+        return self.parse_webhook(*self.signed_event("customer.subscription.updated", obj))
 
     async def delete_customer(self, customer_id: str) -> None:
         async with self._lock:

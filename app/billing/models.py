@@ -99,12 +99,18 @@ class Subscription(SQLModel, table=True):
     amount: int = 0
     currency: str = Field(default="usd", max_length=3)
     interval: str = Field(default=Interval.month.value, max_length=8)
+    # A downgrade at period end: the higher plan the reader paid for and keeps until then.
+    kept_plan_id: int | None = Field(default=None, foreign_key="plan.id", ondelete="SET NULL")
+    kept_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The key of the last plan change asked for, so a repeated request changes nothing.
+    change_key: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
 class SubscriptionChange(SQLModel, table=True):
-    """Append-only history of status changes: what the staff numbers are computed from."""
+    """Append-only history of status and plan changes: what the staff numbers are computed
+    from. The plan and tier ids are what they were, not links: history keeps its word."""
 
     __tablename__ = "subscription_change"
 
@@ -116,6 +122,10 @@ class SubscriptionChange(SQLModel, table=True):
     amount: int = 0
     currency: str = Field(default="usd", max_length=3)
     interval: str = Field(default=Interval.month.value, max_length=8)
+    from_plan_id: int | None = None
+    to_plan_id: int | None = None
+    from_tier_id: int | None = None
+    to_tier_id: int | None = None
     occurred_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     event_id: str | None = Field(default=None, max_length=255)
 

@@ -100,11 +100,38 @@ async def copy_subscription(
         sub_id = ours.id
         await repository.update_subscription(session, sub_id, values)
     previous = ours.status if ours is not None else None
-    if previous != state.status:
+    before = repository.PlanAndTier(ours.plan_id, ours.tier_id) if ours else _NO_PLAN
+    after = await _plan_after(session, state, before, ours)
+    if previous != state.status or after != before:
         await repository.record_status_change(
-            session, values, sub_id=sub_id, user_id=user_id, from_status=previous, event_id=event_id
+            session,
+            values,
+            sub_id=sub_id,
+            user_id=user_id,
+            from_status=previous,
+            event_id=event_id,
+            plans=(before, after),
         )
     return sub_id
+
+
+_NO_PLAN = repository.PlanAndTier(None, None)
+
+
+async def _plan_after(
+    session: AsyncSession,
+    state: SubscriptionState,
+    before: repository.PlanAndTier,
+    ours: HeldSubscription | None,
+) -> repository.PlanAndTier:
+    """The plan our copy has after copying `state`: the one selling its price, or the one
+    it had when the price is the same, missing or sold by no plan of ours (the copy keeps
+    its plan then too). Looked up only when the price moved, so a copy that changes nothing
+    costs no statement more."""
+    if state.price_id is None or (ours is not None and state.price_id == ours.price_id):
+        return before
+    found = await repository.plan_and_tier_of_price(session, state.price_id)
+    return found if found is not None else before
 
 
 async def lock_and_copy(

@@ -8,13 +8,14 @@ from fastapi import Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.accounts.deps import CurrentUser
-from app.billing import events, service
+from app.billing import events, plan_change, service
 from app.billing.checkout import portal_url, start_checkout
 from app.billing.deps import GatewayDep, VerifiedEvent
 from app.billing.schemas import (
     CheckoutIn,
     CheckoutOut,
     MySubscription,
+    PlanChangeIn,
     PlanOut,
     PortalIn,
     PortalOut,
@@ -117,6 +118,46 @@ async def resume(
 ) -> MySubscription:
     """Undo a cancellation before the period ends."""
     return await service.change_renewal(read, session, gateway, settings, user, cancel=False)
+
+
+@me_router.post(
+    "/change",
+    response_model=MySubscription,
+    responses={
+        404: {"description": "No subscription (`no_subscription`), or no such plan on sale"
+              " (`plan_not_found`)"},
+        409: {"description": "On this plan already (`same_plan`), payment past due"
+              " (`subscription_past_due`), subscription ended (`subscription_ended`) or"
+              " ending at period end (`subscription_canceling`)"},
+        422: {"description": "Invalid input, or a plan in another currency"
+              " (`currency_mismatch`)"},
+        503: {"description": "The payment provider or the database is unavailable"},
+    },
+)  # fmt: skip
+async def change(
+    body: PlanChangeIn,
+    user: CurrentUser,
+    read: ReadSessionDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> MySubscription:
+    """Move to another plan (another tier, or the other interval). An upgrade applies now,
+    prorated; a downgrade keeps the higher plan until the period ends (`kept_plan`,
+    `kept_until`), then bills the lower price. The same Idempotency-Key again changes
+    nothing more."""
+    return await plan_change.change_plan(
+        read,
+        session,
+        db,
+        gateway,
+        settings,
+        user,
+        plan_id=body.plan_id,
+        idempotency_key=idempotency_key,
+    )
 
 
 @webhook_router.post("/stripe", responses=errors(400, 401, 404, 413, 500))

@@ -148,10 +148,18 @@ class PortalOut(BaseModel):
     portal_url: str
 
 
+class PlanChangeIn(Strict):
+    plan_id: Id
+
+
 class MySubscription(BaseModel):
     access_level: str
     status: str | None
     plan: PlanOut | None
+    kept_plan: PlanOut | None = Field(
+        default=None, description="After a downgrade at period end: the plan kept until then."
+    )
+    kept_until: datetime | None = None
     cancel_at_period_end: bool
     renews_at: datetime | None
     ends_at: datetime | None

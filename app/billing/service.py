@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.access.levels import ENTITLING, SubscriptionFacts, subscription_entitles
+from app.access.entitlements import ENTITLING, SubscriptionFacts, subscription_entitles
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.admin import audit
@@ -71,13 +71,25 @@ async def reader_subscription(
     sub = _entitling(subs, settings) or (subs[0] if subs else None)
     plan = await repository.plan(session, sub.plan_id) if sub and sub.plan_id else None
     comp = await active_comp(session, user_id)
+    kept = await _kept_plan(session, sub)
     return MySubscription(
         access_level=level.label,
         plan=PlanOut.model_validate(plan, from_attributes=True) if plan else None,
+        kept_plan=PlanOut.model_validate(kept, from_attributes=True) if kept else None,
+        kept_until=sub.kept_until if kept and sub else None,
         complimentary=comp is not None,
         complimentary_until=comp.ends_at if comp else None,
         **_dates(sub, timedelta(days=settings.billing_grace_days)),
     )
+
+
+async def _kept_plan(session: AsyncSession, sub: Subscription | None) -> Plan | None:
+    """The higher plan a downgrade at period end keeps, while it is kept."""
+    if sub is None or sub.kept_plan_id is None or sub.kept_until is None:
+        return None
+    if utcnow() >= sub.kept_until:
+        return None
+    return await repository.plan(session, sub.kept_plan_id)
 
 
 def _dates(sub: Subscription | None, grace: timedelta) -> dict[str, Any]:

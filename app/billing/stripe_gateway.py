@@ -16,6 +16,7 @@ from app.billing.gateway import (
     CheckoutRequest,
     CheckoutSession,
     GatewayError,
+    PriceChange,
     SubscriptionState,
     WebhookEvent,
 )
@@ -218,6 +219,30 @@ class StripeGateway:
         if obj is None:
             raise GatewayError("subscription not found at the provider")
         return subscription_state(obj.to_dict())
+
+    async def change_price(self, change: PriceChange) -> SubscriptionState:
+        current = await self._call(
+            self._client.subscriptions.retrieve_async(change.subscription_id)
+        )
+        if current is None or not current["items"].data:
+            raise GatewayError("subscription not found at the provider")
+        # The item is replaced in place (its id given), so the subscription keeps one item.
+        item = {"id": current["items"].data[0].id, "price": change.price_id}
+        params: Any = {"items": [item], "proration_behavior": change.proration.value}
+        obj = await self._call(
+            self._client.subscriptions.update_async(
+                change.subscription_id,
+                params=params,
+                options={"idempotency_key": change.idempotency_key},
+            )
+        )
+        if obj is None:
+            raise GatewayError("subscription not found at the provider")
+        return subscription_state(obj.to_dict())
+
+    def event_of_change(self, subscription_id: str) -> WebhookEvent | None:
+        del subscription_id  # Stripe sends customer.subscription.updated itself
+        return None
 
     async def delete_customer(self, customer_id: str) -> None:
         # Stripe keeps the invoices and payments of a deleted customer, as the law needs.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.access.levels import AccessLevel
+from app.access.entitlements import AccessLevel
 from app.accounts.models import Role
 from app.articles.models import CommentSetting
 from app.comments.errors import (

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.access.levels import AccessLevel
+from app.access.entitlements import AccessLevel
 from app.accounts import repository as accounts
 from app.accounts.models import User
 from app.articles.models import Article

@@ -58,6 +58,14 @@ class ConfigError(RuntimeError):
     """The settings cannot run in this environment; the message is one line for the operator."""
 
 
+class Proration(StrEnum):
+    """How a plan change applied now is billed (Stripe's `proration_behavior`)."""
+
+    create_prorations = "create_prorations"
+    always_invoice = "always_invoice"
+    none = "none"
+
+
 class Settings(BaseSettings):
     """Everything Broadsheet can be told from the outside."""
 
@@ -103,6 +111,9 @@ class Settings(BaseSettings):
     # The automatic preview of a gated article without a paywall marker: at most this many
     # top-level blocks and characters of text (and never more than half of its text).
     preview_paragraphs: int = Field(default=3, ge=1, le=50)
+    # The publication's automatic paywall: a public article is gated (as `paid`) this many
+    # days after it is published, unless it opts out or names its own days. None: off.
+    auto_paywall_days: int | None = Field(default=None, ge=1, le=3650)
     preview_max_chars: int = Field(default=1500, ge=100, le=20_000)
     # Reader answers are kept this long at most; staff writes and articles going live clear
     # them sooner (checked every response_cache_check_seconds), comment counts wait it out.
@@ -159,6 +170,10 @@ class Settings(BaseSettings):
     billing_grace_days: int = Field(default=7, ge=0, le=60)
     # New provider checkout sessions per reader; each one is a call on Stripe's API budget.
     checkout_rate_limit: str = "10/hour"
+    # A plan change applied now (an upgrade, or any change with the next one off).
+    billing_proration: Proration = Proration.create_prorations
+    # A downgrade keeps the higher plan until the period paid for ends (false: at once).
+    billing_downgrade_at_period_end: bool = True
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -20,11 +20,12 @@ from email.utils import formataddr, formatdate
 from html import escape
 
 from app.access.decision import decide
-from app.access.levels import AccessLevel
+from app.access.entitlements import Entitlements
+from app.access.rules import Rules, Visibility
 from app.articles.markdown import PreviewRule, Renderer, plain_text
 from app.articles.models import Article
 from app.core.config import Settings
-from app.core.db import pk
+from app.core.db import pk, utcnow
 from app.newsletter import tokens
 from app.newsletter.models import Newsletter, NewsletterIssue
 
@@ -54,10 +55,10 @@ class Recipient:
     member: bool
 
     @property
-    def level(self) -> AccessLevel:
-        if self.paid:
-            return AccessLevel.paid
-        return AccessLevel.member if self.member else AccessLevel.anonymous
+    def reader(self) -> Entitlements:
+        """The recipient to the paywall. The delivery rows say "paid", not which tiers, so
+        an article for chosen tiers goes to nobody in full (fail closed)."""
+        return Entitlements(signed_in=self.member, untiered=self.paid)
 
 
 @dataclass(frozen=True)
@@ -68,21 +69,21 @@ class IssueContent:
     issue: NewsletterIssue
     intro_html: str
     article: Article | None
-    _wires: dict[AccessLevel, _Wire] = field(default_factory=dict, compare=False)
+    _wires: dict[str, _Wire] = field(default_factory=dict, compare=False)
     # "=_" never occurs in quoted-printable text ("=" is always "=3D"), so no part can
     # contain the boundary, and one boundary serves every message of the issue.
     boundary: str = field(default_factory=lambda: f"=_bs_{secrets.token_hex(12)}", compare=False)
 
-    def wire(self, level: AccessLevel, settings: Settings) -> _Wire:
-        """What every reader at `level` gets, rendered and encoded once per level."""
-        if level not in self._wires:
-            self._wires[level] = _wire(self, level, settings)
-        return self._wires[level]
+    def wire(self, reader: Entitlements, settings: Settings) -> _Wire:
+        """What every reader of `reader`'s key gets, rendered and encoded once per key."""
+        if reader.key not in self._wires:
+            self._wires[reader.key] = _wire(self, reader, settings)
+        return self._wires[reader.key]
 
 
 @dataclass(frozen=True)
 class _Wire:
-    """The bytes of a message that are the same for every recipient at one level.
+    """The bytes of a message that are the same for every recipient of one entitlements key.
 
     Quoted-printable works line by line, so parts encoded apart and split at line breaks
     join into the encoding of the whole: only each recipient's footer is encoded per message.
@@ -98,9 +99,9 @@ class _Wire:
 _HTML_TAIL = "</td></tr></table></td></tr></table></body></html>"
 
 
-def _wire(content: IssueContent, level: AccessLevel, settings: Settings) -> _Wire:
+def _wire(content: IssueContent, reader: Entitlements, settings: Settings) -> _Wire:
     newsletter, issue = content.newsletter, content.issue
-    html_body, text_body = _body(content, level, settings)
+    html_body, text_body = _body(content, reader, settings)
     preheader = (
         f'<div style="display:none;max-height:0;overflow:hidden">{escape(issue.preheader)}</div>'
         if issue.preheader
@@ -147,13 +148,19 @@ def message_id(settings: Settings, issue_id: int, delivery_id: int) -> str:
     return f"<issue-{issue_id}.rcpt-{delivery_id}@{mail_domain(settings)}>"
 
 
-def _body(content: IssueContent, level: AccessLevel, settings: Settings) -> tuple[str, str]:
+def _rules(article: Article) -> Rules:
+    # Its tiers are not needed: no recipient is known to be of any (Recipient.reader).
+    return Rules(article.visibility, frozenset(), article.free_after, article.free_until,
+                 article.gated_at)  # fmt: skip
+
+
+def _body(content: IssueContent, reader: Entitlements, settings: Settings) -> tuple[str, str]:
     parts_html = [content.intro_html] if content.intro_html else []
     parts_text = [plain_text(content.intro_html)] if content.intro_html else []
     article = content.article
     if article is not None:
         url = f"{settings.public_url}/{article.slug}"
-        access = decide(article.visibility, level)
+        access = decide(_rules(article), reader, utcnow())
         parts_html.append(
             f'<h1 style="font-size:26px"><a href="{escape(url, quote=True)}" '
             f'style="color:#1a1a1a">{escape(article.title)}</a></h1>'
@@ -167,9 +174,9 @@ def _body(content: IssueContent, level: AccessLevel, settings: Settings) -> tupl
             parts_text.append(plain_text(article.content_html))
         else:
             action = (
-                "Subscribe to keep reading"
-                if article.visibility == "paid"
-                else "Sign up free to keep reading"
+                "Sign up free to keep reading"
+                if access.required == Visibility.members.value
+                else "Subscribe to keep reading"
             )
             parts_html.append(article.preview_html)
             parts_html.append(
@@ -210,7 +217,7 @@ def compose(
     )
     # The token is URL-safe already (base64url and hex, joined by a dot).
     unsubscribe_url = f"{api_url}/api/v1/newsletter/unsubscribe?token={token}"
-    wire = content.wire(recipient.level, settings)
+    wire = content.wire(recipient.reader, settings)
     footer_text = f"\n--\nYou receive {newsletter.name}. Unsubscribe: {unsubscribe_url}"
     footer_html = (
         f'<p style="font-size:13px;color:#666">You receive {escape(newsletter.name)}. '

@@ -14,10 +14,10 @@ from sqlalchemy import update
 from sqlmodel import col
 from starlette.types import Message, Receive, Scope, Send
 
-from app.access.deps import reader_level
+from app.access.deps import reader_entitlements
 from app.accounts.models import Role, User
 from app.articles import derived, search_answers
-from app.articles.live import NEXT_GO_LIVE_SQL
+from app.articles.live import NEXT_CHANGE_SQL
 from app.articles.models import Article
 from app.billing.models import CompGrant
 from app.core.cache import ResponseCache, invalidate_on_commit
@@ -60,7 +60,7 @@ def _before(app: FastAPI) -> tuple[Downstream, ReaderAnswersBeforeRouting]:
         "/api/v1/search": Early(search_answers.search_before_routing),
         "/api/v1/search/suggest": Early(search_answers.suggest_before_routing, per_reader=False),
     }
-    middleware = ReaderAnswersBeforeRouting(downstream, cache, reader_level, answers, early)
+    middleware = ReaderAnswersBeforeRouting(downstream, cache, reader_entitlements, answers, early)
     # As learnt from the first misses.
     middleware._routes = {False: object(), True: object(), **{path: object() for path in early}}
     return downstream, middleware
@@ -284,7 +284,7 @@ async def test_a_write_made_by_another_worker_clears_this_workers_cache(
 ) -> None:
     editor, article, path = await _by_an_editor(factory, articles, title="Old title")
     cache: ResponseCache = app.state.response_cache
-    freshness = CacheFreshness(app.state.db.reads, cache, NEXT_GO_LIVE_SQL)
+    freshness = CacheFreshness(app.state.db.reads, cache, NEXT_CHANGE_SQL)
     assert await freshness.check() is False
     assert (await client.get(path)).json()["title"] == "Old title"
     # Another worker's staff edit: the row changes and the version moves, and this process's
@@ -316,7 +316,7 @@ async def test_a_scheduled_article_joins_the_cached_archive_when_its_time_comes(
         status="scheduled",
         published_at=utcnow() + timedelta(milliseconds=300),
     )
-    freshness = CacheFreshness(app.state.db.reads, app.state.response_cache, NEXT_GO_LIVE_SQL)
+    freshness = CacheFreshness(app.state.db.reads, app.state.response_cache, NEXT_CHANGE_SQL)
     assert await freshness.check() is False
     titles = [a["title"] for a in (await client.get("/api/v1/articles")).json()["items"]]
     assert titles == ["Already out"]

@@ -5,12 +5,21 @@ Keep this test growing: every new public endpoint belongs in SURFACES.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import timedelta
 
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient, Response
+from sqlmodel import select
 
 from app.accounts.models import Role
+from app.articles.live import NEXT_CHANGE_SQL
+from app.articles.models import Article
+from app.billing.models import Tier
+from app.core.cache.freshness import CacheFreshness
+from app.core.db import utcnow
 from tests.factories import ArticleFactory, Factory, Member
 
 PAID_SENTINEL = f"paidsentinel{uuid.uuid4().hex[:10]}"
@@ -169,3 +178,105 @@ async def test_entitled_reader_does_find_and_read_the_gated_text(
     for query in (PAID_SENTINEL[:9], "secrets words"):
         found = await client.get(f"/api/v1/search?q={query}", headers=editor.headers)
         assert [hit["article"]["slug"] for hit in found.json()["items"]] == [paid.slug], query
+
+
+TIER_SENTINEL = f"tiersentinel{uuid.uuid4().hex[:10]}"
+EMBARGO_SENTINEL = f"embargosentinel{uuid.uuid4().hex[:10]}"
+AGED_SENTINEL = f"agedsentinel{uuid.uuid4().hex[:10]}"
+
+
+async def _ruled_articles(
+    factory: Factory, articles: ArticleFactory, editor: Member
+) -> dict[str, Article]:
+    """A supporter-only article, a paid one embargoed until tomorrow, and a public one whose
+    automatic paywall closed three days after it went out, five days ago."""
+    await factory.tier("supporter")
+    now = utcnow()
+    return {
+        TIER_SENTINEL: await articles.make(
+            editor, title="Harbour supporters", body=body(TIER_SENTINEL), visibility="tiers",
+            tiers=["supporter"], tags=["harbour"],
+        ),
+        EMBARGO_SENTINEL: await articles.make(
+            editor, title="Harbour embargo", body=body(EMBARGO_SENTINEL), visibility="paid",
+            free_after=now + timedelta(days=1), tags=["harbour"],
+        ),
+        AGED_SENTINEL: await articles.make(
+            editor, title="Harbour archive", body=body(AGED_SENTINEL), gated_after_days=3,
+            published_at=now - timedelta(days=5), tags=["harbour"],
+        ),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("reader", ["anonymous", "member", "standard"])
+async def test_tier_and_time_rules_leak_nothing_on_any_surface(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory, reader: str
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    made = await _ruled_articles(factory, articles, editor)
+    standard = await factory.tier("standard")
+    member = {
+        "anonymous": None,
+        "member": await factory.member(),
+        "standard": await factory.subscriber(standard),
+    }[reader]
+    headers = member.headers if member else {}
+    # A standard subscriber is paid: the embargoed and aged paid articles are theirs.
+    hidden = [TIER_SENTINEL] if reader == "standard" else list(made)
+    for sentinel, article in made.items():
+        for method, path, extra in surfaces(article.slug, article.slug, sentinel):
+            response = await client.request(method, path, headers={**headers, **extra})
+            assert response.status_code < 500, path
+            assert_clean(response, *hidden)
+    for sentinel in hidden:
+        for query in (sentinel, sentinel[:9], f"harbour {sentinel[:9]}"):
+            found = await client.get(f"/api/v1/search?q={query}", headers=headers)
+            assert found.json()["items"] == [], query
+    # Their public words still find them.
+    found = await client.get("/api/v1/search?q=harbour&limit=50", headers=headers)
+    assert {hit["article"]["slug"] for hit in found.json()["items"]} == {
+        a.slug for a in made.values()
+    }
+
+
+async def test_a_supporter_reads_the_tier_article_and_staff_read_all(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    """The control: the sentinels are there for readers entitled to them."""
+    editor = await factory.member(role=Role.editor)
+    made = await _ruled_articles(factory, articles, editor)
+    async with factory.db.session(write=False) as session:
+        tier = (await session.exec(select(Tier).where(Tier.slug == "supporter"))).one()
+    supporter = await factory.subscriber(tier)
+    for reader, readable in ((editor, list(made)), (supporter, list(made))):
+        for sentinel in readable:
+            page = await client.get(
+                f"/api/v1/articles/{made[sentinel].slug}", headers=reader.headers
+            )
+            assert sentinel in page.json()["content_html"], sentinel
+
+
+async def test_an_article_closing_by_age_leaves_every_surface_with_the_cache(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    """Public until its automatic paywall closes, with no write at that moment: the cached
+    answers go at the freshness check after the time, and the sentinel with them."""
+    editor = await factory.member(role=Role.editor)
+    closes = utcnow() + timedelta(seconds=1)
+    article = await articles.make(
+        editor,
+        body=body(AGED_SENTINEL),
+        gated_after_days=1,
+        published_at=closes - timedelta(days=1),
+    )
+    freshness = CacheFreshness(app.state.db.reads, app.state.response_cache, NEXT_CHANGE_SQL)
+    assert await freshness.check() is False
+    page = await client.get(f"/api/v1/articles/{article.slug}")
+    assert AGED_SENTINEL in page.json()["content_html"]
+    while utcnow() <= closes:
+        await asyncio.sleep(0.05)
+    await freshness.check()
+    for method, path, extra in surfaces(article.slug, article.slug, AGED_SENTINEL):
+        response = await client.request(method, path, headers=extra)
+        assert response.status_code < 500, path
+        assert_clean(response, AGED_SENTINEL)

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from app.accounts.models import Role
-from app.articles.live import LIVE_SQL, NEXT_GO_LIVE_SQL, is_live
+from app.articles.live import LIVE_SQL, NEXT_CHANGE_SQL, is_live
 from app.articles.models import Article
 from app.core.db import Database, Query, parse_ts, utcnow
 from tests.factories import ArticleFactory, Factory
@@ -64,7 +64,7 @@ async def test_the_next_go_live_time_is_the_nearest_live_status_still_ahead(
 ) -> None:
     db: Database = app.state.db
     await _table(factory, articles, db)
-    row = await db.reads.one(Query.portable(NEXT_GO_LIVE_SQL), {"now": db.reads.ts(NOW)})
+    row = await db.reads.one(Query.portable(NEXT_CHANGE_SQL), {"now": db.reads.ts(NOW)})
     assert row is not None
     # Archived articles never go live by themselves; the published one dated ahead does.
     assert parse_ts(row[0]) == SOONER

@@ -12,9 +12,10 @@ from httpx import AsyncClient
 from sqlalchemy import Connection, text
 
 from app.accounts.models import Role
-from app.articles import page_parts, presenter
+from app.articles import derived, page_parts, presenter
 from app.articles.models import Article
 from app.articles.repository import pages
+from app.articles.schemas import Publication
 from app.core.db import Database, pk
 from app.core.jsonutil import dumps
 from tests.articles.test_leak import PAID_SENTINEL, body
@@ -22,10 +23,10 @@ from tests.factories import ArticleFactory, Factory, Member
 
 BODY = "Free opening paragraph.\n\n<!-- paywall -->\n\nGATED-PART of the article."
 # The page's members that are the reader's (and the full text, checked on its own).
-READER = {"access", "paywall", "comment_count", "content_html"}
+READER = {"access", "paywall", "comment_count", "content_html", "structured_data"}
 
 
-Fresh = tuple[dict[str, Any], str, dict[str, Any]]
+Fresh = tuple[dict[str, Any], str, dict[str, Any], dict[str, Any]]
 
 
 async def _fresh(db: Database, article_id: int, public_url: str) -> Fresh:
@@ -36,9 +37,12 @@ async def _fresh(db: Database, article_id: int, public_url: str) -> Fresh:
         [source] = pages.sources(conn, after=0, limit=1, ids=[article_id])
         authors = pages.bylines(conn, [article_id]).get(article_id, [])
         tags = pages.tag_lists(conn, [article_id]).get(article_id, [])
-        head = presenter.page_head(source, authors, tags, public_url)
-        card = presenter.teaser(source, authors, tags)
-        return orjson.loads(dumps(head)), source.content_html, orjson.loads(dumps(card))
+        tiers = [slug for _, slug in pages.tier_lists(conn, [article_id]).get(article_id, [])]
+        head, structured = presenter.page_head(source, authors, tags, tiers, public_url)
+        card = presenter.teaser(source, authors, tags, tiers)
+        free = source.visibility == "public"
+        ld = orjson.loads(presenter.structured_data(structured, free))
+        return orjson.loads(dumps(head)), source.content_html, orjson.loads(dumps(card)), ld
 
     async with db.session(write=False) as session:
         conn = await session.connection()
@@ -54,8 +58,9 @@ async def _same_as_fresh(
     assert answer.status_code == 200
     page: dict[str, Any] = answer.json()
     fresh = await _fresh(app.state.db, pk(article.id), app.state.settings.public_url)
-    head, content, card = fresh
+    head, content, card, ld = fresh
     assert {k: v for k, v in page.items() if k not in READER} == head
+    assert page["structured_data"] == ld
     assert page["content_html"] == (content if page["access"]["granted"] else None)
     archive = (await client.get("/api/v1/articles?limit=100")).json()["items"]
     assert [item for item in archive if item["slug"] == article.slug] == [card]
@@ -170,7 +175,7 @@ async def test_pages_of_another_format_or_url_are_rendered_again(
             params={"junk": b'"junk":1', "id": made[0].id},
         )
     moved = "https://moved.example"
-    await page_parts.refresh_stale(db, moved)
+    await derived.refresh_stale(db, Publication(moved))
     async with db.session(write=False) as session:
         rows = (
             await session.exec(  # type: ignore[call-overload]

@@ -6,7 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.access.levels import AccessLevel, GrantFacts, SubscriptionFacts, level_from
+from app.access.entitlements import (
+    AccessLevel,
+    GrantFacts,
+    SubscriptionFacts,
+    entitlements_from,
+)
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 GRACE = timedelta(days=7)
@@ -26,6 +31,13 @@ def sub(
 
 
 PAID, MEMBER = AccessLevel.paid, AccessLevel.member
+
+
+def level_from(
+    subs: list[SubscriptionFacts], grants: list[GrantFacts], *, now: datetime, grace: timedelta
+) -> AccessLevel:
+    return entitlements_from(subs, grants, now=now, grace=grace).level
+
 
 TABLE = [
     ("active in period", sub("active"), PAID),
@@ -71,7 +83,7 @@ def test_any_entitling_subscription_wins() -> None:
 
 async def test_sql_rule_agrees_with_python_rule_on_every_row(app: object) -> None:
     """`paid_condition` (SQL, for filters), `level_from` (Python) and the direct reads of the
-    reader pages (`billing.repository.token_reader_level`) must never disagree."""
+    reader pages (`billing.repository.token_entitlements`) must never disagree."""
     from fastapi import FastAPI
     from sqlmodel import select
 
@@ -109,10 +121,40 @@ async def test_sql_rule_agrees_with_python_rule_on_every_row(app: object) -> Non
         assert {uid for uid in rows if uid in expected} == {
             u for u, paid in expected.items() if paid
         }
-    from app.billing.repository import token_reader_level
+    from app.billing.repository import token_entitlements
     from app.core.security import AccessClaims
 
     for user_id, paid in expected.items():
         claims = AccessClaims(user_id, "reader", "s", now, now + timedelta(minutes=5), "j")
-        found = await token_reader_level(app.state.db.reads, claims, grace_days=GRACE.days)
-        assert (found is PAID) == paid, (user_id, found)
+        found = await token_entitlements(app.state.db.reads, claims, grace_days=GRACE.days)
+        assert found is not None
+        assert (found.level is PAID) == paid, (user_id, found)
+
+
+def test_tiers_come_from_each_entitling_subscription_and_grant() -> None:
+    subs = [
+        SubscriptionFacts("active", LATER, False, None, tier_id=1),
+        SubscriptionFacts("canceled", LATER, False, None, tier_id=2),
+    ]
+    grants = [GrantFacts(EARLIER, None, None, tier_id=3), GrantFacts(EARLIER, JUST, None, 4)]
+    reader = entitlements_from(subs, grants, now=NOW, grace=GRACE)
+    assert reader.tiers == {1, 3}
+    assert not reader.every_tier and not reader.lapsed and not reader.payment_failed
+
+
+def test_a_downgraded_subscription_keeps_its_higher_tier_until_the_paid_period_ends() -> None:
+    sub = SubscriptionFacts("active", LATER, False, None, 1, kept_tier_id=2, kept_until=LATER)
+    assert entitlements_from([sub], [], now=NOW, grace=GRACE).tiers == {1, 2}
+    assert entitlements_from([sub], [], now=LATER, grace=GRACE).tiers == {1}
+
+
+def test_why_a_reader_has_no_paid_access() -> None:
+    lapsed = entitlements_from([sub("canceled")], [], now=NOW, grace=GRACE)
+    failed = entitlements_from([sub("past_due", past_due_since=EARLIER)], [], now=NOW, grace=GRACE)
+    never = entitlements_from([], [], now=NOW, grace=GRACE)
+    assert (lapsed.lapsed, lapsed.payment_failed) == (True, False)
+    assert (failed.lapsed, failed.payment_failed) == (False, True)
+    assert (never.lapsed, never.payment_failed, never.paid) == (False, False, False)
+    # A plan since deleted (no tier) still pays for `paid`, though for no tier by name.
+    untiered = entitlements_from([sub("active")], [], now=NOW, grace=GRACE)
+    assert untiered.paid and untiered.tiers == frozenset() and not untiered.has_any({1})

@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from app.access.levels import AccessLevel
+from app.access.entitlements import AccessLevel
 from app.accounts.models import Role, User
 from app.articles.models import Article
 from app.comments.policy import refusal

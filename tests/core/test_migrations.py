@@ -159,6 +159,57 @@ async def test_every_article_already_there_gets_its_stored_page(tmp_path: Path) 
     assert page["title"] == "Before pages"
     assert page["authors"] == [{"id": 7, "name": "Ed Byline"}]
     assert orjson.loads(bytes(content)) == '<p>Full "text"</p>'
+    # Revision 0015's rules and JSON-LD columns are filled by the same render.
+    rules = await _one(url, "SELECT rules, structured FROM article_page WHERE article_id = 1")
+    assert orjson.loads(bytes(rules[0]))["v"] == "paid"
+    assert orjson.loads(b"{" + bytes(rules[1]) + b"}")["headline"] == "Before pages"
+
+
+async def _one(url: str, sql: str) -> Any:
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        row = (await conn.execute(text(sql))).one()
+    await engine.dispose()
+    return row
+
+
+async def test_access_rules_come_and_go_without_touching_what_refers_to_articles(
+    tmp_path: Path,
+) -> None:
+    """Revision 0015 adds columns to `article` in place: on SQLite a rebuild of the table
+    would delete every row whose foreign key cascades from it (authors, tags, pages)."""
+    url = await fresh_url(tmp_path)
+    await anyio.to_thread.run_sync(upgrade, url, "0014")
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                'INSERT INTO "user" (id, email, display_name, role, email_verified, disabled,'
+                " created_at) VALUES (7, 'ed@example.org', 'Ed', 'editor', true, false, :now)"
+            ),
+            {"now": utcnow()},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO article (id, slug, title, subtitle, body_md, content_html,"
+                " preview_html, excerpt, has_paywall_marker, visibility, status, published_at,"
+                " created_at, updated_at, version, cover_image_alt, comments, word_count,"
+                " reading_minutes) VALUES (1, 'kept', 'Kept', '', 'Body', '<p>x</p>', '', '',"
+                " false, 'public', 'published', :now, :now, :now, 1, '', 'everyone', 1, 1)"
+            ),
+            {"now": utcnow()},
+        )
+        await conn.execute(
+            text("INSERT INTO article_author (article_id, user_id, position) VALUES (1, 7, 0)")
+        )
+    await engine.dispose()
+    await anyio.to_thread.run_sync(upgrade, url)
+    after = await _one(url, "SELECT count(*) FROM article_author")
+    moved = await _one(url, "SELECT auto_paywall, gated_at, free_after FROM article")
+    await anyio.to_thread.run_sync(downgrade, url, "0014")
+    back = await _one(url, "SELECT count(*) FROM article_author")
+    assert (after[0], back[0]) == (1, 1)
+    assert (bool(moved[0]), moved[1], moved[2]) == (True, None, None)
 
 
 async def _billing_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -236,6 +287,106 @@ async def test_existing_plans_and_their_subscriptions_move_into_one_default_tier
     await anyio.to_thread.run_sync(downgrade, url, "0013")
     assert "tier" not in await _tables(url)
     assert await _billing_rows(url) == before
+    await engine.dispose()
+
+
+async def _subscription_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = create_async_engine(url)
+    queries = {
+        "subscriptions": "SELECT id, plan_id, status, customer_id FROM subscription ORDER BY id",
+        "history": "SELECT id, subscription_id, from_status, to_status FROM subscription_change"
+        " ORDER BY id",
+    }
+    async with engine.connect() as conn:
+        rows = {
+            name: [tuple(r) for r in await conn.execute(text(q))] for name, q in queries.items()
+        }
+    await engine.dispose()
+    return rows
+
+
+async def test_plan_change_columns_keep_every_subscription_and_its_history(
+    tmp_path: Path,
+) -> None:
+    """Revision 0017 adds what a downgrade keeps and the plans of each history row; the
+    subscriptions and their history survive the way up and down (SQLite builds the
+    subscription table again, which would cascade to the history)."""
+    url = await fresh_url(tmp_path)
+    await anyio.to_thread.run_sync(upgrade, url, "0014")
+    engine = create_async_engine(url)
+    now = {"now": utcnow()}
+    async with engine.begin() as conn:
+        tier = (await conn.execute(text("SELECT id FROM tier"))).scalar_one()
+        await conn.execute(
+            text(
+                'INSERT INTO "user" (id, email, display_name, role, email_verified, disabled,'
+                " created_at) VALUES (3, 'payer@example.org', 'Payer', 'reader', true, false,"
+                " :now)"
+            ),
+            now,
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO plan (id, tier_id, name, description, interval, amount, currency,"
+                " trial_days, stripe_price_id, active, sort_order, created_at) VALUES"
+                " (1, :tier, 'Monthly', '', 'month', 800, 'usd', 0, 'price_m', true, 1, :now)"
+            ),
+            now | {"tier": tier},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO subscription (id, user_id, provider, provider_subscription_id,"
+                " customer_id, plan_id, status, cancel_at_period_end, amount, currency,"
+                " interval, created_at, updated_at) VALUES (5, 3, 'stripe', 'sub_1', 'cus_1', 1,"
+                " 'active', false, 800, 'usd', 'month', :now, :now)"
+            ),
+            now,
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO subscription_change (id, subscription_id, user_id, from_status,"
+                " to_status, amount, currency, interval, occurred_at) VALUES"
+                " (7, 5, 3, NULL, 'active', 800, 'usd', 'month', :now)"
+            ),
+            now,
+        )
+    before = await _subscription_rows(url)
+    assert before == {
+        "subscriptions": [(5, 1, "active", "cus_1")],
+        "history": [(7, 5, None, "active")],
+    }
+    await anyio.to_thread.run_sync(upgrade, url)
+    assert await _subscription_rows(url) == before
+    async with engine.connect() as conn:
+        kept = (await conn.execute(text("SELECT kept_plan_id, kept_until FROM subscription"))).one()
+        plans = await conn.execute(
+            text(
+                "SELECT from_plan_id, to_plan_id, from_tier_id, to_tier_id FROM subscription_change"
+            )
+        )
+        assert tuple(kept) == (None, None) and [tuple(r) for r in plans] == [(None,) * 4]
+    async with engine.begin() as conn:
+        if is_sqlite(url):  # the app's connections enforce foreign keys; this one is plain
+            await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        # The kept plan goes with its plan row (ON DELETE SET NULL), the subscription stays.
+        await conn.execute(text("UPDATE subscription SET kept_plan_id = 1"))
+        await conn.execute(text("UPDATE subscription SET plan_id = NULL"))
+        await conn.execute(text("DELETE FROM plan WHERE id = 1"))
+        left = (await conn.execute(text("SELECT id, kept_plan_id FROM subscription"))).one()
+        assert tuple(left) == (5, None)
+        await conn.execute(text("INSERT INTO plan (id, tier_id, name, description, interval,"
+                                " amount, currency, trial_days, stripe_price_id, active,"
+                                " sort_order, created_at) VALUES (1, :tier, 'Monthly', '',"
+                                " 'month', 800, 'usd', 0, 'price_m', true, 1, :now)"),
+                           now | {"tier": tier})  # fmt: skip
+        await conn.execute(text("UPDATE subscription SET plan_id = 1"))
+    await anyio.to_thread.run_sync(downgrade, url, "0014")
+    assert await _subscription_rows(url) == before
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(
+            lambda c: {col["name"] for col in inspect(c).get_columns("subscription")}
+        )
+    assert not columns & {"kept_plan_id", "kept_until", "change_key"}
     await engine.dispose()
 
 

@@ -14,7 +14,12 @@ from typing import Any
 from sqlalchemy import delete, event, func, insert
 from sqlmodel import col, select
 
-from app.access.levels import GrantFacts, SubscriptionFacts, grant_entitles, subscription_entitles
+from app.access.entitlements import (
+    GrantFacts,
+    SubscriptionFacts,
+    grant_entitles,
+    subscription_entitles,
+)
 from app.accounts.models import STAFF_ROLES, Role, User
 from app.billing.models import CompGrant, Subscription
 from app.core.db import Database, utcnow

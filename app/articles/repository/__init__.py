@@ -23,11 +23,13 @@ from app.articles.models import (
     ArticlePage,
     ArticleRevision,
     ArticleTag,
+    ArticleTier,
     SlugRedirect,
     Status,
     Tag,
 )
 from app.articles.schemas import Extras, ListFilters, PageRead
+from app.billing.models import Tier
 from app.comments.repository import visible_count_sql
 from app.core.db import IN_IDS, Query, Reads, as_utc, ids_param, pk, utcnow
 from app.core.pagination import decode_cursor, encode_cursor, newest_first
@@ -61,6 +63,14 @@ async def extras(session: AsyncSession, article_ids: Sequence[int]) -> Extras:
     )
     for article_id, slug, name in tag_rows:
         out.tags[article_id].append((slug, name))
+    tier_rows = await session.exec(
+        select(ArticleTier.article_id, Tier.slug)
+        .join(Tier, col(Tier.id) == ArticleTier.tier_id)
+        .where(col(ArticleTier.article_id).in_(article_ids))
+        .order_by(col(Tier.slug))
+    )
+    for article_id, slug in tier_rows:
+        out.tiers[article_id].append(slug)
     return out
 
 
@@ -234,7 +244,7 @@ async def sitemap_entries(session: AsyncSession, limit: int) -> list[tuple[str, 
 
 # The stored page (page_parts) joined through the covering index of the article's slug and
 # live state; the comment count is the one part read live.
-_PAGE_SQL = """SELECT a.visibility, p.head, p.content, {count}
+_PAGE_SQL = """SELECT p.rules, p.head, p.structured, p.content, {count}
 FROM article a JOIN article_page p ON p.article_id = a.id
 WHERE a.slug = :slug AND {live}"""
 PAGE = Query(
@@ -256,8 +266,8 @@ async def live_page(reads: Reads, slug: str) -> PageRead | str | None:
     now = reads.ts(utcnow())
     row = await reads.one(PAGE, {"slug": slug, "now": now})
     if row is not None:
-        visibility, head, content, comment_count = row
-        return PageRead(visibility, bytes(head), bytes(content), comment_count)
+        rules, head, structured, content, comment_count = row
+        return PageRead(bytes(rules), bytes(head), bytes(structured), bytes(content), comment_count)
     moved = await reads.one(REDIRECT, {"slug": slug, "now": now})
     return str(moved[0]) if moved is not None else None
 
@@ -306,6 +316,11 @@ async def tag_by_slug(session: AsyncSession, slug: str) -> Tag | None:
 
 async def tag_links(session: AsyncSession, article_id: int) -> Sequence[ArticleTag]:
     return (await session.exec(select(ArticleTag).where(ArticleTag.article_id == article_id))).all()
+
+
+async def tier_links(session: AsyncSession, article_id: int) -> Sequence[ArticleTier]:
+    query = select(ArticleTier).where(ArticleTier.article_id == article_id)
+    return (await session.exec(query)).all()
 
 
 async def author_links(session: AsyncSession, article_id: int) -> Sequence[ArticleAuthor]:

@@ -9,12 +9,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, or_, select, text
+from sqlalchemy import Connection, Select, bindparam, or_, select, text, update
 from sqlmodel import col
 
 from app.accounts.repository import display_name_of
-from app.articles.models import Article, ArticleAuthor, ArticlePage, ArticleTag, Tag
+from app.articles.models import Article, ArticleAuthor, ArticlePage, ArticleTag, ArticleTier, Tag
 from app.articles.schemas import PageSource
+from app.billing.models import Tier
 from app.core.db import pk
 
 _SOURCE = (
@@ -22,7 +23,8 @@ _SOURCE = (
     Article.visibility, Article.published_at, Article.updated_at, Article.reading_minutes,
     Article.word_count, Article.cover_image_url, Article.cover_image_alt, Article.seo_title,
     Article.seo_description, Article.comments, Article.preview_html, Article.content_html,
-    ArticlePage.public_url,
+    Article.free_after, Article.free_until, Article.gated_after_days, Article.auto_paywall,
+    Article.excerpt_override, ArticlePage.public_url, ArticlePage.paywall_days,
 )  # fmt: skip
 
 
@@ -37,20 +39,21 @@ def sources(
     after: int,
     limit: int,
     ids: Sequence[int] | None = None,
-    stale: tuple[int, str] | None = None,
+    stale: tuple[int, Any] | None = None,
 ) -> list[PageSource]:
     """Up to `limit` articles with ids above `after`: those in `ids` if given, and only
-    those without a page of `stale`'s (format, public URL) if given."""
+    those without a page of `stale`'s (format, publication) if given."""
     query = _sources().where(col(Article.id) > after).limit(limit)
     if ids is not None:
         query = query.where(col(Article.id).in_(ids))
     if stale is not None:
-        page_format, public_url = stale
+        page_format, publication = stale
         query = query.where(
             or_(
                 col(ArticlePage.article_id).is_(None),
                 col(ArticlePage.format) != page_format,
-                col(ArticlePage.public_url) != public_url,
+                col(ArticlePage.public_url) != publication.public_url,
+                col(ArticlePage.paywall_days).is_distinct_from(publication.paywall_days),
             )
         )
     return [_source(row) for row in conn.execute(query)]
@@ -59,7 +62,8 @@ def sources(
 def _source(row: Any) -> PageSource:
     (article_id, slug, title, subtitle, excerpt, visibility, published_at, updated_at,
      reading_minutes, word_count, cover_url, cover_alt, seo_title, seo_description, comments,
-     preview_html, content_html, page_url) = row  # fmt: skip
+     preview_html, content_html, free_after, free_until, own_days, auto_paywall,
+     excerpt_override, page_url, page_days) = row  # fmt: skip
     return PageSource(
         id=pk(article_id),
         slug=slug,
@@ -78,7 +82,13 @@ def _source(row: Any) -> PageSource:
         comments=comments,
         preview_html=preview_html,
         content_html=content_html,
+        free_after=free_after,
+        free_until=free_until,
+        gated_after_days=own_days,
+        auto_paywall=bool(auto_paywall),
+        excerpt_override=excerpt_override,
         page_url=page_url,
+        page_paywall_days=page_days,
     )
 
 
@@ -110,6 +120,20 @@ def tag_lists(conn: Connection, ids: Sequence[int]) -> dict[int, list[tuple[str,
     return out
 
 
+def tier_lists(conn: Connection, ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+    """Each article's tiers (id, slug), by slug."""
+    rows = conn.execute(
+        select(col(ArticleTier.article_id), col(Tier.id), col(Tier.slug))
+        .join(Tier, col(Tier.id) == ArticleTier.tier_id)
+        .where(col(ArticleTier.article_id).in_(ids))
+        .order_by(col(Tier.slug))
+    )
+    out: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for article_id, tier_id, slug in rows:
+        out[article_id].append((pk(tier_id), slug))
+    return out
+
+
 def written_by(conn: Connection, user_id: int) -> list[int]:
     """The ids of the articles `user_id` is an author of."""
     query = select(col(ArticleAuthor.article_id)).where(col(ArticleAuthor.user_id) == user_id)
@@ -123,14 +147,28 @@ def tagged_with(conn: Connection, tag_id: int) -> list[int]:
 
 
 _SAVE = text(
-    "INSERT INTO article_page (article_id, teaser, head, content, format, public_url)"
-    " VALUES (:article_id, :teaser, :head, :content, :format, :public_url)"
+    "INSERT INTO article_page (article_id, teaser, head, content, format, public_url,"
+    " structured, rules, paywall_days)"
+    " VALUES (:article_id, :teaser, :head, :content, :format, :public_url, :structured,"
+    " :rules, :paywall_days)"
     " ON CONFLICT (article_id) DO UPDATE SET teaser = excluded.teaser, head = excluded.head,"
-    " content = excluded.content, format = excluded.format, public_url = excluded.public_url"
+    " content = excluded.content, format = excluded.format, public_url = excluded.public_url,"
+    " structured = excluded.structured, rules = excluded.rules,"
+    " paywall_days = excluded.paywall_days"
+)
+_DERIVED = (
+    update(Article)
+    .where(col(Article.id) == bindparam("article_id"))
+    .values(gated_at=bindparam("gated_at"), excerpt=bindparam("excerpt"))
 )
 
 
 def save(conn: Connection, pages: list[dict[str, Any]]) -> None:
-    """Write these pages, replacing the ones the articles had."""
+    """Write these pages, replacing the ones the articles had, and what was worked out with
+    each: when its automatic paywall closes and its teaser."""
     if pages:
         conn.execute(_SAVE, pages)
+        conn.execute(
+            _DERIVED.execution_options(synchronize_session=False),
+            [{k: p[k] for k in ("article_id", "gated_at", "excerpt")} for p in pages],
+        )

@@ -10,7 +10,8 @@ from app.billing.repository.entitled import (
     comp_condition,
     paid_access_condition,
     paid_condition,
-    token_reader_level,
+    token_entitlements,
+    user_entitlements,
     user_reader_level,
 )
 from app.billing.repository.ledger import (
@@ -45,6 +46,7 @@ from app.billing.repository.purchases import (
 )
 from app.billing.repository.subscriptions import (
     HeldSubscription,
+    PlanAndTier,
     copied_values,
     customer_link,
     customer_of_user,
@@ -53,6 +55,7 @@ from app.billing.repository.subscriptions import (
     insert_subscription,
     link_customer,
     locked_subscription,
+    plan_and_tier_of_price,
     record_status_change,
     reloaded_subscription,
     subscription_by_provider_id,
@@ -63,14 +66,17 @@ from app.billing.repository.subscriptions import (
 from app.billing.repository.tiers import (
     all_tiers,
     default_tier,
+    paywall_offer,
     plans_of_tiers,
     public_tiers,
     tier,
     tier_by_slug,
+    tiers_by_slugs,
 )
 
 __all__ = [
     "HeldSubscription",
+    "PlanAndTier",
     "add",
     "all_plans",
     "all_tiers",
@@ -104,8 +110,11 @@ __all__ = [
     "payment_by_invoice",
     "payments_of",
     "plan",
+    "plan_and_tier_of_price",
     "plans_on_sale",
+    "paywall_offer",
     "plans_of_tiers",
+    "tiers_by_slugs",
     "plans_on_sale_direct",
     "public_tiers",
     "record_status_change",
@@ -118,8 +127,9 @@ __all__ = [
     "subscriptions_of_customer",
     "tier",
     "tier_by_slug",
-    "token_reader_level",
+    "token_entitlements",
     "unmatched_events",
     "update_subscription",
+    "user_entitlements",
     "user_reader_level",
 ]

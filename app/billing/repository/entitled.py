@@ -8,16 +8,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.access.levels import (
+from app.access.entitlements import (
+    ANONYMOUS,
     ENTITLING,
+    STAFF,
     AccessLevel,
+    Entitlements,
     GrantFacts,
     SubscriptionFacts,
-    level_from,
-    subscription_entitles,
+    entitlements_from,
 )
 from app.accounts.models import STAFF_ROLES, User
 from app.accounts.repository import (
@@ -27,7 +30,7 @@ from app.accounts.repository import (
     staff_condition,
     token_counts_for,
 )
-from app.billing.models import CompGrant, Subscription
+from app.billing.models import CompGrant, Plan, Subscription
 from app.core.db import Query, Reads, parse_required_ts, parse_ts, utcnow
 from app.core.security import AccessClaims
 
@@ -35,7 +38,8 @@ from app.core.security import AccessClaims
 
 
 def paid_condition(user_id: Any, now: datetime, grace: timedelta) -> ColumnElement[bool]:
-    """The same rule as `level_from`, as SQL over a user id column (for filters and counts).
+    """The rule of `entitlements_from` for "some paid tier", as SQL over a user id column
+    (for filters and counts).
 
     tests/billing/test_entitlements.py checks that both agree on every row of the table.
     """
@@ -74,47 +78,56 @@ def comp_condition(user_id: Any, now: datetime) -> ColumnElement[bool]:
     )
 
 
-async def user_reader_level(
-    session: AsyncSession, user: User | None, *, grace_days: int = 7
-) -> AccessLevel:
-    """Give back the reader's access level from the database; staff read everything."""
+async def user_entitlements(
+    session: AsyncSession, user: User | None, *, grace_days: int
+) -> Entitlements:
+    """Give back the reader's entitlements from the database; staff read everything."""
     if user is None:
-        return AccessLevel.anonymous
+        return ANONYMOUS
     if user.role in STAFF_ROLES:
-        return AccessLevel.paid
-    now = utcnow()
+        return STAFF
     subs = (
-        await session.exec(
-            select(
-                Subscription.status,
-                Subscription.current_period_end,
-                Subscription.cancel_at_period_end,
-                Subscription.past_due_since,
-            ).where(Subscription.user_id == user.id)
+        await session.execute(
+            sa_select(
+                col(Subscription.status),
+                col(Subscription.current_period_end),
+                col(Subscription.cancel_at_period_end),
+                col(Subscription.past_due_since),
+                col(Plan.tier_id),
+            )
+            .outerjoin(Plan, col(Plan.id) == Subscription.plan_id)
+            .where(col(Subscription.user_id) == user.id)
         )
     ).all()
-    facts = [SubscriptionFacts(*row) for row in subs]
-    grace = timedelta(days=grace_days)
-    if any(subscription_entitles(f, now, grace) for f in facts):
-        return AccessLevel.paid
     grants = (
         await session.exec(
             select(CompGrant.starts_at, CompGrant.ends_at, CompGrant.revoked_at).where(
-                CompGrant.user_id == user.id,
-                col(CompGrant.revoked_at).is_(None),
-                or_(col(CompGrant.ends_at).is_(None), col(CompGrant.ends_at) > now),
+                CompGrant.user_id == user.id, col(CompGrant.revoked_at).is_(None)
             )
         )
     ).all()
-    return level_from(facts, [GrantFacts(*g) for g in grants], now=now, grace=grace)
+    return entitlements_from(
+        [SubscriptionFacts(*row) for row in subs],
+        [GrantFacts(*g) for g in grants],
+        now=utcnow(),
+        grace=timedelta(days=grace_days),
+    )
+
+
+async def user_reader_level(
+    session: AsyncSession, user: User | None, *, grace_days: int = 7
+) -> AccessLevel:
+    """The coarse level of `user_entitlements`: anonymous, member or paid."""
+    return (await user_entitlements(session, user, grace_days=grace_days)).level
 
 
 # The user and their subscriptions in one round trip: one row per subscription, or one row
 # with NULLs for a reader who never subscribed. The account's part is accounts' fragment.
 _READER = Query.portable(
     f"""SELECT {ACCOUNT_STATE_SQL},
-       s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since
+       s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since, p.tier_id
 FROM {ACCOUNT_FROM_SQL} LEFT JOIN subscription s ON s.user_id = {ACCOUNT_ID_SQL}
+LEFT JOIN plan p ON p.id = s.plan_id
 WHERE {ACCOUNT_ID_SQL} = :id"""  # noqa: S608 - constant fragments; the id is a parameter
 )
 _GRANTS = Query.portable(
@@ -123,15 +136,15 @@ WHERE user_id = :id AND revoked_at IS NULL"""
 )
 
 
-async def token_reader_level(
+async def token_entitlements(
     reads: Reads, claims: AccessClaims, *, grace_days: int
-) -> AccessLevel | None:
-    """Give back the level of the token's reader, or None when the token no longer counts
-    (direct reads, for the hot reader paths).
+) -> Entitlements | None:
+    """Give back the entitlements of the token's reader, or None when the token no longer
+    counts (direct reads, for the hot reader paths).
 
     The same checks as `accounts.deps` (the user exists, is neither disabled nor deleted,
     and the token was issued after their last revocation) and the same rule as
-    `user_reader_level` (staff read everything; `level_from` for readers).
+    `user_entitlements`.
     """
     rows = await reads.all(_READER, {"id": claims.user_id})
     if not rows:
@@ -139,18 +152,14 @@ async def token_reader_level(
     if not token_counts_for(rows[0], claims.issued_at):
         return None
     if rows[0][0] in STAFF_ROLES:
-        return AccessLevel.paid
-    now = utcnow()
-    grace = timedelta(days=grace_days)
+        return STAFF
     subs = [
-        SubscriptionFacts(status, parse_ts(period_end), bool(at_end), parse_ts(past_due))
-        for *_, status, period_end, at_end, past_due in rows
+        SubscriptionFacts(status, parse_ts(period_end), bool(at_end), parse_ts(past_due), tier)
+        for *_, status, period_end, at_end, past_due, tier in rows
         if status is not None
     ]
-    if any(subscription_entitles(s, now, grace) for s in subs):
-        return AccessLevel.paid
     grants = [
         GrantFacts(parse_required_ts(starts), parse_ts(ends), parse_ts(revoked))
         for starts, ends, revoked in await reads.all(_GRANTS, {"id": claims.user_id})
     ]
-    return level_from(subs, grants, now=now, grace=grace)
+    return entitlements_from(subs, grants, now=utcnow(), grace=timedelta(days=grace_days))

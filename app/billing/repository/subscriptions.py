@@ -96,10 +96,15 @@ class HeldSubscription:
     amount: int
     currency: str
     interval: str
+    plan_id: int | None
+    tier_id: int | None
 
 
 _PRICE_OF_PLAN = (
     core_select(_PLANS.c.stripe_price_id).where(_PLANS.c.id == _SUBS.c.plan_id).scalar_subquery()
+)
+_TIER_OF_PLAN = (
+    core_select(_PLANS.c.tier_id).where(_PLANS.c.id == _SUBS.c.plan_id).scalar_subquery()
 )
 _HELD = (
     core_select(
@@ -117,6 +122,8 @@ _HELD = (
         _SUBS.c.amount,
         _SUBS.c.currency,
         _SUBS.c.interval,
+        _SUBS.c.plan_id,
+        _TIER_OF_PLAN,
     )
     .where(_SUBS.c.provider_subscription_id == bindparam("provider_id"))
     .with_for_update(of=_SUBS)
@@ -190,7 +197,29 @@ _RECORD_CHANGE = insert(_CHANGES).values(
     interval=_bind("interval"),
     occurred_at=bindparam("now", type_=_CHANGES.c.occurred_at.type),
     event_id=bindparam("event_id", type_=_CHANGES.c.event_id.type),
+    **{
+        name: bindparam(name, type_=_CHANGES.c[name].type)
+        for name in ("from_plan_id", "to_plan_id", "from_tier_id", "to_tier_id")
+    },
 )
+_PLAN_AND_TIER_OF_PRICE = core_select(_PLANS.c.id, _PLANS.c.tier_id).where(
+    _PLANS.c.stripe_price_id == bindparam("price_id")
+)
+
+
+@dataclass(frozen=True)
+class PlanAndTier:
+    """A plan's id and its tier's, as a history row names them (None: not known)."""
+
+    plan_id: int | None
+    tier_id: int | None
+
+
+async def plan_and_tier_of_price(session: AsyncSession, price_id: str) -> PlanAndTier | None:
+    """Give back the plan selling a provider price, and its tier; None for a price of no plan."""
+    result = await session.exec(_PLAN_AND_TIER_OF_PRICE, params={"price_id": price_id})  # type: ignore[call-overload]
+    row = result.first()
+    return PlanAndTier(row[0], row[1]) if row is not None else None
 
 
 def copied_values(
@@ -233,12 +262,19 @@ async def record_status_change(
     user_id: int,
     from_status: str | None,
     event_id: str | None,
+    plans: tuple[PlanAndTier, PlanAndTier],
 ) -> None:
+    """Append a history row: the status and plan (and tier) before and after a copy."""
+    before, after = plans
     params = values | {
         "sub_id": sub_id,
         "user_id": user_id,
         "from_status": from_status,
         "event_id": event_id,
+        "from_plan_id": before.plan_id,
+        "from_tier_id": before.tier_id,
+        "to_plan_id": after.plan_id,
+        "to_tier_id": after.tier_id,
     }
     await session.exec(_RECORD_CHANGE, params=params)
 

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, true, union
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.access.levels import ENTITLING
+from app.access.entitlements import ENTITLING
 from app.billing.models import CompGrant, Plan, Subscription, Tier
 from app.core.db import pk
 

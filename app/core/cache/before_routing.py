@@ -31,20 +31,21 @@ from app.core.config import API_PREFIX
 
 ARCHIVE = f"{API_PREFIX}/articles"
 PREFIX = f"{ARCHIVE}/"
-# The caller's access level (0 is anonymous), as the routes work it out.
-LevelOf = Callable[[Request], Awaitable[int]]
-# An article page's answer for a level and a slug, as the route gets it.
+# The caller's entitlements (access.entitlements.Entitlements), as the routes work them out;
+# `signed_in` is all this module reads of them.
+ReaderOf = Callable[[Request], Awaitable[Any]]
+# An article page's answer for a reader and a slug, as the route gets it.
 ArticleAnswer = Callable[[Any, str], Awaitable[Answer]]
 
 
 @dataclass(frozen=True)
 class Early:
     """A path answered before routing by its domain's function of the request and the
-    caller's access level: an answer, or None where only the route may answer (a query
+    caller's entitlements: an answer, or None where only the route may answer (a query
     string it would refuse or spell otherwise). `per_reader`: the answer depends on the
-    level, so it is worked out and the headers follow it; else it is the same for all."""
+    reader, so they are worked out and the headers follow; else it is the same for all."""
 
-    answer: Callable[[Request, int], Awaitable[Answer | None]]
+    answer: Callable[[Request, Any], Awaitable[Answer | None]]
     per_reader: bool = True
 
 
@@ -56,13 +57,13 @@ class ReaderAnswersBeforeRouting:
         self,
         app: ASGIApp,
         cache: ResponseCache,
-        level_of: LevelOf,
+        reader_of: ReaderOf,
         article_answer: ArticleAnswer,
         early: Mapping[str, Early] | None = None,
     ) -> None:
         self.app = app
         self.cache = cache
-        self.level_of = level_of
+        self.reader_of = reader_of
         self.article_answer = article_answer
         self.early = early or {}
         # The routes' own objects by path kind (page, archive, or an early path), for access
@@ -87,29 +88,30 @@ class ReaderAnswersBeforeRouting:
             return
         request = Request(scope)
         try:
-            level = await self.level_of(request)
+            reader = await self.reader_of(request)
         except Exception:
             # A bad token or an unreachable database: the route answers it as it always does.
             await self.app(scope, receive, send)
             return
         route = self._routes.get(archive)
-        answer = None if route is None else await self._answer(request, level, archive)
+        answer = None if route is None else await self._answer(request, reader, archive)
         if answer is None:
             await self.app(scope, receive, send)
             if route is None and scope.get("route") is not None:
                 self._routes[archive] = scope["route"]
             return
         scope["route"] = route
-        await entry_response(request, answer, anonymous=level == 0)(scope, receive, send)
+        anonymous = not reader.signed_in
+        await entry_response(request, answer, anonymous=anonymous)(scope, receive, send)
 
     async def _early(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         early, request = self.early[path], Request(scope)
-        route, level, answer = self._routes.get(path), 0, None
+        route, reader, answer = self._routes.get(path), None, None
         try:
             if early.per_reader:
-                level = await self.level_of(request)
+                reader = await self.reader_of(request)
             if route is not None:
-                answer = await early.answer(request, level)
+                answer = await early.answer(request, reader)
         except Exception:
             # A bad token, an unreachable database: the route answers as it always does.
             answer = None
@@ -119,13 +121,13 @@ class ReaderAnswersBeforeRouting:
                 self._routes[path] = scope["route"]
             return
         scope["route"] = route
-        anonymous = level == 0 or not early.per_reader
+        anonymous = reader is None or not reader.signed_in
         await entry_response(request, answer, anonymous=anonymous)(scope, receive, send)
 
-    async def _answer(self, request: Request, level: int, archive: bool) -> Answer | None:
+    async def _answer(self, request: Request, reader: Any, archive: bool) -> Answer | None:
         if archive:
             return self.cache.get(list_key(request.url.query))
         try:
-            return await self.article_answer(level, request.scope["path"][len(PREFIX) :])
+            return await self.article_answer(reader, request.scope["path"][len(PREFIX) :])
         except Exception:
             return None

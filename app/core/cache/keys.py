@@ -7,9 +7,10 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 
-def article_key(level: int, slug: str) -> str:
-    """The key of `slug`'s page as rendered for a reader at access `level`."""
-    return f"article:{level}:{slug}"
+def article_key(reader: str, slug: str) -> str:
+    """The key of `slug`'s page as rendered for readers whose entitlements have the key
+    `reader` (access.entitlements.Entitlements.key)."""
+    return f"article:{reader}:{slug}"
 
 
 def list_key(query: str) -> str:
@@ -17,10 +18,10 @@ def list_key(query: str) -> str:
     return f"list?{query}"
 
 
-def search_key(level: int, query: str) -> str:
+def search_key(readable: str, query: str) -> str:
     """The key of a search's page: results depend on the canonical query (words, filters,
-    order, page) and the reader's level."""
-    return f"search:{level}:{query}"
+    order, page) and on what the reader may match (`readable`, the visibilities joined)."""
+    return f"search:{readable}:{query}"
 
 
 def suggest_key(words: list[str]) -> str:
