@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.accounts import repository as accounts
 from app.accounts.repository import MemberConditions
 from app.billing import repository as billing_repo
+from app.billing.models import SubscriptionChange
 from app.billing.repository import comp_condition, paid_condition, tier_members
 from app.billing.repository import members as billing
 from app.core.config import Settings
@@ -97,29 +98,62 @@ async def by_tier(session: AsyncSession, settings: Settings) -> list[dict[str, A
     return out
 
 
+Direction = Literal["upgrade", "downgrade"]
+
+
+def _direction(
+    change: SubscriptionChange, prices: dict[int | None, tuple[str, float]]
+) -> Direction | None:
+    # A tier change is an upgrade when the new plan costs more a month (yearly / 12) than the
+    # old one did, as POST /me/subscription/change decides; plan prices never change, so
+    # history keeps its answer. The same price, another currency or a plan gone: neither.
+    old, new = prices.get(change.from_plan_id), prices.get(change.to_plan_id)
+    if old is None or new is None or old[0] != new[0] or old[1] == new[1]:
+        return None
+    return "upgrade" if new[1] > old[1] else "downgrade"
+
+
+def _is_tier_change(change: SubscriptionChange) -> bool:
+    return None not in (change.from_tier_id, change.to_tier_id) and (
+        change.from_tier_id != change.to_tier_id
+    )
+
+
 async def daily(session: AsyncSession, start: date, end: date) -> list[dict[str, Any]]:
-    """New paid and churned subscriptions per day in [start, end]."""
+    """New paid and churned subscriptions, and tier changes (upgrades, downgrades, all), per
+    day in [start, end]."""
     changes = await billing.status_changes_between(
         session,
         datetime.combine(start, time.min, UTC),
         datetime.combine(end + timedelta(days=1), time.min, UTC),
     )
+    prices: dict[int | None, tuple[str, float]] = {
+        p.id: (p.currency, monthly(p.amount, p.interval))
+        for p in await billing_repo.all_plans(session)
+    }
     days: dict[date, dict[str, int]] = {}
     cursor = start
     while cursor <= end:
-        days[cursor] = {"new_paid": 0, "churned": 0}
+        days[cursor] = dict.fromkeys(
+            ("new_paid", "churned", "upgrades", "downgrades", "tier_changes"), 0
+        )
         cursor += timedelta(days=1)
     for change in changes:
-        day = change.occurred_at.date()
-        if day not in days:
+        day = days.get(change.occurred_at.date())
+        if day is None:
             continue
         # Paying means active or past_due: a trial start is not revenue (see `trials`), and a
         # trial that converts counts as new paid on the day it does.
         was_paying = change.from_status in PAYING
         if change.to_status == "active" and not was_paying:
-            days[day]["new_paid"] += 1
+            day["new_paid"] += 1
         elif change.to_status in CHURNED and was_paying:
-            days[day]["churned"] += 1
+            day["churned"] += 1
+        if _is_tier_change(change):
+            day["tier_changes"] += 1
+            direction = _direction(change, prices)
+            if direction is not None:
+                day[f"{direction}s"] += 1
     return [{"date": d.isoformat(), **v} for d, v in days.items()]
 
 

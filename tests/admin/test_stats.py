@@ -253,10 +253,11 @@ async def test_stats_from_a_known_history(
         "eur": {"paid": 12000, "refunded": 0},
         "usd": {"paid": 1600, "refunded": 800},
     }
+    moves = {"upgrades": 0, "downgrades": 0, "tier_changes": 0}
     assert stats["daily"] == [
-        {"date": "2026-05-01", "new_paid": 2, "churned": 0},
-        {"date": "2026-05-02", "new_paid": 1, "churned": 0},
-        {"date": "2026-05-03", "new_paid": 0, "churned": 1},
+        {"date": "2026-05-01", "new_paid": 2, "churned": 0, **moves},
+        {"date": "2026-05-02", "new_paid": 1, "churned": 0, **moves},
+        {"date": "2026-05-03", "new_paid": 0, "churned": 1, **moves},
     ]
     assert stats["trials"] == {"started": 2, "converted": 1, "rate": 0.5}
     assert stats["conversions_by_article"] == [

@@ -43,6 +43,8 @@ def _sub(
     interval: str = "month",
     current_period_end: datetime | None = None,
     past_due_since: datetime | None = None,
+    kept_plan_id: int | None = None,
+    kept_until: datetime | None = None,
 ) -> Subscription:
     return Subscription(
         user_id=user_id,
@@ -55,6 +57,8 @@ def _sub(
         interval=interval,
         current_period_end=current_period_end or utcnow() + 20 * DAY,
         past_due_since=past_due_since,
+        kept_plan_id=kept_plan_id,
+        kept_until=kept_until,
     )
 
 
@@ -76,6 +80,21 @@ def _rows(t: TierTable, now: datetime) -> list[Subscription | CompGrant]:
         _sub(m["two"], p["standard_month"], "active", amount=1000),
         _sub(m["archived"], p["old_month"], "active", amount=500, currency="eur"),
         _sub(m["planless"], None, "active"),
+        # Downgraded from supporter at period end: supporter is kept until then, not after.
+        _sub(
+            m["kept"],
+            p["standard_month"],
+            "active",
+            kept_plan_id=p["supporter_year"],
+            kept_until=now + 5 * DAY,
+        ),
+        _sub(
+            m["kept_over"],
+            p["standard_month"],
+            "active",
+            kept_plan_id=p["supporter_year"],
+            kept_until=now - DAY,
+        ),
         CompGrant(user_id=m["comp_all"], reason="press"),
         CompGrant(user_id=m["comp_supporter"], reason="friend", tier_id=tier["supporter"]),
         CompGrant(user_id=m["two"], reason="friend", tier_id=tier["supporter"]),
@@ -103,6 +122,8 @@ EXPECTED = {
     "archived": ["old"],
     # An entitling subscription whose plan is gone: paid access, but in no tier.
     "planless": [],
+    "kept": ["standard", "supporter"],
+    "kept_over": ["standard"],
     "comp_all": ALL,
     "comp_supporter": ["supporter"],
     "comp_expired": [],

@@ -3,7 +3,8 @@ and the export list, and the per-tier figures of the stats report.
 
 A member has tier T now when an entitling subscription's plan is in T (entitling by the rule
 of `paid_condition`: ENTITLING statuses within their period plus the grace, or `past_due`
-within the grace), or a running comp names T or no tier (a comp without a tier is every
+within the grace; the plan a downgrade keeps counts until `kept_until`, as in
+`app.access.entitlements`), or a running comp names T or no tier (a comp without a tier is every
 tier). Every read here is built on `tier_condition`, so the filter, the lists and the counts
 cannot disagree. A subscription whose plan is gone (plan_id NULL) is in no tier.
 """
@@ -51,17 +52,26 @@ def _running_comp(now: datetime) -> list[ColumnElement[bool]]:
     ]
 
 
+def _held_plan(now: datetime) -> ColumnElement[bool]:
+    # The subscription's plan, and the plan a downgrade at period end keeps until then.
+    return or_(
+        col(Subscription.plan_id) == col(Plan.id),
+        and_(col(Subscription.kept_plan_id) == col(Plan.id), col(Subscription.kept_until) > now),
+    )
+
+
 def paying_condition(
     user_id: Any, tier_id: Any, now: datetime, grace: timedelta
 ) -> ColumnElement[bool]:
-    """SQL: an entitling subscription of the user is to a plan of the tier."""
+    """SQL: an entitling subscription of the user is to a plan of the tier, or keeps one of
+    its plans after a downgrade, until the period paid for ends."""
     # Correlated explicitly: auto-correlation reaches only the enclosing statement, and
     # free_condition nests this one two levels down.
     return (
         exists()
         .where(
             col(Subscription.user_id) == user_id,
-            col(Subscription.plan_id) == col(Plan.id),
+            _held_plan(now),
             col(Plan.tier_id) == tier_id,
             _entitling(now, grace),
         )
@@ -117,12 +127,13 @@ async def tiers_of(
 async def paid_tiers_among(
     session: AsyncSession, user_ids: Sequence[int], now: datetime, grace: timedelta
 ) -> Sequence[tuple[int, int]]:
-    """(user id, tier id) for each tier these members hold now by an entitling subscription."""
+    """(user id, tier id) for each tier these members hold now by an entitling subscription
+    (a plan kept after a downgrade included)."""
     if not user_ids:
         return []
     rows = await session.exec(
         select(Subscription.user_id, Plan.tier_id)
-        .join(Plan, col(Plan.id) == col(Subscription.plan_id))
+        .join(Plan, _held_plan(now))
         .where(col(Subscription.user_id).in_(user_ids), _entitling(now, grace))
         .distinct()
     )
