@@ -97,7 +97,7 @@ async def test_tier_changes_per_day_are_upgrades_or_downgrades_by_monthly_price(
         session.add_all(
             [
                 move(D1, "standard_month", "supporter_month"),  # 8.00 -> 15.00 a month: up
-                move(D1, "supporter_month", "standard_year"),  # 15.00 -> 6.67 a month: down
+                move(D2, "supporter_month", "standard_year"),  # 15.00 -> 6.67 a month: down
                 move(D2, "standard_month", "standard_year"),  # the same tier: no tier change
                 move(D2, None, "standard_month"),  # a new subscription: no tier change
                 move(D2, "standard_month", "euro_month"),  # another currency: neither
@@ -110,4 +110,4 @@ async def test_tier_changes_per_day_are_upgrades_or_downgrades_by_monthly_price(
     )
     assert answer.status_code == 200, answer.text
     moves = [(d["upgrades"], d["downgrades"], d["tier_changes"]) for d in answer.json()["daily"]]
-    assert moves == [(1, 1, 2), (0, 0, 1), (0, 0, 2)]
+    assert moves == [(1, 0, 1), (0, 1, 2), (0, 0, 2)]
