@@ -47,7 +47,7 @@ async def test_staff_write_tier_articles_and_bad_combinations_change_nothing(
     made = await _create(client, editor, visibility="tiers", tiers=["supporter", "print"])
     assert made.status_code == 201, made.text
     assert sorted(made.json()["tiers"]) == ["print", "supporter"]
-    refused = {
+    refused: dict[str, dict[str, Any]] = {
         "tiers without a tier": {"visibility": "tiers"},
         "tiers on a paid article": {"visibility": "paid", "tiers": ["supporter"]},
         "unknown tier": {"visibility": "tiers", "tiers": ["gold"]},
@@ -148,7 +148,7 @@ async def test_a_paid_article_offers_every_tier_on_sale(
 async def test_time_rules_open_and_close_an_article(client: AsyncClient, factory: Factory) -> None:
     editor = await factory.member(role=Role.editor)
     now, day, hour = utcnow(), timedelta(days=1), timedelta(hours=1)
-    cases = {
+    cases: dict[str, tuple[dict[str, Any], Any]] = {
         "embargoed until tomorrow": ({"visibility": "paid", "free_after": now + day}, None),
         "embargo over": ({"visibility": "paid", "free_after": now - hour}, None),
         "auto-paywall, young": ({"gated_after_days": 3}, now - day),
