@@ -11,7 +11,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from app.accounts.models import Role
+from app.articles import derived
 from app.articles.live import NEXT_CHANGE_SQL
+from app.articles.schemas import Publication
 from app.core.cache.freshness import CacheFreshness
 from app.core.db import utcnow
 from tests.factories import ArticleFactory, Factory, Member
@@ -198,3 +200,38 @@ async def test_a_cached_answer_does_not_outlive_the_rule_time(
     after = await _read(client, article.slug)
     assert (after["access"]["required"], after["access"]["granted"]) == ("public", True)
     assert "TIER-ONLY" in after["content_html"]
+
+
+async def test_the_publications_automatic_paywall_applies_to_pages_already_stored(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    """Turning on BROADSHEET_AUTO_PAYWALL_DAYS makes every stored page stale: a process that
+    starts renders them again, and the search index follows for those that changed."""
+    editor = await factory.member(role=Role.editor)
+    word = "shipwrightlore"
+    old = await articles.make(
+        editor, body=f"Only paragraph, about {word}.", published_at=utcnow() - timedelta(days=9)
+    )
+    young = await articles.make(editor, body=f"Fresh paragraph, about {word}.")
+    opted_out = await articles.make(
+        editor, body=f"Kept open, about {word}.", auto_paywall=False,
+        published_at=utcnow() - timedelta(days=9),
+    )  # fmt: skip
+    assert (await _read(client, old.slug))["excerpt"] == f"Only paragraph, about {word}."
+
+    async def found() -> set[str]:
+        answer = await client.get(f"/api/v1/search?q={word}")
+        return {hit["article"]["slug"] for hit in answer.json()["items"]}
+
+    assert await found() == {old.slug, young.slug, opted_out.slug}
+    await derived.refresh_stale(app.state.db, Publication(app.state.settings.public_url, 7))
+    page = await _read(client, old.slug)
+    assert (page["access"]["required"], page["access"]["granted"]) == ("paid", False)
+    # A gated article's teaser comes from its free part only (empty for a one-paragraph one).
+    assert page["excerpt"] == "" and word not in str(page)
+    assert page["gated_after"] is not None
+    assert (await _read(client, young.slug))["access"]["required"] == "public"
+    assert (await _read(client, opted_out.slug))["access"]["required"] == "public"
+    # Bodies that a rule will gate are indexed as paid from now on (the young one's too,
+    # though it is public for a week yet): anonymous readers no longer match them.
+    assert await found() == {opted_out.slug}
