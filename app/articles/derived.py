@@ -56,28 +56,26 @@ async def _rewrite(
 
 async def refresh_stale(db: Database, publication: Publication) -> None:
     """Rewrite every page made with another format or publication (after an upgrade, a new
-    public URL or new automatic-paywall days) and its search entry, a batch per
-    transaction; readers' caches go after each."""
+    public URL or new automatic-paywall days), and the search entries of those whose teaser
+    or paywall time changed, a batch per transaction; readers' caches go after each."""
     after = 0
     while True:
         async with db.session() as session:
             conn = await session.connection()
-            done = await conn.run_sync(
+            batch = await conn.run_sync(
                 page_parts.render_batch, publication, after=after, stale_only=True
             )
-            if done is None:
+            if batch is None:
                 return
-            await conn.run_sync(search_rebuild.reindex, done)
+            await conn.run_sync(search_rebuild.reindex, batch.changed)
             invalidate_on_commit(session)
-        after = done[-1]
+        after = batch.last
 
 
 def after_migrations(conn: Connection, settings: Settings) -> None:
     """Render every page missing or stale, then fill an empty search index or rewrite the
-    entries of the pages rendered: run by Alembic once the schema is at head, so the code
-    that writes them meets the schema it writes."""
+    entries that went stale with the pages: run by Alembic once the schema is at head, so
+    the code that writes them meets the schema it writes."""
     ids = page_parts.render_pages(conn, page_parts.publication(settings), stale_only=True)
-    if search_rebuild.fill_if_empty(conn):
-        return
-    for start in range(0, len(ids), page_parts.BATCH):
-        search_rebuild.reindex(conn, ids[start : start + page_parts.BATCH])
+    if not search_rebuild.fill_if_empty(conn):
+        search_rebuild.reindex(conn, ids)

@@ -13,6 +13,7 @@ with the page (`rules`), so the same read gives what the decision needs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -109,6 +110,7 @@ def _page(
 ) -> dict[str, Any]:
     slugs = [slug for _, slug in tiers]
     rules = rules_of(source, [tier_id for tier_id, _ in tiers], pub.paywall_days)
+    before = (source.excerpt, source.gated_at)
     # The automatic paywall's time and the teaser, worked out here as the publication has
     # them now, go on the card and page and back to the article (feeds, search read them).
     source.gated_at = rules.gated_at
@@ -130,7 +132,17 @@ def _page(
         "paywall_days": pub.paywall_days,
         "gated_at": rules.gated_at,
         "excerpt": source.excerpt,
+        "searched_changed": before != (source.excerpt, source.gated_at),
     }
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one `render_batch` did: the last article id it saw, and the ids of the articles
+    whose teaser or automatic-paywall time changed (their search entries are stale)."""
+
+    last: int
+    changed: list[int]
 
 
 def render_batch(
@@ -140,11 +152,10 @@ def render_batch(
     after: int = 0,
     ids: Sequence[int] | None = None,
     stale_only: bool = False,
-) -> list[int] | None:
+) -> Batch | None:
     """Render and store the next BATCH pages after article `after`: of `ids` (or of every
     article), only those rendered with another format or publication if `stale_only`. A
-    `publication` of None keeps each page's own. Gives back the ids rendered, None at the
-    end."""
+    `publication` of None keeps each page's own. None at the end."""
     stale = (PAGE_FORMAT, publication) if stale_only and publication is not None else None
     batch = repository.sources(conn, after=after, limit=BATCH, ids=ids, stale=stale)
     if not batch:
@@ -159,7 +170,7 @@ def render_batch(
         if (pub := publication or s.publication) is not None
     ]
     repository.save(conn, pages)
-    return batch_ids
+    return Batch(batch_ids[-1], [p["article_id"] for p in pages if p["searched_changed"]])
 
 
 def render_pages(
@@ -170,10 +181,12 @@ def render_pages(
     stale_only: bool = False,
 ) -> list[int]:
     """Render and store every page `render_batch` would, batch after batch; give back the
-    ids rendered."""
-    done: list[int] = []
+    ids of the articles whose search entries went stale (`Batch.changed`)."""
+    changed: list[int] = []
+    after = 0
     while (batch := render_batch(
-        conn, publication, after=done[-1] if done else 0, ids=ids, stale_only=stale_only
+        conn, publication, after=after, ids=ids, stale_only=stale_only
     )) is not None:  # fmt: skip
-        done += batch
-    return done
+        changed += batch.changed
+        after = batch.last
+    return changed

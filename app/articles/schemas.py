@@ -358,7 +358,7 @@ class PageSource:
     excerpt_override: str | None
     page_url: str | None
     page_paywall_days: int | None
-    gated_at: datetime | None = None  # worked out when the page is rendered
+    gated_at: datetime | None = None  # as stored; worked out again when the page is rendered
 
     @property
     def publication(self) -> Publication | None:

@@ -11,7 +11,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from app.accounts.models import Role
+from app.articles import derived
 from app.articles.live import NEXT_CHANGE_SQL
+from app.articles.schemas import Publication
 from app.core.cache.freshness import CacheFreshness
 from app.core.db import utcnow
 from tests.factories import ArticleFactory, Factory, Member
@@ -47,7 +49,7 @@ async def test_staff_write_tier_articles_and_bad_combinations_change_nothing(
     made = await _create(client, editor, visibility="tiers", tiers=["supporter", "print"])
     assert made.status_code == 201, made.text
     assert sorted(made.json()["tiers"]) == ["print", "supporter"]
-    refused = {
+    refused: dict[str, dict[str, Any]] = {
         "tiers without a tier": {"visibility": "tiers"},
         "tiers on a paid article": {"visibility": "paid", "tiers": ["supporter"]},
         "unknown tier": {"visibility": "tiers", "tiers": ["gold"]},
@@ -148,7 +150,7 @@ async def test_a_paid_article_offers_every_tier_on_sale(
 async def test_time_rules_open_and_close_an_article(client: AsyncClient, factory: Factory) -> None:
     editor = await factory.member(role=Role.editor)
     now, day, hour = utcnow(), timedelta(days=1), timedelta(hours=1)
-    cases = {
+    cases: dict[str, tuple[dict[str, Any], Any]] = {
         "embargoed until tomorrow": ({"visibility": "paid", "free_after": now + day}, None),
         "embargo over": ({"visibility": "paid", "free_after": now - hour}, None),
         "auto-paywall, young": ({"gated_after_days": 3}, now - day),
@@ -198,3 +200,38 @@ async def test_a_cached_answer_does_not_outlive_the_rule_time(
     after = await _read(client, article.slug)
     assert (after["access"]["required"], after["access"]["granted"]) == ("public", True)
     assert "TIER-ONLY" in after["content_html"]
+
+
+async def test_the_publications_automatic_paywall_applies_to_pages_already_stored(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    """Turning on BROADSHEET_AUTO_PAYWALL_DAYS makes every stored page stale: a process that
+    starts renders them again, and the search index follows for those that changed."""
+    editor = await factory.member(role=Role.editor)
+    word = "shipwrightlore"
+    old = await articles.make(
+        editor, body=f"Only paragraph, about {word}.", published_at=utcnow() - timedelta(days=9)
+    )
+    young = await articles.make(editor, body=f"Fresh paragraph, about {word}.")
+    opted_out = await articles.make(
+        editor, body=f"Kept open, about {word}.", auto_paywall=False,
+        published_at=utcnow() - timedelta(days=9),
+    )  # fmt: skip
+    assert (await _read(client, old.slug))["excerpt"] == f"Only paragraph, about {word}."
+
+    async def found() -> set[str]:
+        answer = await client.get(f"/api/v1/search?q={word}")
+        return {hit["article"]["slug"] for hit in answer.json()["items"]}
+
+    assert await found() == {old.slug, young.slug, opted_out.slug}
+    await derived.refresh_stale(app.state.db, Publication(app.state.settings.public_url, 7))
+    page = await _read(client, old.slug)
+    assert (page["access"]["required"], page["access"]["granted"]) == ("paid", False)
+    # A gated article's teaser comes from its free part only (empty for a one-paragraph one).
+    assert page["excerpt"] == "" and word not in str(page)
+    assert page["gated_after"] is not None
+    assert (await _read(client, young.slug))["access"]["required"] == "public"
+    assert (await _read(client, opted_out.slug))["access"]["required"] == "public"
+    # Bodies that a rule will gate are indexed as paid from now on (the young one's too,
+    # though it is public for a week yet): anonymous readers no longer match them.
+    assert await found() == {opted_out.slug}

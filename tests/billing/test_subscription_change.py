@@ -22,7 +22,7 @@ from tests.billing.conftest import Billing, standin_settings
 from tests.billing.test_account_deletion import _while_held
 from tests.billing.test_local_gateway import checkout_path, submit
 from tests.conftest import make_settings
-from tests.factories import Factory, Member
+from tests.factories import ArticleFactory, Factory, Member
 from tests.smtp import SmtpSink
 from tests.stripe_standin import StandIn, event
 
@@ -121,12 +121,39 @@ async def updated_at_stripe(billing: Billing, subscription_id: str) -> None:
     assert delivered.status_code == 200, delivered.text
 
 
+async def supporters_only(factory: Factory, articles: ArticleFactory) -> str:
+    """A published article for the supporter tier; gives back its slug."""
+    editor = await factory.member(role=Role.editor)
+    made = await articles.make(
+        editor, body=SUPPORTERS_BODY, visibility="tiers", tiers=["supporter"]
+    )
+    return made.slug
+
+
+SUPPORTERS_BODY = "Open.\n\n<!-- paywall -->\n\nFor supporters only."
+
+
+async def reads(client: AsyncClient, member: Member, slug: str) -> str:
+    """What the article page answers the reader now: their access reason."""
+    page = (await client.get(f"/api/v1/articles/{slug}", headers=member.headers)).json()
+    assert ("For supporters only." in (page["content_html"] or "")) is page["access"]["granted"]
+    reason: str = page["access"]["reason"]
+    return reason
+
+
 async def test_an_upgrade_applies_now_prorated_and_the_webhook_copies_it(
-    app: FastAPI, billing: Billing, client: AsyncClient, factory: Factory, tiers: Tiers
+    app: FastAPI,
+    billing: Billing,
+    client: AsyncClient,
+    factory: Factory,
+    tiers: Tiers,
+    articles: ArticleFactory,
 ) -> None:
     member = await factory.member()
     standard, supporter = tiers.plans["standard-month"], tiers.plans["supporter-month"]
     paid = await billing.subscribe(member, standard)
+    slug = await supporters_only(factory, articles)
+    assert await reads(client, member, slug) == "tier_required"
     answered = await change(client, member, supporter["id"])
     assert answered.status_code == 200, answered.text
     assert answered.json()["plan"]["id"] == supporter["id"]
@@ -135,6 +162,8 @@ async def test_an_upgrade_applies_now_prorated_and_the_webhook_copies_it(
         (paid["subscription"], supporter["stripe_price_id"], "create_prorations")
     ]
     await updated_at_stripe(billing, paid["subscription"])
+    # Access follows on the next request after the webhook.
+    assert await reads(client, member, slug) == "entitled"
     row = await subscription_row(app, member)
     assert (row.plan_id, row.amount, row.interval) == (supporter["id"], 2000, "month")
     assert row.kept_plan_id is None and row.kept_until is None
@@ -148,11 +177,18 @@ async def test_an_upgrade_applies_now_prorated_and_the_webhook_copies_it(
 
 
 async def test_a_downgrade_keeps_the_higher_tier_until_the_period_ends(
-    app: FastAPI, billing: Billing, client: AsyncClient, factory: Factory, tiers: Tiers
+    app: FastAPI,
+    billing: Billing,
+    client: AsyncClient,
+    factory: Factory,
+    tiers: Tiers,
+    articles: ArticleFactory,
 ) -> None:
     member = await factory.member()
     standard, supporter = tiers.plans["standard-month"], tiers.plans["supporter-month"]
     paid = await billing.subscribe(member, supporter)
+    slug = await supporters_only(factory, articles)
+    assert await reads(client, member, slug) == "entitled"
     period_end = (await subscription_row(app, member)).current_period_end
     assert period_end is not None
     answered = await change(client, member, standard["id"])
@@ -175,6 +211,14 @@ async def test_a_downgrade_keeps_the_higher_tier_until_the_period_ends(
     )
     mine = (await client.get("/api/v1/me/subscription", headers=member.headers)).json()
     assert mine["kept_plan"]["id"] == supporter["id"]
+    # The supporter tier is kept until the period paid for ends, and goes then.
+    assert await reads(client, member, slug) == "entitled"
+    async with app.state.db.session() as session:
+        row = await session.get(Subscription, row.id)
+        assert row is not None
+        row.kept_until = datetime.now(UTC) - timedelta(seconds=1)
+        session.add(row)
+    assert await reads(client, member, slug) == "tier_required"
 
 
 async def test_going_back_to_the_kept_plan_is_not_billed_again(

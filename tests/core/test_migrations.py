@@ -308,11 +308,11 @@ async def _subscription_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
 async def test_plan_change_columns_keep_every_subscription_and_its_history(
     tmp_path: Path,
 ) -> None:
-    """Revision 0017 adds what a downgrade keeps and the plans of each history row; the
+    """Revision 0016 adds what a downgrade keeps and the plans of each history row; the
     subscriptions and their history survive the way up and down (SQLite builds the
     subscription table again, which would cascade to the history)."""
     url = await fresh_url(tmp_path)
-    await anyio.to_thread.run_sync(upgrade, url, "0014")
+    await anyio.to_thread.run_sync(upgrade, url, "0015")
     engine = create_async_engine(url)
     now = {"now": utcnow()}
     async with engine.begin() as conn:
@@ -380,7 +380,7 @@ async def test_plan_change_columns_keep_every_subscription_and_its_history(
                                 " 'month', 800, 'usd', 0, 'price_m', true, 1, :now)"),
                            now | {"tier": tier})  # fmt: skip
         await conn.execute(text("UPDATE subscription SET plan_id = 1"))
-    await anyio.to_thread.run_sync(downgrade, url, "0014")
+    await anyio.to_thread.run_sync(downgrade, url, "0015")
     assert await _subscription_rows(url) == before
     async with engine.connect() as conn:
         columns = await conn.run_sync(
@@ -404,7 +404,7 @@ async def _comp_rows(url: str) -> list[tuple[Any, ...]]:
 async def test_comps_made_before_tiers_keep_every_tier_and_a_tier_with_comps_stays(
     tmp_path: Path,
 ) -> None:
-    """Revision 0016 gives comp_grant a tier: existing comps keep NULL (every tier), a comp
+    """Revision 0017 gives comp_grant a tier: existing comps keep NULL (every tier), a comp
     can name a tier, and that tier cannot be deleted under it (RESTRICT, never SET NULL,
     which would widen the comp to every tier). Down again, the comps are still there."""
     url = await fresh_url(tmp_path)

@@ -16,7 +16,7 @@ from app.accounts.repository import display_name_of
 from app.articles.models import Article, ArticleAuthor, ArticlePage, ArticleTag, ArticleTier, Tag
 from app.articles.schemas import PageSource
 from app.billing.models import Tier
-from app.core.db import pk
+from app.core.db import as_utc, pk
 
 _SOURCE = (
     Article.id, Article.slug, Article.title, Article.subtitle, Article.excerpt,
@@ -24,7 +24,7 @@ _SOURCE = (
     Article.word_count, Article.cover_image_url, Article.cover_image_alt, Article.seo_title,
     Article.seo_description, Article.comments, Article.preview_html, Article.content_html,
     Article.free_after, Article.free_until, Article.gated_after_days, Article.auto_paywall,
-    Article.excerpt_override, ArticlePage.public_url, ArticlePage.paywall_days,
+    Article.excerpt_override, Article.gated_at, ArticlePage.public_url, ArticlePage.paywall_days,
 )  # fmt: skip
 
 
@@ -63,7 +63,7 @@ def _source(row: Any) -> PageSource:
     (article_id, slug, title, subtitle, excerpt, visibility, published_at, updated_at,
      reading_minutes, word_count, cover_url, cover_alt, seo_title, seo_description, comments,
      preview_html, content_html, free_after, free_until, own_days, auto_paywall,
-     excerpt_override, page_url, page_days) = row  # fmt: skip
+     excerpt_override, gated_at, page_url, page_days) = row  # fmt: skip
     return PageSource(
         id=pk(article_id),
         slug=slug,
@@ -87,6 +87,7 @@ def _source(row: Any) -> PageSource:
         gated_after_days=own_days,
         auto_paywall=bool(auto_paywall),
         excerpt_override=excerpt_override,
+        gated_at=as_utc(gated_at) if gated_at is not None else None,
         page_url=page_url,
         page_paywall_days=page_days,
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -86,6 +87,7 @@ async def user_entitlements(
         return ANONYMOUS
     if user.role in STAFF_ROLES:
         return STAFF
+    kept = aliased(Plan)
     subs = (
         await session.execute(
             sa_select(
@@ -94,8 +96,11 @@ async def user_entitlements(
                 col(Subscription.cancel_at_period_end),
                 col(Subscription.past_due_since),
                 col(Plan.tier_id),
+                col(kept.tier_id),
+                col(Subscription.kept_until),
             )
             .outerjoin(Plan, col(Plan.id) == Subscription.plan_id)
+            .outerjoin(kept, col(kept.id) == Subscription.kept_plan_id)
             .where(col(Subscription.user_id) == user.id)
         )
     ).all()
@@ -125,9 +130,10 @@ async def user_reader_level(
 # with NULLs for a reader who never subscribed. The account's part is accounts' fragment.
 _READER = Query.portable(
     f"""SELECT {ACCOUNT_STATE_SQL},
-       s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since, p.tier_id
+       s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since, p.tier_id,
+       k.tier_id, s.kept_until
 FROM {ACCOUNT_FROM_SQL} LEFT JOIN subscription s ON s.user_id = {ACCOUNT_ID_SQL}
-LEFT JOIN plan p ON p.id = s.plan_id
+LEFT JOIN plan p ON p.id = s.plan_id LEFT JOIN plan k ON k.id = s.kept_plan_id
 WHERE {ACCOUNT_ID_SQL} = :id"""  # noqa: S608 - constant fragments; the id is a parameter
 )
 _GRANTS = Query.portable(
@@ -154,10 +160,13 @@ async def token_entitlements(
     if rows[0][0] in STAFF_ROLES:
         return STAFF
     subs = [
-        SubscriptionFacts(status, parse_ts(period_end), bool(at_end), parse_ts(past_due), tier)
-        for *_, status, period_end, at_end, past_due, tier in rows
+        SubscriptionFacts(
+            status, parse_ts(period_end), bool(at_end), parse_ts(past_due), tier, kept,
+            parse_ts(kept_until),
+        )
+        for *_, status, period_end, at_end, past_due, tier, kept, kept_until in rows
         if status is not None
-    ]
+    ]  # fmt: skip
     grants = [
         GrantFacts(parse_required_ts(starts), parse_ts(ends), parse_ts(revoked))
         for starts, ends, revoked in await reads.all(_GRANTS, {"id": claims.user_id})

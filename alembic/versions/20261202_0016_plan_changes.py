@@ -1,8 +1,8 @@
 """plan changes: what a downgrade at period end keeps, the key of the last change, and the
 plans and tiers of each history row
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-02 00:40:00
 
 `subscription` gets `kept_plan_id` (the higher plan a reader keeps after a downgrade at
@@ -22,8 +22,8 @@ from alembic.operations import BatchOperations
 
 import app.core.types
 
-revision: str = '0017'
-down_revision: str | None = '0016'
+revision: str = '0016'
+down_revision: str | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """comp tier: a complimentary grant may name one tier; NULL keeps meaning every tier
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-02 00:40:00
 
 Existing comps keep a NULL tier, so they keep giving every tier, as they did before tiers.
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0016'
-down_revision: str | None = '0015'
+revision: str = '0017'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
