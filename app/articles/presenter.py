@@ -13,6 +13,7 @@ answer against the schema's fields (tests/articles/test_reading.py compares the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -105,8 +106,8 @@ def _seo(article: Readable) -> Json:
 
 
 def structured_members(article: Readable, base: Json, seo: Json, public_url: str) -> bytes:
-    """schema.org NewsArticle JSON-LD without its access members (`structured_tail`), as
-    the bytes of a JSON object's members: whether the article is free follows the time."""
+    """schema.org NewsArticle JSON-LD without its access members, as the bytes of a JSON
+    object's members (`structured_data` adds them: whether it is free follows the time)."""
     data: Json = {
         "@context": "https://schema.org",
         "@type": "NewsArticle",
@@ -156,12 +157,13 @@ def _paywall(slug: str, access: Access, reader: Entitlements, offer: Offer) -> J
     }
 
 
+@dataclass(frozen=True)
 class Offer:
     """What a refused reader is offered: the tiers that would unlock the article (slug and
     name) and their plans on sale, shaped like /billing/plans."""
 
-    def __init__(self, tiers: list[Json], plans: list[Json]) -> None:
-        self.tiers, self.plans = tiers, plans
+    tiers: list[dict[str, str]]
+    plans: list[Json]
 
 
 NO_OFFER = Offer([], [])
