@@ -235,3 +235,33 @@ async def test_the_publications_automatic_paywall_applies_to_pages_already_store
     # Bodies that a rule will gate are indexed as paid from now on (the young one's too,
     # though it is public for a week yet): anonymous readers no longer match them.
     assert await found() == {opted_out.slug}
+
+
+async def test_a_comp_opens_its_tier_only_and_one_without_a_tier_opens_every_tier(
+    client: AsyncClient, factory: Factory
+) -> None:
+    admin = await factory.member(role=Role.admin)
+    await factory.tier("supporter")
+    await factory.tier("print")
+    slugs = {}
+    for tier in ("supporter", "print"):
+        article = (await _create(client, admin, visibility="tiers", tiers=[tier])).json()
+        await _publish(client, admin, article["id"])
+        slugs[tier] = article["slug"]
+    one, every = await factory.member(), await factory.member()
+    for member, body in ((one, {"tier": "supporter"}), (every, {})):
+        given = await client.post(
+            f"/api/v1/admin/members/{member.id}/comp", headers=admin.headers, json=body
+        )
+        assert given.status_code in (200, 201), given.text
+    seen = {
+        (name, tier): (await _read(client, slug, member))["access"]["reason"]
+        for name, member in (("one", one), ("every", every))
+        for tier, slug in slugs.items()
+    }
+    assert seen == {
+        ("one", "supporter"): "entitled",
+        ("one", "print"): "tier_required",
+        ("every", "supporter"): "entitled",
+        ("every", "print"): "entitled",
+    }

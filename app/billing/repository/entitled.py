@@ -106,9 +106,9 @@ async def user_entitlements(
     ).all()
     grants = (
         await session.exec(
-            select(CompGrant.starts_at, CompGrant.ends_at, CompGrant.revoked_at).where(
-                CompGrant.user_id == user.id, col(CompGrant.revoked_at).is_(None)
-            )
+            select(
+                CompGrant.starts_at, CompGrant.ends_at, CompGrant.revoked_at, CompGrant.tier_id
+            ).where(CompGrant.user_id == user.id, col(CompGrant.revoked_at).is_(None))
         )
     ).all()
     return entitlements_from(
@@ -137,7 +137,7 @@ LEFT JOIN plan p ON p.id = s.plan_id LEFT JOIN plan k ON k.id = s.kept_plan_id
 WHERE {ACCOUNT_ID_SQL} = :id"""  # noqa: S608 - constant fragments; the id is a parameter
 )
 _GRANTS = Query.portable(
-    """SELECT starts_at, ends_at, revoked_at FROM comp_grant
+    """SELECT starts_at, ends_at, revoked_at, tier_id FROM comp_grant
 WHERE user_id = :id AND revoked_at IS NULL"""
 )
 
@@ -168,7 +168,7 @@ async def token_entitlements(
         if status is not None
     ]  # fmt: skip
     grants = [
-        GrantFacts(parse_required_ts(starts), parse_ts(ends), parse_ts(revoked))
-        for starts, ends, revoked in await reads.all(_GRANTS, {"id": claims.user_id})
+        GrantFacts(parse_required_ts(starts), parse_ts(ends), parse_ts(revoked), tier)
+        for starts, ends, revoked, tier in await reads.all(_GRANTS, {"id": claims.user_id})
     ]
     return entitlements_from(subs, grants, now=utcnow(), grace=timedelta(days=grace_days))
