@@ -37,7 +37,7 @@ from app.newsletter.models import (
 # Subscriber ids per INSERT ... SELECT. Each statement stays short: other writers and, on
 # SQLite (whose write transaction runs on the event loop), other requests get their turn
 # between chunks, and memory stays flat however long the list is.
-SNAPSHOT_CHUNK = 2500
+SNAPSHOT_CHUNK = 5000
 _DELIVERY_COLUMNS = (
     "issue_id", "subscriber_id", "email", "paid", "member", "tiers", "status", "attempts",
     "unknown_retried", "next_attempt_at", "message_id",
