@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.core.db import utcnow
@@ -140,9 +140,7 @@ class Delivery(SQLModel, table=True):
     member: bool = False
     # The recipient's tiers when the snapshot was taken: "*" every tier, else tier ids
     # comma-separated, "" none (billing.repository.recipient_tiers.tier_list).
-    tiers: str = Field(
-        default="", sa_column=Column(Text, nullable=False, server_default=text("''"))
-    )
+    tiers: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     status: str = Field(default=DeliveryStatus.pending.value, max_length=16)
     attempts: int = 0
     # A send whose outcome is unknown (connection lost after the data) is retried once only.
