@@ -31,7 +31,9 @@ def _list_out(newsletter: Newsletter) -> NewsletterOut:
 
 def _issue_out(state: service.IssueState) -> IssueOut:
     return IssueOut(
-        **state.issue.model_dump(exclude={"body_md", "created_by_id"}), progress=state.progress
+        **state.issue.model_dump(exclude={"body_md", "created_by_id"}),
+        segment_tiers=state.segment_tiers,
+        progress=state.progress,
     )
 
 
@@ -73,10 +75,11 @@ async def issues(
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=IssueOut, responses=errors(404)
+    "", status_code=status.HTTP_201_CREATED, response_model=IssueOut, responses=errors(404, 422)
 )
 async def create_issue(body: IssueIn, editor: EditorUser, session: SessionDep) -> IssueOut:
-    """Draft an issue from an article and/or Markdown."""
+    """Draft an issue from an article and/or Markdown, for everyone on the list or a segment
+    (`free`, `paid`, or `tiers` with `segment_tiers`: readers entitled to any of them)."""
     return _issue_out(await service.create_issue(session, editor, body))
 
 
@@ -90,7 +93,8 @@ async def get_issue(issue_id: Id, _editor: EditorUser, session: SessionDep) -> I
 async def preview(
     issue_id: Id, _editor: EditorUser, session: SessionDep, settings: SettingsDep
 ) -> PreviewOut:
-    """The issue as a paying and as a free recipient would get it (HTML and text)."""
+    """The issue as each kind of recipient gets it (HTML and text): a paying reader of no
+    tier the article names (`paid_*`), a free member (`free_*`), a reader of each tier."""
     return PreviewOut(**await service.preview(session, settings, issue_id))
 
 

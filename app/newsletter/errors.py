@@ -35,3 +35,11 @@ class NotAllowedToSubscribe(InvalidInput):
 
 class VerifyEmailFirst(Conflict):
     code, title = "email_not_verified", "Confirm your email address first"
+
+
+class UnknownTier(InvalidInput):
+    code, title = "unknown_tier", "No tier has that slug"
+
+
+class InvalidSegment(InvalidInput):
+    code, title = "invalid_segment", "Segment and tiers do not agree"

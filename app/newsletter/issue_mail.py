@@ -1,8 +1,11 @@
 """Each recipient's newsletter message, written as MIME bytes: the paywall holds in email too.
 
 Entitled recipients get the article's full text; the others get the free part and a
-"Subscribe to keep reading" link. Headers make every message a good list citizen: a stable
-Message-ID per (issue, recipient), List-Id, and RFC 8058 one-click unsubscribe.
+"Subscribe to keep reading" link ("Upgrade to keep reading" for a paying reader of another
+tier). Each delivery row carries the recipient's tiers from the snapshot, so an article for
+chosen tiers reaches its tiers' readers in full and nobody else. Headers make every message
+a good list citizen: a stable Message-ID per (issue, recipient), List-Id, and RFC 8058
+one-click unsubscribe.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from email.policy import SMTP
 from email.utils import formataddr, formatdate
 from html import escape
 
-from app.access.decision import decide
+from app.access.decision import Access, Reason, decide
 from app.access.entitlements import Entitlements
 from app.access.rules import Rules, Visibility
 from app.articles.markdown import PreviewRule, Renderer, plain_text
 from app.articles.models import Article
+from app.billing.repository.recipient_tiers import parse_tier_list
 from app.core.config import Settings
 from app.core.db import pk, utcnow
 from app.newsletter import tokens
@@ -40,25 +44,40 @@ async def intro_html(body_md: str) -> str:
 
 
 async def issue_content(
-    newsletter: Newsletter, issue: NewsletterIssue, article: Article | None
+    newsletter: Newsletter,
+    issue: NewsletterIssue,
+    article: Article | None,
+    article_tiers: frozenset[int] = frozenset(),
 ) -> IssueContent:
-    """Give back what the issue says, its intro rendered, ready for every recipient."""
-    return IssueContent(newsletter, issue, await intro_html(issue.body_md), article)
+    """Give back what the issue says, its intro rendered, ready for every recipient;
+    `article_tiers` are the tiers a `tiers` article is for."""
+    intro = await intro_html(issue.body_md)
+    return IssueContent(newsletter, issue, intro, article, article_tiers)
 
 
 @dataclass(frozen=True)
 class Recipient:
+    """One recipient as the delivery row has them: `tiers` is the row's tier list ("*"
+    every tier, tier ids comma-separated, "" none)."""
+
     delivery_id: int
     subscriber_id: int
     email: str
     paid: bool
     member: bool
+    tiers: str = ""
 
     @property
     def reader(self) -> Entitlements:
-        """The recipient to the paywall. The delivery rows say "paid", not which tiers, so
-        an article for chosen tiers goes to nobody in full (fail closed)."""
-        return Entitlements(signed_in=self.member, untiered=self.paid)
+        """The recipient to the paywall, as they were when the snapshot was taken."""
+        every_tier, tiers = parse_tier_list(self.tiers)
+        return Entitlements(
+            signed_in=self.member,
+            tiers=tiers,
+            every_tier=every_tier,
+            # Paid without a tier by name: a plan since deleted pays for `paid` articles only.
+            untiered=self.paid and not every_tier and not tiers,
+        )
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,7 @@ class IssueContent:
     issue: NewsletterIssue
     intro_html: str
     article: Article | None
+    article_tiers: frozenset[int] = frozenset()
     _wires: dict[str, _Wire] = field(default_factory=dict, compare=False)
     # "=_" never occurs in quoted-printable text ("=" is always "=3D"), so no part can
     # contain the boundary, and one boundary serves every message of the issue.
@@ -148,10 +168,18 @@ def message_id(settings: Settings, issue_id: int, delivery_id: int) -> str:
     return f"<issue-{issue_id}.rcpt-{delivery_id}@{mail_domain(settings)}>"
 
 
-def _rules(article: Article) -> Rules:
-    # Its tiers are not needed: no recipient is known to be of any (Recipient.reader).
-    return Rules(article.visibility, frozenset(), article.free_after, article.free_until,
+def _rules(article: Article, tiers: frozenset[int]) -> Rules:
+    return Rules(article.visibility, tiers, article.free_after, article.free_until,
                  article.gated_at)  # fmt: skip
+
+
+def _action(access: Access, reader: Entitlements) -> str:
+    """The paywall link's words: what would unlock the article for this reader."""
+    if access.required == Visibility.members.value:
+        return "Sign up free to keep reading"
+    if access.reason == Reason.tier_required and reader.paid:
+        return "Upgrade to keep reading"
+    return "Subscribe to keep reading"
 
 
 def _body(content: IssueContent, reader: Entitlements, settings: Settings) -> tuple[str, str]:
@@ -160,7 +188,7 @@ def _body(content: IssueContent, reader: Entitlements, settings: Settings) -> tu
     article = content.article
     if article is not None:
         url = f"{settings.public_url}/{article.slug}"
-        access = decide(_rules(article), reader, utcnow())
+        access = decide(_rules(article, content.article_tiers), reader, utcnow())
         parts_html.append(
             f'<h1 style="font-size:26px"><a href="{escape(url, quote=True)}" '
             f'style="color:#1a1a1a">{escape(article.title)}</a></h1>'
@@ -173,11 +201,7 @@ def _body(content: IssueContent, reader: Entitlements, settings: Settings) -> tu
             parts_html.append(article.content_html)
             parts_text.append(plain_text(article.content_html))
         else:
-            action = (
-                "Sign up free to keep reading"
-                if access.required == Visibility.members.value
-                else "Subscribe to keep reading"
-            )
+            action = _action(access, reader)
             parts_html.append(article.preview_html)
             parts_html.append(
                 f'<p style="margin:32px 0">'

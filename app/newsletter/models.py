@@ -23,6 +23,7 @@ class Segment(StrEnum):
     all = "all"
     free = "free"
     paid = "paid"
+    tiers = "tiers"
 
 
 class IssueStatus(StrEnum):
@@ -113,6 +114,15 @@ class NewsletterIssue(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=500)
 
 
+class IssueTier(SQLModel, table=True):
+    """The tiers an issue of segment `tiers` goes to (a reader of any one of them gets it)."""
+
+    __tablename__ = "newsletter_issue_tier"
+
+    issue_id: int = Field(foreign_key="newsletter_issue.id", primary_key=True, ondelete="CASCADE")
+    tier_id: int = Field(foreign_key="tier.id", primary_key=True, index=True, ondelete="RESTRICT")
+
+
 class Delivery(SQLModel, table=True):
     """One recipient of one issue: snapshotted at send time, sent at most once."""
 
@@ -128,6 +138,9 @@ class Delivery(SQLModel, table=True):
     email: str = Field(max_length=320)
     paid: bool = False
     member: bool = False
+    # The recipient's tiers when the snapshot was taken: "*" every tier, else tier ids
+    # comma-separated, "" none (billing.repository.recipient_tiers.tier_list).
+    tiers: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     status: str = Field(default=DeliveryStatus.pending.value, max_length=16)
     attempts: int = 0
     # A send whose outcome is unknown (connection lost after the data) is retried once only.

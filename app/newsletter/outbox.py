@@ -124,6 +124,7 @@ class Claimed:
     email: str
     paid: bool
     member: bool
+    tiers: str = ""
     worker: str = WORKER_ID
 
 
@@ -179,6 +180,7 @@ async def claim(
                     row.email,
                     row.paid,
                     row.member,
+                    row.tiers,
                     worker,
                 )  # fmt: skip
             )

@@ -1,8 +1,8 @@
 """Who gets an issue: its recipients copied into the delivery ledger when its send starts.
 
 The database does the copying (INSERT ... SELECT), a chunk of subscriber ids at a time, and
-works out each row's paid flag and the issue's segment itself, so a list of any length
-starts in flat memory. The rest of the ledger is app/newsletter/outbox.py.
+works out each row's paid flag, its tiers and the issue's segment itself, so a list of any
+length starts in flat memory. The rest of the ledger is app/newsletter/outbox.py.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.billing.repository import paid_access_condition
+from app.billing.repository.recipient_tiers import tier_list, tiers_condition
 from app.core.config import Settings
 from app.core.db import insert_ignoring_duplicates, pk, utcnow
 from app.core.types import UTCDateTime
+from app.newsletter import repository
 from app.newsletter.models import (
     Delivery,
     DeliveryStatus,
@@ -37,7 +39,7 @@ from app.newsletter.models import (
 # between chunks, and memory stays flat however long the list is.
 SNAPSHOT_CHUNK = 5000
 _DELIVERY_COLUMNS = (
-    "issue_id", "subscriber_id", "email", "paid", "member", "status", "attempts",
+    "issue_id", "subscriber_id", "email", "paid", "member", "tiers", "status", "attempts",
     "unknown_retried", "next_attempt_at", "message_id",
 )  # fmt: skip
 
@@ -59,9 +61,15 @@ def _chunk_end(issue: NewsletterIssue, after: int, chunk: int) -> SelectOfScalar
 
 
 def _recipients(
-    issue: NewsletterIssue, now: datetime, grace: timedelta, after: int, until: int
+    issue: NewsletterIssue,
+    segment_tiers: list[int],
+    now: datetime,
+    grace: timedelta,
+    after: int,
+    until: int,
 ) -> Select[Any]:
-    """SQL: the delivery rows of one chunk, flags and segment worked out by the database."""
+    """SQL: the delivery rows of one chunk, flags, tiers and segment worked out by the
+    database."""
     paid = paid_access_condition(Subscriber.user_id, now, grace)
     where = [
         col(NewsletterSubscription.newsletter_id) == issue.newsletter_id,
@@ -78,6 +86,9 @@ def _recipients(
     elif issue.segment == Segment.free.value:
         where.append(not_(paid))
         paid_flag = literal(False)
+    elif issue.segment == Segment.tiers.value:
+        # No tier named (a row edited by hand) sends to nobody: fail closed.
+        where.append(tiers_condition(Subscriber.user_id, segment_tiers, now, grace))
     return (
         core_select(
             literal(pk(issue.id)),
@@ -85,6 +96,7 @@ def _recipients(
             col(Subscriber.email),
             paid_flag,
             col(Subscriber.user_id).is_not(None),
+            tier_list(col(Subscriber.user_id), now, grace),
             literal(DeliveryStatus.pending.value),
             literal(0),
             literal(False),
@@ -110,9 +122,10 @@ async def snapshot(
     snapshot adds nobody twice.
     """
     now, grace = utcnow(), timedelta(days=settings.billing_grace_days)
+    segment_tiers = await repository.issue_tier_ids(session, pk(issue.id))
     added, after = 0, 0
     while (until := (await session.exec(_chunk_end(issue, after, chunk))).one()) is not None:
-        rows = _recipients(issue, now, grace, after, until)
+        rows = _recipients(issue, segment_tiers, now, grace, after, until)
         result = await session.exec(
             insert_ignoring_duplicates(Delivery).from_select(_DELIVERY_COLUMNS, rows)
         )

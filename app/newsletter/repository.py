@@ -19,6 +19,7 @@ from app.core.db import pk
 from app.newsletter.models import (
     Delivery,
     IssueStatus,
+    IssueTier,
     Newsletter,
     NewsletterIssue,
     NewsletterSubscription,
@@ -60,6 +61,16 @@ async def get_issue(session: AsyncSession, issue_id: int) -> NewsletterIssue | N
     return await session.get(NewsletterIssue, issue_id)
 
 
+async def issue_tier_ids(session: AsyncSession, issue_id: int) -> list[int]:
+    """The tiers an issue of segment `tiers` goes to, sorted."""
+    rows = await session.exec(select(IssueTier.tier_id).where(IssueTier.issue_id == issue_id))
+    return sorted(rows.all())
+
+
+def add_issue_tiers(session: AsyncSession, issue_id: int, tier_ids: Iterable[int]) -> None:
+    session.add_all([IssueTier(issue_id=issue_id, tier_id=t) for t in sorted(set(tier_ids))])
+
+
 async def latest_issue_ids(
     session: AsyncSession, newsletter_id: int | None, *, limit: int = 100
 ) -> list[int]:
@@ -95,6 +106,13 @@ async def reload(session: AsyncSession, row: NewsletterIssue) -> None:
 
 async def article(session: AsyncSession, article_id: int | None) -> Article | None:
     return await articles.article(session, article_id) if article_id else None
+
+
+async def article_tier_ids(session: AsyncSession, article_id: int | None) -> frozenset[int]:
+    """The tiers a `tiers` article is for (none for any other article)."""
+    if article_id is None:
+        return frozenset()
+    return frozenset(link.tier_id for link in await articles.tier_links(session, article_id))
 
 
 @dataclass(frozen=True)

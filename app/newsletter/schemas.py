@@ -62,6 +62,8 @@ class IssueIn(Strict):
     article_id: Id | None = None
     body_md: Text = Field(default="", max_length=200_000)
     segment: Segment = Segment.all
+    # The tiers of segment `tiers` (by slug): readers of any one of them get the issue.
+    segment_tiers: list[Slug] = Field(default_factory=list, max_length=50)
     send_by: UtcDatetime | None = None
 
 
@@ -74,12 +76,25 @@ class TestSendIn(Strict):
     as_paid: bool = True
 
 
+class TierPreview(BaseModel):
+    """The issue as a reader of one tier (and of no other) gets it."""
+
+    tier: str
+    name: str
+    html: str
+    text: str
+
+
 class PreviewOut(BaseModel):
+    """`paid_*`: a paying reader of no tier the article names; `free_*`: a free member;
+    `tiers`: a reader of each tier in the catalogue."""
+
     subject: str
     paid_html: str
     paid_text: str
     free_html: str
     free_text: str
+    tiers: list[TierPreview] = Field(default_factory=list)
 
 
 class IssueOut(BaseModel):
@@ -89,6 +104,7 @@ class IssueOut(BaseModel):
     preheader: str
     article_id: int | None
     segment: Segment
+    segment_tiers: list[str]
     status: IssueStatus
     scheduled_at: datetime | None
     send_by: datetime | None

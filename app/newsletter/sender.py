@@ -163,7 +163,9 @@ class _BatchSend:
         if not wanted:
             self.log.add(outbox.skipped(item.id, "unsubscribed or suppressed"))
             return
-        recipient = Recipient(item.id, item.subscriber_id, item.email, item.paid, item.member)
+        recipient = Recipient(
+            item.id, item.subscriber_id, item.email, item.paid, item.member, item.tiers
+        )
         raw = issue_mail.compose(content, recipient, self.settings, api_url=self.settings.api_url)
         raw = sign_raw(raw, self.settings)
         await self.pacer.wait()
@@ -184,7 +186,8 @@ class _BatchSend:
                 newsletter = await repository.get_newsletter(read, issue.newsletter_id)
                 assert newsletter is not None  # noqa: S101
                 article = await repository.article(read, issue.article_id)
-            content = await issue_mail.issue_content(newsletter, issue, article)
+                tiers = await repository.article_tier_ids(read, issue.article_id)
+            content = await issue_mail.issue_content(newsletter, issue, article, tiers)
             self.contents[issue_id] = content
         return content
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import User
 from app.articles.live import LIVE_STATUSES
+from app.billing import repository as billing
+from app.billing.repository.recipient_tiers import tier_slugs
 from app.core.config import Settings
 from app.core.db import as_utc, pk, utcnow
 from app.core.errors import InvalidInput, ServiceUnavailable
@@ -18,12 +21,14 @@ from app.newsletter import issue_mail, outbox, recipients, repository
 from app.newsletter.dkim import sign_message
 from app.newsletter.errors import (
     ArticleNotLive,
+    InvalidSegment,
     IssueNotFound,
     IssueStateConflict,
     NewsletterNotFound,
     ScheduleBeforeArticle,
+    UnknownTier,
 )
-from app.newsletter.models import IssueStatus, Newsletter, NewsletterIssue
+from app.newsletter.models import IssueStatus, Newsletter, NewsletterIssue, Segment
 from app.newsletter.repository import ArticleWait
 from app.newsletter.schemas import IssueIn, NewsletterIn
 
@@ -58,14 +63,34 @@ async def update_newsletter(
 
 @dataclass(frozen=True)
 class IssueState:
-    """An issue and how far its send has come (deliveries per status)."""
+    """An issue, the tiers of its segment (slugs) and how far its send has come
+    (deliveries per status)."""
 
     issue: NewsletterIssue
     progress: dict[str, int]
+    segment_tiers: list[str]
 
 
 async def _state(session: AsyncSession, issue: NewsletterIssue) -> IssueState:
-    return IssueState(issue, await outbox.progress(session, pk(issue.id)))
+    issue_id = pk(issue.id)
+    slugs = await tier_slugs(session, await repository.issue_tier_ids(session, issue_id))
+    return IssueState(issue, await outbox.progress(session, issue_id), slugs)
+
+
+async def _segment_tier_ids(session: AsyncSession, data: IssueIn) -> list[int]:
+    """The tier ids of the issue's segment; segment `tiers` names at least one, no other any."""
+    if data.segment is not Segment.tiers:
+        if data.segment_tiers:
+            raise InvalidSegment("Only segment `tiers` names tiers.")
+        return []
+    if not data.segment_tiers:
+        raise InvalidSegment("Segment `tiers` names at least one tier.")
+    wanted = set(data.segment_tiers)
+    found = {t.slug: pk(t.id) for t in await billing.tiers_by_slugs(session, sorted(wanted))}
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise UnknownTier(f"No tier has the slug {missing[0]!r}.", extra={"tiers": missing})
+    return sorted(found.values())
 
 
 async def get_issue(session: AsyncSession, issue_id: int) -> NewsletterIssue:
@@ -106,6 +131,7 @@ async def create_issue(session: AsyncSession, editor: User, data: IssueIn) -> Is
     subject = data.subject or (article.title if article else "")
     if not subject:
         raise InvalidInput("Give a subject.", code="issue_subject_missing")
+    tier_ids = await _segment_tier_ids(session, data)
     issue = NewsletterIssue(
         newsletter_id=data.newsletter_id,
         subject=subject,
@@ -118,6 +144,8 @@ async def create_issue(session: AsyncSession, editor: User, data: IssueIn) -> Is
     )
     session.add(issue)
     await session.flush()
+    repository.add_issue_tiers(session, pk(issue.id), tier_ids)
+    await session.flush()
     return await _state(session, issue)
 
 
@@ -127,25 +155,34 @@ async def content_of(session: AsyncSession, issue: NewsletterIssue) -> issue_mai
     if newsletter is None:
         raise NewsletterNotFound("No such newsletter.")
     article = await repository.article(session, issue.article_id)
-    return await issue_mail.issue_content(newsletter, issue, article)
+    tiers = await repository.article_tier_ids(session, issue.article_id)
+    return await issue_mail.issue_content(newsletter, issue, article, tiers)
 
 
-async def preview(session: AsyncSession, settings: Settings, issue_id: int) -> dict[str, str]:
-    """Give back the issue as a paying and as a free recipient would see it."""
+def _seen_by(
+    content: issue_mail.IssueContent, settings: Settings, recipient: issue_mail.Recipient
+) -> tuple[str, str]:
+    message = issue_mail.build(content, recipient, settings, api_url=settings.api_url)
+    html = message.get_body(preferencelist=("html",))
+    text = message.get_body(preferencelist=("plain",))
+    return (html.get_content() if html else "", text.get_content() if text else "")
+
+
+async def preview(session: AsyncSession, settings: Settings, issue_id: int) -> dict[str, Any]:
+    """Give back the issue as a paying reader of no named tier, a free member and a reader
+    of each tier would get it (each rendered once per entitlements, as the send does)."""
     issue = await get_issue(session, issue_id)
     content = await content_of(session, issue)
-    out = {"subject": issue.subject}
+    out: dict[str, Any] = {"subject": issue.subject}
+    address = "preview@example.invalid"
     for label, paid in (("paid", True), ("free", False)):
-        message = issue_mail.build(
-            content,
-            issue_mail.Recipient(0, 0, "preview@example.invalid", paid, True),
-            settings,
-            api_url=settings.api_url,
-        )
-        html = message.get_body(preferencelist=("html",))
-        text = message.get_body(preferencelist=("plain",))
-        out[f"{label}_html"] = html.get_content() if html else ""
-        out[f"{label}_text"] = text.get_content() if text else ""
+        recipient = issue_mail.Recipient(0, 0, address, paid, True)
+        out[f"{label}_html"], out[f"{label}_text"] = _seen_by(content, settings, recipient)
+    out["tiers"] = []
+    for tier in await billing.all_tiers(session):
+        recipient = issue_mail.Recipient(0, 0, address, True, True, str(pk(tier.id)))
+        html, text = _seen_by(content, settings, recipient)
+        out["tiers"].append({"tier": tier.slug, "name": tier.name, "html": html, "text": text})
     return out
 
 

@@ -452,4 +452,67 @@ async def test_comps_made_before_tiers_keep_every_tier_and_a_tier_with_comps_sta
 
     await anyio.to_thread.run_sync(downgrade, url, "0014")
     assert await _comp_rows(url) == before
+
+
+async def _delivery_rows(url: str) -> list[tuple[Any, ...]]:
+    return await _rows(url, "SELECT id, issue_id, email, paid, member, status FROM delivery")
+
+
+async def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        rows = [tuple(r) for r in await conn.execute(text(f"{sql} ORDER BY 1"))]
+    await engine.dispose()
+    return rows
+
+
+async def test_newsletter_segments_keep_every_delivery_and_give_it_no_tier(
+    tmp_path: Path,
+) -> None:
+    """Revision 0018 adds the tiers of a segment and each delivery's tiers; deliveries
+    already there keep their flags and get no tier (they render as before), both ways."""
+    url = await fresh_url(tmp_path)
+    await anyio.to_thread.run_sync(upgrade, url, "0016")
+    engine = create_async_engine(url)
+    now = {"now": utcnow()}
+    async with engine.begin() as conn:
+        for sql in (
+            "INSERT INTO newsletter (id, slug, name, description, sender_name, sender_email,"
+            " default_for_signups, visibility, active, created_at) VALUES (1, 'daily',"
+            " 'Daily', '', '', '', true, 'public', true, :now)",
+            "INSERT INTO newsletter_issue (id, newsletter_id, subject, preheader, body_md,"
+            " segment, status, created_at, recipients) VALUES (2, 1, 'Today', '', 'Hi.', 'paid',"
+            " 'sending', :now, 2)",
+            "INSERT INTO subscriber (id, email, status, source, created_at) VALUES"
+            " (3, 'a@example.org', 'active', '', :now), (4, 'b@example.org', 'active', '', :now)",
+            "INSERT INTO delivery (id, issue_id, subscriber_id, email, paid, member, status,"
+            " attempts, unknown_retried, next_attempt_at, message_id) VALUES"
+            " (5, 2, 3, 'a@example.org', true, true, 'sent', 1, false, :now, '<m5>'),"
+            " (6, 2, 4, 'b@example.org', false, false, 'pending', 0, false, :now, '')",
+        ):
+            await conn.execute(text(sql), now)
+    before = await _delivery_rows(url)
+    assert [r[0] for r in before] == [5, 6]
+    await anyio.to_thread.run_sync(upgrade, url)
+    assert await _delivery_rows(url) == before
+    assert await _rows(url, "SELECT id, tiers FROM delivery") == [(5, ""), (6, "")]
+    async with engine.begin() as conn:
+        if is_sqlite(url):  # the app's connections enforce foreign keys; this one is plain
+            await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        tier = (await conn.execute(text("SELECT id FROM tier"))).scalar_one()
+        await conn.execute(text("UPDATE newsletter_issue SET segment = 'tiers' WHERE id = 2"))
+        await conn.execute(
+            text("INSERT INTO newsletter_issue_tier (issue_id, tier_id) VALUES (2, :tier)"),
+            {"tier": tier},
+        )
+        await conn.execute(text("UPDATE delivery SET tiers = :t WHERE id = 5"), {"t": str(tier)})
+    assert await _rows(url, "SELECT issue_id, tier_id FROM newsletter_issue_tier") == [(2, tier)]
+    await anyio.to_thread.run_sync(downgrade, url, "0016")
+    assert await _delivery_rows(url) == before
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(
+            lambda c: {col["name"] for col in inspect(c).get_columns("delivery")}
+        )
+    assert "tiers" not in columns
+    assert "newsletter_issue_tier" not in await _tables(url)
     await engine.dispose()

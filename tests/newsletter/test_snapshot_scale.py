@@ -1,6 +1,6 @@
 """The send snapshot at scale: 100,000 subscribers copied by the database, in chunks, with
-the paid and member flags and the segment worked out in SQL and checked against the Python
-entitlement rule."""
+the paid and member flags, the tiers and the segment worked out in SQL and checked against the
+Python entitlement rule."""
 
 from __future__ import annotations
 
@@ -64,6 +64,14 @@ class Reader:
         return any(subscription_entitles(s, now, grace) for s in subs) or any(
             grant_entitles(g, now) for g in grants
         )
+
+    def tiers(self, now: datetime) -> str:
+        """The delivery's tier list: staff and running comps read every tier; the generated
+        subscriptions have no plan, so they name no tier."""
+        if self.role in STAFF_ROLES:
+            return "*"
+        grants = [GrantFacts(g["starts_at"], g["ends_at"], g["revoked_at"]) for g in self.grants]
+        return "*" if any(grant_entitles(g, now) for g in grants) else ""
 
 
 def _sub(
@@ -184,8 +192,9 @@ async def populate(db: Database, readers: list[Reader], lists: dict[str, int]) -
 
 def expected(
     readers: list[Reader], slug: str, segment: str, now: datetime, grace: timedelta
-) -> dict[str, tuple[bool, bool]]:
-    """Email -> (paid, member) of the rows a snapshot of `slug` for `segment` must write."""
+) -> dict[str, tuple[bool, bool, str]]:
+    """Email -> (paid, member, tiers) of the rows a snapshot of `slug` for `segment` must
+    write."""
     out = {}
     for r in readers:
         if not r.lists.get(slug) or r.status != SubscriberStatus.active.value:
@@ -193,18 +202,18 @@ def expected(
         paid = r.paid(now, grace)
         if (segment == "paid" and not paid) or (segment == "free" and paid):
             continue
-        out[r.email] = (paid, r.role is not None)
+        out[r.email] = (paid, r.role is not None, r.tiers(now))
     return out
 
 
-async def written(db: Database, issue_id: int) -> dict[str, tuple[bool, bool]]:
+async def written(db: Database, issue_id: int) -> dict[str, tuple[bool, bool, str]]:
     async with db.session(write=False) as session:
         rows = await session.exec(
-            select(Delivery.email, Delivery.paid, Delivery.member).where(
+            select(Delivery.email, Delivery.paid, Delivery.member, Delivery.tiers).where(
                 col(Delivery.issue_id) == issue_id
             )
         )
-        return {email: (bool(paid), bool(member)) for email, paid, member in rows}
+        return {email: (bool(paid), bool(member), t) for email, paid, member, t in rows}
 
 
 async def lists(mailroom: Mailroom) -> dict[str, int]:
@@ -243,8 +252,9 @@ async def test_hundred_thousand_subscribers_snapshot_exactly_per_segment(
         assert len(inserts) == chunks
         assert all(not many and len(params) < 40 for _, params, many in statements)
     free, paid = (expected(readers, "daily", s, now, grace) for s in ("free", "paid"))
-    assert {e for e, (_, member) in free.items() if not member}  # email-only readers are free
-    assert any(member for _, member in paid.values())
+    assert {e for e, (_, member, _) in free.items() if not member}  # email-only readers: free
+    assert any(member for _, member, _ in paid.values())
+    assert {t for _, _, t in paid.values()} == {"*", ""}
     async with mailroom.db.session(write=False) as session:
         sample = (
             await session.exec(select(Delivery.email, Delivery.subscriber_id).limit(500))
@@ -299,7 +309,7 @@ async def test_more_than_32767_member_subscribers_start(mailroom: Mailroom) -> N
     want = expected(readers, "daily", "all", now, grace)
     assert started["recipients"] == 33_000 == len(want)
     assert await written(mailroom.db, issue) == want
-    assert sum(paid for paid, _ in want.values()) == 5500
+    assert sum(paid for paid, _, _ in want.values()) == 5500
 
 
 async def test_snapshot_gives_the_event_loop_a_turn_between_chunks(mailroom: Mailroom) -> None:
