@@ -38,6 +38,42 @@ from app.core.security import AccessClaims
 # --- the entitled reader --------------------------------------------------------------------
 
 
+def entitling_subscription(now: datetime, grace: timedelta) -> ColumnElement[bool]:
+    """SQL over `subscription`: the row gives paid access at `now` (`subscription_entitles`)."""
+    return or_(
+        and_(
+            col(Subscription.status).in_(sorted(ENTITLING)),
+            or_(
+                col(Subscription.current_period_end).is_(None),
+                col(Subscription.current_period_end) > now - grace,
+            ),
+        ),
+        and_(
+            col(Subscription.status) == "past_due",
+            func.coalesce(Subscription.past_due_since, Subscription.current_period_end)
+            > now - grace,
+        ),
+    )
+
+
+def held_plan(now: datetime) -> ColumnElement[bool]:
+    """SQL over `subscription` joined with `plan`: the plan is the subscription's, or the one
+    a downgrade at period end keeps until `kept_until`."""
+    return or_(
+        col(Subscription.plan_id) == col(Plan.id),
+        and_(col(Subscription.kept_plan_id) == col(Plan.id), col(Subscription.kept_until) > now),
+    )
+
+
+def running_comp(now: datetime) -> list[ColumnElement[bool]]:
+    """SQL over `comp_grant`: the grant runs at `now` (`grant_entitles`)."""
+    return [
+        col(CompGrant.revoked_at).is_(None),
+        col(CompGrant.starts_at) <= now,
+        or_(col(CompGrant.ends_at).is_(None), col(CompGrant.ends_at) > now),
+    ]
+
+
 def paid_condition(user_id: Any, now: datetime, grace: timedelta) -> ColumnElement[bool]:
     """The rule of `entitlements_from` for "some paid tier", as SQL over a user id column
     (for filters and counts).
@@ -45,21 +81,7 @@ def paid_condition(user_id: Any, now: datetime, grace: timedelta) -> ColumnEleme
     tests/billing/test_entitlements.py checks that both agree on every row of the table.
     """
     entitling_sub = exists().where(
-        col(Subscription.user_id) == user_id,
-        or_(
-            and_(
-                col(Subscription.status).in_(list(ENTITLING)),
-                or_(
-                    col(Subscription.current_period_end).is_(None),
-                    col(Subscription.current_period_end) > now - grace,
-                ),
-            ),
-            and_(
-                col(Subscription.status) == "past_due",
-                func.coalesce(Subscription.past_due_since, Subscription.current_period_end)
-                > now - grace,
-            ),
-        ),
+        col(Subscription.user_id) == user_id, entitling_subscription(now, grace)
     )
     return or_(entitling_sub, comp_condition(user_id, now))
 
@@ -71,12 +93,7 @@ def paid_access_condition(user_id: Any, now: datetime, grace: timedelta) -> Colu
 
 def comp_condition(user_id: Any, now: datetime) -> ColumnElement[bool]:
     """SQL: the user has a complimentary grant running at `now`."""
-    return exists().where(
-        col(CompGrant.user_id) == user_id,
-        col(CompGrant.revoked_at).is_(None),
-        col(CompGrant.starts_at) <= now,
-        or_(col(CompGrant.ends_at).is_(None), col(CompGrant.ends_at) > now),
-    )
+    return exists().where(col(CompGrant.user_id) == user_id, *running_comp(now))
 
 
 async def user_entitlements(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, exists, func, literal, or_
+from sqlalchemy import ColumnElement, String, case, exists, func, literal, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -22,9 +22,9 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.access.entitlements import ENTITLING
 from app.accounts.repository import staff_condition
 from app.billing.models import CompGrant, Plan, Subscription, Tier
+from app.billing.repository.entitled import entitling_subscription, held_plan, running_comp
 
 # What the tier list of a reader entitled to every tier (staff, a comp) says.
 EVERY_TIER = "*"
@@ -64,40 +64,8 @@ def _trim_commas_default(element: _trim_commas, compiler: SQLCompiler, **kw: Any
     return f"btrim({compiler.process(element.clauses, **kw)}, ',')"
 
 
-def _entitling(now: datetime, grace: timedelta) -> ColumnElement[bool]:
-    """SQL over `subscription`: the row gives paid access at `now` (`subscription_entitles`)."""
-    return or_(
-        and_(
-            col(Subscription.status).in_(sorted(ENTITLING)),
-            or_(
-                col(Subscription.current_period_end).is_(None),
-                col(Subscription.current_period_end) > now - grace,
-            ),
-        ),
-        and_(
-            col(Subscription.status) == "past_due",
-            func.coalesce(Subscription.past_due_since, Subscription.current_period_end)
-            > now - grace,
-        ),
-    )
-
-
-def _plan_gives_tier(now: datetime) -> ColumnElement[bool]:
-    """SQL: the joined `plan` is the subscription's plan, or the plan it keeps until then."""
-    return or_(
-        col(Plan.id) == Subscription.plan_id,
-        and_(col(Plan.id) == Subscription.kept_plan_id, col(Subscription.kept_until) > now),
-    )
-
-
 def _running_comp(user_id: Any, now: datetime) -> list[ColumnElement[bool]]:
-    """SQL over `comp_grant`: the row is the reader's and runs at `now` (`grant_entitles`)."""
-    return [
-        col(CompGrant.user_id) == user_id,
-        col(CompGrant.revoked_at).is_(None),
-        col(CompGrant.starts_at) <= now,
-        or_(col(CompGrant.ends_at).is_(None), col(CompGrant.ends_at) > now),
-    ]
+    return [col(CompGrant.user_id) == user_id, *running_comp(now)]
 
 
 def every_tier_condition(user_id: Any, now: datetime) -> ColumnElement[bool]:
@@ -112,8 +80,8 @@ def tier_list(user_id: Any, now: datetime, grace: timedelta) -> ColumnElement[st
     paid = (
         sa_select(_tier_list(col(Plan.tier_id)))
         .select_from(Subscription)
-        .join(Plan, _plan_gives_tier(now))
-        .where(col(Subscription.user_id) == user_id, _entitling(now, grace))
+        .join(Plan, held_plan(now))
+        .where(col(Subscription.user_id) == user_id, entitling_subscription(now, grace))
         .scalar_subquery()
     )
     comped = (
@@ -140,8 +108,8 @@ def tiers_condition(
     """SQL: the reader is entitled now to at least one of `tier_ids` (`Entitlements.has_any`)."""
     by_plan = exists().where(
         col(Subscription.user_id) == user_id,
-        _entitling(now, grace),
-        _plan_gives_tier(now),
+        entitling_subscription(now, grace),
+        held_plan(now),
         col(Plan.tier_id).in_(list(tier_ids)),
     )
     by_comp = exists().where(

@@ -15,49 +15,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, true, union
+from sqlalchemy import ColumnElement, exists, not_, or_, true, union
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.access.entitlements import ENTITLING
 from app.billing.models import CompGrant, Plan, Subscription, Tier
+from app.billing.repository.entitled import entitling_subscription, held_plan, running_comp
 from app.core.db import pk
-
-
-def _entitling(now: datetime, grace: timedelta) -> ColumnElement[bool]:
-    # paid_condition's rule over the subscription row (tests/billing/test_tier_members.py
-    # checks that both agree on a table of members).
-    return or_(
-        and_(
-            col(Subscription.status).in_(list(ENTITLING)),
-            or_(
-                col(Subscription.current_period_end).is_(None),
-                col(Subscription.current_period_end) > now - grace,
-            ),
-        ),
-        and_(
-            col(Subscription.status) == "past_due",
-            func.coalesce(Subscription.past_due_since, Subscription.current_period_end)
-            > now - grace,
-        ),
-    )
-
-
-def _running_comp(now: datetime) -> list[ColumnElement[bool]]:
-    # comp_condition's rule over the grant row.
-    return [
-        col(CompGrant.revoked_at).is_(None),
-        col(CompGrant.starts_at) <= now,
-        or_(col(CompGrant.ends_at).is_(None), col(CompGrant.ends_at) > now),
-    ]
-
-
-def _held_plan(now: datetime) -> ColumnElement[bool]:
-    # The subscription's plan, and the plan a downgrade at period end keeps until then.
-    return or_(
-        col(Subscription.plan_id) == col(Plan.id),
-        and_(col(Subscription.kept_plan_id) == col(Plan.id), col(Subscription.kept_until) > now),
-    )
 
 
 def paying_condition(
@@ -71,9 +35,9 @@ def paying_condition(
         exists()
         .where(
             col(Subscription.user_id) == user_id,
-            _held_plan(now),
+            held_plan(now),
             col(Plan.tier_id) == tier_id,
-            _entitling(now, grace),
+            entitling_subscription(now, grace),
         )
         .correlate_except(Subscription, Plan)
     )
@@ -87,7 +51,7 @@ def tier_condition(
         exists()
         .where(
             col(CompGrant.user_id) == user_id,
-            *_running_comp(now),
+            *running_comp(now),
             or_(col(CompGrant.tier_id).is_(None), col(CompGrant.tier_id) == tier_id),
         )
         .correlate_except(CompGrant)
@@ -133,8 +97,8 @@ async def paid_tiers_among(
         return []
     rows = await session.exec(
         select(Subscription.user_id, Plan.tier_id)
-        .join(Plan, _held_plan(now))
-        .where(col(Subscription.user_id).in_(user_ids), _entitling(now, grace))
+        .join(Plan, held_plan(now))
+        .where(col(Subscription.user_id).in_(user_ids), entitling_subscription(now, grace))
         .distinct()
     )
     return rows.all()
@@ -150,7 +114,7 @@ async def running_comps_of(
     rows = await session.exec(
         select(CompGrant, col(Tier.slug))
         .outerjoin(Tier, col(Tier.id) == col(CompGrant.tier_id))
-        .where(col(CompGrant.user_id).in_(user_ids), *_running_comp(now))
+        .where(col(CompGrant.user_id).in_(user_ids), *running_comp(now))
         .order_by(col(CompGrant.id))
     )
     return [(g.user_id, pk(g.id), slug, g.starts_at, g.ends_at, g.reason) for g, slug in rows]
@@ -164,6 +128,6 @@ async def entitling_amounts_by_tier(
     rows = await session.exec(
         select(Plan.tier_id, Subscription.currency, Subscription.amount, Subscription.interval)
         .join(Plan, col(Plan.id) == col(Subscription.plan_id))
-        .where(_entitling(now, grace), col(Subscription.status) != "trialing")
+        .where(entitling_subscription(now, grace), col(Subscription.status) != "trialing")
     )
     return rows.all()
