@@ -175,3 +175,33 @@ def test_readers_sharing_a_cache_key_get_the_same_answers() -> None:
                 assert answers(one) == answers(other), (one, other)
     # Different entitlements that answer alike may share a key: staff and a full comp.
     assert READERS["staff"].key == READERS["comp, no tier"].key
+
+
+# The whole product: every visibility x every reader x every time rule. What each time rule
+# makes of each visibility is written out here; the answer must then be the one the grid
+# above gives for that visibility with no rule.
+TIME_CASES = {
+    # name: (rules' times, what public / members / paid / tiers / unknown become)
+    "no rule": ({}, (PUBLIC, MEMBERS, PAID, "tiers", PAID)),
+    "before free_after": ({"free_after": LATER}, (PUBLIC, MEMBERS, PAID, "tiers", PAID)),
+    "after free_after": ({"free_after": EARLIER}, (PUBLIC, PUBLIC, PUBLIC, PUBLIC, PUBLIC)),
+    "before gated_after": ({"gated_at": LATER}, (PUBLIC, PUBLIC, PUBLIC, PUBLIC, PUBLIC)),
+    "after gated_after": ({"gated_at": EARLIER}, (PAID, MEMBERS, PAID, "tiers", PAID)),
+    "while free_until": ({"free_until": LATER}, (PUBLIC, PUBLIC, PUBLIC, PUBLIC, PUBLIC)),
+    "after free_until": ({"free_until": EARLIER}, (PUBLIC, MEMBERS, PAID, "tiers", PAID)),
+}
+_BASES = (PUBLIC, MEMBERS, PAID, TIER_SP, "unknown")
+FULL = [(case, base, reader) for case in TIME_CASES for base in _BASES for reader in READERS]
+
+
+@pytest.mark.parametrize(("case", "base", "reader"), FULL)
+def test_every_visibility_reader_and_time_rule(case: str, base: str, reader: str) -> None:
+    times, becomes = TIME_CASES[case]
+    plain = VISIBILITIES[base]
+    ruled = Rules(plain.visibility, plain.tiers, **times)
+    now_is = becomes[_BASES.index(base)]
+    # The visibility in force, written as the grid's column name.
+    column = TIER_SP if now_is == "tiers" else now_is
+    expected = GRID[reader][list(VISIBILITIES).index(column)]
+    access = decide(ruled, READERS[reader], NOW)
+    assert (access.granted, access.reason) == (expected in (P, E), expected)
