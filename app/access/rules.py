@@ -10,7 +10,8 @@ list of tier ids) and three optional times:
   is written, from its publication time and the days of its own rule or the publication's.
 
 The rule is evaluated when a reader asks, so no job has to run for it to come true; every
-answer that depends on it expires by `next_change`.
+cached answer goes when the next of these times passes (articles/live.py NEXT_CHANGE_SQL,
+read by core/cache/freshness.py).
 """
 
 from __future__ import annotations
@@ -55,17 +56,6 @@ class Rules:
                 return Visibility.public
             return Visibility.paid if base is Visibility.public else base
         return base
-
-    def next_change(self, now: datetime) -> datetime | None:
-        """The first moment after `now` at which `required` may give another answer."""
-        times = [t for t in (self.free_after, self.free_until, self.gated_at) if t and t > now]
-        return min(times, default=None)
-
-    @property
-    def ever_gated(self) -> bool:
-        """Whether the article is gated at some moment (the search index and the teaser treat
-        it as gated throughout, so no rule's time can make them leak)."""
-        return self.visibility != Visibility.public.value or self.gated_at is not None
 
 
 def gated_at(

@@ -139,14 +139,6 @@ def test_time_rules(name: str, rules: Rules, reasons: tuple[str, ...]) -> None:
         assert (access.granted, access.reason) == (reason in (P, E), reason), reader
 
 
-def test_next_change_is_the_first_rule_time_ahead() -> None:
-    rules = Rules(PAID, free_after=NOW + 3 * DAY, free_until=NOW + DAY, gated_at=EARLIER)
-    assert rules.next_change(NOW) == NOW + DAY
-    assert rules.next_change(NOW + 2 * DAY) == NOW + 3 * DAY
-    assert rules.next_change(NOW + 4 * DAY) is None
-    assert Rules(PAID).next_change(NOW) is None
-
-
 @pytest.mark.parametrize(
     ("reader", "visibilities"),
     [
