@@ -104,6 +104,28 @@ def serve(factory: str, port: int, workers: int, env: dict[str, str]) -> subproc
     )
 
 
+class Stalls:
+    """The event-loop report of bench.stall_probe's app for each scenario (with one worker:
+    each request reaches one worker's probe), or nothing when the probe is off."""
+
+    def __init__(self, port: int | None) -> None:
+        self.port = port
+
+    def _read(self) -> dict[str, Any]:
+        got = httpx.get(f"http://127.0.0.1:{self.port}/_bench/stalls", timeout=10)
+        report: dict[str, Any] = got.raise_for_status().json()
+        return report
+
+    def reset(self) -> None:
+        if self.port is not None:
+            self._read()
+
+    def add(self, measured: dict[str, Any]) -> dict[str, Any]:
+        if self.port is not None:
+            measured["loop_stalls"] = self._read()
+        return measured
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGINT)
     try:
@@ -325,6 +347,11 @@ def main() -> None:
     parser.add_argument("--background-recipients", type=int, default=100_000)
     parser.add_argument("--seeded-copy", default="", help="SQLite: reuse or keep a seeded file")
     parser.add_argument("--skip", default="", help="comma-separated scenarios to skip")
+    parser.add_argument(
+        "--stall-probe",
+        action="store_true",
+        help="serve bench.stall_probe's app and add each scenario's event-loop stalls",
+    )
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     workdir = Path(tempfile.mkdtemp(prefix="broadsheet-bench-"))
@@ -356,7 +383,9 @@ def main() -> None:
     }
     bare_port, app_port = free_port(), free_port()
     bare = serve("bench.bare:create_app", bare_port, args.workers, {})
-    app = serve("app.main:create_app", app_port, args.workers, env)
+    factory = "bench.stall_probe:create_app" if args.stall_probe else "app.main:create_app"
+    app = serve(factory, app_port, args.workers, env)
+    probed = Stalls(app_port if args.stall_probe else None)
     try:
         base = f"http://127.0.0.1:{app_port}"
         data = asyncio.run(readers.load(url, base))
@@ -374,20 +403,22 @@ def main() -> None:
             print(f"scenario {name}...", flush=True)
             if name.startswith(("1_", "2_")):  # the sample the cache holds; the tails are not
                 prime(app_port, paths, auth)
+            probed.reset()
             measured = wrk(
                 app_port, paths, duration=args.duration, connections=args.connections, auth=auth
             )
             measured["ratio_to_bare"] = ratio(measured["requests_per_s"], b)
-            results["scenarios"][name] = measured
+            results["scenarios"][name] = probed.add(measured)
         if "4" not in skip:
             # One search at a time: what a query costs alone (issue 18's 5 ms target).
             print("scenario 4q_search_one_connection...", flush=True)
+            probed.reset()
             measured = wrk(
                 app_port, search_load.distinct_queries(args.articles), duration=args.duration,
                 connections=1,
             )  # fmt: skip
             measured["ratio_to_bare"] = ratio(measured["requests_per_s"], b)
-            results["scenarios"]["4q_search_one_connection"] = measured
+            results["scenarios"]["4q_search_one_connection"] = probed.add(measured)
         results["rss_mb_after_http"] = rss_mb(app, "VmRSS")
         results["peak_rss_mb_after_http"] = rss_mb(app, "VmHWM")
         if "7" not in skip:
@@ -398,10 +429,7 @@ def main() -> None:
         stop(app)
         # With the response cache off: what a page or a suggestion costs when it is rendered.
         app = serve(
-            "app.main:create_app",
-            app_port,
-            args.workers,
-            {**env, "BROADSHEET_RESPONSE_CACHE_SECONDS": "0"},
+            factory, app_port, args.workers, {**env, "BROADSHEET_RESPONSE_CACHE_SECONDS": "0"}
         )
         for name, auth, paths in (
             ("1u_article_anonymous_uncached", None, data.sample),
@@ -411,11 +439,12 @@ def main() -> None:
             if name[0] in skip:
                 continue
             print(f"scenario {name}...", flush=True)
+            probed.reset()
             measured = wrk(
                 app_port, paths, duration=args.duration, connections=args.connections, auth=auth
             )
             measured["ratio_to_bare"] = ratio(measured["requests_per_s"], b)
-            results["scenarios"][name] = measured
+            results["scenarios"][name] = probed.add(measured)
         if "7" not in skip:
             results["scenarios"].update(
                 background_scenarios(app_port, data.sample, args, b, background_list, "u")
