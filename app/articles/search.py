@@ -155,46 +155,17 @@ class Found:
     next_cursor: str | None
 
 
-def _variants(reads: Reads, found: Lookup) -> list[Lookup]:
-    # FTS5 walks a whole word's doclist to the LIMIT but first gathers every word a prefix
-    # begins (past its prefix index): whole words go first, the prefix only when they fall
-    # short. PostgreSQL's probe walks entries, where a prefix costs what a word does.
-    if found.prefix and reads.dialect == "sqlite":
-        return [replace(found, prefix=False), found]
-    return [found]
-
-
 async def run(
     reads: Reads, found: Lookup, *, by_date: bool, limit: int, position: Position
 ) -> list[int]:
-    """Give back one page plus one of sort keys (the extra one says another page follows).
-
-    By relevance: matches in the title, then in the public text, then anywhere the reader
-    may read, newest first within each, each tier a walk that stops at what the page needs.
-    """
+    """Give back one page plus one of sort keys (the extra one says another page follows):
+    newest first, or by relevance (search_index.ranked) up to the window."""
     if by_date:
         if position.below is not None:
             found = replace(found, high=min(found.high, position.below - 1))
         return await search_index.newest(reads, found, "all", limit + 1)
     need = min(position.offset + limit + 1, WINDOW)
-    ranked: dict[int, None] = {}
-    for tier in search_index.TIERS:
-        for variant in _variants(reads, found):
-            if len(ranked) >= need:
-                break
-            for key in await search_index.newest(reads, variant, tier, need):
-                ranked.setdefault(key, None)
-    return list(ranked)[position.offset : need]
-
-
-async def total(reads: Reads, found: Lookup) -> int:
-    """Give back the number of matches, counted up to TOTAL_CAP + 1."""
-    counted = 0
-    for variant in _variants(reads, found):
-        counted = await search_index.count(reads, variant, TOTAL_CAP + 1)
-        if counted > TOTAL_CAP:
-            break
-    return counted
+    return (await search_index.ranked(reads, found, need))[position.offset :]
 
 
 async def search(
@@ -213,7 +184,10 @@ async def search(
         cursor = encode_cursor("r", str(end)) if more and end < WINDOW else None
     first_page = position.offset == 0 and position.below is None
     # Everything is on a first page that is not full: no count needed.
-    counted = len(keys) if first_page and not more else await total(reads, found)
+    if first_page and not more:
+        counted = len(keys)
+    else:
+        counted = await search_index.count(reads, found, TOTAL_CAP + 1)
     return Found(keys, min(counted, TOTAL_CAP), counted > TOTAL_CAP, cursor)
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -189,24 +189,103 @@ def tsquery_text(words: Sequence[str], prefix: bool) -> str:
     return " & ".join(quoted)
 
 
-def _pg_where(lookup: Lookup, tier: str = "all") -> str:
-    query = "article_search_query(:q)"
-    if tier == "title":
-        where = f"title_tsv @@ {query}"
-    elif tier == "public" or not lookup.readable:
-        where = f"public_tsv @@ {query}"
-    elif lookup.everything:
-        where = f"full_tsv @@ {query}"
-    else:
-        where = (
-            f"(public_tsv @@ {query} OR "
-            f"(full_tsv @@ {query} AND visibility = ANY(CAST(:readable AS varchar[]))))"
-        )
+def _pg_matches(query: str) -> dict[str, str]:
+    return {
+        "title": f"title_tsv @@ {query}",
+        "public": f"public_tsv @@ {query}",
+        "full": f"full_tsv @@ {query}",
+        "readable": "visibility = ANY(CAST(:readable AS varchar[]))",
+    }
+
+
+# The walks run on generic plans (core/db/database.SEARCHES): the query is worked out once
+# per statement (an InitPlan), not once per row, and it is what the GIN indexes look up.
+# Counts are planned for their words, where the query folds to a constant the statistics
+# can judge.
+_WALK = _pg_matches("(SELECT article_search_query(:q))")
+_COUNT = _pg_matches("article_search_query(:q)")
+
+
+def _pg_filters(lookup: Lookup) -> str:
+    where = ""
     if lookup.tag_id is not None:
         where += " AND tag_ids @> ARRAY[CAST(:tag AS integer)]"
     if lookup.author_id is not None:
         where += " AND author_ids @> ARRAY[CAST(:author AS integer)]"
-    return where + " AND sort_key BETWEEN :low AND :high"
+    return where
+
+
+def _pg_anywhere(lookup: Lookup, m: dict[str, str]) -> str:
+    if lookup.everything:
+        return m["full"]
+    if lookup.readable:
+        return f"({m['public']} OR ({m['readable']} AND {m['full']}))"
+    return m["public"]
+
+
+def _pg_tiers(lookup: Lookup) -> list[str]:
+    """The relevance tiers as disjoint conditions, best first: in the title, in the public
+    text, anywhere else the reader may read (titles are in the public text, and the public
+    text in the full text).
+
+    SQLite tries the words whole before the last one as a prefix in each tier; here the
+    twelve branches that takes cost more than they save (BENCHMARKS.md), so a tier's
+    whole-word and prefix matches come newest first together."""
+    q = _WALK
+    tiers = [q["title"], f"NOT ({q['title']}) AND {q['public']}"]
+    if not lookup.readable:
+        return tiers
+    # The cheap tests first: an entry's full text is its largest column.
+    past = "" if lookup.everything else f"{q['readable']} AND "
+    return [*tiers, f"{past}NOT ({q['public']}) AND {q['full']}"]
+
+
+# PostgreSQL's statistics cannot tell a word in one article from one in a thousand (only
+# the most common words have frequencies), so no plan chosen from them is right for both.
+# Each condition is walked twice instead, in one statement: over the newest PROBE live
+# entries in key order (a common word fills the page there), then, only if that fell
+# short, through the GIN indexes below them (a rare word's few matches). A LIMIT over
+# UNION ALL runs its branches in order and stops pulling once it has its rows, so a page
+# found in the newest entries never starts the later branches. The branches' conditions
+# are disjoint, so the walk is the ranked page with no duplicate. Below the probe the key
+# is compared as `sort_key + 0`, which no index serves: with sequential scans off, the
+# GIN indexes are the one way left (the key's B-tree would walk every older entry).
+PROBE = 300
+
+
+def _pg_walk(conditions: Sequence[str], filters: str) -> str:
+    newest = (
+        "newest AS MATERIALIZED (SELECT sort_key, visibility, tag_ids, author_ids, "  # noqa: S608
+        f"title_tsv, public_tsv, full_tsv FROM {SEARCH_TABLE} "
+        f"WHERE sort_key BETWEEN :low AND :high ORDER BY sort_key DESC LIMIT {int(PROBE)})"
+    )
+    older = (
+        f"FROM {SEARCH_TABLE} WHERE sort_key + 0 BETWEEN :low AND :high "  # noqa: S608
+        "AND sort_key + 0 < (SELECT min(sort_key) FROM newest)"
+    )
+    branches = []
+    for condition in conditions:
+        branches += [
+            f"(SELECT sort_key FROM newest WHERE {condition}{filters})",  # noqa: S608
+            f"(SELECT sort_key {older} AND {condition}{filters} "
+            "ORDER BY sort_key + 0 DESC LIMIT :n)",
+        ]
+    walked = " UNION ALL ".join(branches)
+    return f"WITH {newest} SELECT sort_key FROM ({walked}) AS walked LIMIT :n"  # noqa: S608
+
+
+def _pg_params(lookup: Lookup) -> dict[str, Any]:
+    return {
+        "low": lookup.low,
+        "high": lookup.high,
+        "q": tsquery_text(lookup.words, lookup.prefix),
+        "readable": list(lookup.readable),
+        "tag": lookup.tag_id,
+        "author": lookup.author_id,
+    }
+
+
+# SQLite runs one statement per tier.
 
 
 def _sqlite_source(lookup: Lookup, tier: str) -> tuple[str, str]:
@@ -216,73 +295,86 @@ def _sqlite_source(lookup: Lookup, tier: str) -> tuple[str, str]:
     return SEARCH_TABLE, fts_expression(lookup, tier)
 
 
-def _statement(lookup: Lookup, tier: str, sqlite: bool) -> tuple[str, dict[str, Any]]:
-    """The FROM and WHERE of a lookup in one tier, newest first, and its parameters."""
-    params: dict[str, Any] = {"low": lookup.low, "high": lookup.high}
-    if sqlite:
-        table, params["q"] = _sqlite_source(lookup, tier)
-        where = f"FROM {table} WHERE {table} MATCH :q AND rowid BETWEEN :low AND :high"
-        return where, params
-    params.update(
-        q=tsquery_text(lookup.words, lookup.prefix),
-        readable=list(lookup.readable),
-        tag=lookup.tag_id,
-        author=lookup.author_id,
-    )
-    return f"FROM {SEARCH_TABLE} WHERE {_pg_where(lookup, tier)}", params
+def _sqlite_from(lookup: Lookup, tier: str) -> tuple[str, dict[str, Any]]:
+    """The FROM and WHERE of a lookup in one tier, and its parameters."""
+    table, q = _sqlite_source(lookup, tier)
+    where = f"FROM {table} WHERE {table} MATCH :q AND rowid BETWEEN :low AND :high"  # noqa: S608
+    return where, {"low": lookup.low, "high": lookup.high, "q": q}
+
+
+def _sqlite_variants(lookup: Lookup) -> list[Lookup]:
+    # FTS5 walks a whole word's doclist to the LIMIT but first gathers every word a prefix
+    # begins (past its prefix index): whole words go first, the prefix only when they fall
+    # short.
+    if lookup.prefix:
+        return [replace(lookup, prefix=False), lookup]
+    return [lookup]
 
 
 @lru_cache(maxsize=256)
-def _query(sql: str) -> Query:
+def _query(sql: str, planned_per_call: bool = False) -> Query:
     # A lookup's statement text depends on its shape only (the words are bound): a few dozen.
-    return Query.portable(sql)
+    return Query.portable(sql, planned_per_call=planned_per_call)
 
 
 async def _keys(reads: Reads, sql: str, params: dict[str, Any]) -> list[int]:
     return [int(row[0]) for row in await reads.all(_query(sql), params)]
 
 
-# PostgreSQL's statistics cannot tell a word in one article from one in a thousand (only
-# the most common words have frequencies), so the plan is chosen by a bounded probe: walk
-# the newest PROBE live entries in key order; enough matches there are the answer (a common
-# word), too few make the word rare, and the GIN indexes then find all of its few matches.
-PROBE = 300
-
-
-def _pg_probe(where: str) -> str:
-    return (
-        f"FROM (SELECT * FROM {SEARCH_TABLE} WHERE sort_key BETWEEN :low AND :high "  # noqa: S608
-        f"ORDER BY sort_key DESC LIMIT {PROBE}) AS newest WHERE {where}"
-    )
+async def _sqlite_newest(reads: Reads, lookup: Lookup, tier: str, limit: int) -> list[int]:
+    where, params = _sqlite_from(lookup, tier)
+    params["n"] = limit
+    return await _keys(reads, f"SELECT rowid {where} ORDER BY rowid DESC LIMIT :n", params)
 
 
 async def newest(reads: Reads, lookup: Lookup, tier: str, limit: int) -> list[int]:
-    """Give back the sort keys of the newest `limit` matches of `lookup` in `tier`."""
-    sqlite = reads.dialect == "sqlite"
-    where, params = _statement(lookup, tier, sqlite)
-    params["n"] = limit
-    if sqlite:
-        return await _keys(reads, f"SELECT rowid {where} ORDER BY rowid DESC LIMIT :n", params)
-    match = _pg_where(lookup, tier)
-    keys = await _keys(
-        reads, f"SELECT sort_key {_pg_probe(match)} ORDER BY sort_key DESC LIMIT :n", params
-    )
-    if len(keys) >= limit:
-        return keys
-    # `sort_key + 0` keeps the planner off the key's B-tree: the GIN indexes find the rows.
-    return await _keys(
-        reads,
-        f"SELECT sort_key FROM {SEARCH_TABLE} WHERE {match} "  # noqa: S608
-        "ORDER BY sort_key + 0 DESC LIMIT :n",
-        params,
-    )
+    """Give back the sort keys of the newest `limit` matches of `lookup` in `tier` ("title",
+    or "all": anywhere the reader may match)."""
+    if reads.dialect == "sqlite":
+        return await _sqlite_newest(reads, lookup, tier, limit)
+    condition = _WALK["title"] if tier == "title" else _pg_anywhere(lookup, _WALK)
+    sql = _pg_walk([condition], _pg_filters(lookup))
+    return await _keys(reads, sql, {**_pg_params(lookup), "n": limit})
+
+
+async def ranked(reads: Reads, lookup: Lookup, limit: int) -> list[int]:
+    """Give back the sort keys of the best `limit` matches: in the title, then in the public
+    text, then anywhere the reader may read, newest first within each."""
+    if reads.dialect != "sqlite":
+        sql = _pg_walk(_pg_tiers(lookup), _pg_filters(lookup))
+        return await _keys(reads, sql, {**_pg_params(lookup), "n": limit})
+    found: dict[int, None] = {}
+    for tier in TIERS:
+        for variant in _sqlite_variants(lookup):
+            if len(found) >= limit:
+                break
+            for key in await _sqlite_newest(reads, variant, tier, limit):
+                found.setdefault(key, None)
+    return list(found)[:limit]
 
 
 async def count(reads: Reads, lookup: Lookup, cap: int) -> int:
     """Give back how many entries match `lookup`, counting no further than `cap`."""
-    where, params = _statement(lookup, "all", reads.dialect == "sqlite")
-    params["cap"] = cap
-    sql = f"SELECT count(*) FROM (SELECT 1 {where} LIMIT :cap) AS hits"  # noqa: S608
+    if reads.dialect != "sqlite":
+        sql = (
+            f"SELECT count(*) FROM (SELECT 1 FROM {SEARCH_TABLE} "  # noqa: S608
+            f"WHERE {_pg_anywhere(lookup, _COUNT)}{_pg_filters(lookup)} "
+            "AND sort_key BETWEEN :low AND :high LIMIT :cap) AS hits"
+        )
+        params = {**_pg_params(lookup), "cap": cap}
+        row = await reads.one(_query(sql, planned_per_call=True), params)
+        return int(row[0]) if row else 0
+    counted = 0
+    for variant in _sqlite_variants(lookup):
+        where, params = _sqlite_from(variant, "all")
+        sql = f"SELECT count(*) FROM (SELECT 1 {where} LIMIT :cap) AS hits"  # noqa: S608
+        counted = await _count(reads, sql, {**params, "cap": cap})
+        if counted >= cap:
+            break
+    return counted
+
+
+async def _count(reads: Reads, sql: str, params: dict[str, Any]) -> int:
     row = await reads.one(_query(sql), params)
     return int(row[0]) if row else 0
 

@@ -8,7 +8,7 @@ import pytest
 from httpx import AsyncClient
 
 from app.accounts.models import Role
-from app.articles import search
+from app.articles import search, search_index
 from app.core.db import utcnow
 from app.core.pagination import encode_cursor
 from tests.factories import ArticleFactory, Factory, Member
@@ -149,6 +149,48 @@ async def test_sort_by_relevance_puts_title_matches_first_and_by_date_newest_fir
     assert await found(client, "q=marmalade&sort=date") == ["mentioned", "titled"]
     refused = await client.get("/api/v1/search?q=marmalade&sort=random")
     assert refused.status_code == 422
+
+
+async def test_relevance_and_totals_hold_past_the_newest_entries_probed(
+    client: AsyncClient,
+    factory: Factory,
+    articles: ArticleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # PostgreSQL walks the newest PROBE entries, then the GIN indexes below them: with a
+    # probe of two, every tier has matches on both sides of it (SQLite has no probe).
+    monkeypatch.setattr(search_index, "PROBE", 2)
+    staff = await editor(factory)
+    now = utcnow()
+    made = [
+        ("body-new", {"title": "One", "body": "A lantern.", "excerpt": "Night."}),
+        ("standfirst", {"title": "Two", "subtitle": "Lantern light", "body": "Dark."}),
+        ("paid-body", {"title": "Three", "body": "Free.\n\n<!-- paywall -->\n\nA lantern."}),
+        ("title-four", {"title": "Lantern four", "body": "Four."}),
+        ("title-five", {"title": "Lantern five", "body": "Five."}),
+    ]
+    for hours, (slug, fields) in enumerate(made, start=1):
+        visibility = "paid" if slug == "paid-body" else "public"
+        await articles.make(
+            staff, slug=slug, visibility=visibility, published_at=now - timedelta(hours=hours),
+            **fields,
+        )  # fmt: skip
+    ranked = ["title-four", "title-five", "standfirst", "body-new", "paid-body"]
+    page = (await client.get("/api/v1/search?q=lantern", headers=staff.headers)).json()
+    assert (slugs(page), page["total"]) == (ranked, 5)
+    anonymous = (await client.get("/api/v1/search?q=lantern")).json()
+    assert (slugs(anonymous), anonymous["total"]) == ([s for s in ranked if s != "paid-body"], 4)
+    by_date = await found(client, "q=lantern&sort=date", staff.headers)
+    assert by_date == [slug for slug, _ in made]
+    seen, cursor = [], ""
+    for _ in range(4):
+        paged = await client.get(f"/api/v1/search?q=lant&limit=2{cursor}", headers=staff.headers)
+        seen += slugs(paged.json())
+        assert paged.json()["total"] == 5
+        if paged.json()["next_cursor"] is None:
+            break
+        cursor = f"&cursor={paged.json()['next_cursor']}"
+    assert seen == ranked
 
 
 async def test_total_counts_matches_and_says_when_it_is_capped(

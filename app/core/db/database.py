@@ -23,6 +23,19 @@ from app.core.db.engines import (
     sqlite_file,
 )
 
+# Search on PostgreSQL: the walks' statements fix their plan in their text (search_index.py),
+# so they are planned once per connection, never with a sequential scan, and in one process
+# (UNION ALL must run its branches in order; parallel workers would take the cores other
+# requests run on). Counts are planned for their words each time: whether a word is common
+# is in the statistics, and a count's generic plan took 16 ms where a custom one took 1
+# (BENCHMARKS.md).
+SEARCHES = {
+    "plan_cache_mode": "force_generic_plan",
+    "enable_seqscan": "off",
+    "max_parallel_workers_per_gather": "0",
+}
+COUNTS = {"plan_cache_mode": "force_custom_plan", "max_parallel_workers_per_gather": "0"}
+
 
 class Database:
     """The engines and session factories; shared by the API, the worker and the CLI.
@@ -38,10 +51,7 @@ class Database:
     - `session(write=False)` is a read session: one snapshot, no write lock.
     - `reads` is the read side's fast path for indexed point reads (one driver call each),
       and `writes()` its counterpart for one-statement autocommit writes.
-    - `search_reads` are the same for search, whose best plan depends on the words bound:
-      on PostgreSQL its connections plan every statement for its parameters, where a
-      prepared statement's generic plan, chosen after five runs, took 8 ms instead of
-      0.1 (BENCHMARKS.md). Point reads keep their cached plans.
+    - `search_reads` are the same for search (SEARCHES, COUNTS).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -69,11 +79,10 @@ class Database:
             waits = (settings.db_pool_timeout, settings.db_command_timeout)
             self._pool = PostgresConnections(dsn, settings.db_pool_size, *waits)
             self.reads = PostgresReads(self._pool)
-            planned = {"plan_cache_mode": "force_custom_plan"}
-            searches = PostgresConnections(
-                dsn, max(2, settings.db_pool_size // 2), *waits, server_settings=planned
+            self.search_reads = PostgresReads(
+                PostgresConnections(dsn, max(2, settings.db_pool_size // 2), *waits, SEARCHES),
+                PostgresConnections(dsn, max(2, settings.db_pool_size // 4), *waits, COUNTS),
             )
-            self.search_reads = PostgresReads(searches)
 
     def _sessions(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         return async_sessionmaker(

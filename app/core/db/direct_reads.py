@@ -250,26 +250,33 @@ def _give_up(waiter: asyncio.Future[asyncpg.Connection | None]) -> None:
 
 
 class PostgresReads:
-    """Reads on the database's PostgreSQL connections."""
+    """Reads on the database's PostgreSQL connections; with `per_call`, the statements
+    `planned_per_call` run on those connections instead."""
 
     dialect = "postgresql"
 
-    def __init__(self, pool: PostgresConnections) -> None:
+    def __init__(self, pool: PostgresConnections, per_call: PostgresConnections | None = None):
         self._pool = pool
+        self._per_call = per_call or pool
 
     @property
     def dsn(self) -> str:
         return self._pool.dsn
 
+    def _for(self, query: Query) -> PostgresConnections:
+        return self._per_call if query.planned_per_call else self._pool
+
     async def one(self, query: Query, params: Params) -> Row | None:
-        rows = await self._pool.fetch(query, params)
+        rows = await self._for(query).fetch(query, params)
         return rows[0] if rows else None
 
     async def all(self, query: Query, params: Params) -> list[Row]:
-        return await self._pool.fetch(query, params)
+        return await self._for(query).fetch(query, params)
 
     def ts(self, value: datetime) -> datetime:
         return as_utc(value)
 
     async def close(self) -> None:
         await self._pool.close()
+        if self._per_call is not self._pool:
+            await self._per_call.close()

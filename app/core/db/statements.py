@@ -25,10 +25,15 @@ _NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 @dataclass(frozen=True)
 class Query:
     """One raw statement, in each dialect's SQL, with the same `:name` parameters and columns
-    (run by the direct reads and writes, `Database.reads` and `Database.writes()`)."""
+    (run by the direct reads and writes, `Database.reads` and `Database.writes()`).
+
+    `planned_per_call` says its best plan depends on the values bound: on the search reads
+    PostgreSQL then plans it for them each time, where every other statement keeps the plan
+    its text fixes."""
 
     sqlite: str
     postgres: str
+    planned_per_call: bool = False
     _pg_sql: str = field(init=False, repr=False)
     _pg_names: tuple[str, ...] = field(init=False, repr=False)
 
@@ -44,9 +49,9 @@ class Query:
         object.__setattr__(self, "_pg_names", tuple(names))
 
     @classmethod
-    def portable(cls, sql: str) -> Query:
+    def portable(cls, sql: str, *, planned_per_call: bool = False) -> Query:
         """A statement whose SQL is the same on both databases."""
-        return cls(sqlite=sql, postgres=sql)
+        return cls(sqlite=sql, postgres=sql, planned_per_call=planned_per_call)
 
     def for_postgres(self, params: Params) -> tuple[str, list[Any]]:
         return self._pg_sql, [params[name] for name in self._pg_names]
