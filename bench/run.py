@@ -203,13 +203,14 @@ def wrk(
 
 
 def prime(port: int, paths: list[str], auth: str | None = None, parallel: int = 16) -> None:
-    """Request every path once, so a cached scenario measures the cache, not the renders that
-    fill it (wrk's random picks leave part of 5,000 slugs unrendered after its warm-up, and
-    the 60 s TTL empties the cache between scenarios). The uncached twins show the misses."""
+    """Request every path twice, so a cached scenario measures the cache, not the renders
+    that fill it (wrk's random picks leave part of 5,000 slugs unrendered after its warm-up,
+    the 60 s TTL empties the cache between scenarios, and an article's answer is kept from
+    its second miss on). The uncached twins show the misses."""
 
     async def walk() -> None:
         headers = {"Authorization": auth} if auth else {}
-        queue = list(paths)
+        queue = [*paths, *paths]
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
 
             async def worker() -> None:

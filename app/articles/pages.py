@@ -74,7 +74,7 @@ class ArticleAnswers:
         # The answer depends on the reader only through their entitlements' key, so readers
         # of one key share it and no other ever sees it; an answer that a time rule will
         # change goes when that time comes (core/cache/freshness.py).
-        return await self.cache.fetch(article_key(reader.key, slug), render)
+        return await self.cache.fetch(article_key(reader.key, slug), render, long_tail=True)
 
 
 async def archive_page(db: Database, filters: ListFilters, limit: int, cursor: str | None) -> bytes:

@@ -66,7 +66,8 @@ async def search_answer(
         [("q", " ".join(ask.words)), ("limit", size), ("cursor", cursor), ("sort", sort.value),
          ("tag", tag), ("author", author), ("from", since), ("to", until)]
     )  # fmt: skip
-    return await _cache(request).fetch(search_key(",".join(readable), query), render)
+    key = search_key(",".join(readable), query)
+    return await _cache(request).fetch(key, render, long_tail=True)
 
 
 def _only_q(request: Request, longest: int) -> str | None:

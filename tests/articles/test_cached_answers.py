@@ -286,7 +286,8 @@ async def test_a_write_made_by_another_worker_clears_this_workers_cache(
     cache: ResponseCache = app.state.response_cache
     freshness = CacheFreshness(app.state.db.reads, cache, NEXT_CHANGE_SQL)
     assert await freshness.check() is False
-    assert (await client.get(path)).json()["title"] == "Old title"
+    for _ in range(2):  # an article's answer is kept from its second miss on
+        assert (await client.get(path)).json()["title"] == "Old title"
     # Another worker's staff edit: the row changes and the version moves, and this process's
     # cache hears of neither until it checks.
     other_worker = Database(app.state.settings)  # its own caches, none of this process's
@@ -390,7 +391,8 @@ async def test_staff_writes_that_readers_never_see_keep_the_cache(
     editor, _, path = await _by_an_editor(factory, articles)
     admin = await factory.member(role=Role.admin)
     reader = await factory.member()
-    await client.get(path)
+    for _ in range(2):  # kept from its second miss on
+        await client.get(path)
     before = await _version(app.state.db)
     labelled = await client.patch(
         f"/api/v1/admin/members/{reader.id}", json={"labels": ["vip"]}, headers=admin.headers

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import random
 import tracemalloc
+from collections.abc import Awaitable, Callable
 
-from app.core.cache import ResponseCache, etag_of
+import pytest
+
+from app.core.cache import ResponseCache, etag_of, store
 from app.core.jsonutil import dumps
 
 
@@ -93,6 +96,33 @@ async def test_a_render_started_before_a_clear_is_not_kept() -> None:
     render.gate.set()
     assert (await task).body == b"old"
     assert cache.get("k") is None
+
+
+async def test_a_long_tail_answer_is_kept_from_its_second_miss(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(store, "SEEN_ONCE", 2)
+    cache = ResponseCache(ttl_seconds=60)
+    renders: list[str] = []
+
+    def render(key: str) -> Callable[[], Awaitable[bytes]]:
+        async def rendered() -> bytes:
+            renders.append(key)
+            return key.encode()
+
+        return rendered
+
+    for key in ("a", "a", "a", "shared", "shared"):
+        long_tail = key != "shared"
+        assert (await cache.fetch(key, render(key), long_tail=long_tail)).body == key.encode()
+    assert renders == ["a", "a", "shared"]  # kept at its second miss; a shared one at once
+    # Only the last SEEN_ONCE keys rendered once are remembered.
+    for key in ("b", "c", "d", "b"):
+        await cache.fetch(key, render(key), long_tail=True)
+    assert cache.get("b") is None and renders[-1] == "b"
+    await cache.fetch("d", render("d"), long_tail=True)
+    assert cache.get("d") is not None
+    assert ResponseCache(ttl_seconds=0).get("a") is None
 
 
 def test_cached_bodies_cost_their_size_not_the_encoders_buffer() -> None:
