@@ -21,6 +21,7 @@ from app.access.entitlements import Entitlements
 from app.access.rules import Visibility
 from app.articles import page_parts, presenter, repository, search, search_index, suggest
 from app.articles.errors import ArticleMoved, ArticleNotFound
+from app.articles.repository import archive
 from app.articles.schemas import ArchiveMonth, AuthorCount, ListFilters, TagCount
 from app.articles.search import Ask, Position
 from app.billing import repository as billing
@@ -79,10 +80,7 @@ class ArticleAnswers:
 
 async def archive_page(db: Database, filters: ListFilters, limit: int, cursor: str | None) -> bytes:
     """One page of the archive's teasers, newest first, with the next page's cursor."""
-    async with db.session(write=False) as session:
-        cards, next_cursor = await repository.archive_cards(
-            session, filters, limit=limit, cursor=cursor
-        )
+    cards, next_cursor = await archive.archive_cards(db.reads, filters, limit=limit, cursor=cursor)
     return dumps({"items": [orjson.Fragment(c) for c in cards], "next_cursor": next_cursor})
 
 

@@ -1,26 +1,25 @@
 """Every statement the articles domain runs: the archive's reads, the article page's one-statement
 direct read, the staff side's reads and writes. The stored pages' statements are in
-pages.py, the search index's in search_index.py; "live" comes from live.py.
+pages.py, the archive's pages of cards in archive.py, the search index's in search_index.py;
+"live" comes from live.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import cast
+from datetime import datetime
 
-from sqlalchemy import and_, extract, func, or_, update
+from sqlalchemy import extract, func, update
 from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql.expression import Select, SelectOfScalar
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.accounts.repository import display_name_of
 from app.articles.live import LIVE_SQL, is_live
 from app.articles.models import (
     Article,
     ArticleAuthor,
-    ArticlePage,
     ArticleRevision,
     ArticleTag,
     ArticleTier,
@@ -28,16 +27,13 @@ from app.articles.models import (
     Status,
     Tag,
 )
-from app.articles.schemas import Extras, ListFilters, PageRead
+from app.articles.schemas import Extras, PageRead
 from app.billing.models import Tier
 from app.comments.repository import visible_count_sql
-from app.core.db import IN_IDS, Query, Reads, as_utc, ids_param, pk, utcnow
-from app.core.pagination import decode_cursor, encode_cursor, newest_first
+from app.core.db import IN_IDS, Query, Reads, ids_param, pk, utcnow
+from app.core.pagination import newest_first
 
-# --- the archive (ORM, read sessions) ---
-
-# An archive page's (id, published_at) rows, before its filters.
-_Page = Select[int | None, datetime | None]
+# --- the archive (ORM, read sessions; its pages of cards are in archive.py) ---
 
 
 async def extras(session: AsyncSession, article_ids: Sequence[int]) -> Extras:
@@ -72,71 +68,6 @@ async def extras(session: AsyncSession, article_ids: Sequence[int]) -> Extras:
     for article_id, slug in tier_rows:
         out.tiers[article_id].append(slug)
     return out
-
-
-def _month_bounds(year: int, month: int | None) -> tuple[datetime, datetime]:
-    if month is None:
-        return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
-    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
-    return datetime(year, month, 1, tzinfo=UTC), end
-
-
-def _filtered(query: _Page, filters: ListFilters) -> _Page:
-    if filters.visibility:
-        query = query.where(Article.visibility == filters.visibility)
-    if filters.tag:
-        query = query.where(
-            col(Article.id).in_(
-                select(ArticleTag.article_id).join(Tag).where(Tag.slug == filters.tag)
-            )
-        )
-    if filters.author is not None:
-        query = query.where(
-            col(Article.id).in_(
-                select(ArticleAuthor.article_id).where(ArticleAuthor.user_id == filters.author)
-            )
-        )
-    if filters.year is not None:
-        start, end = _month_bounds(filters.year, filters.month)
-        query = query.where(col(Article.published_at) >= start, col(Article.published_at) < end)
-    if filters.since is not None:
-        query = query.where(col(Article.published_at) >= as_utc(filters.since))
-    if filters.until is not None:
-        query = query.where(col(Article.published_at) < as_utc(filters.until))
-    return query
-
-
-async def archive_cards(
-    session: AsyncSession, filters: ListFilters, *, limit: int, cursor: str | None
-) -> tuple[list[bytes], str | None]:
-    """One page of the archive's stored cards (page_parts), newest first, and the cursor of
-    the next page: the page's ids from the index alone, then their cards by key."""
-    newest = select(col(Article.id), col(Article.published_at)).where(is_live())
-    query = _filtered(newest, filters)
-    if cursor:
-        published_raw, last_id = decode_cursor(cursor, (datetime, int))
-        published = as_utc(cast(datetime, published_raw))
-        # Keyset: strictly after the last row of the previous page in (published_at, id) order.
-        query = query.where(
-            or_(
-                col(Article.published_at) < published,
-                and_(col(Article.published_at) == published, col(Article.id) < last_id),
-            )
-        )
-    query = query.order_by(col(Article.published_at).desc(), col(Article.id).desc()).limit(
-        limit + 1
-    )
-    rows = list((await session.exec(query)).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1][1], rows[-1][0])
-    ids = [pk(row[0]) for row in rows]
-    cards = select(col(ArticlePage.article_id), col(ArticlePage.teaser)).where(
-        col(ArticlePage.article_id).in_(ids)
-    )
-    found = {i: bytes(card) for i, card in (await session.exec(cards)).all()} if ids else {}
-    return [found[i] for i in ids if i in found], next_cursor
 
 
 # The live rule is selected as a column, not filtered on: in the WHERE, SQLite's planner
