@@ -52,6 +52,7 @@ _LIVE_STATUSES = ("published", "scheduled")
 BODY_COLUMNS = {v.value: f"body_{v.value}" for v in INDEXED_BODIES}
 _STRICTEST = BODY_COLUMNS[Visibility.paid.value]
 PREFIXES = "2 3 4 5 6"
+LONGEST_INDEXED_PREFIX = 6
 # Statements are composed from our table names, fixed fragments and placeholders (the S608
 # exceptions); a reader's words only ever travel as the bound :q.
 
@@ -303,10 +304,10 @@ def _sqlite_from(lookup: Lookup, tier: str) -> tuple[str, dict[str, Any]]:
 
 
 def _sqlite_variants(lookup: Lookup) -> list[Lookup]:
-    # FTS5 walks a whole word's doclist to the LIMIT but first gathers every word a prefix
-    # begins (past its prefix index): whole words go first, the prefix only when they fall
-    # short.
-    if lookup.prefix:
+    # FTS5 reads a prefix of up to six letters from its prefix indexes (PREFIXES), as cheaply
+    # as a word. A longer one it merges from every word it begins before the first row comes
+    # back, so there the words go whole first, and the prefix only when they fall short.
+    if lookup.prefix and len(lookup.words[-1]) > LONGEST_INDEXED_PREFIX:
         return [replace(lookup, prefix=False), lookup]
     return [lookup]
 
