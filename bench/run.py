@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from app.cli import EVENT_LOOP
 from bench import seed as seeding
 from bench.scenarios import background_load, newsletter_send, readers, search_load, webhooks
 
@@ -56,7 +57,9 @@ def ensure_wrk() -> str:
     return found
 
 
-def serve(factory: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def serve(
+    factory: str, port: int, workers: int, env: dict[str, str], loop: str = EVENT_LOOP
+) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -71,7 +74,7 @@ def serve(factory: str, port: int, workers: int, env: dict[str, str]) -> subproc
             "--workers",
             str(workers),
             "--loop",
-            "uvloop",
+            loop,
             "--http",
             "httptools",
             "--no-access-log",
@@ -349,6 +352,10 @@ def main() -> None:
     parser.add_argument("--seeded-copy", default="", help="SQLite: reuse or keep a seeded file")
     parser.add_argument("--skip", default="", help="comma-separated scenarios to skip")
     parser.add_argument(
+        "--seeded-url", default="", help="a database bench/seed.py seeded, used as it is"
+    )
+    parser.add_argument("--loop", default=EVENT_LOOP, help="uvicorn's event loop, for both servers")
+    parser.add_argument(
         "--stall-probe",
         action="store_true",
         help="serve bench.stall_probe's app and add each scenario's event-loop stalls",
@@ -356,8 +363,14 @@ def main() -> None:
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     workdir = Path(tempfile.mkdtemp(prefix="broadsheet-bench-"))
-    url = seeding.fresh_database(args.database, workdir)
-    seeded, background_list = _seeded(url, args, skip, workdir)
+    if args.seeded_url:
+        # A database an earlier run (or bench/seed.py) seeded: read-only scenarios only.
+        if not skip >= {"5", "6", "7"}:
+            raise SystemExit("--seeded-url is for runs that --skip 5,6,7 (they write)")
+        url, seeded, background_list = args.seeded_url, {"reused": args.seeded_url}, 0
+    else:
+        url = seeding.fresh_database(args.database, workdir)
+        seeded, background_list = _seeded(url, args, skip, workdir)
     env = {
         "BROADSHEET_ENV": "development",
         "BROADSHEET_DATABASE_URL": url,
@@ -383,9 +396,9 @@ def main() -> None:
         "scenarios": {},
     }
     bare_port, app_port = free_port(), free_port()
-    bare = serve("bench.bare:create_app", bare_port, args.workers, {})
+    bare = serve("bench.bare:create_app", bare_port, args.workers, {}, args.loop)
     factory = "bench.stall_probe:create_app" if args.stall_probe else "app.main:create_app"
-    app = serve(factory, app_port, args.workers, env)
+    app = serve(factory, app_port, args.workers, env, args.loop)
     probed = Stalls(app_port if args.stall_probe else None)
     try:
         base = f"http://127.0.0.1:{app_port}"
@@ -429,9 +442,8 @@ def main() -> None:
             results["rss_mb_after_background"] = rss_mb(app, "VmRSS")
         stop(app)
         # With the response cache off: what a page or a suggestion costs when it is rendered.
-        app = serve(
-            factory, app_port, args.workers, {**env, "BROADSHEET_RESPONSE_CACHE_SECONDS": "0"}
-        )
+        uncached = {**env, "BROADSHEET_RESPONSE_CACHE_SECONDS": "0"}
+        app = serve(factory, app_port, args.workers, uncached, args.loop)
         for name, auth, paths in (
             ("1u_article_anonymous_uncached", None, data.sample),
             ("2u_article_paid_reader_uncached", data.paid, data.sample),

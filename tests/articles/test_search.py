@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from httpx import AsyncClient
@@ -162,7 +163,7 @@ async def test_relevance_and_totals_hold_past_the_newest_entries_probed(
     monkeypatch.setattr(search_index, "PROBE", 2)
     staff = await editor(factory)
     now = utcnow()
-    made = [
+    made: list[tuple[str, dict[str, Any]]] = [
         ("body-new", {"title": "One", "body": "A lantern.", "excerpt": "Night."}),
         ("standfirst", {"title": "Two", "subtitle": "Lantern light", "body": "Dark."}),
         ("paid-body", {"title": "Three", "body": "Free.\n\n<!-- paywall -->\n\nA lantern."}),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,7 +21,8 @@ import lz4.block
 import xxhash
 from cachetools import TTLCache
 
-# Keys whose answer was rendered once and not kept: the next miss of one of them keeps it.
+# About how many long-tail keys rendered lately are remembered: the next miss of one of
+# them keeps its answer.
 SEEN_ONCE = 65_536
 
 
@@ -101,7 +101,9 @@ class ResponseCache:
             maxsize=max_bytes, ttl=max(ttl_seconds, 0), timer=clock, getsizeof=_size
         )
         self._pending: dict[str, asyncio.Future[Rendered | None]] = {}
-        self._seen_once: OrderedDict[str, None] = OrderedDict()
+        # The keys of long-tail answers rendered lately (their hashes), in two generations.
+        self._seen: set[int] = set()
+        self._seen_earlier: set[int] = set()
         # Bumped by clear(): a render that started before a clear may hold stale content.
         self._generation = 0
 
@@ -160,11 +162,14 @@ class ResponseCache:
         return Rendered(body)
 
     def _seen_before(self, key: str) -> bool:
-        if self._seen_once.pop(key, 0) is None:
+        # Two generations of key hashes: a set is four times smaller than an ordered dict
+        # of the keys, and the older half goes at once.
+        seen = hash(key)
+        if seen in self._seen or seen in self._seen_earlier:
             return True
-        self._seen_once[key] = None
-        if len(self._seen_once) > SEEN_ONCE:
-            self._seen_once.popitem(last=False)
+        self._seen.add(seen)
+        if len(self._seen) >= SEEN_ONCE // 2:
+            self._seen_earlier, self._seen = self._seen, set()
         return False
 
     @property
