@@ -12,11 +12,11 @@ import uvicorn
 
 from app.core.config import ConfigError, Settings, get_settings
 
-# uvicorn's event loop. The standard library's, not uvloop: with the worker busy, uvloop left
-# some connections waiting through many turns of the loop (p99 1.1 s for searches where the
-# median was 75 ms, 104 ms for a paying reader's pages), where asyncio's serves them in turn
-# (110 and 20 ms) for 5-10 % fewer requests a second (BENCHMARKS.md, issue 18).
-EVENT_LOOP = "asyncio"
+# uvicorn's event loop (bench.run --loop measures another). uvloop: asyncio's served one
+# saturated worker more fairly (p99 of distinct searches 95 ms where uvloop's was 1.07 s),
+# but with two workers it served a paying reader's pages at half of uvloop's rate, and
+# without TCP_NODELAY on connections to uvicorn's shared socket (BENCHMARKS.md, issue 18).
+EVENT_LOOP = "uvloop"
 
 app = typer.Typer(
     help="Broadsheet: the backend of an independent publication.", no_args_is_help=True
@@ -44,7 +44,7 @@ def serve(
         typer.Option(min=1, help="uvicorn worker processes [default: BROADSHEET_WEB_WORKERS]."),
     ] = None,
 ) -> None:
-    """Serve the API with uvicorn (asyncio's event loop, httptools)."""
+    """Serve the API with uvicorn (uvloop + httptools)."""
     settings = _settings()
     workers = workers or settings.web_workers
     try:
