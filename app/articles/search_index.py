@@ -362,21 +362,21 @@ async def count(reads: Reads, lookup: Lookup, cap: int) -> int:
             f"WHERE {_pg_anywhere(lookup, _COUNT)}{_pg_filters(lookup)} "
             "AND sort_key BETWEEN :low AND :high LIMIT :cap) AS hits"
         )
-        params = {**_pg_params(lookup), "cap": cap}
-        row = await reads.one(_query(sql, planned_per_call=True), params)
-        return int(row[0]) if row else 0
+        return await _count(
+            reads, _query(sql, planned_per_call=True), {**_pg_params(lookup), "cap": cap}
+        )
     counted = 0
     for variant in _sqlite_variants(lookup):
         where, params = _sqlite_from(variant, "all")
         sql = f"SELECT count(*) FROM (SELECT 1 {where} LIMIT :cap) AS hits"  # noqa: S608
-        counted = await _count(reads, sql, {**params, "cap": cap})
+        counted = await _count(reads, _query(sql), {**params, "cap": cap})
         if counted >= cap:
             break
     return counted
 
 
-async def _count(reads: Reads, sql: str, params: dict[str, Any]) -> int:
-    row = await reads.one(_query(sql), params)
+async def _count(reads: Reads, query: Query, params: dict[str, Any]) -> int:
+    row = await reads.one(query, params)
     return int(row[0]) if row else 0
 
 

@@ -53,9 +53,10 @@ def body(sentinel: str, kind: str = "marker") -> str:
 
 
 def surfaces(
-    paid_slug: str, members_slug: str, sentinel: str
+    paid_slug: str, members_slug: str, sentinel: str, author: int | None = None
 ) -> list[tuple[str, str, dict[str, str]]]:
-    """Every public request a reader can make, with the sentinel wherever input is taken."""
+    """Every public request a reader can make, with the sentinel wherever input is taken;
+    `author` wrote the gated article."""
     return [
         ("GET", f"/api/v1/articles/{paid_slug}", {}),
         ("GET", f"/api/v1/articles/{members_slug}", {}),
@@ -67,6 +68,8 @@ def surfaces(
         ("GET", "/api/v1/articles?limit=100&include=body", {}),
         ("GET", "/api/v1/articles?visibility=paid", {}),
         ("GET", "/api/v1/articles?tag=harbour", {}),
+        ("GET", f"/api/v1/articles?author={author}", {}),
+        ("GET", f"/api/v1/articles?author={author}&tag=harbour&limit=1", {}),
         ("GET", f"/api/v1/search?q={sentinel}", {}),
         ("GET", f"/api/v1/search?q={PAID_SENTINEL}", {}),
         ("GET", f"/api/v1/search?q={MEMBERS_SENTINEL}", {}),
@@ -132,7 +135,7 @@ async def test_no_gated_text_reaches_readers_without_access(
     hidden = [PAID_SENTINEL, MEMBERS_SENTINEL] if reader == "anonymous" else [PAID_SENTINEL]
     member: Member | None = await factory.member() if reader == "member" else None
     headers = member.headers if member else {}
-    for method, path, extra in surfaces(paid.slug, members.slug, PAID_SENTINEL):
+    for method, path, extra in surfaces(paid.slug, members.slug, PAID_SENTINEL, paid.created_by_id):
         response = await client.request(method, path, headers={**headers, **extra})
         assert response.status_code < 500, path
         assert_clean(response, *hidden)
@@ -224,7 +227,9 @@ async def test_tier_and_time_rules_leak_nothing_on_any_surface(
     # A standard subscriber is paid: the embargoed and aged paid articles are theirs.
     hidden = [TIER_SENTINEL] if reader == "standard" else list(made)
     for sentinel, article in made.items():
-        for method, path, extra in surfaces(article.slug, article.slug, sentinel):
+        for method, path, extra in surfaces(
+            article.slug, article.slug, sentinel, article.created_by_id
+        ):
             response = await client.request(method, path, headers={**headers, **extra})
             assert response.status_code < 500, path
             assert_clean(response, *hidden)
@@ -276,7 +281,9 @@ async def test_an_article_closing_by_age_leaves_every_surface_with_the_cache(
     while utcnow() <= closes:
         await asyncio.sleep(0.05)
     await freshness.check()
-    for method, path, extra in surfaces(article.slug, article.slug, AGED_SENTINEL):
+    for method, path, extra in surfaces(
+        article.slug, article.slug, AGED_SENTINEL, article.created_by_id
+    ):
         response = await client.request(method, path, headers=extra)
         assert response.status_code < 500, path
         assert_clean(response, AGED_SENTINEL)
