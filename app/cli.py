@@ -12,11 +12,10 @@ import uvicorn
 
 from app.core.config import ConfigError, Settings, get_settings
 
-# uvicorn's event loop (bench.run --loop measures another). uvloop: asyncio's served one
-# saturated worker more fairly (p99 of distinct searches 95 ms where uvloop's was 1.07 s),
-# but with two workers it served a paying reader's pages at half of uvloop's rate, and
-# without TCP_NODELAY on connections to uvicorn's shared socket (BENCHMARKS.md, issue 18).
-EVENT_LOOP = "uvloop"
+# uvicorn's event loop (bench.run --loop measures another): uvloop, accepting every waiting
+# connection each turn when one process serves (app/core/event_loop.py). With several
+# workers uvloop scales 1.83x where asyncio's loop did not (BENCHMARKS.md, issue 18).
+EVENT_LOOP = "app.core.event_loop:new_event_loop"
 
 app = typer.Typer(
     help="Broadsheet: the backend of an independent publication.", no_args_is_help=True
