@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import pytest
+import uvicorn
 
+from app.cli import EVENT_LOOP
 from app.core import event_loop
-from app.core.event_loop import PromptServer, new_event_loop
+from app.core.event_loop import PromptAcceptLoop, PromptServer, new_event_loop
 
 CLIENTS = 20
 
@@ -181,3 +183,14 @@ def test_running_out_of_descriptors_pauses_accepting_then_resumes(
     finally:
         client.close()
         server.close()
+
+
+def test_broadsheet_serve_runs_on_this_loop() -> None:
+    # uvicorn resolves `broadsheet serve`'s loop option to the factory it calls for a loop.
+    factory = uvicorn.Config("app.main:create_app", loop=EVENT_LOOP).get_loop_factory()
+    assert factory is not None
+    made = factory()
+    try:
+        assert isinstance(made, PromptAcceptLoop)
+    finally:
+        made.close()
