@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
 from app import __version__
@@ -99,6 +100,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await db.dispose()
 
 
+def _telemetry(enabled: bool) -> TelemetryConfig:
+    return {"tracing": enabled, "metrics": enabled, "logs": enabled}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Give back a ready Broadsheet ASGI app built from `settings` (or the environment)."""
     settings = settings or get_settings()
@@ -112,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if docs else None,
         default_response_class=ORJSONResponse,
         lifespan=_lifespan,
+        telemetry=_telemetry(settings.opentelemetry),
     )
     audit.install()
     content_version.install()

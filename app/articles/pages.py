@@ -9,6 +9,7 @@ the page stored at write time (page_parts), joined with the reader's part.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -25,7 +26,7 @@ from app.articles.repository import archive
 from app.articles.schemas import ArchiveMonth, AuthorCount, ListFilters, TagCount
 from app.articles.search import Ask, Position
 from app.billing import repository as billing
-from app.core.cache import Answer, ResponseCache, article_key
+from app.core.cache import Answer, ResponseCache, article_key, offer_key
 from app.core.config import Settings
 from app.core.db import Database, Reads, pk, utcnow
 from app.core.jsonutil import dumps
@@ -43,8 +44,20 @@ def xml_text(text: str) -> str:
     return _NOT_XML.sub("", text)
 
 
-async def article_page(reads: Reads, reader: Entitlements, slug: str) -> bytes:
-    """One live article as `reader` may read it now; ArticleMoved for an old slug."""
+Offers = Callable[[frozenset[int] | None], Awaitable[presenter.Offer]]
+
+
+async def paywall_offer(reads: Reads, tier_ids: frozenset[int] | None) -> presenter.Offer:
+    """The tiers on sale among `tier_ids` (None: all) and their plans, for a paywall."""
+    return presenter.Offer(*await billing.paywall_offer(reads, tier_ids))
+
+
+async def article_page(
+    reads: Reads, reader: Entitlements, slug: str, offers: Offers | None = None
+) -> bytes:
+    """One live article as `reader` may read it now; ArticleMoved for an old slug.
+
+    `offers` gives the paywall's offer (by default read from the database each time)."""
     found = await repository.live_page(reads, slug)
     if found is None:
         raise ArticleNotFound("No such article.")
@@ -55,7 +68,8 @@ async def article_page(reads: Reads, reader: Entitlements, slug: str) -> bytes:
     access = decision.decide(rules, reader, now)
     offer = presenter.NO_OFFER
     if not access.granted and access.required != Visibility.members.value:
-        offer = presenter.Offer(*await billing.paywall_offer(reads, access.tiers or None))
+        tier_ids = access.tiers or None
+        offer = await (offers(tier_ids) if offers else paywall_offer(reads, tier_ids))
     part = presenter.reader_part(slug, access, reader, offer, found.comment_count, tier_slugs)
     free = rules.required(now) is Visibility.public
     content = found.content if access.granted else None
@@ -70,8 +84,14 @@ class ArticleAnswers:
     def __init__(self, cache: ResponseCache, reads: Reads) -> None:
         self.cache, self.reads = cache, reads
 
+    async def offer(self, tier_ids: frozenset[int] | None) -> presenter.Offer:
+        """The paywall's offer, kept with the cached answers (plan and tier writes clear
+        both): on PostgreSQL it was a second round trip for each refused reader's page."""
+        key = offer_key(tier_ids)
+        return await self.cache.value(key, partial(paywall_offer, self.reads, tier_ids))
+
     async def __call__(self, reader: Entitlements, slug: str) -> Answer:
-        render = partial(article_page, self.reads, reader, slug)
+        render = partial(article_page, self.reads, reader, slug, self.offer)
         # The answer depends on the reader only through their entitlements' key, so readers
         # of one key share it and no other ever sees it; an answer that a time rule will
         # change goes when that time comes (core/cache/freshness.py).

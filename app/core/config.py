@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     log_level: str = "INFO"
     log_json: bool = True
+    # FastAPI's own OpenTelemetry spans and metrics: off unless asked for, as its per-request
+    # check of the global providers cost ~4% of an article page (py-spy) for nothing here.
+    opentelemetry: bool = False
     db_pool_size: int = Field(default=10, ge=1)
     db_pool_timeout: float = Field(default=10.0, gt=0)
     # The longest one direct read or write may run on PostgreSQL before it is given up (503).

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import pytest
 from httpx import ASGITransport, AsyncClient
+from opentelemetry import trace
 
 from app.core.migrate import downgrade, upgrade
 from app.main import create_app
@@ -84,3 +86,29 @@ async def test_docs_can_be_turned_off(
         assert (await http.get("/docs")).status_code == 404
         assert (await http.get("/redoc")).status_code == 404
     await app.state.db.dispose()
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+async def test_fastapi_telemetry_only_when_asked_for(
+    enabled: bool,
+    database_url: str,
+    tmp_path: Path,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # FastAPI looks for a configured tracer provider on each request while its telemetry is
+    # on; off (the default), a request never asks.
+    asked: list[int] = []
+    real = trace.get_tracer_provider
+
+    def counted() -> trace.TracerProvider:
+        asked.append(1)
+        return real()
+
+    monkeypatch.setattr(trace, "get_tracer_provider", counted)
+    settings = make_settings(database_url, tmp_path, smtp_sink.port, opentelemetry=enabled)
+    app = create_app(settings)
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="https://api.test") as http:
+        assert (await http.get("/healthz")).status_code == 200
+    await app.state.db.dispose()
+    assert bool(asked) is enabled

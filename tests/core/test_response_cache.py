@@ -138,3 +138,37 @@ def test_cached_bodies_cost_their_size_not_the_encoders_buffer() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 50 * 20_000, grown
+
+
+async def test_values_are_kept_like_answers() -> None:
+    now = [1000.0]
+    cache = ResponseCache(ttl_seconds=5, clock=lambda: now[0])
+    computed: list[int] = []
+
+    async def compute() -> int:
+        computed.append(1)
+        return len(computed)
+
+    assert [await cache.value("offer", compute) for _ in range(3)] == [1, 1, 1]
+    cache.clear()  # a plan or tier write
+    assert await cache.value("offer", compute) == 2
+    now[0] += 5.1
+    assert await cache.value("offer", compute) == 3
+    assert [await ResponseCache(ttl_seconds=0).value("offer", compute) for _ in range(2)] == [4, 5]
+
+
+async def test_a_value_computed_across_a_clear_is_not_kept() -> None:
+    cache = ResponseCache(ttl_seconds=60)
+    gate, calls = asyncio.Event(), [0]
+
+    async def compute() -> str:
+        calls[0] += 1
+        await gate.wait()
+        return f"plans as read {calls[0]}"
+
+    started = asyncio.create_task(cache.value("offer", compute))
+    await asyncio.sleep(0)
+    cache.clear()
+    gate.set()
+    assert await started == "plans as read 1"
+    assert await cache.value("offer", compute) == "plans as read 2"

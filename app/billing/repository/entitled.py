@@ -143,19 +143,23 @@ async def user_reader_level(
     return (await user_entitlements(session, user, grace_days=grace_days)).level
 
 
-# The user and their subscriptions in one round trip: one row per subscription, or one row
-# with NULLs for a reader who never subscribed. The account's part is accounts' fragment.
+# The reader in one round trip (a paying reader's page on PostgreSQL made three): the
+# account row, one per subscription (NULLs for a reader who never subscribed), then a row
+# per comp grant in the same columns, told apart by the first. A grant's start, end and
+# revocation ride in the timestamp columns of a subscription row, its tier in the plan's.
+# The account's part is accounts' fragment.
+_NO_ACCOUNT = ", ".join(["NULL"] * len(ACCOUNT_STATE_SQL.split(",")))
 _READER = Query.portable(
-    f"""SELECT {ACCOUNT_STATE_SQL},
+    f"""SELECT 's', {ACCOUNT_STATE_SQL},
        s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since, p.tier_id,
        k.tier_id, s.kept_until
 FROM {ACCOUNT_FROM_SQL} LEFT JOIN subscription s ON s.user_id = {ACCOUNT_ID_SQL}
 LEFT JOIN plan p ON p.id = s.plan_id LEFT JOIN plan k ON k.id = s.kept_plan_id
-WHERE {ACCOUNT_ID_SQL} = :id"""  # noqa: S608 - constant fragments; the id is a parameter
-)
-_GRANTS = Query.portable(
-    """SELECT starts_at, ends_at, revoked_at, tier_id FROM comp_grant
-WHERE user_id = :id AND revoked_at IS NULL"""
+WHERE {ACCOUNT_ID_SQL} = :id
+UNION ALL
+SELECT 'g', {_NO_ACCOUNT},
+       NULL, g.starts_at, NULL, g.ends_at, g.tier_id, NULL, g.revoked_at
+FROM comp_grant g WHERE g.user_id = :id AND g.revoked_at IS NULL"""  # noqa: S608 - constant fragments; the id is a parameter
 )
 
 
@@ -170,22 +174,24 @@ async def token_entitlements(
     `user_entitlements`.
     """
     rows = await reads.all(_READER, {"id": claims.user_id})
-    if not rows:
+    account = [row[1:] for row in rows if row[0] == "s"]
+    if not account:
         return None
-    if not token_counts_for(rows[0], claims.issued_at):
+    if not token_counts_for(account[0], claims.issued_at):
         return None
-    if rows[0][0] in STAFF_ROLES:
+    if account[0][0] in STAFF_ROLES:
         return STAFF
     subs = [
         SubscriptionFacts(
             status, parse_ts(period_end), bool(at_end), parse_ts(past_due), tier, kept,
             parse_ts(kept_until),
         )
-        for *_, status, period_end, at_end, past_due, tier, kept, kept_until in rows
+        for *_, status, period_end, at_end, past_due, tier, kept, kept_until in account
         if status is not None
     ]  # fmt: skip
     grants = [
         GrantFacts(parse_required_ts(starts), parse_ts(ends), parse_ts(revoked), tier)
-        for starts, ends, revoked, tier in await reads.all(_GRANTS, {"id": claims.user_id})
+        for kind, *_, starts, _, ends, tier, _, revoked in rows
+        if kind == "g"
     ]
     return entitlements_from(subs, grants, now=utcnow(), grace=timedelta(days=grace_days))

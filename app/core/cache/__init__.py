@@ -2,7 +2,7 @@
 polling and the shared content version that services bump when readers' answers change."""
 
 from app.core.cache.http import cached_response, entry_response
-from app.core.cache.keys import article_key, canonical_query, list_key, search_key
+from app.core.cache.keys import article_key, canonical_query, list_key, offer_key, search_key
 from app.core.cache.store import Answer, Entry, ResponseCache, etag_of
 from app.core.cache.version import invalidate_on_commit
 
@@ -17,5 +17,6 @@ __all__ = [
     "etag_of",
     "invalidate_on_commit",
     "list_key",
+    "offer_key",
     "search_key",
 ]

@@ -29,6 +29,11 @@ def suggest_key(words: list[str]) -> str:
     return f"suggest:{' '.join(words)}"
 
 
+def offer_key(tier_ids: frozenset[int] | None) -> str:
+    """The key of a paywall's offer: the tiers on sale among `tier_ids` (None: all)."""
+    return "offer:*" if tier_ids is None else "offer:" + ",".join(map(str, sorted(tier_ids)))
+
+
 def canonical_query(params: list[tuple[str, object]]) -> str:
     """The one spelling of a validated query: present parameters in declared order, values
     as parsed, so `?limit=020&junk` and friends cannot fill the cache with copies."""

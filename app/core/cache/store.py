@@ -15,12 +15,15 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import lz4.block
 import xxhash
 from cachetools import TTLCache
 
+T = TypeVar("T")
+# Small values answers are made of (the paywall's offer per set of tiers): a few at most.
+VALUES = 256
 # About how many long-tail keys rendered lately are remembered: the next miss of one of
 # them keeps its answer.
 SEEN_ONCE = 65_536
@@ -104,6 +107,7 @@ class ResponseCache:
         # The keys of long-tail answers rendered lately (their hashes), in two generations.
         self._seen: set[int] = set()
         self._seen_earlier: set[int] = set()
+        self._values: TTLCache[str, Any] = TTLCache(VALUES, ttl=max(ttl_seconds, 0), timer=clock)
         # Bumped by clear(): a render that started before a clear may hold stale content.
         self._generation = 0
 
@@ -177,6 +181,22 @@ class ResponseCache:
         """The bytes the store holds now."""
         return int(self._entries.currsize)
 
+    async def value(self, key: str, compute: Callable[[], Awaitable[T]]) -> T:
+        """A value that answers are rendered from and that changes with content (the plans a
+        paywall offers: a database read for each refused reader's page otherwise), kept like
+        an answer: for the TTL, dropped by `clear`, and computed afresh when the TTL is 0."""
+        if self.ttl <= 0:
+            return await compute()
+        if key in self._values:
+            known: T = self._values[key]
+            return known
+        generation = self._generation
+        computed = await compute()
+        if generation == self._generation:
+            self._values[key] = computed
+        return computed
+
     def clear(self) -> None:
         self._entries.clear()
+        self._values.clear()
         self._generation += 1
