@@ -303,6 +303,28 @@ async def test_search_syntax_is_never_interpreted(
                 assert answer.json()["code"]
 
 
+async def test_suggested_tags_and_authors_have_live_articles_busiest_first(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    prolific = await editor(factory, name="Harriet Hale")
+    occasional = await editor(factory, name="Harold Hunt")
+    unpublished = await editor(factory, name="Harper Hill")
+    await articles.make(prolific, title="One", slug="one", tags=["Harvest", "Harbour"])
+    await articles.make(prolific, title="Two", slug="two", tags=["Harvest"])
+    await articles.make(occasional, title="Three", slug="three", tags=["Harvest", "Harbour"])
+    await articles.make(unpublished, title="Four", slug="four", tags=["Hardware"], status="draft")
+    answer = (await client.get("/api/v1/search/suggest?q=har")).json()
+    assert [t["name"] for t in answer["tags"]] == ["Harvest", "Harbour"]
+    assert [a["name"] for a in answer["authors"]] == ["Harriet Hale", "Harold Hunt"]
+    # One letter matches too; a word before the prefix must be in the name.
+    assert [
+        a["name"] for a in (await client.get("/api/v1/search/suggest?q=h")).json()["authors"]
+    ] == ["Harriet Hale", "Harold Hunt"]
+    assert (await client.get("/api/v1/search/suggest?q=harold+hu")).json()["authors"] == [
+        {"id": occasional.id, "name": "Harold Hunt"}
+    ]
+
+
 async def test_quotes_and_operators_are_plain_word_separators(
     client: AsyncClient, factory: Factory, articles: ArticleFactory
 ) -> None:
