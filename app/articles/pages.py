@@ -52,12 +52,9 @@ async def paywall_offer(reads: Reads, tier_ids: frozenset[int] | None) -> presen
     return presenter.Offer(*await billing.paywall_offer(reads, tier_ids))
 
 
-async def article_page(
-    reads: Reads, reader: Entitlements, slug: str, offers: Offers | None = None
-) -> bytes:
-    """One live article as `reader` may read it now; ArticleMoved for an old slug.
-
-    `offers` gives the paywall's offer (by default read from the database each time)."""
+async def article_page(reads: Reads, reader: Entitlements, slug: str, offers: Offers) -> bytes:
+    """One live article as `reader` may read it now (`offers` gives a refused reader's
+    offer); ArticleMoved for an old slug."""
     found = await repository.live_page(reads, slug)
     if found is None:
         raise ArticleNotFound("No such article.")
@@ -68,8 +65,7 @@ async def article_page(
     access = decision.decide(rules, reader, now)
     offer = presenter.NO_OFFER
     if not access.granted and access.required != Visibility.members.value:
-        tier_ids = access.tiers or None
-        offer = await (offers(tier_ids) if offers else paywall_offer(reads, tier_ids))
+        offer = await offers(access.tiers or None)
     part = presenter.reader_part(slug, access, reader, offer, found.comment_count, tier_slugs)
     free = rules.required(now) is Visibility.public
     content = found.content if access.granted else None
