@@ -370,10 +370,11 @@ class PageSource:
 
 @dataclass(slots=True, frozen=True)
 class PageRead:
-    """A live article's stored page, as the article route reads it."""
+    """A live article's stored page, as the article route reads it (`content` None: left
+    out for a reader it could never be granted to)."""
 
     rules: bytes
     head: bytes
     structured: bytes
-    content: bytes
+    content: bytes | None
     comment_count: int
