@@ -234,7 +234,7 @@ async def test_a_page_read_leaves_out_only_text_its_reader_could_never_be_given(
     }
     seen = set()
     for visibility in ("public", "members", "paid", "tiers"):
-        tiers: dict[str, Any] = {"tiers": ["supporter"]} if visibility == "tiers" else {}
+        tiers = {"tiers": ["supporter"]} if visibility == "tiers" else {}
         for name, (fields, published_at) in times.items():
             article = await articles.make(
                 editor, visibility=visibility, published_at=published_at, **tiers, **fields
