@@ -61,13 +61,6 @@ def _refusal(required: Visibility, reader: Entitlements) -> str:
     return Reason.subscription_required
 
 
-def may_read_gated(reader: Entitlements) -> bool:
-    """Whether any gated article could be granted to `reader`: a reader who could read none
-    is never given the text of an article gated at every moment, so the page read may leave
-    it out (articles/repository PAGE)."""
-    return reader.signed_in
-
-
 def readable(reader: Entitlements) -> list[str]:
     """The visibilities whose full text `reader` may match in search (the index holds no
     body of a `tiers` article, and indexes one a time rule may gate as `paid`)."""

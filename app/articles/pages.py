@@ -55,7 +55,7 @@ async def paywall_offer(reads: Reads, tier_ids: frozenset[int] | None) -> presen
 async def article_page(reads: Reads, reader: Entitlements, slug: str, offers: Offers) -> bytes:
     """One live article as `reader` may read it now (`offers` gives a refused reader's
     offer); ArticleMoved for an old slug."""
-    found = await repository.live_page(reads, slug, may_read_gated=decision.may_read_gated(reader))
+    found = await repository.live_page(reads, slug)
     if found is None:
         raise ArticleNotFound("No such article.")
     if isinstance(found, str):

@@ -370,11 +370,10 @@ class PageSource:
 
 @dataclass(slots=True, frozen=True)
 class PageRead:
-    """A live article's stored page, as the article route reads it (`content` None: left
-    out for a reader it could never be granted to)."""
+    """A live article's stored page, as the article route reads it."""
 
     rules: bytes
     head: bytes
     structured: bytes
-    content: bytes | None
+    content: bytes
     comment_count: int

@@ -4,7 +4,6 @@ access."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -12,14 +11,12 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import Connection, text
 
-from app.access import decision
-from app.access.entitlements import ANONYMOUS
 from app.accounts.models import Role
-from app.articles import derived, page_parts, presenter, repository
+from app.articles import derived, page_parts, presenter
 from app.articles.models import Article
 from app.articles.repository import pages
-from app.articles.schemas import PageRead, Publication
-from app.core.db import Database, pk, utcnow
+from app.articles.schemas import Publication
+from app.core.db import Database, pk
 from app.core.jsonutil import dumps
 from tests.articles.test_leak import PAID_SENTINEL, body
 from tests.factories import ArticleFactory, Factory, Member
@@ -212,43 +209,3 @@ async def test_the_shared_part_of_a_stored_page_never_holds_gated_text(
         head, content = stored[pk(article.id)]
         assert PAID_SENTINEL.encode() not in head
         assert PAID_SENTINEL.encode() in content
-
-
-async def test_a_page_read_leaves_out_only_text_its_reader_could_never_be_given(
-    app: FastAPI, factory: Factory, articles: ArticleFactory
-) -> None:
-    """The page read may leave the full text out for a reader who may read no gated article
-    (PostgreSQL does, when the article is gated at every moment); whenever the access rule
-    grants that reader the article, the text must be there."""
-    editor = await factory.member(role=Role.editor)
-    await factory.tier("supporter")
-    reads, now, day = app.state.db.reads, utcnow(), timedelta(days=1)
-    times: dict[str, tuple[dict[str, Any], datetime | None]] = {
-        "no time rule": ({}, None),
-        "embargo over": ({"free_after": now - day}, None),
-        "embargoed": ({"free_after": now + day}, None),
-        "breaking": ({"free_until": now + day}, None),
-        "breaking over": ({"free_until": now - day}, None),
-        "automatic paywall, young": ({"gated_after_days": 3}, None),
-        "automatic paywall, old": ({"gated_after_days": 3}, now - 10 * day),
-    }
-    seen = set()
-    for visibility in ("public", "members", "paid", "tiers"):
-        tiers = {"tiers": ["supporter"]} if visibility == "tiers" else {}
-        for name, (fields, published_at) in times.items():
-            article = await articles.make(
-                editor, visibility=visibility, published_at=published_at, **tiers, **fields
-            )
-            anonymous = await repository.live_page(reads, article.slug, may_read_gated=False)
-            signed_in = await repository.live_page(reads, article.slug, may_read_gated=True)
-            assert isinstance(anonymous, PageRead) and isinstance(signed_in, PageRead)
-            assert signed_in.content is not None, (visibility, name)
-            rules, _ = page_parts.decode_rules(anonymous.rules)
-            if decision.decide(rules, ANONYMOUS, utcnow()).granted:
-                assert anonymous.content is not None, (visibility, name)
-                seen.add("granted")
-            always_gated = visibility != "public" and name == "no time rule"
-            if always_gated and reads.dialect == "postgresql":
-                assert anonymous.content is None, visibility
-                seen.add("left out")
-    assert seen >= {"granted"}

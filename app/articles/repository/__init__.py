@@ -175,24 +175,12 @@ async def sitemap_entries(session: AsyncSession, limit: int) -> list[tuple[str, 
 
 # The stored page (page_parts) joined through the covering index of the article's slug and
 # live state; the comment count is the one part read live.
-_PAGE_SQL = """SELECT p.rules, p.head, p.structured, {text}, {count}
+_PAGE_SQL = """SELECT p.rules, p.head, p.structured, p.content, {count}
 FROM article a JOIN article_page p ON p.article_id = a.id
 WHERE a.slug = :slug AND {live}"""
-# On PostgreSQL the full text (TOASTed, ~15 kB) is left out for a reader who may read no
-# gated article when the article is gated at every moment: a gated visibility and no time
-# rule that could open it (access/rules.py). It was a fifth of the statement's time for an
-# anonymous reader's refused page. SQLite keeps the text: the time columns sit in the
-# article row behind its body, where the covering index does not reach.
-_TEXT_UNLESS_NEVER_GRANTED = """CASE WHEN :may_read_gated OR a.visibility = 'public'
-  OR a.free_after IS NOT NULL OR a.free_until IS NOT NULL OR a.gated_at IS NOT NULL
-  THEN p.content END"""
 PAGE = Query(
-    sqlite=_PAGE_SQL.format(
-        text="p.content", count=visible_count_sql("a.id"), live=LIVE_SQL["sqlite"]
-    ),
-    postgres=_PAGE_SQL.format(
-        text=_TEXT_UNLESS_NEVER_GRANTED, count=visible_count_sql("a.id"), live=LIVE_SQL["postgres"]
-    ),
+    sqlite=_PAGE_SQL.format(count=visible_count_sql("a.id"), live=LIVE_SQL["sqlite"]),
+    postgres=_PAGE_SQL.format(count=visible_count_sql("a.id"), live=LIVE_SQL["postgres"]),
 )
 
 _REDIRECT_SQL = """SELECT a.slug FROM slug_redirect r JOIN article a ON a.id = r.article_id
@@ -203,15 +191,14 @@ REDIRECT = Query(
 )
 
 
-async def live_page(reads: Reads, slug: str, *, may_read_gated: bool) -> PageRead | str | None:
+async def live_page(reads: Reads, slug: str) -> PageRead | str | None:
     """Give back the live article's stored page, the new slug when `slug` is an old one, or
-    None; without the full text where a reader who `may_read_gated` not is never given it."""
+    None."""
     now = reads.ts(utcnow())
-    row = await reads.one(PAGE, {"slug": slug, "now": now, "may_read_gated": may_read_gated})
+    row = await reads.one(PAGE, {"slug": slug, "now": now})
     if row is not None:
         rules, head, structured, content, comment_count = row
-        text = None if content is None else bytes(content)
-        return PageRead(bytes(rules), bytes(head), bytes(structured), text, comment_count)
+        return PageRead(bytes(rules), bytes(head), bytes(structured), bytes(content), comment_count)
     moved = await reads.one(REDIRECT, {"slug": slug, "now": now})
     return str(moved[0]) if moved is not None else None
 
