@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, select, union_all
+from sqlalchemy import ColumnElement, CompoundSelect, and_, func, literal_column, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import aliased
@@ -34,6 +34,19 @@ def _goes_live_later(status: Any, published_at: Any, now: Any) -> ColumnElement[
 def is_live(now: datetime | None = None) -> ColumnElement[bool]:
     """ "The public may see it" for ORM queries over `Article`."""
     return _live(col(Article.status), col(Article.published_at), now or utcnow())
+
+
+def not_live_ids(now: datetime) -> CompoundSelect[tuple[int]]:
+    """The ids of the articles the public may not see at `now`: the complement of the rule as
+    three ranges of the status index (another status; no time; a time to come), so the few
+    of them are found without walking the live ones."""
+    status, published_at = col(Article.status), col(Article.published_at)
+    others = [s.value for s in Status if s.value not in LIVE_STATUSES]
+    return union_all(
+        select(col(Article.id)).where(status.in_(others)),
+        select(col(Article.id)).where(status.in_(LIVE_STATUSES), published_at.is_(None)),
+        select(col(Article.id)).where(_goes_live_later(status, published_at, now)),
+    )
 
 
 _DIALECTS: dict[str, Dialect] = {

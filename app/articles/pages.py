@@ -22,7 +22,7 @@ from app.access.entitlements import Entitlements
 from app.access.rules import Visibility
 from app.articles import page_parts, presenter, repository, search, search_index, suggest
 from app.articles.errors import ArticleMoved, ArticleNotFound
-from app.articles.repository import archive
+from app.articles.repository import archive, counts
 from app.articles.schemas import ArchiveMonth, AuthorCount, ListFilters, TagCount
 from app.articles.search import Ask, Position
 from app.billing import repository as billing
@@ -103,21 +103,21 @@ async def archive_page(db: Database, filters: ListFilters, limit: int, cursor: s
 async def tags(db: Database) -> bytes:
     """Tags with their number of live articles."""
     async with db.session(write=False) as session:
-        rows = await repository.tags_with_counts(session)
+        rows = await counts.tags_with_counts(session)
     return dumps([TagCount(slug=s, name=n, articles=c).model_dump() for s, n, c in rows])
 
 
 async def authors(db: Database) -> bytes:
     """Authors with their number of live articles."""
     async with db.session(write=False) as session:
-        rows = await repository.authors_with_counts(session)
+        rows = await counts.authors_with_counts(session)
     return dumps([AuthorCount(id=i, name=n, articles=c).model_dump() for i, n, c in rows])
 
 
 async def months(db: Database) -> bytes:
     """Live article counts per year and month, newest first."""
     async with db.session(write=False) as session:
-        rows = await repository.archive_months(session)
+        rows = await counts.archive_months(session)
     return dumps([ArchiveMonth(year=y, month=m, articles=c).model_dump() for y, m, c in rows])
 
 

@@ -84,6 +84,30 @@ async def test_filters_tags_authors_and_months(
     ]
 
 
+async def test_tag_and_author_counts_take_live_articles_only(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    alice = await factory.member(role=Role.editor, name="Alice")
+    bob = await factory.member(role=Role.author, name="Bob")
+    carol = await factory.member(role=Role.author, name="Carol")
+    past, later = utcnow() - timedelta(days=2), utcnow() + timedelta(days=2)
+    await articles.make(alice, tags=["Economy"])
+    # Scheduled for a time that has come: live although no worker flipped it yet.
+    await articles.make(
+        alice, tags=["Economy", "Europe"], status="scheduled", published_at=past,
+        author_ids=[alice.id, bob.id],
+    )  # fmt: skip
+    # Not live: a draft, an archived article, one scheduled for later, one with no time.
+    await articles.make(alice, tags=["Economy"], status="draft")
+    await articles.make(bob, tags=["Europe"], status="archived", published_at=past)
+    await articles.make(carol, tags=["Economy", "Hidden"], status="scheduled", published_at=later)
+    await articles.make(carol, tags=["Hidden"], status="scheduled", published_at=None)
+    tags = (await client.get("/api/v1/tags")).json()
+    assert [(t["slug"], t["articles"]) for t in tags] == [("economy", 2), ("europe", 1)]
+    authors = (await client.get("/api/v1/authors")).json()
+    assert [(a["name"], a["articles"]) for a in authors] == [("Alice", 2), ("Bob", 1)]
+
+
 async def test_feed_is_valid_rss_with_excerpts_only(
     client: AsyncClient, factory: Factory, articles: ArticleFactory
 ) -> None:

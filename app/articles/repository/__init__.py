@@ -1,7 +1,7 @@
 """Every statement the articles domain runs: the archive's reads, the article page's one-statement
 direct read, the staff side's reads and writes. The stored pages' statements are in
-pages.py, the archive's pages of cards in archive.py, the search index's in search_index.py;
-"live" comes from live.py.
+pages.py, the archive's pages of cards in archive.py, the public lists' counts in counts.py,
+the search index's in search_index.py; "live" comes from live.py.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import extract, func, update
+from sqlalchemy import update
 from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -105,42 +105,6 @@ async def by_slug(session: AsyncSession, slug: str) -> Article | str | None:
         .where(SlugRedirect.old_slug == slug, is_live())
     )
     return moved.first()
-
-
-async def tags_with_counts(session: AsyncSession) -> list[tuple[str, str, int]]:
-    rows = await session.exec(
-        select(Tag.slug, Tag.name, func.count(col(Article.id)))
-        .join(ArticleTag, col(ArticleTag.tag_id) == Tag.id)
-        .join(Article, col(Article.id) == ArticleTag.article_id)
-        .where(is_live())
-        .group_by(col(Tag.id), col(Tag.slug), col(Tag.name))
-        .order_by(func.count(col(Article.id)).desc(), col(Tag.name))
-    )
-    return [(slug, name, count) for slug, name, count in rows]
-
-
-async def authors_with_counts(session: AsyncSession) -> list[tuple[int, str, int]]:
-    name = display_name_of(ArticleAuthor.user_id).label("name")
-    rows = await session.exec(
-        select(ArticleAuthor.user_id, name, func.count(col(Article.id)))
-        .join(Article, col(Article.id) == ArticleAuthor.article_id)
-        .where(is_live())
-        .group_by(col(ArticleAuthor.user_id))
-        .order_by(func.count(col(Article.id)).desc(), name)
-    )
-    return [(user_id or 0, name, count) for user_id, name, count in rows]
-
-
-async def archive_months(session: AsyncSession) -> list[tuple[int, int, int]]:
-    year = extract("year", col(Article.published_at))
-    month = extract("month", col(Article.published_at))
-    rows = await session.exec(
-        select(year, month, func.count(col(Article.id)))
-        .where(is_live())
-        .group_by(year, month)
-        .order_by(year.desc(), month.desc())
-    )
-    return [(int(y), int(m), count) for y, m, count in rows]
 
 
 TEASER_ONLY = (
