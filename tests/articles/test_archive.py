@@ -84,28 +84,52 @@ async def test_filters_tags_authors_and_months(
     ]
 
 
-async def test_tag_and_author_counts_take_live_articles_only(
+async def test_tag_author_and_month_counts_take_live_articles_only(
     client: AsyncClient, factory: Factory, articles: ArticleFactory
 ) -> None:
     alice = await factory.member(role=Role.editor, name="Alice")
     bob = await factory.member(role=Role.author, name="Bob")
     carol = await factory.member(role=Role.author, name="Carol")
-    past, later = utcnow() - timedelta(days=2), utcnow() + timedelta(days=2)
-    await articles.make(alice, tags=["Economy"])
+    march, april = datetime(2026, 3, 10, tzinfo=UTC), datetime(2026, 4, 2, tzinfo=UTC)
+    await articles.make(alice, tags=["Economy"], published_at=march)
     # Scheduled for a time that has come: live although no worker flipped it yet.
     await articles.make(
-        alice, tags=["Economy", "Europe"], status="scheduled", published_at=past,
+        alice, tags=["Economy", "Europe"], status="scheduled", published_at=april,
         author_ids=[alice.id, bob.id],
     )  # fmt: skip
     # Not live: a draft, an archived article, one scheduled for later, one with no time.
     await articles.make(alice, tags=["Economy"], status="draft")
-    await articles.make(bob, tags=["Europe"], status="archived", published_at=past)
+    await articles.make(bob, tags=["Europe"], status="archived", published_at=april)
+    later = utcnow() + timedelta(days=2)
     await articles.make(carol, tags=["Economy", "Hidden"], status="scheduled", published_at=later)
     await articles.make(carol, tags=["Hidden"], status="scheduled", published_at=None)
     tags = (await client.get("/api/v1/tags")).json()
     assert [(t["slug"], t["articles"]) for t in tags] == [("economy", 2), ("europe", 1)]
     authors = (await client.get("/api/v1/authors")).json()
     assert [(a["name"], a["articles"]) for a in authors] == [("Alice", 2), ("Bob", 1)]
+    months = (await client.get("/api/v1/archive")).json()
+    assert months == [
+        {"year": 2026, "month": 4, "articles": 1},
+        {"year": 2026, "month": 3, "articles": 1},
+    ]
+
+
+async def test_month_counts_span_years_and_skip_empty_months(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    editor = await factory.member(role=Role.editor)
+    for moment in (
+        datetime(2024, 11, 30, 23, 59, tzinfo=UTC),
+        datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2025, 1, 1, tzinfo=UTC),
+        datetime(2025, 1, 1, tzinfo=UTC),
+        datetime(2025, 3, 5, tzinfo=UTC),
+    ):
+        await articles.make(editor, published_at=moment)
+    months = (await client.get("/api/v1/archive")).json()
+    assert [(m["year"], m["month"], m["articles"]) for m in months] == [
+        (2025, 3, 1), (2025, 1, 2), (2024, 12, 1), (2024, 11, 1)
+    ]  # fmt: skip
 
 
 async def test_feed_is_valid_rss_with_excerpts_only(
