@@ -54,7 +54,7 @@ def test_readiness_expects_the_heads_of_the_migrations_shipped() -> None:
 
 
 def test_the_api_loads_without_alembic() -> None:
-    # Alembic is 13 MB of every API worker's memory; only migrations need it.
+    # Alembic was ~7 MB of every API worker's memory; only migrations need it.
     check = "import sys, app.main; print(sorted(m for m in sys.modules if m.startswith('alembic')))"
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

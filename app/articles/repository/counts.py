@@ -3,8 +3,8 @@
 A tag's or an author's count is all its links less those of the articles not live. Every
 link is counted in the link table's own index, and the articles not live (drafts, archived,
 scheduled for later: few, in a publication that publishes) are found by ranges of the status
-index. Counting the live ones directly visits every live article: on SQLite 33 ms for
-100,000 articles against 4 ms this way (BENCHMARKS.md). A month's count is a range of the
+index. Counting the live ones directly visited every live article: on SQLite 58 ms for
+100,000 articles against 6 ms this way (BENCHMARKS.md). A month's count is a range of the
 status index.
 """
 
