@@ -10,7 +10,7 @@ from httpx import AsyncClient
 
 from app.accounts.models import Role
 from app.articles import search, search_index
-from app.core.db import utcnow
+from app.core.db import is_sqlite, utcnow
 from app.core.pagination import encode_cursor
 from tests.factories import ArticleFactory, Factory, Member
 
@@ -150,6 +150,24 @@ async def test_sort_by_relevance_puts_title_matches_first_and_by_date_newest_fir
     assert await found(client, "q=marmalade&sort=date") == ["mentioned", "titled"]
     refused = await client.get("/api/v1/search?q=marmalade&sort=random")
     assert refused.status_code == 422
+
+
+async def test_a_long_last_word_ranks_whole_words_first_on_sqlite_only(
+    client: AsyncClient, factory: Factory, articles: ArticleFactory, database_url: str
+) -> None:
+    staff = await editor(factory)
+    now = utcnow()
+    await articles.make(staff, title="Quayside", slug="whole", published_at=now - timedelta(days=9))
+    await articles.make(
+        staff, title="Quaysidewalk", slug="begun", published_at=now - timedelta(days=1)
+    )
+    # SQLite merges a prefix longer than its prefix indexes from every word it begins, so
+    # whole words go first there (search_index._sqlite_variants); PostgreSQL ranks a
+    # tier's whole words and prefixes together, newest first.
+    expected = ["whole", "begun"] if is_sqlite(database_url) else ["begun", "whole"]
+    assert await found(client, "q=quayside") == expected
+    # Up to six letters the prefix is indexed, and newest comes first on both.
+    assert await found(client, "q=quaysi") == ["begun", "whole"]
 
 
 async def test_relevance_and_totals_hold_past_the_newest_entries_probed(
