@@ -108,6 +108,31 @@ def fill(bind: sa.Connection) -> int:
     return done
 
 
+# Pages of the index one merge step writes: a short write transaction (SQLite has one writer).
+MERGE_PAGES = 200
+
+
+def merge_step(bind: sa.Connection, pages: int = MERGE_PAGES) -> int:
+    """Merge up to `pages` pages of each search table towards one segment (SQLite only);
+    give back how many tables had work left (0 once both are one segment).
+
+    Every write adds a segment, and FTS5's automerge keeps several levels of them: on the
+    bench archive 11 and 6, and an AND of a common word with a rare one read the common
+    word's doclist from each, 4-7 times the cost on one segment (BENCHMARKS.md). A negative
+    page count asks for the incremental form of 'optimize' (all segments into one), which
+    is a no-op on a single segment; work was done when total_changes() moved by 2 or more.
+    """
+    busy = 0
+    for table in (SEARCH_TABLE, TITLE_TABLE):
+        before = bind.execute(sa.text("SELECT total_changes()")).scalar_one()
+        bind.execute(
+            sa.text(f"INSERT INTO {table} ({table}, rank) VALUES ('merge', :pages)"),  # noqa: S608
+            {"pages": -abs(pages)},
+        )
+        busy += bind.execute(sa.text("SELECT total_changes()")).scalar_one() - before >= 2
+    return busy
+
+
 def fill_if_empty(bind: sa.Connection) -> bool:
     """Index every article if the index holds no entry (it was just created); give back
     whether it did."""

@@ -1,0 +1,66 @@
+"""The worker's merge of the SQLite search index: it runs until one segment is left, then
+does nothing, and search finds the same before and after."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import text
+
+from app.accounts.models import Role
+from app.articles.jobs import merge_search_index
+from app.articles.search_index import SEARCH_TABLE, TITLE_TABLE
+from tests.factories import ArticleFactory, Factory
+
+
+def _varint(blob: bytes, at: int) -> tuple[int, int]:
+    value = 0
+    for n in range(9):
+        byte = blob[at]
+        at += 1
+        if n == 8:
+            return value << 8 | byte, at
+        value = value << 7 | byte & 0x7F
+        if not byte & 0x80:
+            break
+    return value, at
+
+
+async def _segments(app: FastAPI, table: str) -> int:
+    # FTS5's structure record (row 10 of the table's _data): a 4-byte cookie, an optional
+    # version marker, then the number of levels and of segments as varints.
+    async with app.state.db.session(write=False) as session:
+        found = await session.execute(text(f"SELECT block FROM {table}_data WHERE id = 10"))  # noqa: S608
+        blob = bytes(found.scalar_one())
+    at = 8 if blob[4:8] == b"\xff\x00\x00\x01" else 4
+    _levels, at = _varint(blob, at)
+    return _varint(blob, at)[0]
+
+
+async def _found(client: AsyncClient, q: str) -> list[str]:
+    response = await client.get("/api/v1/search", params={"q": q})
+    assert response.status_code == 200, response.text
+    return [hit["article"]["slug"] for hit in response.json()["items"]]
+
+
+async def test_merge_runs_until_one_segment_and_keeps_every_match(
+    app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
+) -> None:
+    staff = await factory.member(role=Role.editor)
+    # Each article is its own transaction, so each adds a segment to both tables.
+    for n in range(6):
+        await articles.make(staff, title=f"Harbour tide {n}", slug=f"tide-{n}", body="Low water.")
+    before = {q: await _found(client, q) for q in ("harbour", "tide 1", "harb", "water")}
+    assert before["harbour"] == [f"tide-{n}" for n in range(5, -1, -1)]
+    db, settings = app.state.db, app.state.settings
+    if db.is_sqlite:
+        assert await _segments(app, SEARCH_TABLE) > 1
+    rounds = [await merge_search_index(db, settings)]
+    while rounds[-1] and len(rounds) < 50:
+        rounds.append(await merge_search_index(db, settings))
+    assert rounds[-1] == 0
+    if db.is_sqlite:
+        assert rounds[0] > 0
+        assert [await _segments(app, t) for t in (SEARCH_TABLE, TITLE_TABLE)] == [1, 1]
+    assert await merge_search_index(db, settings) == 0  # one segment: nothing to do
+    assert {q: await _found(client, q) for q in before} == before
