@@ -1,21 +1,27 @@
 """What one FTS5 statement of 4d costs by the shape of its words, on a seeded SQLite file.
 
-    python -m bench.fts_probe --database FILE [--n 300]
+    python -m bench.fts_probe --database FILE [--n 300] [--merge]
 
 Times, per table (titles, and the main table's title and public text): a rare word alone
 (an article's number), a common word alone, the two ANDed as 4d's two-word queries are, and
 the same AND held to the one key the rare word found (`rowid = ?`). It answers whether a
-two-word query pays for the common word's whole doclist. Prints JSON, times in ms.
+two-word query pays for the common word's whole doclist. Each table's segments come from
+its structure record. `--merge` first runs the worker's merge job on the file until it has
+no work left (it writes) and times its rounds. Prints JSON, times in ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sqlite3
 import time
 
+from app.articles.jobs import merge_search_index
 from app.articles.search_index import LIVE_FLOOR, SEARCH_TABLE, TITLE_TABLE
+from app.core.config import Settings
+from app.core.db import Database
 
 _TABLES = {TITLE_TABLE: "title", SEARCH_TABLE: "{title public_text}"}
 _HIGHEST = 2**63 - 1
@@ -28,6 +34,49 @@ def _mean_ms(conn: sqlite3.Connection, sql: str, params: tuple[object, ...], n: 
     for _ in range(n):
         conn.execute(sql, params).fetchall()
     return round((time.perf_counter() - started) / n * 1e3, 4)
+
+
+def _varint(blob: bytes, at: int) -> tuple[int, int]:
+    value = 0
+    for n in range(9):
+        byte = blob[at]
+        at += 1
+        if n == 8:
+            return value << 8 | byte, at
+        value = value << 7 | byte & 0x7F
+        if not byte & 0x80:
+            break
+    return value, at
+
+
+def segments(conn: sqlite3.Connection, table: str) -> int:
+    """Give back how many segments an FTS5 table holds (its structure record: a cookie, an
+    optional version marker, then levels and segments as varints)."""
+    blob = conn.execute(f"SELECT block FROM {table}_data WHERE id = 10").fetchone()[0]  # noqa: S608
+    at = 8 if blob[4:8] == b"\xff\x00\x00\x01" else 4
+    _levels, at = _varint(blob, at)
+    return _varint(blob, at)[0]
+
+
+async def merge(path: str) -> dict[str, float]:
+    """Run the merge job on `path` until it has no work left; give back its rounds' times."""
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{path}")
+    db = Database(settings)
+    rounds: list[float] = []
+    started = time.perf_counter()
+    while True:
+        began = time.perf_counter()
+        busy = await merge_search_index(db, settings)
+        rounds.append((time.perf_counter() - began) * 1e3)
+        if not busy:
+            break
+    await db.dispose()
+    return {
+        "rounds": len(rounds),
+        "total_s": round(time.perf_counter() - started, 2),
+        "p50_round_ms": round(sorted(rounds)[len(rounds) // 2], 1),
+        "longest_round_ms": round(max(rounds), 1),
+    }
 
 
 def probe(conn: sqlite3.Connection, rare: str, common: str, n: int) -> dict[str, object]:
@@ -48,7 +97,7 @@ def probe(conn: sqlite3.Connection, rare: str, common: str, n: int) -> dict[str,
         if found is not None:
             held = f"SELECT rowid FROM {table} WHERE {table} MATCH ? AND rowid = ?"  # noqa: S608
             times["both_at_key"] = _mean_ms(conn, held, (match["both"], found[0]), n)
-        out[table] = times
+        out[table] = {"segments": segments(conn, table), **times}
     return out
 
 
@@ -58,9 +107,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--rare", default="12345")
     parser.add_argument("--common", default="teacher")
+    parser.add_argument("--merge", action="store_true", help="merge the index first (writes)")
     args = parser.parse_args()
+    result: dict[str, object] = {"sqlite": sqlite3.sqlite_version}
+    if args.merge:
+        result["merge"] = asyncio.run(merge(args.database))
     conn = sqlite3.connect(f"file:{args.database}?mode=ro", uri=True)
-    result = {"sqlite": sqlite3.sqlite_version, **probe(conn, args.rare, args.common, args.n)}
+    result.update(probe(conn, args.rare, args.common, args.n))
     print(json.dumps(result, indent=2))
 
 
