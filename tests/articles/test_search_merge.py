@@ -1,13 +1,15 @@
 """The worker's merge of the SQLite search index: it runs until one segment is left, then
-does nothing, and search finds the same before and after."""
+waits out its interval, and search finds the same before and after."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 
 from app.accounts.models import Role
+from app.articles import jobs
 from app.articles.jobs import merge_search_index
 from app.articles.search_index import SEARCH_TABLE, TITLE_TABLE
 from tests.factories import ArticleFactory, Factory
@@ -64,3 +66,25 @@ async def test_merge_runs_until_one_segment_and_keeps_every_match(
         assert [await _segments(app, t) for t in (SEARCH_TABLE, TITLE_TABLE)] == [1, 1]
     assert await merge_search_index(db, settings) == 0  # one segment: nothing to do
     assert {q: await _found(client, q) for q in before} == before
+
+
+async def test_merge_starts_again_only_after_its_interval(
+    app: FastAPI, factory: Factory, articles: ArticleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, settings = app.state.db, app.state.settings
+    if not db.is_sqlite:
+        assert await merge_search_index(db, settings) == 0
+        return
+    staff = await factory.member(role=Role.editor)
+    while await merge_search_index(db, settings):
+        pass
+    for n in range(2):
+        await articles.make(staff, title=f"Pier {n}", slug=f"pier-{n}", body="Gulls.")
+    # Within the interval the new segments wait: a merge rewrites the whole index.
+    assert await merge_search_index(db, settings) == 0
+    assert await _segments(app, SEARCH_TABLE) > 1
+    monkeypatch.setattr(jobs, "MERGE_EVERY", 0.0)
+    assert await merge_search_index(db, settings) > 0
+    while await merge_search_index(db, settings):
+        pass
+    assert await _segments(app, SEARCH_TABLE) == 1
