@@ -18,6 +18,9 @@ import json
 import sqlite3
 import time
 
+import sqlalchemy as sa
+
+from app.articles import search_rebuild
 from app.articles.jobs import merge_search_index
 from app.articles.search_index import LIVE_FLOOR, SEARCH_TABLE, TITLE_TABLE
 from app.core.config import Settings
@@ -34,28 +37,6 @@ def _mean_ms(conn: sqlite3.Connection, sql: str, params: tuple[object, ...], n: 
     for _ in range(n):
         conn.execute(sql, params).fetchall()
     return round((time.perf_counter() - started) / n * 1e3, 4)
-
-
-def _varint(blob: bytes, at: int) -> tuple[int, int]:
-    value = 0
-    for n in range(9):
-        byte = blob[at]
-        at += 1
-        if n == 8:
-            return value << 8 | byte, at
-        value = value << 7 | byte & 0x7F
-        if not byte & 0x80:
-            break
-    return value, at
-
-
-def segments(conn: sqlite3.Connection, table: str) -> int:
-    """Give back how many segments an FTS5 table holds (its structure record: a cookie, an
-    optional version marker, then levels and segments as varints)."""
-    blob = conn.execute(f"SELECT block FROM {table}_data WHERE id = 10").fetchone()[0]  # noqa: S608
-    at = 8 if blob[4:8] == b"\xff\x00\x00\x01" else 4
-    _levels, at = _varint(blob, at)
-    return _varint(blob, at)[0]
 
 
 async def merge(path: str) -> dict[str, float]:
@@ -79,7 +60,16 @@ async def merge(path: str) -> dict[str, float]:
     }
 
 
-def probe(conn: sqlite3.Connection, rare: str, common: str, n: int) -> dict[str, object]:
+def segments(path: str, table: str) -> int:
+    """Give back how many segments an FTS5 table of the file holds."""
+    engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with engine.connect() as conn:
+        found = search_rebuild.segments(conn, table)
+    engine.dispose()
+    return found
+
+
+def probe(conn: sqlite3.Connection, path: str, rare: str, common: str, n: int) -> dict[str, object]:
     """Give back the mean time of each shape in each table for these two words."""
     out: dict[str, object] = {}
     for table, columns in _TABLES.items():
@@ -97,7 +87,7 @@ def probe(conn: sqlite3.Connection, rare: str, common: str, n: int) -> dict[str,
         if found is not None:
             held = f"SELECT rowid FROM {table} WHERE {table} MATCH ? AND rowid = ?"  # noqa: S608
             times["both_at_key"] = _mean_ms(conn, held, (match["both"], found[0]), n)
-        out[table] = {"segments": segments(conn, table), **times}
+        out[table] = {"segments": segments(path, table), **times}
     return out
 
 
@@ -113,7 +103,7 @@ def main() -> None:
     if args.merge:
         result["merge"] = asyncio.run(merge(args.database))
     conn = sqlite3.connect(f"file:{args.database}?mode=ro", uri=True)
-    result.update(probe(conn, args.rare, args.common, args.n))
+    result.update(probe(conn, args.database, args.rare, args.common, args.n))
     print(json.dumps(result, indent=2))
 
 

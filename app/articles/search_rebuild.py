@@ -133,6 +133,30 @@ def merge_step(bind: sa.Connection, pages: int = MERGE_PAGES) -> int:
     return busy
 
 
+def segments(bind: sa.Connection, table: str) -> int:
+    """Give back how many segments an SQLite search table holds, from FTS5's structure
+    record (row 10 of its _data table: a cookie, maybe a version marker, then the number of
+    levels and of segments as varints)."""
+    query = sa.text(f"SELECT block FROM {table}_data WHERE id = 10")  # noqa: S608
+    blob = bytes(bind.execute(query).scalar_one())
+    at = 8 if blob[4:8] == b"\xff\x00\x00\x01" else 4
+    _levels, at = _varint(blob, at)
+    return _varint(blob, at)[0]
+
+
+def _varint(blob: bytes, at: int) -> tuple[int, int]:
+    value = 0
+    for n in range(9):
+        byte = blob[at]
+        at += 1
+        if n == 8:
+            return value << 8 | byte, at
+        value = value << 7 | byte & 0x7F
+        if not byte & 0x80:
+            break
+    return value, at
+
+
 def fill_if_empty(bind: sa.Connection) -> bool:
     """Index every article if the index holds no entry (it was just created); give back
     whether it did."""

@@ -6,37 +6,19 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
-from sqlalchemy import text
 
 from app.accounts.models import Role
-from app.articles import jobs
+from app.articles import jobs, search_rebuild
 from app.articles.jobs import merge_search_index
 from app.articles.search_index import SEARCH_TABLE, TITLE_TABLE
 from tests.factories import ArticleFactory, Factory
 
 
-def _varint(blob: bytes, at: int) -> tuple[int, int]:
-    value = 0
-    for n in range(9):
-        byte = blob[at]
-        at += 1
-        if n == 8:
-            return value << 8 | byte, at
-        value = value << 7 | byte & 0x7F
-        if not byte & 0x80:
-            break
-    return value, at
-
-
 async def _segments(app: FastAPI, table: str) -> int:
-    # FTS5's structure record (row 10 of the table's _data): a 4-byte cookie, an optional
-    # version marker, then the number of levels and of segments as varints.
     async with app.state.db.session(write=False) as session:
-        found = await session.execute(text(f"SELECT block FROM {table}_data WHERE id = 10"))  # noqa: S608
-        blob = bytes(found.scalar_one())
-    at = 8 if blob[4:8] == b"\xff\x00\x00\x01" else 4
-    _levels, at = _varint(blob, at)
-    return _varint(blob, at)[0]
+        conn = await session.connection()
+        found: int = await conn.run_sync(search_rebuild.segments, table)
+    return found
 
 
 async def _found(client: AsyncClient, q: str) -> list[str]:
