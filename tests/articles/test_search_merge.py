@@ -11,6 +11,7 @@ from app.accounts.models import Role
 from app.articles import jobs, search_rebuild
 from app.articles.jobs import merge_search_index
 from app.articles.search_index import SEARCH_TABLE, TITLE_TABLE
+from tests.articles.test_search import found
 from tests.factories import ArticleFactory, Factory
 
 
@@ -21,12 +22,6 @@ async def _segments(app: FastAPI, table: str) -> int:
     return found
 
 
-async def _found(client: AsyncClient, q: str) -> list[str]:
-    response = await client.get("/api/v1/search", params={"q": q})
-    assert response.status_code == 200, response.text
-    return [hit["article"]["slug"] for hit in response.json()["items"]]
-
-
 async def test_merge_runs_until_one_segment_and_keeps_every_match(
     app: FastAPI, client: AsyncClient, factory: Factory, articles: ArticleFactory
 ) -> None:
@@ -34,7 +29,7 @@ async def test_merge_runs_until_one_segment_and_keeps_every_match(
     # Each article is its own transaction, so each adds a segment to both tables.
     for n in range(6):
         await articles.make(staff, title=f"Harbour tide {n}", slug=f"tide-{n}", body="Low water.")
-    before = {q: await _found(client, q) for q in ("harbour", "tide 1", "harb", "water")}
+    before = {q: await found(client, f"q={q}") for q in ("harbour", "tide+1", "harb", "water")}
     assert before["harbour"] == [f"tide-{n}" for n in range(5, -1, -1)]
     db, settings = app.state.db, app.state.settings
     if db.is_sqlite:
@@ -47,7 +42,7 @@ async def test_merge_runs_until_one_segment_and_keeps_every_match(
         assert rounds[0] > 0
         assert [await _segments(app, t) for t in (SEARCH_TABLE, TITLE_TABLE)] == [1, 1]
     assert await merge_search_index(db, settings) == 0  # one segment: nothing to do
-    assert {q: await _found(client, q) for q in before} == before
+    assert {q: await found(client, f"q={q}") for q in before} == before
 
 
 async def test_merge_starts_again_only_after_its_interval(
