@@ -243,36 +243,53 @@ def _pg_tiers(lookup: Lookup) -> list[str]:
 
 # PostgreSQL's statistics cannot tell a word in one article from one in a thousand (only
 # the most common words have frequencies), so no plan chosen from them is right for both.
-# Each condition is walked twice instead, in one statement: over the newest PROBE live
-# entries in key order (a common word fills the page there), then, only if that fell
-# short, through the GIN indexes below them (a rare word's few matches). A LIMIT over
-# UNION ALL runs its branches in order and stops pulling once it has its rows, so a page
-# found in the newest entries never starts the later branches. The branches' conditions
-# are disjoint, so the walk is the ranked page with no duplicate. Below the probe the key
-# is compared as `sort_key + 0`, which no index serves: with sequential scans off, the
-# GIN indexes are the one way left (the key's B-tree would walk every older entry).
+# Each condition is walked in stages instead, in one statement: first over the newest PROBE
+# live entries in key order (a common word fills the page there). If that fell short, the
+# probe tells how dense the condition is. Sparse (fewer than DENSE matches in the probe: a
+# rare word), the GIN indexes find the rest below the probe. Dense (a word in a few per cent
+# of the entries that just missed the page), the GIN indexes would fetch and sort all its
+# thousands of matches (7 ms a query on the bench archive) where the next NEARBY entries in
+# key order hold the few missing; only below those do the GIN indexes take over. A LIMIT
+# over UNION ALL runs its branches in order and stops pulling once it has its rows, so a
+# page found early never starts the later branches, and a branch whose stage does not apply
+# stops at its one-time filter. The conditions and stages are disjoint, so the walk is the
+# ranked page with no duplicate. Past the B-tree stages the key is compared as
+# `sort_key + 0`, which no index serves: with sequential scans off, the GIN indexes are the
+# one way left (the key's B-tree would walk every older entry).
 PROBE = 300
+DENSE = 5
+NEARBY = 1500
+_COLUMNS = "sort_key, visibility, tag_ids, author_ids, title_tsv, public_tsv, full_tsv"
 
 
 def _pg_walk(conditions: Sequence[str], filters: str) -> str:
-    newest = (
-        "newest AS MATERIALIZED (SELECT sort_key, visibility, tag_ids, author_ids, "  # noqa: S608
-        f"title_tsv, public_tsv, full_tsv FROM {SEARCH_TABLE} "
-        f"WHERE sort_key BETWEEN :low AND :high ORDER BY sort_key DESC LIMIT {int(PROBE)})"
-    )
-    older = (
-        f"FROM {SEARCH_TABLE} WHERE sort_key + 0 BETWEEN :low AND :high "  # noqa: S608
-        "AND sort_key + 0 < (SELECT min(sort_key) FROM newest)"
-    )
+    live = "sort_key BETWEEN :low AND :high"
+    below_probe = "sort_key < (SELECT min(sort_key) FROM newest)"
+    ctes = [
+        f"newest AS MATERIALIZED (SELECT {_COLUMNS} FROM {SEARCH_TABLE} "  # noqa: S608
+        f"WHERE {live} ORDER BY sort_key DESC LIMIT {int(PROBE)})",
+        f"nearby AS (SELECT {_COLUMNS} FROM {SEARCH_TABLE} "  # noqa: S608
+        f"WHERE {live} AND {below_probe} ORDER BY sort_key DESC LIMIT {int(NEARBY)})",
+    ]
     branches = []
-    for condition in conditions:
+    for n, condition in enumerate(conditions):
+        where = f"{condition}{filters}"
+        probed = f"probed{n} AS MATERIALIZED (SELECT sort_key FROM newest WHERE {where})"  # noqa: S608
+        ctes.append(probed)
+        dense = f"(SELECT count(*) FROM probed{n}) >= {int(DENSE)}"  # noqa: S608
+        # The GIN stage starts below the last entry walked in key order.
+        walked_to = (
+            f"(SELECT CASE WHEN {dense} THEN (SELECT min(sort_key) FROM nearby) "  # noqa: S608
+            "ELSE (SELECT min(sort_key) FROM newest) END)"
+        )
         branches += [
-            f"(SELECT sort_key FROM newest WHERE {condition}{filters})",  # noqa: S608
-            f"(SELECT sort_key {older} AND {condition}{filters} "
-            "ORDER BY sort_key + 0 DESC LIMIT :n)",
+            f"(SELECT sort_key FROM probed{n})",  # noqa: S608
+            f"(SELECT sort_key FROM nearby WHERE {dense} AND {where})",  # noqa: S608
+            f"(SELECT sort_key FROM {SEARCH_TABLE} WHERE sort_key + 0 BETWEEN :low AND :high "  # noqa: S608
+            f"AND sort_key + 0 < {walked_to} AND {where} ORDER BY sort_key + 0 DESC LIMIT :n)",
         ]
     walked = " UNION ALL ".join(branches)
-    return f"WITH {newest} SELECT sort_key FROM ({walked}) AS walked LIMIT :n"  # noqa: S608
+    return f"WITH {', '.join(ctes)} SELECT sort_key FROM ({walked}) AS walked LIMIT :n"  # noqa: S608
 
 
 def _pg_params(lookup: Lookup) -> dict[str, Any]:

@@ -170,15 +170,21 @@ async def test_a_long_last_word_ranks_whole_words_first_on_sqlite_only(
     assert await found(client, "q=quaysi") == ["begun", "whole"]
 
 
+@pytest.mark.parametrize("dense", [1, 3], ids=["dense", "sparse"])
 async def test_relevance_and_totals_hold_past_the_newest_entries_probed(
     client: AsyncClient,
     factory: Factory,
     articles: ArticleFactory,
     monkeypatch: pytest.MonkeyPatch,
+    dense: int,
 ) -> None:
-    # PostgreSQL walks the newest PROBE entries, then the GIN indexes below them: with a
-    # probe of two, every tier has matches on both sides of it (SQLite has no probe).
+    # PostgreSQL walks the newest PROBE entries, then (a condition with DENSE matches among
+    # them) the NEARBY entries below in key order, then the GIN indexes below those: with a
+    # probe of two and one entry nearby, the tiers have matches in every stage (with DENSE
+    # at 3, none is dense and the GIN indexes start below the probe). SQLite has no probe.
     monkeypatch.setattr(search_index, "PROBE", 2)
+    monkeypatch.setattr(search_index, "NEARBY", 1)
+    monkeypatch.setattr(search_index, "DENSE", dense)
     staff = await editor(factory)
     now = utcnow()
     made: list[tuple[str, dict[str, Any]]] = [
