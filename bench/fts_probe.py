@@ -1,13 +1,15 @@
 """What one FTS5 statement of 4d costs by the shape of its words, on a seeded SQLite file.
 
-    python -m bench.fts_probe --database FILE [--n 300] [--merge]
+    python -m bench.fts_probe --database FILE [--n 300] [--merge] [--edits N]
 
 Times, per table (titles, and the main table's title and public text): a rare word alone
 (an article's number), a common word alone, the two ANDed as 4d's two-word queries are, and
 the same AND held to the one key the rare word found (`rowid = ?`). It answers whether a
 two-word query pays for the common word's whole doclist. Each table's segments come from
 its structure record. `--merge` first runs the worker's merge job on the file until it has
-no work left (it writes) and times its rounds. Prints JSON, times in ms.
+no work left (it writes) and times its rounds; `--edits N` first writes N random articles'
+entries again, one transaction each, as staff edits do (it writes). Prints JSON, times in
+ms.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sqlite3
 import time
 
@@ -60,6 +63,18 @@ async def merge(path: str) -> dict[str, float]:
     }
 
 
+def edit(path: str, count: int) -> None:
+    """Write `count` random articles' entries again, each in a transaction of its own."""
+    engine = sa.create_engine(f"sqlite:///{path}")
+    rng = random.Random(5)
+    with engine.connect() as conn:
+        ids = [row[0] for row in conn.execute(sa.text("SELECT id FROM article"))]
+    for _ in range(count):
+        with engine.begin() as conn:
+            search_rebuild.reindex(conn, [rng.choice(ids)])
+    engine.dispose()
+
+
 def segments(path: str, table: str) -> int:
     """Give back how many segments an FTS5 table of the file holds."""
     engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
@@ -98,10 +113,13 @@ def main() -> None:
     parser.add_argument("--rare", default="12345")
     parser.add_argument("--common", default="teacher")
     parser.add_argument("--merge", action="store_true", help="merge the index first (writes)")
+    parser.add_argument("--edits", type=int, default=0, help="reindex N articles (writes)")
     args = parser.parse_args()
     result: dict[str, object] = {"sqlite": sqlite3.sqlite_version}
     if args.merge:
         result["merge"] = asyncio.run(merge(args.database))
+    if args.edits:
+        edit(args.database, args.edits)
     conn = sqlite3.connect(f"file:{args.database}?mode=ro", uri=True)
     result.update(probe(conn, args.database, args.rare, args.common, args.n))
     print(json.dumps(result, indent=2))

@@ -18,7 +18,9 @@ async def publish_scheduled(db: Database, settings: Settings) -> int:  # noqa: A
 
 # A merge takes every segment into one, so it rewrites the whole index (about 6 s of short
 # rounds on the bench archive): it starts at most once per MERGE_EVERY seconds. Between
-# merges new writes sit in small segments, whose doclists cost little beside the merged one.
+# merges new writes sit in small segments: twenty edits made 17 on the bench archive, and
+# FTS5's automerge keeps them at 5-19 as edits go on, which makes a two-word walk 2-4 times
+# slower (tens of µs), not worth a rewrite each time (BENCHMARKS.md, eighth session).
 MERGE_EVERY = 3600.0
 _merged_at: WeakKeyDictionary[Database, float] = WeakKeyDictionary()
 
