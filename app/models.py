@@ -35,6 +35,7 @@ from app.comments.models import (
     CommentReport,
 )
 from app.core.cache.version import ContentVersion
+from app.core.job_runs import JobRun
 from app.core.mail_outbox import OutboxMessage
 from app.newsletter.models import (
     Delivery,
@@ -48,6 +49,7 @@ __all__ = [
     "Article",
     "AuditEntry",
     "ContentVersion",
+    "JobRun",
     "OutboxMessage",
     "MemberLabel",
     "BillingCustomer",

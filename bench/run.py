@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from app.cli import EVENT_LOOP
+from app.core.migrate import upgrade
 from bench import seed as seeding
 from bench.scenarios import background_load, newsletter_send, readers, search_load, webhooks
 
@@ -297,6 +298,7 @@ def _seeded(
     copy = Path(args.seeded_copy) if args.seeded_copy and args.database == "sqlite" else None
     if copy is not None and copy.exists():
         shutil.copyfile(copy, workdir / "bench.db")
+        upgrade(url)  # a seed kept by an older commit lacks the newer tables
         saved = json.loads(copy.with_suffix(".json").read_text())
         return saved["seed"], saved["background_list"]
     print(

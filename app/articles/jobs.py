@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from weakref import WeakKeyDictionary
+from weakref import WeakSet
 
 from app.articles import search_rebuild, service
+from app.core import job_runs
 from app.core.config import Settings
-from app.core.db import Database
+from app.core.db import Database, utcnow
 
 
 async def publish_scheduled(db: Database, settings: Settings) -> int:  # noqa: ARG001
@@ -17,12 +17,15 @@ async def publish_scheduled(db: Database, settings: Settings) -> int:  # noqa: A
 
 
 # A merge takes every segment into one, so it rewrites the whole index (about 6 s of short
-# rounds on the bench archive): it starts at most once per MERGE_EVERY seconds. Between
-# merges new writes sit in small segments: twenty edits made 17 on the bench archive, and
-# FTS5's automerge keeps them at 5-19 as edits go on, which makes a two-word walk 2-4 times
-# slower (tens of µs), not worth a rewrite each time (BENCHMARKS.md, eighth session).
+# rounds on the bench archive): it starts at most once per MERGE_EVERY seconds, counted
+# from when the last merge of any process finished (job_runs). Between merges new writes
+# sit in small segments: twenty edits made 17 on the bench archive, and FTS5's automerge
+# keeps them at 5-19 as edits go on, which makes a two-word walk 2-4 times slower (tens of
+# µs), not worth a rewrite each time (BENCHMARKS.md, eighth session).
 MERGE_EVERY = 3600.0
-_merged_at: WeakKeyDictionary[Database, float] = WeakKeyDictionary()
+MERGE_JOB = "articles.merge_search_index"
+# A merge under way goes on to one segment in this process once started.
+_merging: WeakSet[Database] = WeakSet()
 
 
 async def merge_search_index(db: Database, settings: Settings) -> int:  # noqa: ARG001
@@ -30,12 +33,20 @@ async def merge_search_index(db: Database, settings: Settings) -> int:  # noqa: 
     tables had work left, so the worker goes again at once until none has."""
     if not db.is_sqlite:
         return 0  # PostgreSQL's GIN indexes merge their pending entries themselves
-    last = _merged_at.get(db)
-    if last is not None and time.monotonic() - last < MERGE_EVERY:
+    if db not in _merging and not await _merge_due(db):
         return 0
+    _merging.add(db)
     async with db.session() as session:
         conn = await session.connection()
-        busy = await conn.run_sync(search_rebuild.merge_step)
+        busy: int = await conn.run_sync(search_rebuild.merge_step)
+        if not busy:
+            await job_runs.mark_finished(session, MERGE_JOB)
     if not busy:
-        _merged_at[db] = time.monotonic()
+        _merging.discard(db)
     return busy
+
+
+async def _merge_due(db: Database) -> bool:
+    async with db.session(write=False) as session:
+        last = await job_runs.finished_at(session, MERGE_JOB)
+    return last is None or (utcnow() - last).total_seconds() >= MERGE_EVERY

@@ -1,5 +1,6 @@
 """The worker's merge of the SQLite search index: it runs until one segment is left, then
-waits out its interval, and search finds the same before and after."""
+waits out its interval (whichever process merged last), and search finds the same before
+and after."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from app.accounts.models import Role
 from app.articles import jobs, search_rebuild
 from app.articles.jobs import merge_search_index
 from app.articles.search_index import SEARCH_TABLE, TITLE_TABLE
+from app.core.db import Database
 from tests.articles.test_search import found
 from tests.factories import ArticleFactory, Factory
 
@@ -78,3 +80,22 @@ async def test_merge_starts_again_only_after_its_interval(
     while await merge_search_index(db, settings):
         pass
     assert await _segments(app, SEARCH_TABLE) == 1
+
+
+async def test_a_merge_in_one_process_holds_off_the_others(
+    app: FastAPI, factory: Factory, articles: ArticleFactory
+) -> None:
+    db, settings = app.state.db, app.state.settings
+    if not db.is_sqlite:
+        return  # the job does nothing on PostgreSQL (the test above checks it)
+    await _merged(app)
+    staff = await factory.member(role=Role.editor)
+    for n in range(2):
+        await articles.make(staff, title=f"Quay {n}", slug=f"quay-{n}", body="Nets.")
+    # A second worker process: its own Database on the same file, no merge of its own yet.
+    other = Database(settings)
+    try:
+        assert await merge_search_index(other, settings) == 0
+    finally:
+        await other.dispose()
+    assert await _segments(app, SEARCH_TABLE) > 1
