@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from weakref import WeakSet
-
 from app.articles import search_rebuild, service
 from app.core import job_runs
 from app.core.config import Settings
@@ -24,8 +22,6 @@ async def publish_scheduled(db: Database, settings: Settings) -> int:  # noqa: A
 # µs), not worth a rewrite each time (BENCHMARKS.md, eighth session).
 MERGE_EVERY = 3600.0
 MERGE_JOB = "articles.merge_search_index"
-# A merge under way goes on to one segment in this process once started.
-_merging: WeakSet[Database] = WeakSet()
 
 
 async def merge_search_index(db: Database, settings: Settings) -> int:  # noqa: ARG001
@@ -33,16 +29,14 @@ async def merge_search_index(db: Database, settings: Settings) -> int:  # noqa: 
     tables had work left, so the worker goes again at once until none has."""
     if not db.is_sqlite:
         return 0  # PostgreSQL's GIN indexes merge their pending entries themselves
-    if db not in _merging and not await _merge_due(db):
+    # A merge under way is due until its last step marks it finished.
+    if not await _merge_due(db):
         return 0
-    _merging.add(db)
     async with db.session() as session:
         conn = await session.connection()
         busy: int = await conn.run_sync(search_rebuild.merge_step)
         if not busy:
             await job_runs.mark_finished(session, MERGE_JOB)
-    if not busy:
-        _merging.discard(db)
     return busy
 
 
