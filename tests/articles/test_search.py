@@ -101,6 +101,33 @@ async def test_snippets_mark_the_words_and_escape_the_text(
     )
 
 
+@pytest.mark.parametrize(
+    ("source", "words", "snippet"),
+    [
+        # Words that are also the names of entities are marked in the text, never inside
+        # the entities escaping makes.
+        (
+            'AMP & amp, "quot" it\'s x27 #lt &gt',
+            ["amp", "quot", "x27", "lt", "gt", "s"],
+            "<mark>AMP</mark> &amp; <mark>amp</mark>, &quot;<mark>quot</mark>&quot; "
+            "it&#x27;<mark>s</mark> <mark>x27</mark> #<mark>lt</mark> &amp;<mark>gt</mark>",
+        ),
+        # A word begins after any character that is not a letter or digit, in any case; a
+        # letter whose lower case is longer keeps the positions.
+        (
+            "R&D and r&d: #Dev İstanbul, brainstorm",
+            ["d", "ist", "storm"],
+            "R&amp;<mark>D</mark> and r&amp;<mark>d</mark>: #<mark>Dev</mark> "
+            "<mark>İstanbul</mark>, brainstorm",
+        ),
+    ],
+)
+def test_highlight_marks_the_words_a_query_begins(
+    source: str, words: list[str], snippet: str
+) -> None:
+    assert search.highlight(source, words) == snippet
+
+
 async def test_filters_by_tag_author_and_dates(
     client: AsyncClient, factory: Factory, articles: ArticleFactory
 ) -> None:
