@@ -241,19 +241,36 @@ def _pg_tiers(lookup: Lookup) -> list[str]:
     return [*tiers, f"{past}NOT ({q['public']}) AND {q['full']}"]
 
 
+def _pg_tier(lookup: Lookup, filters: str) -> str:
+    """An entry's tier of _pg_tiers as one CASE (NULL: no match), each text tested at most
+    once: the full text holds the public text, which holds the title, so most entries fail
+    on their first test."""
+    q = _WALK
+    public = f"CASE WHEN {q['title']} THEN 0 ELSE 1 END"
+    if lookup.everything:
+        tier = f"CASE WHEN NOT ({q['full']}) THEN NULL WHEN {q['public']} THEN {public} ELSE 2 END"
+    elif lookup.readable:
+        tier = (
+            f"CASE WHEN {q['public']} THEN {public} WHEN {q['readable']} AND {q['full']} THEN 2 END"
+        )
+    else:
+        tier = f"CASE WHEN {q['public']} THEN {public} END"
+    return f"CASE WHEN TRUE{filters} THEN {tier} END" if filters else tier
+
+
 # PostgreSQL's statistics cannot tell a word in one article from one in a thousand (only
 # the most common words have frequencies), so no plan chosen from them is right for both.
-# Each condition is walked in stages instead, in one statement: first over the newest PROBE
-# live entries in key order (a common word fills the page there). If that fell short, the
-# probe tells how dense the condition is. Sparse (fewer than DENSE matches in the probe: a
-# rare word), the GIN indexes find the rest below the probe. Dense (a word in a few per cent
-# of the entries that just missed the page), the GIN indexes would fetch and sort all its
-# thousands of matches (7 ms a query on the bench archive) where the next NEARBY entries in
-# key order hold the few missing; only below those do the GIN indexes take over. A LIMIT
-# over UNION ALL runs its branches in order and stops pulling once it has its rows, so a
-# page found early never starts the later branches, and a branch whose stage does not apply
-# stops at its one-time filter. The conditions and stages are disjoint, so the walk is the
-# ranked page with no duplicate. Past the B-tree stages the key is compared as
+# Each tier is walked in stages instead, in one statement: first over the newest PROBE live
+# entries in key order (a common word fills the page there), each given its tier once. If
+# that fell short, the probe tells how dense a tier is. Sparse (fewer than DENSE matches in
+# the probe: a rare word), the GIN indexes find the rest below the probe. Dense (a word in a
+# few per cent of the entries that just missed the page), the GIN indexes would fetch and
+# sort all its thousands of matches (7 ms a query on the bench archive) where the next
+# NEARBY entries in key order hold the few missing; only below those do the GIN indexes
+# take over. A LIMIT over UNION ALL runs its branches in order and stops pulling once it has
+# its rows, so a page found early never starts the later branches, and a branch whose stage
+# does not apply stops at its one-time filter. The tiers and stages are disjoint, so the
+# walk is the ranked page with no duplicate. Past the B-tree stages the key is compared as
 # `sort_key + 0`, which no index serves: with sequential scans off, the GIN indexes are the
 # one way left (the key's B-tree would walk every older entry).
 PROBE = 300
@@ -262,31 +279,37 @@ NEARBY = 1500
 _COLUMNS = "sort_key, visibility, tag_ids, author_ids, title_tsv, public_tsv, full_tsv"
 
 
-def _pg_walk(conditions: Sequence[str], filters: str) -> str:
+def _pg_walk(conditions: Sequence[str], tier: str, filters: str) -> str:
+    """The walk of disjoint `conditions`, best first; `tier` gives an entry's condition by
+    number as one expression (NULL for none)."""
     live = "sort_key BETWEEN :low AND :high"
-    below_probe = "sort_key < (SELECT min(sort_key) FROM newest)"
+
+    def stage(name: str, where: str, size: int) -> str:
+        # The entries' keys and tiers, not their texts: the stages test each text once.
+        return (
+            f"{name} AS MATERIALIZED (SELECT sort_key, {tier} AS tier FROM "  # noqa: S608
+            f"(SELECT {_COLUMNS} FROM {SEARCH_TABLE} WHERE {where} "
+            f"ORDER BY sort_key DESC LIMIT {int(size)}) AS {name}_entries)"
+        )
+
     ctes = [
-        f"newest AS MATERIALIZED (SELECT {_COLUMNS} FROM {SEARCH_TABLE} "  # noqa: S608
-        f"WHERE {live} ORDER BY sort_key DESC LIMIT {int(PROBE)})",
-        f"nearby AS (SELECT {_COLUMNS} FROM {SEARCH_TABLE} "  # noqa: S608
-        f"WHERE {live} AND {below_probe} ORDER BY sort_key DESC LIMIT {int(NEARBY)})",
+        stage("newest", live, PROBE),
+        stage("nearby", f"{live} AND sort_key < (SELECT min(sort_key) FROM newest)", NEARBY),  # noqa: S608
     ]
     branches = []
     for n, condition in enumerate(conditions):
-        where = f"{condition}{filters}"
-        probed = f"probed{n} AS MATERIALIZED (SELECT sort_key FROM newest WHERE {where})"  # noqa: S608
-        ctes.append(probed)
-        dense = f"(SELECT count(*) FROM probed{n}) >= {int(DENSE)}"  # noqa: S608
+        dense = f"(SELECT count(*) FROM newest WHERE tier = {n}) >= {int(DENSE)}"  # noqa: S608
         # The GIN stage starts below the last entry walked in key order.
         walked_to = (
             f"(SELECT CASE WHEN {dense} THEN (SELECT min(sort_key) FROM nearby) "  # noqa: S608
             "ELSE (SELECT min(sort_key) FROM newest) END)"
         )
         branches += [
-            f"(SELECT sort_key FROM probed{n})",  # noqa: S608
-            f"(SELECT sort_key FROM nearby WHERE {dense} AND {where})",  # noqa: S608
+            f"(SELECT sort_key FROM newest WHERE tier = {n})",  # noqa: S608
+            f"(SELECT sort_key FROM nearby WHERE {dense} AND tier = {n})",  # noqa: S608
             f"(SELECT sort_key FROM {SEARCH_TABLE} WHERE sort_key + 0 BETWEEN :low AND :high "  # noqa: S608
-            f"AND sort_key + 0 < {walked_to} AND {where} ORDER BY sort_key + 0 DESC LIMIT :n)",
+            f"AND sort_key + 0 < {walked_to} AND {condition}{filters} "
+            "ORDER BY sort_key + 0 DESC LIMIT :n)",
         ]
     walked = " UNION ALL ".join(branches)
     return f"WITH {', '.join(ctes)} SELECT sort_key FROM ({walked}) AS walked LIMIT :n"  # noqa: S608
@@ -351,7 +374,8 @@ async def newest(reads: Reads, lookup: Lookup, tier: str, limit: int) -> list[in
     if reads.dialect == "sqlite":
         return await _sqlite_newest(reads, lookup, tier, limit)
     condition = _WALK["title"] if tier == "title" else _pg_anywhere(lookup, _WALK)
-    sql = _pg_walk([condition], _pg_filters(lookup))
+    filters = _pg_filters(lookup)
+    sql = _pg_walk([condition], f"CASE WHEN {condition}{filters} THEN 0 END", filters)
     return await _keys(reads, sql, {**_pg_params(lookup), "n": limit})
 
 
@@ -359,7 +383,8 @@ async def ranked(reads: Reads, lookup: Lookup, limit: int) -> list[int]:
     """Give back the sort keys of the best `limit` matches: in the title, then in the public
     text, then anywhere the reader may read, newest first within each."""
     if reads.dialect != "sqlite":
-        sql = _pg_walk(_pg_tiers(lookup), _pg_filters(lookup))
+        filters = _pg_filters(lookup)
+        sql = _pg_walk(_pg_tiers(lookup), _pg_tier(lookup, filters), filters)
         return await _keys(reads, sql, {**_pg_params(lookup), "n": limit})
     found: dict[int, None] = {}
     for tier in TIERS:

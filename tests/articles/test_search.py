@@ -216,10 +216,10 @@ async def test_relevance_and_totals_hold_past_the_newest_entries_probed(
     now = utcnow()
     made: list[tuple[str, dict[str, Any]]] = [
         ("body-new", {"title": "One", "body": "A lantern.", "excerpt": "Night."}),
-        ("standfirst", {"title": "Two", "subtitle": "Lantern light", "body": "Dark."}),
+        ("standfirst", {"title": "Two", "subtitle": "Lantern light", "tags": ["Lamps"]}),
         ("paid-body", {"title": "Three", "body": "Free.\n\n<!-- paywall -->\n\nA lantern."}),
         ("title-four", {"title": "Lantern four", "body": "Four."}),
-        ("title-five", {"title": "Lantern five", "body": "Five."}),
+        ("title-five", {"title": "Lantern five", "body": "Five.", "tags": ["Lamps"]}),
     ]
     for hours, (slug, fields) in enumerate(made, start=1):
         visibility = "paid" if slug == "paid-body" else "public"
@@ -234,6 +234,8 @@ async def test_relevance_and_totals_hold_past_the_newest_entries_probed(
     assert (slugs(anonymous), anonymous["total"]) == ([s for s in ranked if s != "paid-body"], 4)
     by_date = await found(client, "q=lantern&sort=date", staff.headers)
     assert by_date == [slug for slug, _ in made]
+    tagged = await found(client, "q=lantern&tag=lamps", staff.headers)
+    assert tagged == ["title-five", "standfirst"]
     seen, cursor = [], ""
     for _ in range(4):
         paged = await client.get(f"/api/v1/search?q=lant&limit=2{cursor}", headers=staff.headers)
