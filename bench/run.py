@@ -370,6 +370,8 @@ def main() -> None:
         if not skip >= {"5", "6", "7"}:
             raise SystemExit("--seeded-url is for runs that --skip 5,6,7 (they write)")
         url, seeded, background_list = args.seeded_url, {"reused": args.seeded_url}, 0
+        if args.database == "postgres":
+            seeded["prewarmed_relations"] = asyncio.run(seeding.warm(url))
     else:
         url = seeding.fresh_database(args.database, workdir)
         seeded, background_list = _seeded(url, args, skip, workdir)
