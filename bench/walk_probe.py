@@ -35,6 +35,7 @@ from bench.scenarios.search_load import _kind, distinct_queries
 
 QUERIES = ["12345", "storm", "harbour", "ha", "harbour 12345", "harbour council ferr"]
 ROUNDS = 8
+WARM = 30  # unmeasured walks before each round's
 
 
 async def probe(url: str, queries: list[str], n: int) -> dict[str, dict[str, float]]:
@@ -79,17 +80,16 @@ async def distinct(url: str, n: int, against: str | None) -> dict[str, dict[str,
     if against:
         versions[Path(against).name] = _load(against)
     db = Database(Settings(database_url=url, jwt_secret="x" * 40))
-    queries = [unquote(path.split("q=", 1)[1]) for path in distinct_queries()]
+    queries = [(unquote(path.split("q=", 1)[1]), _kind(path)) for path in distinct_queries()]
     rng = random.Random(9)
     times: dict[str, dict[str, list[float]]] = {name: {} for name in versions}
     for round_ in range(ROUNDS):
         order = list(versions.items())
         for name, module in order if round_ % 2 == 0 else order[::-1]:
-            sample = rng.sample(queries, n)
-            for query in sample[:30]:  # the connections and their plans
+            sample = rng.sample(queries, n + WARM)
+            for query, _ in sample[:WARM]:  # the connections and their plans
                 await _walk(module, db.search_reads, query)
-            for query in sample[30:]:
-                kind = _kind("q=" + query.replace(" ", "%20"))
+            for query, kind in sample[WARM:]:
                 times[name].setdefault(kind, []).append(await _walk(module, db.search_reads, query))
     await db.dispose()
     return {

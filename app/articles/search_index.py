@@ -249,12 +249,10 @@ def _pg_tier(lookup: Lookup, filters: str) -> str:
     public = f"CASE WHEN {q['title']} THEN 0 ELSE 1 END"
     if lookup.everything:
         tier = f"CASE WHEN NOT ({q['full']}) THEN NULL WHEN {q['public']} THEN {public} ELSE 2 END"
-    elif lookup.readable:
+    else:  # with nothing readable in full, the visibility test is false for every entry
         tier = (
             f"CASE WHEN {q['public']} THEN {public} WHEN {q['readable']} AND {q['full']} THEN 2 END"
         )
-    else:
-        tier = f"CASE WHEN {q['public']} THEN {public} END"
     return f"CASE WHEN TRUE{filters} THEN {tier} END" if filters else tier
 
 
