@@ -1,6 +1,7 @@
 """What a PostgreSQL article-page read costs alone and in batches: the page statement of the
-reader path (`articles.repository.PAGE`) once per slug, against one statement for `--batch`
-slugs (`slug = ANY`), on one asyncpg connection to a seeded database. Prints wall time and
+reader path (`articles.repository.PAGE`, `slug = ANY`) once per slug, against once for
+`--batch` slugs (what the gathered reads send under load), on one asyncpg connection to a
+seeded database. Prints wall time and
 the server backend's CPU (from /proc, so the server must run on this machine) per page.
 
     python -m bench.batch_probe --database-url postgresql+asyncpg://USER@HOST:PORT/DB
@@ -37,18 +38,17 @@ async def probe(url: str, pages: int, batch: int, rounds: int) -> list[dict[str,
     """Give back, per round, µs per page (wall and backend CPU) read alone and in batches."""
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
     pid = await conn.fetchval("SELECT pg_backend_pid()")
-    alone, _ = PAGE.for_postgres({"slug": "", "now": ""})
-    together = alone.replace("a.slug = $1", "a.slug = ANY($1::varchar[])")
+    sql, _ = PAGE.query.for_postgres({"slug": [], "now": ""})
     rng, now, out = random.Random(1), datetime.now(UTC), []
     for _ in range(rounds):
         slugs = [f"bench-article-{rng.randrange(ARTICLES)}" for _ in range(2 * pages)]
         cpu, wall = _backend_cpu(pid), time.perf_counter()
         for slug in slugs[:pages]:
-            await conn.fetch(alone, slug, now)
+            await conn.fetch(sql, [slug], now)
         spent = [(_backend_cpu(pid) - cpu, time.perf_counter() - wall)]
         cpu, wall = _backend_cpu(pid), time.perf_counter()
         for start in range(pages, 2 * pages, batch):
-            await conn.fetch(together, slugs[start : start + batch], now)
+            await conn.fetch(sql, slugs[start : start + batch], now)
         spent.append((_backend_cpu(pid) - cpu, time.perf_counter() - wall))
         out.append(
             {

@@ -30,7 +30,7 @@ from app.articles.models import (
 from app.articles.schemas import Extras, PageRead
 from app.billing.models import Tier
 from app.comments.repository import visible_count_sql
-from app.core.db import IN_IDS, Query, Reads, ids_param, pk, utcnow
+from app.core.db import IN_IDS, Gathered, Query, Reads, ids_param, pk, utcnow
 from app.core.pagination import newest_first
 
 # --- the archive (ORM, read sessions; its pages of cards are in archive.py) ---
@@ -138,13 +138,21 @@ async def sitemap_entries(session: AsyncSession, limit: int) -> list[tuple[str, 
 # --- the article page: one direct read (`db.reads`) per page ---
 
 # The stored page (page_parts) joined through the covering index of the article's slug and
-# live state; the comment count is the one part read live.
-_PAGE_SQL = """SELECT p.rules, p.head, p.structured, p.content, {count}
+# live state; the comment count is the one part read live. PostgreSQL reads the pages asked
+# for together in one statement (core/db/gathered.py).
+_PAGE_SQL = """SELECT a.slug, p.rules, p.head, p.structured, p.content, {count}
 FROM article a JOIN article_page p ON p.article_id = a.id
-WHERE a.slug = :slug AND {live}"""
-PAGE = Query(
-    sqlite=_PAGE_SQL.format(count=visible_count_sql("a.id"), live=LIVE_SQL["sqlite"]),
-    postgres=_PAGE_SQL.format(count=visible_count_sql("a.id"), live=LIVE_SQL["postgres"]),
+WHERE a.slug {slug} AND {live}"""
+PAGE = Gathered(
+    Query(
+        sqlite=_PAGE_SQL.format(
+            count=visible_count_sql("a.id"), slug="= :slug", live=LIVE_SQL["sqlite"]
+        ),
+        postgres=_PAGE_SQL.format(
+            count=visible_count_sql("a.id"), slug="= ANY(:slug)", live=LIVE_SQL["postgres"]
+        ),
+    ),
+    key="slug",
 )
 
 _REDIRECT_SQL = """SELECT a.slug FROM slug_redirect r JOIN article a ON a.id = r.article_id
@@ -159,9 +167,9 @@ async def live_page(reads: Reads, slug: str) -> PageRead | str | None:
     """Give back the live article's stored page, the new slug when `slug` is an old one, or
     None."""
     now = reads.ts(utcnow())
-    row = await reads.one(PAGE, {"slug": slug, "now": now})
-    if row is not None:
-        rules, head, structured, content, comment_count = row
+    pages = await reads.gathered(PAGE, {"slug": slug, "now": now})
+    if pages:
+        rules, head, structured, content, comment_count = pages[0]
         return PageRead(bytes(rules), bytes(head), bytes(structured), bytes(content), comment_count)
     moved = await reads.one(REDIRECT, {"slug": slug, "now": now})
     return str(moved[0]) if moved is not None else None

@@ -32,7 +32,7 @@ from app.accounts.repository import (
     token_counts_for,
 )
 from app.billing.models import CompGrant, Plan, Subscription
-from app.core.db import Query, Reads, parse_required_ts, parse_ts, utcnow
+from app.core.db import Gathered, Query, Reads, parse_required_ts, parse_ts, utcnow
 from app.core.security import AccessClaims
 
 # --- the entitled reader --------------------------------------------------------------------
@@ -143,23 +143,26 @@ async def user_reader_level(
     return (await user_entitlements(session, user, grace_days=grace_days)).level
 
 
-# The reader in one round trip (a paying reader's page on PostgreSQL made three): the
-# account row, one per subscription (NULLs for a reader who never subscribed), then a row
-# per comp grant in the same columns, told apart by the first. A grant's start, end and
-# revocation ride in the timestamp columns of a subscription row, its tier in the plan's.
-# The account's part is accounts' fragment.
+# The reader in one round trip (a paying reader's page on PostgreSQL made three), gathered
+# with the other readers asked for meanwhile (core/db/gathered.py): the account row, one per
+# subscription (NULLs for a reader who never subscribed), then a row per comp grant in the
+# same columns, told apart by the kind after the key. A grant's start, end and revocation ride
+# in the timestamp columns of a subscription row, its tier in the plan's. The account's part
+# is accounts' fragment.
 _NO_ACCOUNT = ", ".join(["NULL"] * len(ACCOUNT_STATE_SQL.split(",")))
-_READER = Query.portable(
-    f"""SELECT 's', {ACCOUNT_STATE_SQL},
+_READER_SQL = f"""SELECT {ACCOUNT_ID_SQL}, 's', {ACCOUNT_STATE_SQL},
        s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since, p.tier_id,
        k.tier_id, s.kept_until
 FROM {ACCOUNT_FROM_SQL} LEFT JOIN subscription s ON s.user_id = {ACCOUNT_ID_SQL}
 LEFT JOIN plan p ON p.id = s.plan_id LEFT JOIN plan k ON k.id = s.kept_plan_id
-WHERE {ACCOUNT_ID_SQL} = :id
+WHERE {ACCOUNT_ID_SQL} {{id}}
 UNION ALL
-SELECT 'g', {_NO_ACCOUNT},
+SELECT g.user_id, 'g', {_NO_ACCOUNT},
        NULL, g.starts_at, NULL, g.ends_at, g.tier_id, NULL, g.revoked_at
-FROM comp_grant g WHERE g.user_id = :id AND g.revoked_at IS NULL"""  # noqa: S608 - constant fragments; the id is a parameter
+FROM comp_grant g WHERE g.user_id {{id}} AND g.revoked_at IS NULL"""  # noqa: S608 - constant fragments; the ids are a parameter
+_READER = Gathered(
+    Query(sqlite=_READER_SQL.format(id="= :id"), postgres=_READER_SQL.format(id="= ANY(:id)")),
+    key="id",
 )
 
 
@@ -173,7 +176,7 @@ async def token_entitlements(
     and the token was issued after their last revocation) and the same rule as
     `user_entitlements`.
     """
-    rows = await reads.all(_READER, {"id": claims.user_id})
+    rows = await reads.gathered(_READER, {"id": claims.user_id})
     account = [row[1:] for row in rows if row[0] == "s"]
     if not account:
         return None

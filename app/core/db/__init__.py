@@ -5,6 +5,7 @@ from app.core.db.database import Database
 from app.core.db.direct_reads import Reads, ReadsUnavailable
 from app.core.db.direct_writes import DirectWrites
 from app.core.db.engines import create_engine, is_sqlite
+from app.core.db.gathered import Gathered
 from app.core.db.statements import (
     IN_IDS,
     Params,
@@ -22,6 +23,7 @@ __all__ = [
     "IN_IDS",
     "Database",
     "DirectWrites",
+    "Gathered",
     "Params",
     "Query",
     "Reads",

@@ -1,0 +1,105 @@
+"""Gathered reads: each caller gets its own key's row on both databases; on PostgreSQL the
+keys asked for together go in one statement, those asked for while a batch is on its way go
+in the next, and one caller's cancellation or a statement's failure is handled per batch."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from fastapi import FastAPI
+
+from app.articles.models import Article
+from app.core.db import Gathered, Query, Row
+from app.core.db.direct_reads import PostgresConnections, PostgresReads
+
+SLUGS = Gathered(
+    Query(
+        sqlite="SELECT title, slug FROM article WHERE title = :title AND id > :after ORDER BY id",
+        postgres="SELECT title, slug FROM article WHERE title = ANY(:title) AND id > :after "
+        "ORDER BY id",
+    ),
+    key="title",
+)
+
+# Rows of one statement share its statement_timestamp(); the pause keeps a batch on its way.
+# A key that is not a number fails the whole statement.
+STAMPED = Gathered(
+    Query(
+        sqlite="",
+        postgres="""WITH pause AS (SELECT pg_sleep(:pause))
+SELECT k, statement_timestamp(), CAST(k AS int) FROM unnest(CAST(:k AS text[])) AS k, pause""",
+    ),
+    key="k",
+)
+
+
+async def test_each_caller_gets_its_own_keys_rows(app: FastAPI) -> None:
+    async with app.state.db.session() as session:
+        for n in range(5):
+            session.add(Article(slug=f"piece-{n}", title=("Even", "Odd")[n % 2]))
+    reads = app.state.db.reads
+    asked = ["Odd", "Even", "None", "Odd"]
+    rows = await asyncio.gather(*(reads.gathered(SLUGS, {"title": t, "after": 0}) for t in asked))
+    odd = [("piece-1",), ("piece-3",)]
+    assert rows == [odd, [("piece-0",), ("piece-2",), ("piece-4",)], [], odd]
+
+
+def _one_at_a_time(app: FastAPI) -> PostgresReads:
+    reads = app.state.db.reads
+    if not isinstance(reads, PostgresReads):
+        pytest.skip("PostgreSQL gathers keys; SQLite reads each on the event loop")
+    return PostgresReads(PostgresConnections(reads.dsn, 4, 10, 10), gathered_in_flight=1)
+
+
+def _ask(reads: PostgresReads, keys: list[str], pause: float) -> list[asyncio.Task[list[Row]]]:
+    return [asyncio.create_task(reads.gathered(STAMPED, {"k": k, "pause": pause})) for k in keys]
+
+
+async def test_keys_asked_while_a_batch_is_out_go_together_in_the_next(app: FastAPI) -> None:
+    reads = _one_at_a_time(app)
+    try:
+        first = _ask(reads, ["1", "2", "3"], 0.3)
+        await asyncio.sleep(0.1)  # the first batch is inside pg_sleep
+        second = []
+        for k in ("4", "5", "6", "4"):  # each in a turn of its own
+            second += _ask(reads, [k], 0.05)
+            await asyncio.sleep(0)
+        rows = [row for task in first + second for row in await task]
+    finally:
+        await reads.close()
+    assert [row[1] for row in rows] == [1, 2, 3, 4, 5, 6, 4]
+    stamps = [row[0] for row in rows]
+    assert len(set(stamps[:3])) == 1 and len(set(stamps[3:])) == 1
+    assert stamps[0] < stamps[3]
+
+
+async def test_a_cancelled_caller_leaves_its_batch_to_the_others(app: FastAPI) -> None:
+    reads = _one_at_a_time(app)
+    try:
+        tasks = _ask(reads, ["7", "8", "9"], 0.2)
+        await asyncio.sleep(0.05)
+        tasks[1].cancel()
+        async with asyncio.timeout(5):  # a lost answer fails here rather than hangs
+            kept = [row for task in (tasks[0], tasks[2]) for row in await task]
+            with pytest.raises(asyncio.CancelledError):
+                await tasks[1]
+            again = await reads.gathered(STAMPED, {"k": "8", "pause": 0})
+    finally:
+        await reads.close()
+    assert [row[1] for row in kept] == [7, 9]
+    assert [row[1] for row in again] == [8]
+
+
+async def test_a_failing_statement_fails_its_batch_and_the_next_one_runs(app: FastAPI) -> None:
+    reads = _one_at_a_time(app)
+    try:
+        tasks = _ask(reads, ["10", "eleven"], 0)
+        async with asyncio.timeout(5):
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            after = await reads.gathered(STAMPED, {"k": "12", "pause": 0})
+    finally:
+        await reads.close()
+    assert all(isinstance(o, asyncpg.InvalidTextRepresentationError) for o in outcomes)
+    assert [row[1] for row in after] == [12]
