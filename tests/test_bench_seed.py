@@ -7,8 +7,8 @@ from pathlib import Path
 from httpx import ASGITransport, AsyncClient
 
 from app.main import create_app
-from bench.run import parse_wrk
 from bench.seed import seed
+from bench.servers import parse_wrk
 from tests.conftest import make_settings
 from tests.smtp import SmtpSink
 

@@ -163,7 +163,7 @@ async def _applied(url: str, subscription_ids: list[str]) -> int:
 
 
 def run(url: str, env: dict[str, str], count: int, workers: int) -> dict[str, Any]:
-    from bench.run import free_port, serve, stop
+    from bench.servers import free_port, serve, stop
 
     users = asyncio.run(_user_ids(url, count))
     subs = {f"sub_bench_{uid}_x": subscription(f"sub_bench_{uid}_x", uid) for uid in users}
