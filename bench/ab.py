@@ -5,6 +5,7 @@ alternating short runs ranks two versions where two full `bench.run`s minutes ap
 
     git worktree add --detach ../before HEAD~1
     python -m bench.ab --database-url URL --against ../before --scenario 1t --rounds 6
+    python -m bench.ab --database-url URL --against . --workers 2 --against-workers 1 ...
 
 URL is a database bench/seed.py seeded (an SQLite file's URL or a PostgreSQL one); both
 checkouts read it. Prints each round and the median of each side as JSON.
@@ -44,10 +45,12 @@ def _paths(url: str, scenario: str, workdir: Path) -> tuple[list[str], str | Non
     return runs[scenario]
 
 
-def _measure(checkout: Path, args: argparse.Namespace, env: dict[str, str], load: Any) -> Any:
-    paths, auth = load
+def _measure(
+    side: tuple[Path, int], args: argparse.Namespace, env: dict[str, str], load: Any
+) -> Any:
+    (checkout, workers), (paths, auth) = side, load
     port = free_port()
-    app = serve("app.main:create_app", port, args.workers, env, checkout=checkout)
+    app = serve("app.main:create_app", port, workers, env, checkout=checkout)
     try:
         return wrk(port, paths, duration=args.duration, connections=args.connections, auth=auth)
     finally:
@@ -63,11 +66,17 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--against-workers", type=int, help="the other side's workers (--workers unless told)"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="broadsheet-ab-"))
     env = app_env(args.database_url, workdir)
     load = _paths(args.database_url, args.scenario, workdir)
-    sides = {"this": ROOT, "against": args.against.resolve()}
+    sides = {
+        "this": (ROOT, args.workers),
+        "against": (args.against.resolve(), args.against_workers or args.workers),
+    }
     rounds: list[dict[str, Any]] = []
     for n in range(args.rounds):
         # Each side goes first every other round: the first of a pair may meet warmer caches.
