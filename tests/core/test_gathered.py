@@ -46,11 +46,12 @@ async def test_each_caller_gets_its_own_keys_rows(app: FastAPI) -> None:
     assert rows == [odd, [("piece-0",), ("piece-2",), ("piece-4",)], [], odd]
 
 
-def _one_at_a_time(app: FastAPI) -> PostgresReads:
+def _one_at_a_time(app: FastAPI, most: int = 100) -> PostgresReads:
     reads = app.state.db.reads
     if not isinstance(reads, PostgresReads):
         pytest.skip("PostgreSQL gathers keys; SQLite reads each on the event loop")
-    return PostgresReads(PostgresConnections(reads.dsn, 4, 10, 10), gathered_in_flight=1)
+    connections = PostgresConnections(reads.dsn, 4, 10, 10)
+    return PostgresReads(connections, gathered_in_flight=1, gathered_most=most)
 
 
 def _ask(reads: PostgresReads, keys: list[str], pause: float) -> list[asyncio.Task[list[Row]]]:
@@ -73,6 +74,18 @@ async def test_keys_asked_while_a_batch_is_out_go_together_in_the_next(app: Fast
     stamps = [row[0] for row in rows]
     assert len(set(stamps[:3])) == 1 and len(set(stamps[3:])) == 1
     assert stamps[0] < stamps[3]
+
+
+async def test_a_batch_reads_at_most_its_limit_of_keys(app: FastAPI) -> None:
+    reads = _one_at_a_time(app, most=2)
+    try:
+        async with asyncio.timeout(5):
+            rows = [row for task in _ask(reads, list("12345"), 0) for row in await task]
+    finally:
+        await reads.close()
+    stamps = [row[0] for row in rows]
+    assert [row[1] for row in rows] == [1, 2, 3, 4, 5]
+    assert stamps[0] == stamps[1] < stamps[2] == stamps[3] < stamps[4]
 
 
 async def test_a_cancelled_caller_leaves_its_batch_to_the_others(app: FastAPI) -> None:

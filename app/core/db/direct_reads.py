@@ -29,8 +29,10 @@ from app.core.db.timestamps import as_utc, sqlite_ts
 # recovered, and the event loop must not stall behind that.
 _SQLITE_BUSY_MS = 200
 # Batches of one gathered read on their way at once: while they are, keys gather for the
-# next (bench.run's 1t measured 1, 2 and 4).
+# next (bench.run's 1t measured 1, 2 and 4 alike). A batch reads at most GATHERED_MOST keys, so
+# a crowd of readers never makes one statement's answer megabytes long.
 GATHERED_IN_FLIGHT = 2
+GATHERED_MOST = 100
 
 
 class ReadsUnavailable(ConnectionError):
@@ -273,10 +275,11 @@ class PostgresReads:
         per_call: PostgresConnections | None = None,
         *,
         gathered_in_flight: int = GATHERED_IN_FLIGHT,
+        gathered_most: int = GATHERED_MOST,
     ):
         self._pool = pool
         self._per_call = per_call or pool
-        self._gathered_in_flight = gathered_in_flight
+        self._gathered = (gathered_in_flight, gathered_most)
         self._gatherers: dict[Gathered, Gatherer] = {}
 
     @property
@@ -296,7 +299,7 @@ class PostgresReads:
     async def gathered(self, read: Gathered, params: Params) -> list[Row]:
         gatherer = self._gatherers.get(read)
         if gatherer is None:
-            gatherer = Gatherer(read, self.all, self._gathered_in_flight)
+            gatherer = Gatherer(read, self.all, *self._gathered)
             self._gatherers[read] = gatherer
         return await gatherer.rows(params)
 

@@ -32,15 +32,16 @@ class Gathered:
 
 
 class Gatherer:
-    """One `Gathered` read's callers, in batches: a batch goes once the turn that asked
-    for it ends, at most `in_flight` at a time; keys asked for meanwhile wait for the next.
+    """One `Gathered` read's callers, in batches of up to `most` keys: a batch goes once
+    the turn that asked for it ends, at most `in_flight` at a time; keys asked for meanwhile
+    wait for the next.
 
     One caller's cancellation never reaches the statement the others wait on, and a
     statement's failure reaches every caller of its batch.
     """
 
-    def __init__(self, read: Gathered, fetch: Fetch, in_flight: int) -> None:
-        self.read, self._fetch, self._in_flight = read, fetch, in_flight
+    def __init__(self, read: Gathered, fetch: Fetch, in_flight: int, most: int) -> None:
+        self.read, self._fetch, self._in_flight, self._most = read, fetch, in_flight, most
         self._waiting: dict[Any, list[asyncio.Future[list[Row]]]] = {}
         self._params: Params = {}
         self._running = 0
@@ -67,11 +68,16 @@ class Gatherer:
         if not self._waiting:
             return
         waiting, self._waiting = self._waiting, {}
+        if len(waiting) > self._most:
+            keys = list(waiting)
+            self._waiting = {key: waiting.pop(key) for key in keys[self._most :]}
         params = {**self._params, self.read.key: list(waiting)}
         self._running += 1
         task = asyncio.get_running_loop().create_task(self._answer(params, waiting))
         self._tasks.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(self._tasks.discard)
+        if self._waiting:
+            self._schedule(asyncio.get_running_loop())
 
     async def _answer(
         self, params: Params, waiting: dict[Any, list[asyncio.Future[list[Row]]]]
