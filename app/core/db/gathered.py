@@ -3,10 +3,12 @@
 A page read alone costs PostgreSQL about 140 µs of CPU, most of it per statement rather than
 per row (parse, bind, plan lookup, executor start, the round trip); read sixteen at a time
 it costs about 80 (`python -m bench.batch_probe`). On the long tail of an archive the pages
-that miss the response cache arrive many to an event-loop turn, so the direct reads gather
-the keys asked for in one turn, and those asked for while the database is busy with earlier
-batches, into one `= ANY(:key)` statement. SQLite reads run on the event loop itself and
-have nothing to gather: each runs alone.
+that miss the response cache arrive faster than the database answers, so a key asked for
+while the database is busy with earlier batches waits for the next, and the keys that waited
+together go in one `= ANY(:key)` statement. A key asked for while the database is not busy
+goes at once: gathering the keys of a whole event-loop turn first lengthened the mixed
+page views' p99 by a third (bench.ab m). SQLite reads run on the event loop itself and have
+nothing to gather: each runs alone.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ class Gathered:
 
 
 class Gatherer:
-    """One `Gathered` read's callers, in batches of up to `most` keys: a batch goes once
-    the turn that asked for it ends, at most `in_flight` at a time; keys asked for meanwhile
-    wait for the next.
+    """One `Gathered` read's callers, in batches of up to `most` keys, at most `in_flight`
+    on their way at a time: a key goes at once while there is room, and the keys asked for
+    while there is none wait for the next.
 
     One caller's cancellation never reaches the statement the others wait on, and a
     statement's failure reaches every caller of its batch.
@@ -45,27 +47,19 @@ class Gatherer:
         self._waiting: dict[Any, list[asyncio.Future[list[Row]]]] = {}
         self._params: Params = {}
         self._running = 0
-        self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def rows(self, params: Params) -> list[Row]:
         """The rows of `params[key]`, without their key column."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Row]] = loop.create_future()
+        future: asyncio.Future[list[Row]] = asyncio.get_running_loop().create_future()
         if not self._waiting:
             self._params = params
         self._waiting.setdefault(params[self.read.key], []).append(future)
-        self._schedule(loop)
+        self._send()
         return await future
 
-    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        if not self._scheduled and self._running < self._in_flight:
-            self._scheduled = True
-            loop.call_soon(self._send)
-
     def _send(self) -> None:
-        self._scheduled = False
-        if not self._waiting:
+        if not self._waiting or self._running >= self._in_flight:
             return
         waiting, self._waiting = self._waiting, {}
         if len(waiting) > self._most:
@@ -76,8 +70,7 @@ class Gatherer:
         task = asyncio.get_running_loop().create_task(self._answer(params, waiting))
         self._tasks.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(self._tasks.discard)
-        if self._waiting:
-            self._schedule(asyncio.get_running_loop())
+        self._send()
 
     async def _answer(
         self, params: Params, waiting: dict[Any, list[asyncio.Future[list[Row]]]]
@@ -101,8 +94,7 @@ class Gatherer:
                         future.set_result(found.get(key, []))
         finally:
             self._running -= 1
-            if self._waiting:
-                self._schedule(asyncio.get_running_loop())
+            self._send()
 
     async def close(self) -> None:
         """Wait for the batches on their way (each is bounded by the command timeout)."""
