@@ -21,15 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.scenarios import readers, search_load
+from bench.scenarios import readers
 from bench.servers import ROOT, app_env, free_port, serve, stop, wrk
-
-
-def _runs(data: readers.Readers) -> dict[str, tuple[list[str], str | None]]:
-    runs = readers.http_runs(data)
-    runs["4d_search_distinct"] = (search_load.distinct_queries(), None)
-    runs["4s_search_suggest"] = (search_load.suggest_prefixes(), None)
-    return runs
 
 
 def _paths(url: str, scenario: str, workdir: Path) -> tuple[list[str], str | None]:
@@ -39,7 +32,7 @@ def _paths(url: str, scenario: str, workdir: Path) -> tuple[list[str], str | Non
         data = asyncio.run(readers.load(url, f"http://127.0.0.1:{port}"))
     finally:
         stop(app)
-    runs = {name.split("_")[0]: load for name, load in _runs(data).items()}
+    runs = {name.split("_")[0]: load for name, load in readers.http_runs(data).items()}
     if scenario not in runs:
         raise SystemExit(f"no scenario {scenario!r}: one of {sorted(runs)}")
     return runs[scenario]

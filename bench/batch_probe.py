@@ -1,8 +1,8 @@
 """What a PostgreSQL article-page read costs alone and in batches: the page statement of the
 reader path (`articles.repository.PAGE`, `slug = ANY`) once per slug, against once for
 `--batch` slugs (what the gathered reads send under load), on one asyncpg connection to a
-seeded database. Prints wall time and
-the server backend's CPU (from /proc, so the server must run on this machine) per page.
+seeded database. Prints wall time and the server backend's CPU (from /proc, so the server
+must run on this machine) per page.
 
     python -m bench.batch_probe --database-url postgresql+asyncpg://USER@HOST:PORT/DB
 

@@ -203,9 +203,7 @@ def main() -> None:
         # Once more at the end: the spread of the two is this run's noise, and every ratio is
         # to their mean (filled in below).
         b = baseline["requests_per_s"]
-        runs = readers.http_runs(data)
-        runs["4d_search_distinct"] = (search_load.distinct_queries(args.articles), None)
-        runs["4s_search_suggest"] = (search_load.suggest_prefixes(), None)
+        runs = readers.http_runs(data, args.articles)
         for name, (paths, auth) in runs.items():
             if name.split("_")[0][0] in skip:
                 continue

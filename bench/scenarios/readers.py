@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.core.pagination import encode_cursor
 from app.core.types import UTCDateTime
 from bench import seed as seeding
+from bench.scenarios import search_load
 
 SAMPLE = 5_000
 HOT_ARTICLES = 50
@@ -103,8 +104,9 @@ def _cursor(deep: Row[Any] | None) -> str:
     return encode_cursor(published_at, int(deep[1]))
 
 
-def http_runs(readers: Readers) -> dict[str, tuple[list[str], str | None]]:
-    """Each HTTP scenario with the cache on: its paths and Authorization header."""
+def http_runs(readers: Readers, articles: int = 100_000) -> dict[str, tuple[list[str], str | None]]:
+    """Each HTTP scenario with the cache on (of an archive of `articles`): its paths and
+    Authorization header."""
     return {
         "1_article_anonymous": (readers.sample, None),
         "2_article_paid_reader": (readers.sample, readers.paid),
@@ -116,4 +118,6 @@ def http_runs(readers: Readers) -> dict[str, tuple[list[str], str | None]]:
         "2t_article_paid_reader_every_slug": (readers.every, readers.paid),
         "3t_first_page_every_tag_and_author": (readers.first_pages, None),
         "m_mixed_page_views": (readers.mixed(), None),
+        "4d_search_distinct": (search_load.distinct_queries(articles), None),
+        "4s_search_suggest": (search_load.suggest_prefixes(), None),
     }
