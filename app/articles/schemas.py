@@ -278,7 +278,7 @@ class SearchSort(StrEnum):
 class SearchPage(BaseModel):
     items: list[SearchHit]
     next_cursor: str | None
-    total: int = Field(description="Matches counted up to 1,000.")
+    total: int = Field(description="Matches counted up to 300 by relevance, 1,000 by date.")
     total_capped: bool = Field(description="True when there are more than `total`.")
 
 

@@ -28,7 +28,9 @@ MAX_WORD = 64
 # Relevance ranks the newest WINDOW matches, and its pages end there (a cursor past it: 400).
 # A window, not every match, is what keeps a common word as cheap as a rare one.
 WINDOW = 300
-# The total is counted up to TOTAL_CAP matches; past that it says `total_capped`.
+# The total is counted up to TOTAL_CAP matches by date, and by relevance up to the WINDOW its
+# pages reach; past that it says `total_capped`. A common word's count walks entries until the
+# cap matches, the largest part of its search (BENCHMARKS.md), so it stops where paging does.
 TOTAL_CAP = 1000
 PREFIX_MIN = 2  # a shorter last word is matched whole (one letter would match half the index)
 
@@ -181,13 +183,14 @@ async def search(
     else:
         end = position.offset + limit
         cursor = encode_cursor("r", str(end)) if more and end < WINDOW else None
+    cap = TOTAL_CAP if by_date else WINDOW
     first_page = position.offset == 0 and position.below is None
     # Everything is on a first page that is not full: no count needed.
     if first_page and not more:
         counted = len(keys)
     else:
-        counted = await search_index.count(reads, found, TOTAL_CAP + 1)
-    return Found(keys, min(counted, TOTAL_CAP), counted > TOTAL_CAP, cursor)
+        counted = await search_index.count(reads, found, cap + 1)
+    return Found(keys, min(counted, cap), counted > cap, cursor)
 
 
 def highlight(source: str, words: list[str], *, width: int = 160) -> str:

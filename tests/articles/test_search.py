@@ -247,17 +247,20 @@ async def test_relevance_and_totals_hold_past_the_newest_entries_probed(
     assert seen == ranked
 
 
-async def test_total_counts_matches_and_says_when_it_is_capped(
+async def test_total_counts_matches_as_far_as_the_sort_pages_and_says_when_it_is_capped(
     client: AsyncClient, factory: Factory, articles: ArticleFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     staff = await editor(factory)
-    for n in range(3):
+    for n in range(4):
         await articles.make(staff, title=f"Turbine {n}", slug=f"turbine-{n}")
     page = (await client.get("/api/v1/search?q=turbine&limit=1")).json()
-    assert (page["total"], page["total_capped"], len(page["items"])) == (3, False, 1)
-    monkeypatch.setattr(search, "TOTAL_CAP", 2)
-    capped = (await client.get("/api/v1/search?q=turbine&limit=2")).json()
+    assert (page["total"], page["total_capped"], len(page["items"])) == (4, False, 1)
+    monkeypatch.setattr(search, "WINDOW", 2)
+    monkeypatch.setattr(search, "TOTAL_CAP", 3)
+    capped = (await client.get("/api/v1/search?q=turbine&limit=1")).json()
     assert (capped["total"], capped["total_capped"]) == (2, True)
+    by_date = (await client.get("/api/v1/search?q=turbine&limit=1&sort=date")).json()
+    assert (by_date["total"], by_date["total_capped"]) == (3, True)
 
 
 async def test_date_pages_walk_every_match_once(
