@@ -29,8 +29,9 @@ MAX_WORD = 64
 # A window, not every match, is what keeps a common word as cheap as a rare one.
 WINDOW = 300
 # The total is counted up to TOTAL_CAP matches by date, and by relevance up to the WINDOW its
-# pages reach; past that it says `total_capped`. A common word's count walks entries until the
-# cap matches, the largest part of its search (BENCHMARKS.md), so it stops where paging does.
+# pages reach; past that it says `total_capped`. A common word's count tests entries until one
+# more than the cap matches, which at 1,000 took PostgreSQL longer than the walk itself
+# (BENCHMARKS.md), so a relevance count stops where its pages do.
 TOTAL_CAP = 1000
 PREFIX_MIN = 2  # a shorter last word is matched whole (one letter would match half the index)
 
